@@ -1,0 +1,74 @@
+"""COCO Captions 2014 (Chen et al., 2015): image captioning.
+
+Original files: ``captions_train2014.json`` (and ``captions_val2014.json``),
+``{"info", "images": [{id, file_name, width, height, ...}], "licenses",
+"annotations": [{image_id, id, caption}]}``. DataOptim numbers the train
+annotations in file order: ``coco_0`` is the first annotation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from dataoptim.builder import SourceBuilder
+from dataoptim.convert import caption_record, coco_image_path
+from dataoptim.errors import InputError
+from dataoptim.io import iter_json_items
+
+COCO_SPLITS = {"train": "train2014", "validation": "val2014"}
+
+
+def image_sizes(images: Iterator[Mapping[str, Any]]) -> dict[int, tuple[int, int]]:
+    """``image id -> (width, height)`` from the ``images`` list of a COCO file."""
+    return {int(im["id"]): (int(im["width"]), int(im["height"])) for im in images}
+
+
+def annotation_to_record(index: int, annotation: Mapping[str, Any], *, record_id: str, coco_split: str, size: tuple[int, int] | None, seed: int = 0) -> dict[str, Any]:
+    """One COCO caption annotation → one caption record (image ``coco/COCO_{split}_%012d.jpg``)."""
+    image_id = int(annotation["image_id"])
+    width, height = size if size else (None, None)
+    return caption_record(
+        record_id,
+        coco_image_path(image_id, coco_split),
+        annotation["caption"],
+        source="coco",
+        seed=seed,
+        question_id=annotation.get("id"),
+        image_id=image_id,
+        width=width,
+        height=height,
+    )
+
+
+class Coco(SourceBuilder):
+    """COCO captions as LLaVA records: 414,113 in DataOptim's train release."""
+
+    SOURCE = "coco"
+    ORIGINAL_FILES = {
+        "train": {"captions": ("captions_train2014.json",)},
+        "validation": {"captions": ("captions_val2014.json",)},
+    }
+    DESCRIPTION = "COCO Captions 2014: five human captions per image, as one-turn caption records."
+    HOMEPAGE = "https://cocodataset.org/#download"
+    LICENSE = "CC BY 4.0 (annotations); images under their Flickr licences"
+    CITATION = """@article{chen2015microsoft,
+  title={Microsoft COCO Captions: Data Collection and Evaluation Server},
+  author={Chen, Xinlei and Fang, Hao and Lin, Tsung-Yi and Vedantam, Ramakrishna and Gupta, Saurabh and Doll{\\'a}r, Piotr and Zitnick, C. Lawrence},
+  journal={arXiv preprint arXiv:1504.00325},
+  year={2015}
+}"""
+    DOWNLOAD = "http://images.cocodataset.org/annotations/annotations_trainval2014.zip (annotations/captions_*2014.json)"
+
+    def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
+        path = files["captions"]
+        what = f"COCO captions file"
+        sizes = image_sizes(iter_json_items(path, "images.item", what=what))
+        for index, annotation in enumerate(iter_json_items(path, "annotations.item", what=what)):
+            try:
+                yield annotation_to_record(
+                    index, annotation, record_id=self.record_id(index, split), coco_split=COCO_SPLITS[split],
+                    size=sizes.get(int(annotation["image_id"])), seed=self.config.seed,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(f"annotation is malformed ({type(exc).__name__}: {exc})", file=path, record=index, field=f"annotations[{index}]") from None

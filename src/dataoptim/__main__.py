@@ -1,0 +1,5 @@
+import sys
+
+from dataoptim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,326 @@
+"""What every source builder shares (DESIGN §3, §6, §12).
+
+A source is one module in ``builders/`` made of three pieces, as in TensorFlow
+Datasets' ``ref_coco`` and ``datasets``' packaged ``json`` builder:
+
+1. module-level **pure functions** that turn one original annotation into one
+   record (no I/O, no state: easy to test against DataOptim's real records);
+2. a **thin builder class**, a :class:`SourceBuilder` subclass, that declares
+   the files it reads (:attr:`SourceBuilder.ORIGINAL_FILES`), the citation,
+   homepage, licence and download instructions as data, and wires files to
+   those functions in :meth:`SourceBuilder.original_records`;
+3. one short **test** that declares builder, configs and golden records while
+   ``tests/builder_harness.py`` does the rest.
+
+Every builder also reads DataOptim's converted ``<source>.json`` (from the
+release's ``data.zip``): those records pass through validated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+import datasets
+
+from dataoptim import catalog, records
+from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError
+
+#: Extensions of annotation files (images are never listed).
+ANNOTATION_EXTENSIONS = (".json", ".jsonl", ".p", ".pkl", ".zip", ".txt")
+#: Where DataOptim's release lives on the Hugging Face hub.
+RELEASE_REPO = "BAAI/DataOptim"
+RELEASE_ARCHIVE = "data/data.zip"
+LAYOUTS = ("auto", "original", "converted")
+
+
+def annotation_files(folder: str | os.PathLike) -> list[Path]:
+    """List annotation files in ``folder`` and its direct sub-folders, never deeper.
+
+    Only names ending in :data:`ANNOTATION_EXTENSIONS` are kept, so an image
+    folder beside the annotations costs one directory listing, not a walk.
+    Hidden files are skipped. Returns sorted absolute paths.
+    """
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        return []
+    found: list[Path] = []
+    with os.scandir(folder) as entries:
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_file() and entry.name.lower().endswith(ANNOTATION_EXTENSIONS):
+                found.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.path)
+    for sub in subdirs:
+        with os.scandir(sub) as entries:
+            found.extend(
+                Path(e.path)
+                for e in entries
+                if not e.name.startswith(".") and e.is_file() and e.name.lower().endswith(ANNOTATION_EXTENSIONS)
+            )
+    return sorted(found)
+
+
+def dataset_module(data_dir, data_files, download_config=None):
+    """The ``datasets.load.DatasetModule`` for ``load_dataset("dataoptim", ...)``.
+
+    ``data_files`` given: resolved as ``datasets`` does. Else ``data_dir`` is
+    listed with :func:`annotation_files` (shallow). Else no files: the builder
+    fetches DataOptim's release from the hub, or says what to download.
+    """
+    from datasets.data_files import DataFilesDict, sanitize_patterns
+    from datasets.load import DatasetModule
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    base = Path(data_dir or "").expanduser().resolve()
+    if data_files is not None:
+        files = DataFilesDict.from_patterns(sanitize_patterns(data_files), base_path=base.as_posix(), download_config=download_config)
+    elif data_dir is not None:
+        if not base.is_dir():
+            raise MissingFileError("data_dir is not a folder", file=base)
+        found = [p.as_posix() for p in annotation_files(base)]
+        files = DataFilesDict.from_patterns({"files": found}, base_path=base.as_posix()) if found else DataFilesDict()
+    else:
+        files = DataFilesDict()
+    module_path, code_hash = _PACKAGED_DATASETS_MODULES["dataoptim"]
+    return DatasetModule(module_path, code_hash, {"data_files": files, "dataset_name": "dataoptim"})
+
+
+@dataclasses.dataclass
+class SourceConfig(datasets.BuilderConfig):
+    """Options every source builder takes.
+
+    Attributes:
+        layout: ``"original"`` (the source's published annotation files),
+            ``"converted"`` (DataOptim's ``<source>.json``) or ``"auto"``
+            (converted if that file is present, else original).
+        seed: seed of the reproducible prompt choice (:func:`dataoptim.prompts.stable_choice`).
+            DataOptim's own prompt picks are kept when reading converted files.
+        subset: a part of the source (``refcoco``, ``detail``...) where the builder has parts.
+    """
+
+    layout: str = "auto"
+    seed: int = 0
+    subset: str | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}", field="layout")
+
+
+class SourceBuilder(datasets.GeneratorBasedBuilder):
+    """Base of the 14 source builders; subclasses are thin (see module docstring).
+
+    Subclasses set :attr:`SOURCE` (a key of :data:`dataoptim.catalog.SOURCES`),
+    :attr:`ORIGINAL_FILES`, :attr:`DESCRIPTION`, :attr:`HOMEPAGE`,
+    :attr:`CITATION`, :attr:`LICENSE`, :attr:`DOWNLOAD`, and implement
+    :meth:`original_records`.
+
+    Splits: ``train`` is DataOptim's split, with DataOptim's ids. Other splits
+    of the original files (``validation``, ``test``) are built when their files
+    are present, with ids ``{source}_{split}_{key}`` so they never collide with
+    the pool.
+    """
+
+    SOURCE: ClassVar[str]
+    #: split -> role -> accepted file names (first found wins); every role of a split is needed.
+    ORIGINAL_FILES: ClassVar[Mapping[str, Mapping[str, tuple[str, ...]]]] = {}
+    DESCRIPTION: ClassVar[str] = ""
+    HOMEPAGE: ClassVar[str] = ""
+    CITATION: ClassVar[str] = ""
+    LICENSE: ClassVar[str] = ""
+    #: Where to get the original files, for the error shown when they are missing.
+    DOWNLOAD: ClassVar[str] = ""
+    BUILDER_CONFIG_CLASS = SourceConfig
+    DEFAULT_WRITER_BATCH_SIZE = 10_000
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "BUILDER_CONFIGS" not in cls.__dict__ and hasattr(cls, "SOURCE"):
+            cls.BUILDER_CONFIGS = [SourceConfig(name=cls.SOURCE, version=datasets.Version("1.0.0"), description=catalog.SOURCES[cls.SOURCE].title)]
+        if hasattr(cls, "SOURCE"):
+            cls.DEFAULT_CONFIG_NAME = cls.BUILDER_CONFIGS[0].name
+
+    # -- what subclasses implement -------------------------------------------------
+    def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
+        """Yield the records of ``split`` from the original files (``role -> path``)."""
+        raise NotImplementedError
+
+    def keep_converted(self, record: Mapping[str, Any]) -> bool:
+        """Whether a record of the converted file belongs to this config (sub-configs filter here)."""
+        return True
+
+    # -- shared machinery ------------------------------------------------------------
+    @property
+    def source(self) -> catalog.Source:
+        return catalog.SOURCES[self.SOURCE]
+
+    def record_id(self, key: Any, split: str = "train") -> str:
+        """``{source}_{key}`` for train, ``{source}_{split}_{key}`` for other splits."""
+        return f"{self.SOURCE}_{key}" if split == "train" else f"{self.SOURCE}_{split}_{key}"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.DESCRIPTION,
+            features=records.features(),
+            homepage=self.HOMEPAGE,
+            citation=self.CITATION,
+            license=self.LICENSE,
+        )
+
+    def available_files(self) -> dict[str, Path]:
+        """Annotation files this builder can see, by file name (``data_files`` first, then ``data_dir``)."""
+        found: dict[str, Path] = {}
+        if self.config.data_files:
+            for split_files in self.config.data_files.values():
+                for path in split_files:
+                    found.setdefault(Path(path).name, Path(path))
+        if self.config.data_dir:
+            for path in annotation_files(self.config.data_dir):
+                found.setdefault(path.name, path)
+        return found
+
+    @property
+    def converted_name(self) -> str:
+        return f"{self.SOURCE}.json"
+
+    def _split_generators(self, dl_manager):
+        files = self.available_files()
+        layout = self.config.layout
+        if not files and not self.config.data_dir:
+            files = {self.converted_name: fetch_release_file(self.converted_name, self)}
+        if layout in ("auto", "converted") and self.converted_name in files:
+            path = files[self.converted_name]
+            return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"layout": "converted", "split": "train", "files": {"converted": path}})]
+        if layout == "converted":
+            raise MissingFileError(f"DataOptim's converted {self.converted_name} not found; {self._where()}", file=self.config.data_dir, field=self.converted_name)
+        generators = []
+        missing: dict[str, list[str]] = {}
+        for split, roles in self.ORIGINAL_FILES.items():
+            chosen: dict[str, Path] = {}
+            for role, names in roles.items():
+                path = next((files[n] for n in names if n in files), None)
+                if path is None:
+                    missing.setdefault(split, []).append(" or ".join(names))
+                else:
+                    chosen[role] = path
+            if len(chosen) == len(roles):
+                generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"layout": "original", "split": split, "files": chosen}))
+            elif chosen:  # a split half present is a mistake worth naming
+                raise MissingFileError(f"{split} split needs {', '.join(missing[split])}; {self._where()}", file=self.config.data_dir)
+        if not generators:
+            wanted = "; ".join(f"{split}: {', '.join(names)}" for split, names in missing.items())
+            raise MissingFileError(
+                f"no annotation files of source {self.SOURCE!r} found (need DataOptim's {self.converted_name}, or the original files, {wanted}); {self._where()}",
+                file=self.config.data_dir,
+            )
+        return generators
+
+    def _where(self) -> str:
+        return (
+            f"download DataOptim's release from https://huggingface.co/datasets/{RELEASE_REPO} ({RELEASE_ARCHIVE})"
+            + (f", or the original files: {self.DOWNLOAD}" if self.DOWNLOAD else "")
+        )
+
+    def _generate_examples(self, layout: str, split: str, files: Mapping[str, Path]):
+        if layout == "converted":
+            stream = self.converted_records(files["converted"])
+        else:
+            stream = self.original_records(split, files)
+        for record in stream:
+            yield record["id"], record
+
+    def converted_records(self, path: Path) -> Iterator[dict[str, Any]]:
+        """Stream DataOptim's converted ``<source>.json``, validating each record (DESIGN §2).
+
+        Raises:
+            InputError: the file is not a JSON list.
+            RecordError: a record breaks a rule, or its id is not of this source.
+        """
+        from dataoptim.io import iter_json_items
+
+        prefix = f"{self.SOURCE}_"
+        for index, item in enumerate(iter_json_items(path, what=f"DataOptim {self.converted_name}")):
+            records.validate_record(item, file=str(path), index=index)
+            if not item["id"].startswith(prefix):
+                raise RecordError(f"id does not belong to source {self.SOURCE!r}", file=str(path), record=index, id=item["id"], field="id")
+            if not self.keep_converted(item):
+                continue
+            yield records.make_record(
+                item["id"], item["image"], item["conversations"], source=self.SOURCE, task=self.source.task
+            )
+
+
+def fetch_release_file(name: str, builder: SourceBuilder | None = None) -> Path:
+    """Fetch DataOptim's ``data.zip`` with ``huggingface_hub`` (cached) and extract ``name`` from it.
+
+    Honours ``HF_HUB_OFFLINE``: offline and not cached, raises
+    :class:`MissingFileError` saying what to download and where to put it.
+    """
+    from dataoptim.files import extract_member
+
+    try:
+        from huggingface_hub import hf_hub_download
+
+        archive = hf_hub_download(RELEASE_REPO, RELEASE_ARCHIVE, repo_type="dataset")
+    except Exception as exc:  # offline, no network, gated: all say the same to the user
+        hint = builder._where() if builder is not None else f"download {RELEASE_ARCHIVE} from https://huggingface.co/datasets/{RELEASE_REPO}"
+        raise MissingFileError(
+            f"no data_dir or data_files given and DataOptim's release could not be fetched ({type(exc).__name__}); "
+            f"{hint}, unzip it and pass data_dir=<folder holding {name}>"
+        ) from None
+    return extract_member(archive, name)
+
+
+def builder_class_for(config_name: str | None) -> type[SourceBuilder]:
+    """Return the builder class whose configs include ``config_name``.
+
+    Raises:
+        ConfigError: no name given, an unknown name, or a source whose builder is not written yet.
+    """
+    if not config_name:
+        raise ConfigError(f"name a source config: load_dataset('dataoptim', <config>) with one of {', '.join(catalog.SOURCES)}")
+    for cls in builder_classes():
+        if any(c.name == config_name for c in cls.BUILDER_CONFIGS):
+            return cls
+    head = config_name.split("_", 1)[0]
+    if head in catalog.SOURCES:
+        raise ConfigError(f"the builder of source {head!r} is not written yet", field=config_name)
+    names = sorted(c.name for cls in builder_classes() for c in cls.BUILDER_CONFIGS)
+    raise ConfigError(f"unknown config {config_name!r}; known: {', '.join(names)}")
+
+
+def builder_classes() -> list[type[SourceBuilder]]:
+    """The builder class of every source whose module exists, in catalog order."""
+    found = []
+    for source in catalog.SOURCES.values():
+        try:
+            module = importlib.import_module(f"dataoptim.builders.{source.module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"dataoptim.builders.{source.module}":
+                continue
+            raise
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, SourceBuilder) and getattr(value, "SOURCE", None) == source.name:
+                found.append(value)
+                break
+    return found
+
+
+def build_source(config_name: str, data_dir: str | os.PathLike | None = None, *, cache_dir: str | None = None, **config_kwargs) -> datasets.DatasetDict:
+    """Build one source config from ``data_dir`` and return its splits (a ``DatasetDict``).
+
+    Equivalent to ``load_dataset("dataoptim", config_name, data_dir=data_dir)``,
+    without the hub lookup. Raises what the builder raises.
+    """
+    cls = builder_class_for(config_name)
+    builder = cls(config_name=config_name, data_dir=None if data_dir is None else str(data_dir), cache_dir=cache_dir, dataset_name="dataoptim", **config_kwargs)
+    builder.download_and_prepare()
+    return builder.as_dataset()

@@ -1,0 +1,87 @@
+"""The ``dataoptim`` command line.
+
+Each area of the library adds its commands through a ``register(app)``
+function in its own module (listed in :data:`AREAS`), which keeps heavy imports
+(``datasets``, ``torch``) inside the command bodies so ``dataoptim --help`` and
+``dataoptim select`` start fast. Bad input (:class:`~dataoptim.errors.DataOptimError`)
+ends the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from dataoptim.errors import DataOptimError
+
+#: Modules that contribute commands, each with ``register(app: typer.Typer) -> None``.
+AREAS = (
+    "dataoptim.catalog",
+    "dataoptim.boxes",
+    "dataoptim.select.cli",
+    "dataoptim.train.cli",
+    "dataoptim.evaluate.cli",
+    "dataoptim.demo",
+)
+
+app = typer.Typer(
+    name="dataoptim",
+    help="Choose, check, train on and evaluate visual-instruction-tuning data (the DataOptim pool).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_loaded = False
+
+
+def _load_areas() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # area not written yet
+                continue
+            raise
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+    _loaded = True
+
+
+def fail(message: str) -> "typer.Exit":
+    """Print ``error: <message>`` on stderr and return an exit with status 2 (raise it)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Exit status: 0 success, 2 bad input or usage (one line on stderr), 130 interrupted.
+    """
+    _load_areas()
+    try:
+        result = app(args=argv, prog_name="dataoptim", standalone_mode=False)
+    except DataOptimError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

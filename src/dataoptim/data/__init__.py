@@ -1,0 +1,1 @@
+"""Package data: templates, shipped samples."""

@@ -1,0 +1,153 @@
+"""File helpers shared by every part: atomic writes and JSON reading with located errors.
+
+Nothing here knows about records; it only guarantees that (a) an output file
+is either complete or absent (temp file in the same folder, ``fsync``, then
+``os.replace``) and (b) unreadable input raises :class:`~dataoptim.errors.InputError`
+naming the file, not a bare ``json.JSONDecodeError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from dataoptim.errors import InputError, MissingFileError
+
+PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path`` and move it onto ``path`` only if the block succeeds.
+
+    Args:
+        path: final file path; its parent folder is created.
+        mode: ``"w"`` (text) or ``"wb"`` (binary).
+        encoding: text encoding, ignored in binary mode.
+
+    Yields:
+        The open temporary file. On any exception it is deleted and ``path`` is
+        left as it was (absent, or the previous complete version).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: PathLike, obj: Any, *, indent: int | None = None) -> Path:
+    """Write ``obj`` as UTF-8 JSON (``ensure_ascii=False``) atomically; return the path."""
+    with atomic_write(path) as handle:
+        json.dump(obj, handle, ensure_ascii=False, indent=indent)
+    return Path(path)
+
+
+def require_file(path: PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a :class:`Path`, raising :class:`MissingFileError` if it is not a file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{what} not found", file=path)
+    return path
+
+
+def read_json(path: PathLike, *, expect: type | tuple[type, ...] | None = None, what: str = "JSON file") -> Any:
+    """Load a whole JSON file, with errors that name the file.
+
+    Args:
+        path: the file.
+        expect: the type the top level must have (``dict``/``list``), if any.
+        what: words for the file in messages (e.g. ``"VQAv2 questions file"``).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: not UTF-8, not JSON (with line and column), empty, or the top level has the wrong type.
+    """
+    path = require_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            obj = json.load(handle)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from None
+    except json.JSONDecodeError as exc:
+        reason = "is empty" if exc.doc.strip() == "" else f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise InputError(f"{what} {reason}", file=path) from None
+    if expect is not None and not isinstance(obj, expect):
+        names = " or ".join(t.__name__ for t in (expect if isinstance(expect, tuple) else (expect,)))
+        raise InputError(f"{what} must hold a JSON {names} at the top level, found {type(obj).__name__}", file=path)
+    return obj
+
+
+def iter_jsonl(path: PathLike, *, what: str = "JSONL file") -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_index, object)`` for each non-blank line of a JSON Lines file.
+
+    Raises:
+        MissingFileError, InputError: as :func:`read_json`; ``record`` is the line index (0-based).
+    """
+    path = require_file(path, what)
+    with open(path, "rb") as handle:
+        for index, raw in enumerate(handle):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InputError(f"line {index + 1} is not UTF-8 text", file=path, record=index) from None
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {index + 1} is not valid JSON: {exc.msg}", file=path, record=index) from None
+            if not isinstance(obj, dict):
+                raise InputError(f"line {index + 1} must be a JSON object, found {type(obj).__name__}", file=path, record=index)
+            yield index, obj
+
+
+def iter_json_items(path: PathLike, prefix: str = "item", *, what: str = "JSON file") -> Iterator[Any]:
+    """Stream the elements of a large JSON array (or the values under ``prefix``) with ``ijson``.
+
+    Memory stays at one element, whatever the file size. ``prefix`` follows
+    ijson's syntax: ``"item"`` for a top-level list, ``"data.item"`` for
+    ``{"data": [...]}``. Numbers come back as ``int`` or ``float`` (not ``Decimal``).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: the JSON is malformed or truncated (names the file).
+    """
+    import ijson
+
+    path = require_file(path, what)
+    with open(path, "rb") as handle:
+        try:
+            yield from ijson.items(handle, prefix, use_float=True)
+        except ijson.JSONError as exc:
+            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is not UTF-8 text", file=path) from None
+
+
+def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON file") -> Iterator[tuple[str, Any]]:
+    """Stream ``(key, value)`` pairs of a large JSON object (GQA, OCR-VQA layouts) with ``ijson``.
+
+    Raises:
+        MissingFileError, InputError: as :func:`iter_json_items`.
+    """
+    import ijson
+
+    path = require_file(path, what)
+    with open(path, "rb") as handle:
+        try:
+            yield from ijson.kvitems(handle, prefix, use_float=True)
+        except ijson.JSONError as exc:
+            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is not UTF-8 text", file=path) from None

@@ -1,0 +1,5 @@
+"""CLI commands of `dataoptim.train` (registered by ``dataoptim.cli``)."""
+
+
+def register(app) -> None:
+    """Add this area's commands to the ``dataoptim`` Typer app."""
