@@ -1,0 +1,36 @@
+"""COCO captions builder: real val2014 sample, and DataOptim's ``coco_0`` from a reconstructed train file."""
+
+from builder_harness import BuilderCase, caption_choices, check_case, example_records
+
+EXAMPLES = example_records()
+
+
+def test_coco_train_reproduces_dataoptim_coco_0(tmp_path):
+    # captions_train2014.json is reconstructed (tests/fixtures/PROVENANCE.md): the first train
+    # annotation, quoted in public code, is DataOptim's coco_0.
+    case = BuilderCase(
+        config="coco",
+        files={"captions_train2014.json": "coco_train/captions_train2014.json"},
+        split_sizes={"train": 1},
+        golden={"coco_0": {**EXAMPLES["coco_0"], "task": "caption", "image_id": "318556", "question_id": "48"}},
+        prompt_choices=caption_choices,
+    )
+    check_case(case, tmp_path)
+
+
+def test_coco_val_real_sample(tmp_path):
+    case = BuilderCase(
+        config="coco",
+        files={"captions_val2014.json": "coco/captions_val2014.json"},
+        split_sizes={"validation": 106},
+        golden={
+            "coco_validation_0": {
+                "image": "coco/COCO_val2014_000000331352.jpg",
+                "conversations": [{"from": "human", "value": "<image>\nProvide a short description of the image."},
+                                  {"from": "gpt", "value": "A small closed toilet in a cramped space."}],
+                "width": 351, "height": 500, "image_id": "331352", "question_id": "441",
+            }
+        },
+        prompt_choices=caption_choices,
+    )
+    check_case(case, tmp_path)
