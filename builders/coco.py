@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder
+from dataoptim.builder import SourceBuilder, annotation_errors
 from dataoptim.convert import caption_record, coco_image_path
-from dataoptim.errors import InputError
 from dataoptim.io import iter_json_items
 
 COCO_SPLITS = {"train": "train2014", "validation": "val2014"}
@@ -62,13 +61,12 @@ class Coco(SourceBuilder):
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["captions"]
-        what = f"COCO captions file"
-        sizes = image_sizes(iter_json_items(path, "images.item", what=what))
+        what = "COCO captions file"
+        with annotation_errors(path, 0, "images"):
+            sizes = image_sizes(iter_json_items(path, "images.item", what=what))
         for index, annotation in enumerate(iter_json_items(path, "annotations.item", what=what)):
-            try:
+            with annotation_errors(path, index, f"annotations[{index}]"):
                 yield annotation_to_record(
                     index, annotation, record_id=self.record_id(index, split), coco_split=COCO_SPLITS[split],
                     size=sizes.get(int(annotation["image_id"])), seed=self.config.seed,
                 )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"annotation is malformed ({type(exc).__name__}: {exc})", file=path, record=index, field=f"annotations[{index}]") from None

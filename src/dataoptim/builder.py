@@ -18,6 +18,7 @@ release's ``data.zip``): those records pass through validated.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -27,7 +28,7 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping
 import datasets
 
 from dataoptim import catalog, records
-from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError
+from dataoptim.errors import ConfigError, DataOptimError, InputError, MissingFileError, RecordError
 
 #: Extensions of annotation files (images are never listed).
 ANNOTATION_EXTENSIONS = (".json", ".jsonl", ".p", ".pkl", ".zip", ".txt")
@@ -65,6 +66,26 @@ def annotation_files(folder: str | os.PathLike) -> list[Path]:
                 if not e.name.startswith(".") and e.is_file() and e.name.lower().endswith(ANNOTATION_EXTENSIONS)
             )
     return sorted(found)
+
+
+@contextlib.contextmanager
+def annotation_errors(file: str | os.PathLike, index: int, where: str) -> Iterator[None]:
+    """Turn ``KeyError``/``TypeError``/``ValueError`` raised while converting one annotation into :class:`InputError`.
+
+    Args:
+        file: the annotation file.
+        index: position of the annotation in it (0-based).
+        where: path of the annotation in the file, e.g. ``"annotations[3]"``; a
+            missing key ``k`` is reported as field ``"annotations[3].k"``.
+    """
+    try:
+        yield
+    except DataOptimError:
+        raise
+    except KeyError as exc:
+        raise InputError("missing", file=file, record=index, field=f"{where}.{exc.args[0]}") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(f"malformed annotation ({exc})", file=file, record=index, field=where) from None
 
 
 def dataset_module(data_dir, data_files, download_config=None):
@@ -191,9 +212,23 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
     def converted_name(self) -> str:
         return f"{self.SOURCE}.json"
 
+    def _download_and_prepare(self, *args, **kwargs):
+        # datasets wraps errors raised while generating in DatasetGenerationError; surface ours.
+        try:
+            return super()._download_and_prepare(*args, **kwargs)
+        except datasets.exceptions.DatasetGenerationError as exc:
+            cause = exc.__cause__ or exc.__context__
+            while cause is not None and not isinstance(cause, DataOptimError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
+
     def _split_generators(self, dl_manager):
-        files = self.available_files()
         layout = self.config.layout
+        if layout not in LAYOUTS:  # config kwargs are set after __post_init__, so check here too
+            raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", field="layout")
+        files = self.available_files()
         if not files and not self.config.data_dir:
             files = {self.converted_name: fetch_release_file(self.converted_name, self)}
         if layout in ("auto", "converted") and self.converted_name in files:

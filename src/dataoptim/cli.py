@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from dataoptim.errors import DataOptimError
@@ -36,6 +35,21 @@ app = typer.Typer(
 )
 
 _loaded = False
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from dataoptim import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+) -> None:
+    """Choose, check, train on and evaluate visual-instruction-tuning data (the DataOptim pool)."""
 
 
 def _load_areas() -> None:
@@ -68,19 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     """
     _load_areas()
     try:
-        result = app(args=argv, prog_name="dataoptim", standalone_mode=False)
+        app(args=argv, prog_name="dataoptim")  # standalone mode: ends with SystemExit
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except DataOptimError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 if __name__ == "__main__":

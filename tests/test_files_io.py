@@ -1,0 +1,113 @@
+"""Atomic writes, located JSON errors and safe archive extraction (DESIGN §10)."""
+
+import json
+import stat
+import zipfile
+
+import pytest
+
+from dataoptim.errors import InputError, MissingFileError, UnsafeInputError
+from dataoptim.files import extract_member, safe_extract
+from dataoptim.io import atomic_write, iter_json_items, iter_jsonl, read_json, write_json
+
+
+def test_atomic_write_leaves_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "out.json"
+    write_json(target, [1, 2])
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as handle:
+            handle.write("[3, ")
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
+
+
+def test_atomic_write_never_creates_partial_new_file(tmp_path):
+    target = tmp_path / "new" / "out.json"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as handle:
+            handle.write("{")
+            raise KeyboardInterrupt
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [(b"", "is empty"), (b"[1, 2", "not valid JSON"), (b"\xff\xfe[]", "not UTF-8"), (b'{"a": 1}', "JSON list")],
+)
+def test_read_json_errors_name_the_file(tmp_path, content, words):
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        read_json(path, expect=list, what="submission")
+    assert info.value.file == str(path) and words in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MissingFileError, match="not found"):
+        read_json(tmp_path / "nope.json")
+
+
+def test_iter_jsonl_names_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"a": 1}\n\n[2]\n')
+    it = iter_jsonl(path)
+    assert next(it) == (0, {"a": 1})
+    with pytest.raises(InputError) as info:
+        next(it)
+    assert info.value.record == 2 and "line 3 must be a JSON object" in str(info.value)
+
+
+def test_iter_json_items_streams_and_reports_truncation(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"data": [{"i": i, "x": 0.5} for i in range(5)]}))
+    assert [item["i"] for item in iter_json_items(path, "data.item")] == [0, 1, 2, 3, 4]
+    assert isinstance(next(iter_json_items(path, "data.item"))["x"], float)
+    path.write_text(path.read_text()[:-10])
+    with pytest.raises(InputError, match="not valid JSON"):
+        list(iter_json_items(path, "data.item"))
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_safe_extract_writes_members(tmp_path):
+    archive = _zip(tmp_path / "data.zip", {"data/coco.json": "[]", "data/gqa.json": "[1]"})
+    out = safe_extract(archive, tmp_path / "out")
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in out) == ["data/coco.json", "data/gqa.json"]
+    assert extract_member(archive, "gqa.json").read_text() == "[1]"
+
+
+@pytest.mark.parametrize("name", ["../evil.json", "/abs/evil.json", "data/../../evil.json", "C:/evil.json", "a\\..\\evil.json"])
+def test_safe_extract_refuses_escaping_members(tmp_path, name):
+    archive = _zip(tmp_path / "bad.zip", {"ok.json": "[]", name: "x"})
+    with pytest.raises(UnsafeInputError):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.json").exists() and not (tmp_path / "out" / "ok.json").exists()
+
+
+def test_safe_extract_refuses_symlinks_and_caps_size(tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(UnsafeInputError, match="symbolic link"):
+        safe_extract(archive, tmp_path / "out")
+    big = _zip(tmp_path / "big.zip", {"a.json": "0" * 10_000})
+    with pytest.raises(UnsafeInputError, match="over the cap"):
+        safe_extract(big, tmp_path / "out2", max_bytes=1000)
+    assert not (tmp_path / "out2" / "a.json").exists()
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "data.zip"
+    path.write_text("hello")
+    with pytest.raises(InputError, match="not a valid zip"):
+        safe_extract(path, tmp_path / "o")
+    with pytest.raises(MissingFileError, match="no member"):
+        safe_extract(_zip(tmp_path / "d.zip", {"a": "1"}), tmp_path / "o", members=["b"])
