@@ -151,3 +151,59 @@ def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON fil
             raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
+
+
+_JSON_KINDS = {"start_map": "an object", "start_array": "a list", "string": "a string", "number": "a number", "boolean": "a boolean", "null": "null"}
+
+
+def iter_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Iterator[Any]:
+    """Stream the items of the list under top-level ``key`` of a JSON object: ``{key: [...], ...}``.
+
+    Like :func:`iter_json_items` with prefix ``"{key}.item"`` (memory: one item),
+    but a file of the wrong layout is an error instead of zero items: when no
+    item came out, the file is checked (one more streaming pass, only then).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: malformed JSON; the top level is not an object; it has no
+            ``key`` (the message lists the keys it has); or ``key`` does not hold a list.
+    """
+    count = 0
+    for item in iter_json_items(path, f"{key}.item", what=what):
+        count += 1
+        yield item
+    if count == 0:
+        check_json_list(path, key, what=what)
+
+
+def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> None:
+    """Check that ``path`` holds a JSON object whose top-level ``key`` is a list; stream, stop early.
+
+    Raises:
+        MissingFileError, InputError: as :func:`iter_json_list`.
+    """
+    import ijson
+
+    path = require_file(path, what)
+    with open(path, "rb") as handle:
+        try:
+            events = ijson.parse(handle, use_float=True)
+            first = next(events, None)
+            if first is None:
+                raise InputError(f"{what} is empty", file=path)
+            if first[1] != "start_map":
+                raise InputError(f"{what} must hold a JSON object with key {key!r} at the top level, found {_JSON_KINDS.get(first[1], first[1])}", file=path, field=key)
+            keys = []
+            for prefix, event, value in events:
+                if prefix == "" and event == "map_key":
+                    if value == key:
+                        kind = next(events)[1]
+                        if kind != "start_array":
+                            raise InputError(f"{what}: {key!r} must hold a list, found {_JSON_KINDS.get(kind, kind)}", file=path, field=key)
+                        return
+                    keys.append(value)
+        except ijson.JSONError as exc:
+            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is not UTF-8 text", file=path) from None
+    raise InputError(f"{what} has no key {key!r} at the top level (it has: {', '.join(map(repr, keys)) or 'none'})", file=path, field=key)
