@@ -77,10 +77,16 @@ def annotation_errors(file: str | os.PathLike, index: int, where: str) -> Iterat
         index: position of the annotation in it (0-based).
         where: path of the annotation in the file, e.g. ``"annotations[3]"``; a
             missing key ``k`` is reported as field ``"annotations[3].k"``.
+
+    A :class:`DataOptimError` that names no file (raised by a pure conversion
+    function, e.g. an unsafe image path) is located here too; one that names a
+    file passes unchanged.
     """
     try:
         yield
-    except DataOptimError:
+    except DataOptimError as exc:
+        if exc.file is None:
+            raise exc.located(file=file, record=index, field=where) from None
         raise
     except KeyError as exc:
         raise InputError("missing", file=file, record=index, field=f"{where}.{exc.args[0]}") from None
