@@ -1,0 +1,138 @@
+"""The llava_llama_2 format, the label mask token by token, images (dataoptim.train.format / images)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dataoptim.errors import ConfigError, MissingFileError, ModelInputError
+from dataoptim.train.format import (
+    IGNORE_INDEX,
+    SYSTEM_PROMPT,
+    encode_conversation,
+    encode_prompt,
+    inference_prompt,
+    render_conversation,
+)
+from dataoptim.train.images import CLIP_MEAN_RGB, load_image, pad_to_square
+from dataoptim.train.model import build_tiny_tokenizer
+
+TWO_TURNS = [
+    {"from": "human", "value": "What is on the <image> mat?"},
+    {"from": "gpt", "value": "a cat"},
+    {"from": "human", "value": "What color is it?"},
+    {"from": "gpt", "value": "blue and white"},
+]
+N_IMAGE = 16
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tiny_tokenizer()
+
+
+def test_render_layout_front_and_inline():
+    text, spans = render_conversation(TWO_TURNS)
+    sys = f"<<SYS>>\n{SYSTEM_PROMPT}\n<</SYS>>\n\n"
+    assert text == (
+        f"[INST] {sys}<image>\nWhat is on the  mat? [/INST] a cat </s>"
+        "<s>[INST] What color is it? [/INST] blue and white </s>"
+    )
+    assert [text[a:b] for a, b in spans] == [" a cat </s>", " blue and white </s>"]
+    inline, _ = render_conversation(TWO_TURNS, image_position="inline")
+    assert inline.startswith(f"[INST] {sys}What is on the <image> mat? [/INST]")
+    with pytest.raises(ConfigError):
+        render_conversation(TWO_TURNS, image_position="middle")
+
+
+def test_inference_prompt():
+    sys = f"<<SYS>>\n{SYSTEM_PROMPT}\n<</SYS>>\n\n"
+    assert inference_prompt("How many?") == f"[INST] {sys}<image>\nHow many? [/INST]"
+    assert inference_prompt("Is <image> it?") == f"[INST] {sys}<image>\nIs  it? [/INST]"
+    assert inference_prompt("Is <image> it?", image_position="inline") == f"[INST] {sys}Is <image> it? [/INST]"
+    assert inference_prompt("Hi", image=False) == f"[INST] {sys}Hi [/INST]"
+    with pytest.raises(ConfigError):
+        inference_prompt("<image> <image>")
+
+
+@pytest.mark.parametrize("position", ["front", "inline"])
+def test_label_mask_token_by_token(tok, position):
+    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=2048, image_position=position)
+    assert enc.problem is None
+    ids, labels = enc.input_ids, enc.labels
+    assert len(ids) == len(labels)
+    assert ids[0] == tok.bos_token_id and labels[0] == IGNORE_INDEX
+    image_id = tok.convert_tokens_to_ids("<image>")
+    image_pos = [i for i, t in enumerate(ids) if t == image_id]
+    assert len(image_pos) == N_IMAGE and image_pos == list(range(image_pos[0], image_pos[0] + N_IMAGE))
+    assert all(labels[i] == IGNORE_INDEX for i in image_pos)
+    # every label is either ignored or the token itself
+    assert all(l in (IGNORE_INDEX, t) for t, l in zip(ids, labels))
+    # the labelled tokens form exactly two runs: " a cat </s>" and " blue and white </s>"
+    runs, current = [], []
+    for i, l in enumerate(labels):
+        if l != IGNORE_INDEX:
+            current.append(i)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    assert len(runs) == 2
+    assert [tok.decode([ids[i] for i in run]) for run in runs] == [" a cat </s>", " blue and white </s>"]
+    assert all(ids[run[-1]] == tok.eos_token_id for run in runs)
+    # the token right before each run ends the [/INST] marker; the one after the first run is the next <s>
+    assert tok.decode(ids[runs[0][0] - 1]).endswith("]") and tok.decode(ids[runs[1][0] - 1]).endswith("]")
+    assert ids[runs[0][-1] + 1] == tok.bos_token_id and labels[runs[0][-1] + 1] == IGNORE_INDEX
+    assert runs[1][-1] == len(ids) - 1
+    assert enc.n_answer_tokens == sum(len(r) for r in runs)
+    # the unmasked text plus masked text is the whole prompt (with the image expanded)
+    text, _ = render_conversation(TWO_TURNS, image_position=position)
+    without_image = [t for t in ids[1:] if t != image_id]
+    assert tok.decode(without_image) == text.replace("<image>", "")
+
+
+def test_too_long_and_mismatch_are_reported(tok):
+    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=60)
+    assert enc.problem == "too_long" and "more than model_max_length 60" in enc.detail
+    with pytest.raises(ModelInputError, match="model_max_length"):
+        enc.raise_problem(file="sel.json", record=3, id="x_1")
+    # a tokenizer whose EOS is not </s>: the template does not match
+    bad = build_tiny_tokenizer()
+    bad.eos_token = "<unk>"
+    enc = encode_conversation(TWO_TURNS, bad, image_seq_length=N_IMAGE, model_max_length=2048)
+    assert enc.problem == "mismatch" and "EOS" in enc.detail
+    # an <image> token in a text-only record
+    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=2048, has_image=False)
+    assert enc.problem == "mismatch"
+
+
+def test_encode_prompt_expands_image(tok):
+    ids = encode_prompt(inference_prompt("How many?"), tok, image_seq_length=N_IMAGE)
+    plain = tok(inference_prompt("How many?"))["input_ids"]
+    assert len(ids) == len(plain) + N_IMAGE - 1
+    assert ids.count(tok.convert_tokens_to_ids("<image>")) == N_IMAGE
+
+
+def test_pad_to_square_and_load_image(tmp_path):
+    from PIL import Image
+
+    wide = Image.new("RGB", (40, 20), (255, 0, 0))
+    sq = pad_to_square(wide)
+    assert sq.size == (40, 40)
+    assert sq.getpixel((0, 0)) == CLIP_MEAN_RGB == (122, 116, 104)
+    assert sq.getpixel((0, 10)) == (255, 0, 0) and sq.getpixel((39, 29)) == (255, 0, 0)
+    assert sq.getpixel((0, 30)) == CLIP_MEAN_RGB
+    tall = pad_to_square(Image.new("RGB", (21, 40), (0, 255, 0)))
+    assert tall.size == (40, 40) and tall.getpixel((9, 0)) == (0, 255, 0) and tall.getpixel((8, 0)) == CLIP_MEAN_RGB
+    assert pad_to_square(sq) is sq
+    path = tmp_path / "a.png"
+    Image.new("L", (8, 6), 200).save(path)
+    img = load_image(path, pad=True)
+    assert img.mode == "RGB" and img.size == (8, 8) and img.getpixel((0, 0)) == CLIP_MEAN_RGB
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ModelInputError, match="cannot be decoded") as info:
+        load_image(bad, file="sel.json", record=2, id="coco_7")
+    assert "sel.json: record 2 (id 'coco_7'), field 'image'" in str(info.value)
+    with pytest.raises(MissingFileError):
+        load_image(tmp_path / "missing.jpg")
