@@ -207,3 +207,66 @@ def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Non
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
     raise InputError(f"{what} has no key {key!r} at the top level (it has: {', '.join(map(repr, keys)) or 'none'})", file=path, field=key)
+
+
+def iter_json_object(path: PathLike, *, what: str = "JSON file") -> Iterator[tuple[str, Any]]:
+    """Stream ``(key, value)`` pairs of a file whose top level is a JSON object (GQA, OCR-VQA layouts).
+
+    Like :func:`iter_json_kvitems` with prefix ``""`` (memory: one value), but
+    a file of the wrong layout (a list, a string...) is an error instead of
+    zero pairs: when no pair came out, the top level is checked (first token only).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: malformed JSON, or the top level is not an object.
+    """
+    count = 0
+    for pair in iter_json_kvitems(path, "", what=what):
+        count += 1
+        yield pair
+    if count == 0:
+        check_json_top(path, dict, what=what)
+
+
+def iter_json_array(path: PathLike, *, what: str = "JSON file") -> Iterator[Any]:
+    """Stream the items of a file whose top level is a JSON list (A-OKVQA layout).
+
+    Like :func:`iter_json_items` with prefix ``"item"``, but a file of the wrong
+    layout is an error instead of zero items (see :func:`iter_json_object`).
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: malformed JSON, or the top level is not a list.
+    """
+    count = 0
+    for item in iter_json_items(path, "item", what=what):
+        count += 1
+        yield item
+    if count == 0:
+        check_json_top(path, list, what=what)
+
+
+def check_json_top(path: PathLike, expect: type, *, what: str = "JSON file") -> None:
+    """Check that the top level of a JSON file is ``expect`` (``dict`` or ``list``), reading only its first token.
+
+    Raises:
+        MissingFileError: the file does not exist.
+        InputError: the file is empty, not JSON, or its top level is something else.
+    """
+    import ijson
+
+    want = {dict: "start_map", list: "start_array"}[expect]
+    path = require_file(path, what)
+    with open(path, "rb") as handle:
+        try:
+            first = next(ijson.parse(handle, use_float=True), None)
+        except ijson.IncompleteJSONError:
+            first = None
+        except ijson.JSONError as exc:
+            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+        except UnicodeDecodeError:
+            raise InputError(f"{what} is not UTF-8 text", file=path) from None
+    if first is None:
+        raise InputError(f"{what} is empty", file=path)
+    if first[1] != want:
+        raise InputError(f"{what} must hold {_JSON_KINDS[want]} at the top level, found {_JSON_KINDS.get(first[1], first[1])}", file=path)
