@@ -72,6 +72,31 @@ def build(case: BuilderCase, root: Path):
     return load_dataset("dataoptim", case.config, data_dir=str(data_dir), cache_dir=str(root / "cache"), **case.config_kwargs)
 
 
+def build_from(config: str, files: dict[str, Any], root: Path, **config_kwargs):
+    """Build ``config`` from files given by content, for bad-input tests; returns the DatasetDict.
+
+    ``files``: file name -> ``str``/``bytes`` (written as is) or any other value
+    (written as JSON). The files go to ``root/data``; the cache to ``root/cache``.
+    Whatever the builder raises propagates (use ``pytest.raises``).
+    """
+    from datasets import load_dataset
+
+    data_dir = root / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        dest = data_dir / name
+        if isinstance(content, bytes):
+            dest.write_bytes(content)
+        else:
+            dest.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return load_dataset("dataoptim", config, data_dir=str(data_dir), cache_dir=str(root / "cache"), **config_kwargs)
+
+
+def fixture_json(path: str) -> Any:
+    """A fixture file under ``tests/fixtures`` parsed as JSON (a fresh copy, free to alter)."""
+    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))
+
+
 def assert_record_matches(actual: dict, expected: dict, prompt_choices=None) -> None:
     """Compare ``actual`` with ``expected`` column by column (see :class:`BuilderCase`)."""
     for key, value in expected.items():
