@@ -1,0 +1,94 @@
+"""OCR-VQA builder: DataOptim's ``ocrvqa_801672`` from a reconstructed entry, running index on a small ``dataset.json``.
+
+``tests/fixtures/ocrvqa/dataset.json`` (see PROVENANCE.md) holds, in file order: the
+real entry ``761183272`` (quoted in full in mmpretrain's OCR-VQA loader; 5 pairs, split 1),
+a synthetic split-2 entry, the entry ``1400013011`` reconstructed from DataOptim's
+``ocrvqa_801672`` (the one pair that record shows, split 1; no other field of the
+original is known), and a synthetic split-3 entry.
+
+``ocrvqa_801672`` is the last of the 801,673 train pairs of the full file: a running
+index cannot reach it from a 4-entry fixture. So the golden record is checked in two
+halves: the pure conversion with the id DataOptim gave it, and the builder's
+numbering on the fixture (where the same pair is train pair 5, ``ocrvqa_5``).
+"""
+
+import json
+
+import pytest
+from builder_harness import FIXTURES, BuilderCase, build, check_case, example_records
+
+from dataoptim.builders import ocrvqa
+from dataoptim.errors import InputError, MissingFileError
+
+EXAMPLES = example_records()
+GOLDEN = EXAMPLES["ocrvqa_801672"]
+FILES = {"dataset.json": "ocrvqa/dataset.json"}
+
+
+def test_pure_conversion_reproduces_dataoptim_ocrvqa_801672():
+    entry = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())["1400013011"]
+    assert ocrvqa.entry_split(entry) == "train"
+    (question, answer), = ocrvqa.entry_pairs(entry)
+    record = ocrvqa.pair_to_record("1400013011", question, answer, record_id="ocrvqa_801672")
+    assert {k: record[k] for k in ("id", "image", "conversations")} == GOLDEN
+    assert (record["source"], record["task"], record["image_id"], record["question_id"]) == ("ocrvqa", "vqa", "1400013011", None)
+
+
+def test_builder_numbers_train_pairs_in_file_order(tmp_path):
+    case = BuilderCase(
+        config="ocrvqa",
+        files=FILES,
+        split_sizes={"train": 6, "validation": 2, "test": 1},
+        golden={
+            "ocrvqa_0": {"image": "ocrvqa/761183272.jpg", "image_id": "761183272", "width": None, "height": None,
+                         "conversations": [{"from": "human", "value": "<image>\nWho wrote this book? Answer the question directly with a short sentence or phrase."},
+                                           {"from": "gpt", "value": "Sandra Boynton"}]},
+            "ocrvqa_4": {"conversations": [{"from": "human", "value": "<image>\nWhat is the year printed on this calendar? Answer the question directly with a short sentence or phrase."},
+                                           {"from": "gpt", "value": "2016"}]},
+            # the reconstructed entry comes after a split-2 entry, which the train numbering skips
+            "ocrvqa_5": {**GOLDEN, "id": "ocrvqa_5", "source": "ocrvqa", "task": "vqa", "image_id": "1400013011"},
+            "ocrvqa_validation_1": {"image": "ocrvqa/0000000002.jpg", "conversations": [
+                {"from": "human", "value": "<image>\nIs this a comics book? Answer the question directly with a short sentence or phrase."},
+                {"from": "gpt", "value": "Yes"}]},
+            # imageURL ends in .gif: the record still names {key}.jpg, as DataOptim's do (DESIGN §11)
+            "ocrvqa_test_0": {"image": "ocrvqa/0000000003.jpg"},
+        },
+    )
+    ds = check_case(case, tmp_path)
+    assert ds["train"]["id"] == [f"ocrvqa_{i}" for i in range(6)]
+
+
+def test_missing_file_names_it_and_where_to_get_it(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(MissingFileError) as info:
+        build(BuilderCase(config="ocrvqa", files={}, split_sizes={}), tmp_path)
+    assert "dataset.json" in str(info.value) and "ocr-vqa.github.io" in str(info.value)
+
+
+def _build_with(tmp_path, data):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dataset.json").write_text(data if isinstance(data, str) else json.dumps(data))
+    return build(BuilderCase(config="ocrvqa", files={}, split_sizes={}), tmp_path)
+
+
+def test_wrong_layout_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="must hold an object at the top level, found a list") as info:
+        _build_with(tmp_path, [{"questions": [], "answers": [], "split": 1}])
+    assert info.value.file.endswith("dataset.json")
+
+
+def test_entry_missing_a_field_is_named(tmp_path):
+    data = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())
+    del data["1400013011"]["answers"]
+    with pytest.raises(InputError) as info:
+        _build_with(tmp_path, data)
+    assert (info.value.record, info.value.field) == (2, "1400013011.answers")
+    assert info.value.file.endswith("dataset.json")
+
+
+def test_unequal_questions_and_answers_is_an_error(tmp_path):
+    data = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())
+    data["761183272"]["answers"].pop()
+    with pytest.raises(InputError, match="5 questions but 4 answers") as info:
+        _build_with(tmp_path, data)
+    assert (info.value.record, info.value.field) == (0, "761183272")
