@@ -1,0 +1,94 @@
+"""TextCaps 0.1 (Sidorov et al., 2020): captioning that needs reading the text in the image.
+
+Original files: ``TextCaps_0.1_train.json`` (and ``TextCaps_0.1_val.json``),
+``{"dataset_type", "dataset_name", "dataset_version", "data": [{"image_id":
+"011e7e629fb9ae7b", "image_classes", "flickr_original_url", "flickr_300k_url",
+"image_width", "image_height", "set_name", "image_name", "image_path",
+"caption_id", "caption_str", "caption_tokens", "reference_strs",
+"reference_tokens"}, ...]}``: one entry per caption, five per image
+(21,953 train images, 109,765 captions). The test file has no captions and is not read.
+
+DataOptim numbers the train entries in file order: ``textcaps_0`` is the first
+entry. The answer is ``caption_str`` as given; the image is the Open Images
+file ``open_images/{image_id}.jpg`` (TextCaps shares its images with TextVQA).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from dataoptim.builder import SourceBuilder, annotation_errors
+from dataoptim.convert import caption_record
+from dataoptim.io import iter_json_list
+from dataoptim.records import check_image_path
+
+
+def image_path(image_id: str) -> str:
+    """Image path of an Open Images file in DataOptim's folder: ``open_images/011e7e629fb9ae7b.jpg``.
+
+    Raises:
+        ValueError: ``image_id`` is not a non-empty string.
+        RecordError: the path would leave the image folder.
+    """
+    if not isinstance(image_id, str) or not image_id:
+        raise ValueError(f"'image_id' must be a non-empty string, found {image_id!r}")
+    return check_image_path(f"open_images/{image_id}.jpg", field="image_id")
+
+
+def entry_to_record(entry: Mapping[str, Any], *, record_id: str, seed: int = 0) -> dict[str, Any]:
+    """One entry of TextCaps' ``data`` → one caption record.
+
+    Args:
+        entry: ``{"image_id", "caption_str", ...}``; ``caption_id``, ``image_width``
+            and ``image_height`` fill the native columns when present.
+        record_id: ``textcaps_{index}`` (or ``textcaps_validation_{index}``).
+        seed: seed of the caption instruction's stable choice.
+
+    Raises:
+        KeyError: ``image_id`` or ``caption_str`` missing. ValueError: either is not a non-empty string.
+        RecordError: an ``image_id`` that would leave the image folder.
+    """
+    caption = entry["caption_str"]
+    if not isinstance(caption, str) or not caption.strip():
+        raise ValueError(f"'caption_str' must be a non-empty string, found {caption!r}")
+    image_id = entry["image_id"]
+    return caption_record(
+        record_id,
+        image_path(image_id),
+        caption,
+        source="textcaps",
+        seed=seed,
+        question_id=entry.get("caption_id"),
+        image_id=image_id,
+        width=entry.get("image_width"),
+        height=entry.get("image_height"),
+    )
+
+
+class TextCaps(SourceBuilder):
+    """TextCaps 0.1 captions as LLaVA records: 109,765 in DataOptim's train release."""
+
+    SOURCE = "textcaps"
+    ORIGINAL_FILES = {
+        "train": {"captions": ("TextCaps_0.1_train.json",)},
+        "validation": {"captions": ("TextCaps_0.1_val.json",)},
+    }
+    DESCRIPTION = "TextCaps 0.1: five human captions per Open Images image that mention the text in it, as one-turn caption records."
+    HOMEPAGE = "https://textvqa.org/textcaps/"
+    LICENSE = "CC BY 4.0 (annotations); images from Open Images under their Flickr licences (mostly CC BY 2.0)"
+    CITATION = """@inproceedings{sidorov2020textcaps,
+  title={TextCaps: a Dataset for Image Captioning with Reading Comprehension},
+  author={Sidorov, Oleksii and Hu, Ronghang and Rohrbach, Marcus and Singh, Amanpreet},
+  booktitle={European Conference on Computer Vision (ECCV)},
+  pages={742--758},
+  year={2020}
+}"""
+    DOWNLOAD = "https://dl.fbaipublicfiles.com/textvqa/data/textcaps/TextCaps_0.1_train.json and TextCaps_0.1_val.json (https://textvqa.org/textcaps/dataset/)"
+
+    def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
+        path = files["captions"]
+        for index, entry in enumerate(iter_json_list(path, "data", what="TextCaps file")):
+            with annotation_errors(path, index, f"data[{index}]"):
+                record = entry_to_record(entry, record_id=self.record_id(index, split), seed=self.config.seed)
+            yield record
