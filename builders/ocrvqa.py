@@ -33,6 +33,7 @@ from typing import Any, Iterator, Mapping
 from dataoptim.builder import SourceBuilder, annotation_errors
 from dataoptim.convert import vqa_record
 from dataoptim.io import iter_json_object
+from dataoptim.records import check_image_path
 
 #: ``split`` code in ``dataset.json`` -> split name.
 SPLIT_CODES = {1: "train", 2: "validation", 3: "test"}
@@ -42,8 +43,11 @@ def image_path(key: str) -> str:
     """Image path of OCR-VQA image ``key`` in DataOptim's folder: ``ocrvqa/1400013011.jpg``.
 
     The extension is always ``.jpg`` (see the module docstring).
+
+    Raises:
+        RecordError: the key would make a path outside the image folder (``..``, ``/``), field ``key``.
     """
-    return f"ocrvqa/{key}.jpg"
+    return check_image_path(f"ocrvqa/{key}.jpg", field="key")
 
 
 def entry_split(entry: Mapping[str, Any]) -> str:

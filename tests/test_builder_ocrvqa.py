@@ -12,10 +12,8 @@ halves: the pure conversion with the id DataOptim gave it, and the builder's
 numbering on the fixture (where the same pair is train pair 5, ``ocrvqa_5``).
 """
 
-import json
-
 import pytest
-from builder_harness import FIXTURES, BuilderCase, build, check_case, example_records
+from builder_harness import BuilderCase, build_from, check_case, example_records, fixture_json
 
 from dataoptim.builders import ocrvqa
 from dataoptim.errors import InputError, MissingFileError
@@ -26,7 +24,7 @@ FILES = {"dataset.json": "ocrvqa/dataset.json"}
 
 
 def test_pure_conversion_reproduces_dataoptim_ocrvqa_801672():
-    entry = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())["1400013011"]
+    entry = fixture_json(FILES["dataset.json"])["1400013011"]
     assert ocrvqa.entry_split(entry) == "train"
     (question, answer), = ocrvqa.entry_pairs(entry)
     record = ocrvqa.pair_to_record("1400013011", question, answer, record_id="ocrvqa_801672")
@@ -59,36 +57,36 @@ def test_builder_numbers_train_pairs_in_file_order(tmp_path):
 
 
 def test_missing_file_names_it_and_where_to_get_it(tmp_path):
-    (tmp_path / "data").mkdir()
     with pytest.raises(MissingFileError) as info:
-        build(BuilderCase(config="ocrvqa", files={}, split_sizes={}), tmp_path)
+        build_from("ocrvqa", {"notes.txt": "no annotations"}, tmp_path)
     assert "dataset.json" in str(info.value) and "ocr-vqa.github.io" in str(info.value)
-
-
-def _build_with(tmp_path, data):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "dataset.json").write_text(data if isinstance(data, str) else json.dumps(data))
-    return build(BuilderCase(config="ocrvqa", files={}, split_sizes={}), tmp_path)
 
 
 def test_wrong_layout_is_an_error(tmp_path):
     with pytest.raises(InputError, match="must hold an object at the top level, found a list") as info:
-        _build_with(tmp_path, [{"questions": [], "answers": [], "split": 1}])
+        build_from("ocrvqa", {"dataset.json": [{"questions": [], "answers": [], "split": 1}]}, tmp_path)
     assert info.value.file.endswith("dataset.json")
 
 
 def test_entry_missing_a_field_is_named(tmp_path):
-    data = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())
+    data = fixture_json(FILES["dataset.json"])
     del data["1400013011"]["answers"]
     with pytest.raises(InputError) as info:
-        _build_with(tmp_path, data)
+        build_from("ocrvqa", {"dataset.json": data}, tmp_path)
     assert (info.value.record, info.value.field) == (2, "1400013011.answers")
     assert info.value.file.endswith("dataset.json")
 
 
 def test_unequal_questions_and_answers_is_an_error(tmp_path):
-    data = json.loads((FIXTURES / "ocrvqa" / "dataset.json").read_text())
+    data = fixture_json(FILES["dataset.json"])
     data["761183272"]["answers"].pop()
     with pytest.raises(InputError, match="5 questions but 4 answers") as info:
-        _build_with(tmp_path, data)
+        build_from("ocrvqa", {"dataset.json": data}, tmp_path)
     assert (info.value.record, info.value.field) == (0, "761183272")
+
+
+def test_unsafe_key_is_an_error(tmp_path):
+    data = {"../1400013011": {"questions": ["Q?"], "answers": ["A"], "split": 1}}
+    with pytest.raises(InputError) as info:
+        build_from("ocrvqa", {"dataset.json": data}, tmp_path)
+    assert (info.value.record, info.value.field) == (0, "key") and "inside the image folder" in str(info.value)
