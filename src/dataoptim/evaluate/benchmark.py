@@ -1,0 +1,615 @@
+"""The canonical benchmark file and the readers that convert other formats into it.
+
+Canonical format (JSON Lines, one question a line)::
+
+    {"question_id": "q1", "image": "coco/x.jpg", "text": "What is ...?", "task": "vqa",
+     "answers": ["two", "2", ...]}                        # or "answer": "B"
+
+- ``question_id``: string (numbers are turned into strings), unique in the file.
+- ``image``: path relative to the image folder, or null for a text-only question.
+- ``text``: the human turn given to the model. If it holds no ``<image>`` token,
+  ``<image>\\n`` is put in front at inference (LLaVA's ``model_vqa`` rule); if it
+  holds one (Shikra's grounding templates put it inline) it stays where it is.
+- ``task``: one of :data:`TASKS`; it names the metric.
+- the reference: ``answers`` (non-empty list of strings: the 10 VQA answers,
+  several captions) or ``answer`` (string: a letter for ``mc``, a box for
+  ``grounding``, yes/no for ``pope``). Optional when the file is only used to
+  generate answers; required to score.
+- optional: ``choices`` (list of option texts for ``mc``), ``category`` (a
+  sub-group such as POPE's adversarial/popular/random), any other field (kept).
+
+Readers (:func:`read_benchmark` picks one with ``format="auto"``):
+
+- ``canonical``: the format above.
+- ``dataoptim``: DataOptim's validation set (``dataoptim_val.json``, a JSON list of
+  ``{image_id: "task/name", question, answer}``; images at ``{image_dir}/{image_id}.png``),
+  the input of DataOptim's ``evaluation/run_llava_eval.py``.
+- ``llava``: LLaVA's eval question files (``{question_id, image, text, category}``
+  JSONL, ``playground/data/eval/*``), with answers from a separate file.
+- ``records``: records of the dataoptim builders (a ``datasets.Dataset``, a list of
+  records, a LLaVA JSON list or an Arrow folder saved with ``save_to_disk``): the
+  last gpt turn is the reference (hold-out evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from dataoptim.errors import ConfigError, InputError, MissingFileError
+from dataoptim.io import atomic_write, iter_jsonl, read_json, require_file
+
+#: Task names of the canonical format; each names a metric.
+TASKS = ("vqa", "gqa", "mc", "caption", "grounding", "pope")
+#: Reader names accepted by :func:`read_benchmark`.
+FORMATS = ("auto", "canonical", "dataoptim", "llava", "records")
+IMAGE_TOKEN = "<image>"
+#: Tasks whose reference is one string (``answer``); the others take a list (``answers``).
+SINGLE_ANSWER_TASKS = ("gqa", "mc", "grounding", "pope")
+
+#: Words in a DataOptim task prefix or a LLaVA file name that name a task.
+TASK_ALIASES: dict[str, str] = {
+    **{t: t for t in TASKS},
+    "captioning": "caption", "coco": "caption", "cococap": "caption", "flickr30k": "caption",
+    "flickr": "caption", "textcaps": "caption", "nocaps": "caption",
+    "vqav2": "vqa", "okvqa": "vqa", "textvqa": "vqa", "ocrvqa": "vqa", "vizwiz": "vqa", "docvqa": "vqa",
+    "mcvqa": "mc", "aokvqa": "mc", "scienceqa": "mc", "sqa": "mc", "mmbench": "mc", "seed": "mc",
+    "multiple_choice": "mc", "multiplechoice": "mc",
+    "rec": "grounding", "refcoco": "grounding", "refcocog": "grounding", "refcoco+": "grounding", "ref3rec": "grounding",
+    "hallucination": "pope",
+}
+#: Builder ``task`` column (DESIGN §2) -> benchmark task. ``reg``, ``dialogue`` and
+#: ``instruct`` answers are free text: scored with CIDEr against the one reference.
+RECORD_TASKS: dict[str, str] = {
+    "caption": "caption", "vqa": "vqa", "mcvqa": "mc", "rec": "grounding",
+    "reg": "caption", "dialogue": "caption", "instruct": "caption",
+}
+
+
+# --------------------------------------------------------------------------------------
+# canonical items
+# --------------------------------------------------------------------------------------
+
+
+def has_reference(item: Mapping[str, Any]) -> bool:
+    """True if the item carries ``answers`` or ``answer``."""
+    return item.get("answers") is not None or item.get("answer") is not None
+
+
+def references(item: Mapping[str, Any]) -> list[str]:
+    """The item's references as a list (``answers``, or ``[answer]``); empty if it has none."""
+    if item.get("answers") is not None:
+        return list(item["answers"])
+    if item.get("answer") is not None:
+        return [item["answer"]]
+    return []
+
+
+def check_item(obj: Any, *, file: str | None = None, index: int | None = None, require_reference: bool = False) -> dict:
+    """Check one canonical benchmark line and return it normalised (``question_id`` as a string).
+
+    Raises:
+        InputError: naming file, record (line index), id and field: not an object,
+            missing/ill-typed ``question_id``, ``text``, ``task``, ``image``,
+            ``answers``/``answer``, ``choices``; a task outside :data:`TASKS`;
+            no reference when ``require_reference``; an ``mc`` answer without a letter,
+            a ``grounding`` answer without a box.
+    """
+    from dataoptim.evaluate.metrics import extract_choice, parse_box
+
+    where: dict[str, Any] = {"file": file, "record": index}
+    if not isinstance(obj, Mapping):
+        raise InputError(f"a benchmark line must be a JSON object, found {type(obj).__name__}", **where)
+    if "question_id" not in obj:
+        raise InputError("missing", field="question_id", **where)
+    qid = obj["question_id"]
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)) or qid == "":
+        raise InputError(f"must be a non-empty string or an integer, found {qid!r}", field="question_id", **where)
+    item = dict(obj)
+    item["question_id"] = str(qid)
+    where["id"] = item["question_id"]
+    for key in ("text", "task"):
+        if key not in item:
+            raise InputError("missing", field=key, **where)
+        if not isinstance(item[key], str) or not item[key].strip():
+            raise InputError(f"must be a non-empty string, found {item[key]!r}", field=key, **where)
+    if item["task"] not in TASKS:
+        raise InputError(f"unknown task {item['task']!r} (expected one of {', '.join(TASKS)})", field="task", **where)
+    image = item.get("image")
+    if image is not None and (not isinstance(image, str) or not image):
+        raise InputError(f"must be a non-empty string or null, found {image!r}", field="image", **where)
+    if item.get("answers") is not None:
+        answers = item["answers"]
+        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+            raise InputError("must be a non-empty list of strings", field="answers", **where)
+    if item.get("answer") is not None and not isinstance(item["answer"], str):
+        raise InputError(f"must be a string, found {type(item['answer']).__name__}", field="answer", **where)
+    if item.get("choices") is not None:
+        choices = item["choices"]
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise InputError("must be a list of strings", field="choices", **where)
+    if not has_reference(item):
+        if require_reference:
+            raise InputError("no reference: give 'answers' (list) or 'answer' (string) to score", field="answer", **where)
+        return item
+    field = "answers" if item.get("answers") is not None else "answer"
+    for ref in references(item):
+        if item["task"] == "mc" and extract_choice(ref) is None:
+            raise InputError(f"multiple-choice reference {ref!r} names no option letter", field=field, **where)
+        if item["task"] == "grounding" and parse_box(ref) is None:
+            raise InputError(f"grounding reference {ref!r} holds no [x1, y1, x2, y2] box", field=field, **where)
+    return item
+
+
+def check_items(items: Iterable[Any], *, file: str | None = None, require_reference: bool = False,
+                indexed: bool = False) -> list[dict]:
+    """Check a sequence of canonical items (:func:`check_item`) and that question ids are unique.
+
+    With ``indexed=True`` ``items`` yields ``(index, item)`` pairs (e.g. the line
+    index of a JSONL file) and errors name that index.
+
+    Raises:
+        InputError: the first bad item, or a repeated ``question_id`` (naming both records).
+    """
+    out: list[dict] = []
+    seen: dict[str, int] = {}
+    pairs = items if indexed else enumerate(items)
+    for index, obj in pairs:
+        item = check_item(obj, file=file, index=index, require_reference=require_reference)
+        qid = item["question_id"]
+        if qid in seen:
+            raise InputError(f"duplicate question_id, first used by record {seen[qid]}", file=file, record=index, id=qid, field="question_id")
+        seen[qid] = index
+        out.append(item)
+    return out
+
+
+def unique_ids(ids: Iterable[Any]) -> Iterator[str]:
+    """Make repeated ids unique the same way for questions and predictions.
+
+    The first occurrence keeps its id (as a string); the k-th repeat (k >= 2)
+    becomes ``"{id}#{k}"``. LLaVA's MME file repeats ``question_id`` (two
+    questions per image); LLaVA's answer files repeat it in the same order, so
+    applying this to both sides pairs them.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for raw in ids:
+        qid = str(raw)
+        counts[qid] += 1
+        yield qid if counts[qid] == 1 else f"{qid}#{counts[qid]}"
+
+
+def write_benchmark(items: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write canonical items as JSON Lines, atomically (the file is complete or absent). Returns the path."""
+    with atomic_write(path) as handle:
+        for item in items:
+            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------
+# readers
+# --------------------------------------------------------------------------------------
+
+
+def read_canonical(path: str | Path, *, require_reference: bool = False) -> list[dict]:
+    """Read a canonical benchmark JSONL file (see the module docstring).
+
+    Raises:
+        MissingFileError: no such file.
+        InputError: bad JSON or a bad line (file, line index, id, field named).
+    """
+    path = require_file(path, "benchmark file")
+    lines = iter_jsonl(path, what="benchmark file")
+    return check_items(lines, file=str(path), require_reference=require_reference, indexed=True)
+
+
+def task_from_name(name: str, task_map: Mapping[str, str] | None = None) -> str | None:
+    """The task that a DataOptim prefix or a LLaVA file name names, or ``None``.
+
+    ``task_map`` entries win (exact match on the lowercased name); otherwise the
+    name is split on non-alphanumerics (``+`` kept) and the first word found in
+    :data:`TASK_ALIASES` decides (``"llava_pope_test"`` -> ``pope``,
+    ``"llava_textvqa_val_v051_ocr"`` -> ``vqa``).
+    """
+    low = name.lower()
+    if task_map:
+        for key, task in task_map.items():
+            if key.lower() == low:
+                return task
+    if low in TASK_ALIASES:
+        return TASK_ALIASES[low]
+    for word in re.split(r"[^a-z0-9+]+", low):
+        if word in TASK_ALIASES:
+            return TASK_ALIASES[word]
+    return None
+
+
+def _check_task_map(task_map: Mapping[str, str] | None) -> None:
+    for key, task in (task_map or {}).items():
+        if task not in TASKS:
+            raise ConfigError(f"task map entry {key!r} -> {task!r}: the task must be one of {', '.join(TASKS)}")
+
+
+def read_dataoptim(path: str | Path, *, task_map: Mapping[str, str] | None = None) -> list[dict]:
+    """Read DataOptim's validation QAs (``dataoptim_val.json``) into canonical items.
+
+    Input: a JSON list of ``{"image_id": "task/name", "question": str, "answer": str}``
+    (DataOptim ``evaluation/run_llava_eval.py``). Output per element:
+    ``question_id = image_id`` (repeats made unique by :func:`unique_ids`),
+    ``image = image_id + ".png"``, ``text = question``, ``task`` from the prefix
+    before the first ``/`` (:func:`task_from_name`, ``task_map`` first), and the
+    reference as ``answer`` (``mc``, ``grounding``, ``pope``) or ``answers = [answer]``
+    (``vqa``, ``caption``), ``answer`` for ``gqa``. The prefix is kept in ``category``.
+
+    Raises:
+        MissingFileError, InputError: unreadable file, an element that is not an
+            object or lacks a string ``image_id``/``question``/``answer``.
+        ConfigError: a prefix that names no task (say which with ``task_map``).
+    """
+    _check_task_map(task_map)
+    path = require_file(path, "DataOptim validation file")
+    data = read_json(path, expect=list, what="DataOptim validation file")
+    raw_ids = []
+    for index, obj in enumerate(data):
+        if not isinstance(obj, dict):
+            raise InputError(f"an element must be a JSON object, found {type(obj).__name__}", file=path, record=index)
+        for key in ("image_id", "question", "answer"):
+            if key not in obj:
+                raise InputError("missing", file=path, record=index, field=key)
+            if not isinstance(obj[key], str):
+                raise InputError(f"must be a string, found {type(obj[key]).__name__}", file=path, record=index, field=key)
+        raw_ids.append(obj["image_id"])
+    items = []
+    for index, (obj, qid) in enumerate(zip(data, unique_ids(raw_ids))):
+        prefix = obj["image_id"].split("/", 1)[0]
+        task = task_from_name(prefix, task_map)
+        if task is None:
+            raise ConfigError(
+                f"task prefix {prefix!r} names no task; map it with task_map / --task-map {prefix}=TASK "
+                f"(TASK one of {', '.join(TASKS)})",
+                file=path, record=index, id=qid, field="image_id")
+        item = {"question_id": qid, "image": obj["image_id"] + ".png", "text": obj["question"], "task": task,
+                "category": prefix}
+        if task in SINGLE_ANSWER_TASKS:
+            item["answer"] = obj["answer"]
+        else:
+            item["answers"] = [obj["answer"]]
+        items.append(item)
+    return check_items(items, file=str(path))
+
+
+def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path | Sequence[str | Path] | None = None,
+               task_map: Mapping[str, str] | None = None) -> list[dict]:
+    """Read a LLaVA eval question file (``{question_id, image, text, category}`` JSONL) into canonical items.
+
+    ``text`` is kept as the prompt (LLaVA's files already end with their answer
+    instruction, e.g. "Answer the question using a single word or phrase.").
+    Repeated question ids (MME) are made unique with :func:`unique_ids`.
+
+    Args:
+        path: the question file (``playground/data/eval/<bench>/*.jsonl``).
+        task: the task; default: from the file name (:func:`task_from_name`).
+        answers: reference file(s), matched to the questions:
+
+            - JSONL or JSON list with ``question_id`` and ``label`` / ``answers`` /
+              ``answer`` / ``text`` (first present): POPE labels, LLaVA answer
+              files (``qa90_gpt4_answer.jsonl``); matched by ``question_id``.
+              A POPE label file named ``coco_pope_<category>.json`` is matched in
+              order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule).
+            - a JSON object keyed by question id whose values have ``answer``
+              (GQA ``testdev_balanced_questions.json``).
+            - ``{"annotations": [{question_id, answers: [{answer}]}]}`` (VQAv2 / OK-VQA).
+            - ``{"data": [{image_id, question, answers}]}`` (TextVQA): matched by
+              image file stem and the first line of ``text``, lowercased
+              (LLaVA's ``eval_textvqa.py`` rule).
+        task_map: extra name -> task entries for the file-name rule.
+
+    Raises:
+        MissingFileError, InputError: unreadable files, bad lines, a question
+            with no answer in ``answers`` (the first few are named).
+        ConfigError: no task given and none found in the file name.
+    """
+    _check_task_map(task_map)
+    path = require_file(path, "LLaVA question file")
+    if task is None:
+        task = task_from_name(path.stem, task_map)
+        if task is None:
+            raise ConfigError(f"cannot tell the task from the file name; pass task= / --task (one of {', '.join(TASKS)})", file=path)
+    elif task not in TASKS:
+        raise ConfigError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    rows: list[tuple[int, dict]] = []
+    for index, obj in iter_jsonl(path, what="LLaVA question file"):
+        for key in ("question_id", "text"):
+            if key not in obj:
+                raise InputError("missing", file=path, record=index, field=key)
+        if not isinstance(obj["text"], str):
+            raise InputError(f"must be a string, found {type(obj['text']).__name__}", file=path, record=index, field="text")
+        rows.append((index, obj))
+    items = []
+    for (index, obj), qid in zip(rows, unique_ids(obj["question_id"] for _, obj in rows)):
+        item = {k: v for k, v in obj.items() if k not in ("question_id",)}
+        item.update(question_id=qid, task=task, image=obj.get("image"))
+        items.append(item)
+    if answers is not None:
+        paths = [answers] if isinstance(answers, (str, Path)) else list(answers)
+        _attach_answers(items, [Path(p) for p in paths], task)
+    return check_items(zip((index for index, _ in rows), items), file=str(path), indexed=True)
+
+
+def _answer_value(obj: Mapping[str, Any]) -> Any:
+    for key in ("label", "answers", "answer", "text"):
+        if obj.get(key) is not None:
+            value = obj[key]
+            if isinstance(value, list):  # VQA-style [{"answer": ...}] or plain strings
+                value = [v["answer"] if isinstance(v, Mapping) and "answer" in v else v for v in value]
+            return value
+    return None
+
+
+def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
+    """Fill ``answer``/``answers`` of ``items`` in place from answer files (see :func:`read_llava`)."""
+    by_id: dict[str, Any] = {}
+    by_text: dict[tuple[str, str], Any] = {}
+    for path in paths:
+        path = require_file(path, "answer file")
+        pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
+        if path.suffix == ".jsonl" or pope:
+            rows = [obj for _, obj in iter_jsonl(path, what="answer file")]
+        else:
+            rows = read_json(path, what="answer file")
+        if pope:
+            category = pope.group(1)
+            targets = [it for it in items if it.get("category") == category]
+            if len(targets) > len(rows):
+                raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
+            for index, (item, obj) in enumerate(zip(targets, rows)):
+                value = _answer_value(obj)
+                if not isinstance(value, str):
+                    raise InputError("missing label", file=path, record=index, field="label")
+                item["answer"] = value
+            continue
+        if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
+            for index, obj in enumerate(rows["data"]):
+                if not isinstance(obj, dict) or "image_id" not in obj or "question" not in obj:
+                    raise InputError("a TextVQA record needs 'image_id' and 'question'", file=path, record=index)
+                if obj.get("answers") is not None:
+                    by_text[(str(obj["image_id"]), str(obj["question"]).strip().lower())] = obj["answers"]
+            continue
+        if isinstance(rows, dict) and isinstance(rows.get("annotations"), list):  # VQAv2 annotations
+            rows = rows["annotations"]
+        if isinstance(rows, dict):  # GQA: {qid: {"answer": ...}}
+            for qid, obj in rows.items():
+                if isinstance(obj, Mapping) and obj.get("answer") is not None:
+                    by_id[str(qid)] = obj["answer"]
+            continue
+        if not isinstance(rows, list):
+            raise InputError("unrecognised answer file layout", file=path)
+        ids = []
+        for index, obj in enumerate(rows):
+            if not isinstance(obj, Mapping) or "question_id" not in obj:
+                raise InputError("missing", file=path, record=index, field="question_id")
+            ids.append(obj["question_id"])
+        for index, (obj, qid) in enumerate(zip(rows, unique_ids(ids))):
+            value = _answer_value(obj)
+            if value is None:
+                raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
+            by_id[qid] = value
+    missing = []
+    for item in items:
+        if has_reference(item):
+            continue
+        value = by_id.get(item["question_id"])
+        if value is None and by_text and item.get("image"):
+            stem = Path(str(item["image"])).stem
+            value = by_text.get((stem, item["text"].split("\n", 1)[0].strip().lower()))
+        if value is None:
+            missing.append(item["question_id"])
+            continue
+        if isinstance(value, list):
+            item["answers"] = [str(v) for v in value]
+        elif task in SINGLE_ANSWER_TASKS:
+            item["answer"] = str(value)
+        else:
+            item["answers"] = [str(value)]
+    if missing:
+        raise InputError(f"{len(missing)} question(s) have no answer in the answer file(s), first: {', '.join(map(repr, missing[:5]))}",
+                         file=", ".join(str(p) for p in paths))
+
+
+def _mc_choices(text: str) -> list[str] | None:
+    """Option texts of a DataOptim A-OKVQA prompt (lines ``A. ...`` to ``D. ...``), if present."""
+    found = re.findall(r"^([A-H])\. (.*)$", text, flags=re.MULTILINE)
+    if len(found) >= 2 and [f[0] for f in found] == [chr(ord("A") + i) for i in range(len(found))]:
+        return [f[1] for f in found]
+    return None
+
+
+def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = None,
+                 tasks: Sequence[str] | None = None) -> list[dict]:
+    """Turn builder records (hold-out split) into canonical items.
+
+    For each record (``id``, ``image``, ``conversations``, ``task``, ``source``):
+    the question is the human turn before the last gpt turn, the reference is
+    the last gpt turn; ``question_id`` is the record id. The benchmark task is
+    ``gqa`` for ``source == "gqa"``, else :data:`RECORD_TASKS` of the record's
+    ``task`` (``mcvqa`` -> ``mc`` with the letter as ``answer`` and the options as
+    ``choices``; ``rec`` -> ``grounding`` with the box as ``answer``; captions and
+    free text -> ``caption``). A record without ``task`` is a caption only if it
+    has one exchange; otherwise it needs ``task``.
+
+    Args:
+        records: a ``datasets.Dataset``, a list of dicts, or any iterable of records.
+        file: where they came from (for messages).
+        tasks: keep only items of these benchmark tasks.
+
+    Raises:
+        InputError: a record without ``id``/``conversations``, with no gpt turn,
+            or with a ``task`` that maps to no benchmark task.
+    """
+    from dataoptim.evaluate.metrics import extract_choice
+
+    items = []
+    for index, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise InputError(f"a record must be an object, found {type(rec).__name__}", file=file, record=index)
+        rid = rec.get("id")
+        if not isinstance(rid, (str, int)) or rid == "":
+            raise InputError("missing or not a string", file=file, record=index, field="id")
+        turns = rec.get("conversations")
+        if not isinstance(turns, list) or len(turns) < 2:
+            raise InputError("must be a list of at least two turns", file=file, record=index, id=str(rid), field="conversations")
+        last = max((i for i, t in enumerate(turns) if isinstance(t, Mapping) and t.get("from") == "gpt"), default=None)
+        if last is None or last == 0 or not isinstance(turns[last - 1], Mapping) or turns[last - 1].get("from") != "human":
+            raise InputError("needs a human turn followed by a gpt turn", file=file, record=index, id=str(rid), field="conversations")
+        question, answer = turns[last - 1].get("value"), turns[last].get("value")
+        if not isinstance(question, str) or not isinstance(answer, str):
+            raise InputError("turn values must be strings", file=file, record=index, id=str(rid), field=f"conversations[{last}].value")
+        kind = rec.get("task")
+        if rec.get("source") == "gqa":
+            task = "gqa"
+        elif kind is None:
+            if len(turns) != 2:
+                raise InputError("a multi-turn record needs a 'task' column", file=file, record=index, id=str(rid), field="task")
+            task = "caption"
+        elif kind in RECORD_TASKS:
+            task = RECORD_TASKS[kind]
+        else:
+            raise InputError(f"task {kind!r} maps to no benchmark task (known: {', '.join(RECORD_TASKS)})",
+                             file=file, record=index, id=str(rid), field="task")
+        if tasks is not None and task not in tasks:
+            continue
+        if last - 1 != 0:  # a later turn: the <image> token is in the first turn, not here
+            question = question.replace(IMAGE_TOKEN, "").strip()
+        item: dict[str, Any] = {"question_id": str(rid), "image": rec.get("image"), "text": question, "task": task}
+        if rec.get("source") is not None:
+            item["category"] = rec["source"]
+        if task == "mc":
+            letter = extract_choice(answer)
+            if letter is None:
+                raise InputError(f"multiple-choice answer {answer!r} names no option letter", file=file, record=index,
+                                 id=str(rid), field=f"conversations[{last}].value")
+            item["answer"] = letter
+            choices = _mc_choices(question)
+            if choices:
+                item["choices"] = choices
+        elif task in ("grounding", "gqa", "pope"):
+            item["answer"] = answer
+        else:
+            item["answers"] = [answer]
+        items.append(item)
+    return check_items(items, file=file)
+
+
+# --------------------------------------------------------------------------------------
+# dispatcher
+# --------------------------------------------------------------------------------------
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the reader for a benchmark file from its first record.
+
+    A folder is an Arrow dataset (``records``). A ``.jsonl`` line with ``task`` is
+    ``canonical``; with ``conversations`` it is ``records``; with ``question_id``
+    and ``text`` it is ``llava``. A ``.json`` list whose first element has
+    ``image_id`` and ``question`` is ``dataoptim``; one with ``conversations`` is
+    ``records``.
+
+    Raises:
+        MissingFileError: no such path.
+        InputError: empty, unreadable, or no rule matches.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "records"
+    require_file(path, "benchmark file")
+    first: Any = None
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16).lstrip()
+    if head.startswith(b"{"):
+        for _, obj in iter_jsonl(path, what="benchmark file"):
+            first = obj
+            break
+    elif head.startswith(b"["):
+        from dataoptim.io import iter_json_items
+
+        for obj in iter_json_items(path, what="benchmark file"):
+            first = obj
+            break
+        if isinstance(first, dict) and "image_id" in first and "question" in first:
+            return "dataoptim"
+        if isinstance(first, dict) and "conversations" in first:
+            return "records"
+        raise InputError("a JSON list benchmark must hold DataOptim validation QAs or records with 'conversations'", file=path)
+    if not isinstance(first, dict):
+        raise InputError("benchmark file is empty or not JSON Lines / a JSON list", file=path)
+    if "task" in first and "text" in first:
+        return "canonical"
+    if "conversations" in first:
+        return "records"
+    if "question_id" in first and "text" in first:
+        return "llava"
+    raise InputError("cannot tell the benchmark format from the first line (expected canonical, LLaVA question or record fields)", file=path)
+
+
+def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None,
+                   answers: str | Path | Sequence[str | Path] | None = None,
+                   task_map: Mapping[str, str] | None = None, tasks: Sequence[str] | None = None) -> list[dict]:
+    """Read a benchmark in any supported format and return canonical items (a list of dicts).
+
+    Args:
+        source: a path (file or Arrow folder), a ``datasets.Dataset`` or a list of
+            records / canonical items.
+        format: one of :data:`FORMATS`; ``"auto"`` uses :func:`detect_format`
+            (and, for in-memory data, ``conversations`` -> records, else canonical).
+        task: the task for a LLaVA question file (default: from its name).
+        answers: answer file(s) for a LLaVA question file (see :func:`read_llava`).
+        task_map: ``{name: task}`` for DataOptim prefixes / LLaVA file names.
+        tasks: for records, keep only these benchmark tasks.
+
+    Raises:
+        ConfigError: unknown ``format``; options that the format does not take.
+        MissingFileError, InputError: as the chosen reader.
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown benchmark format {format!r} (expected one of {', '.join(FORMATS)})")
+    if not isinstance(source, (str, Path)):
+        rows = source
+        if format == "auto":
+            first = next(iter(rows), None) if isinstance(rows, Sequence) or hasattr(rows, "column_names") else None
+            format = "records" if isinstance(first, Mapping) and "conversations" in first else "canonical"
+        if format == "records":
+            return from_records(rows, tasks=tasks)
+        if format == "canonical":
+            return check_items(rows)
+        raise ConfigError(f"format {format!r} needs a file path")
+    path = Path(source)
+    if not path.exists():
+        raise MissingFileError("benchmark not found", file=path)
+    if format == "auto":
+        format = detect_format(path)
+    if (task is not None or answers is not None) and format != "llava":
+        raise ConfigError(f"task/answers apply to LLaVA question files only (this benchmark reads as {format!r})", file=path)
+    if format == "canonical":
+        return read_canonical(path)
+    if format == "dataoptim":
+        return read_dataoptim(path, task_map=task_map)
+    if format == "llava":
+        return read_llava(path, task=task, answers=answers, task_map=task_map)
+    return from_records(_load_records(path), file=str(path), tasks=tasks)
+
+
+def _load_records(path: Path) -> Iterable[Mapping[str, Any]]:
+    if path.is_dir():
+        import datasets
+
+        try:
+            return datasets.load_from_disk(str(path))
+        except FileNotFoundError as exc:
+            raise InputError(f"not a dataset saved with save_to_disk: {exc}", file=path) from None
+    if path.suffix == ".jsonl":
+        return [obj for _, obj in iter_jsonl(path, what="records file")]
+    return read_json(path, expect=list, what="records file")

@@ -1,0 +1,236 @@
+"""Benchmark readers: canonical file, DataOptim validation set, LLaVA eval files, builder records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataoptim.errors import ConfigError, DataOptimError, InputError, MissingFileError
+from dataoptim.evaluate.benchmark import (
+    check_item,
+    detect_format,
+    from_records,
+    read_benchmark,
+    read_canonical,
+    read_dataoptim,
+    read_llava,
+    task_from_name,
+    unique_ids,
+    write_benchmark,
+)
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+
+
+def _jsonl(path: Path, rows) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+GOOD = [
+    {"question_id": 1, "image": "a.png", "text": "How many?", "task": "vqa", "answers": ["2"] * 10},
+    {"question_id": "q2", "image": "b.png", "text": "Pick", "task": "mc", "answer": "B", "choices": ["x", "y"]},
+    {"question_id": "q3", "image": None, "text": "Where?", "task": "grounding", "answer": "[0.1, 0.2, 0.3, 0.4]"},
+]
+
+
+def test_canonical_round_trip(tmp_path):
+    items = read_canonical(_jsonl(tmp_path / "b.jsonl", GOOD))
+    assert [i["question_id"] for i in items] == ["1", "q2", "q3"]  # ids become strings
+    assert items[1]["choices"] == ["x", "y"]
+    out = write_benchmark(items, tmp_path / "copy.jsonl")
+    assert read_benchmark(out) == items
+    assert detect_format(out) == "canonical"
+
+
+@pytest.mark.parametrize(
+    "line, field, words",
+    [
+        ({"image": "a", "text": "t", "task": "vqa"}, "question_id", "missing"),
+        ({"question_id": 1, "text": "", "task": "vqa"}, "text", "non-empty"),
+        ({"question_id": 1, "text": "t", "task": "ocr"}, "task", "unknown task"),
+        ({"question_id": 1, "text": "t", "task": "vqa", "answers": "two"}, "answers", "list of strings"),
+        ({"question_id": 1, "text": "t", "task": "vqa", "answers": []}, "answers", "list of strings"),
+        ({"question_id": 1, "text": "t", "task": "mc", "answer": "transport"}, "answer", "no option letter"),
+        ({"question_id": 1, "text": "t", "task": "grounding", "answer": "left"}, "answer", "no [x1, y1, x2, y2] box"),
+        ({"question_id": 1, "text": "t", "task": "vqa", "image": 3}, "image", "string or null"),
+        ({"question_id": True, "text": "t", "task": "vqa"}, "question_id", "string or an integer"),
+    ],
+)
+def test_canonical_bad_line_names_file_line_and_field(tmp_path, line, field, words):
+    path = _jsonl(tmp_path / "bench.jsonl", [GOOD[0], "", line])
+    with pytest.raises(InputError) as info:
+        read_canonical(path)
+    err = info.value
+    assert err.file == str(path) and err.record == 2 and err.field == field
+    assert words in str(err) and str(path) in str(err) and "record 2" in str(err)
+
+
+def test_canonical_bad_json_and_duplicates(tmp_path):
+    path = _jsonl(tmp_path / "bench.jsonl", [GOOD[0], '{"question_id": 2, "text": '])
+    with pytest.raises(InputError, match=r"record 1.*line 2 is not valid JSON"):
+        read_canonical(path)
+    path = _jsonl(tmp_path / "dup.jsonl", [GOOD[0], GOOD[0]])
+    with pytest.raises(InputError, match=r"record 1 \(id '1'\), field 'question_id': duplicate question_id, first used by record 0"):
+        read_canonical(path)
+    with pytest.raises(MissingFileError):
+        read_benchmark(tmp_path / "absent.jsonl")
+    with pytest.raises(InputError, match="no reference"):
+        check_item({"question_id": 1, "text": "t", "task": "vqa"}, require_reference=True)
+
+
+def test_unique_ids_pairs_repeats_in_order():
+    assert list(unique_ids([5, "a", 5, 5, "a"])) == ["5", "a", "5#2", "5#3", "a#2"]
+
+
+def test_task_from_name():
+    assert task_from_name("llava_pope_test") == "pope"
+    assert task_from_name("llava_textvqa_val_v051_ocr") == "vqa"
+    assert task_from_name("llava_gqa_testdev_balanced") == "gqa"
+    assert task_from_name("vizwiz_llava_test") == "vqa"
+    assert task_from_name("llava_mme") is None
+    assert task_from_name("llava_mme", {"LLAVA_MME": "pope"}) == "pope"
+    assert task_from_name("RefCOCO+") == "grounding"
+
+
+# ---------------------------------------------------------------- LLaVA eval question files
+
+
+def test_llava_pope_with_label_file_in_order():
+    items = read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=EVAL / "coco_pope_adversarial.json")
+    assert len(items) == 40 and {i["task"] for i in items} == {"pope"}
+    assert items[0]["question_id"] == "1" and items[0]["image"] == "COCO_val2014_000000310196.jpg"
+    assert items[0]["text"].endswith("Answer the question using a single word or phrase.")
+    assert [i["answer"] for i in items[:4]] == ["yes", "no", "yes", "yes"]
+    assert items[0]["category"] == "adversarial"
+
+
+def test_llava_gqa_with_questions_file_answers():
+    items = read_llava(EVAL / "llava_gqa_testdev_balanced.head40.jsonl", answers=EVAL / "gqa_testdev_answers.synthetic.json")
+    answers = json.loads((EVAL / "gqa_testdev_answers.synthetic.json").read_text())
+    assert items[0]["task"] == "gqa" and items[0]["question_id"] == "201307251"
+    assert all(i["answer"] == answers[i["question_id"]]["answer"] for i in items)
+
+
+def test_llava_textvqa_matched_by_image_and_question(tmp_path):
+    lines = (EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl").read_text().splitlines()
+    head5 = tmp_path / "llava_textvqa_val_v051_ocr.head5.jsonl"
+    head5.write_text("\n".join(lines[:5]) + "\n")
+    items = read_llava(head5, answers=EVAL / "TextVQA_0.5.1_val.json")
+    assert [i["question_id"] for i in items] == ["003a8ae2ef43b901", "b9dc400eb20bad64", "2b538a43dd933fc1",
+                                                 "831bcec304a17054", "831bcec304a17054#2"]
+    assert items[0]["task"] == "vqa" and len(items[0]["answers"]) == 10
+    assert items[4]["answers"][:3] == ["10 years", "10 year", "10 years"]
+    # the TextVQA file holds only 5 answers: the 40-line file has 35 questions without one
+    with pytest.raises(InputError, match=r"35 question\(s\) have no answer"):
+        read_llava(EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl", answers=EVAL / "TextVQA_0.5.1_val.json")
+
+
+def test_llava_mme_repeated_ids_and_task_option():
+    with pytest.raises(ConfigError, match="cannot tell the task"):
+        read_llava(EVAL / "llava_mme.head40.jsonl")
+    items = read_llava(EVAL / "llava_mme.head40.jsonl", task="pope")
+    assert items[0]["question_id"] == "code_reasoning/0020.png"
+    assert items[1]["question_id"] == "code_reasoning/0020.png#2"
+    assert len({i["question_id"] for i in items}) == 40
+    assert not any("answer" in i or "answers" in i for i in items)  # generation only
+
+
+def test_llava_qa90_with_answer_file_as_captions():
+    items = read_llava(EVAL / "qa90_questions.jsonl", task="caption", answers=EVAL / "qa90_gpt4_answer.jsonl")
+    assert len(items) == 90 and items[0]["answers"][0].startswith("The colors of the two suitcases")
+    assert detect_format(EVAL / "qa90_questions.jsonl") == "llava"
+
+
+def test_llava_answers_only_for_llava_files(tmp_path):
+    with pytest.raises(ConfigError, match="LLaVA question files only"):
+        read_benchmark(EVAL / "dataoptim_val.synthetic.json", answers=EVAL / "qa90_gpt4_answer.jsonl")
+
+
+# ---------------------------------------------------------------- DataOptim validation set
+
+
+def test_dataoptim_validation_format():
+    items = read_benchmark(EVAL / "dataoptim_val.synthetic.json")
+    by_task = {i["task"] for i in items}
+    assert by_task == {"vqa", "caption", "mc", "grounding", "pope"}
+    first = items[0]
+    assert first == {"question_id": "vqa/0001", "image": "vqa/0001.png",
+                     "text": "What color is the bus? Answer the question directly with a short sentence or phrase.",
+                     "task": "vqa", "category": "vqa", "answers": ["Red."]}
+    mc = next(i for i in items if i["task"] == "mc")
+    assert mc["answer"] == "The correct option is B."
+
+
+def test_dataoptim_unknown_prefix_needs_task_map(tmp_path):
+    path = tmp_path / "val.json"
+    path.write_text(json.dumps([{"image_id": "mystery/1", "question": "q", "answer": "a"}]))
+    with pytest.raises(ConfigError, match=r"record 0 \(id 'mystery/1'\), field 'image_id': task prefix 'mystery'"):
+        read_dataoptim(path)
+    assert read_dataoptim(path, task_map={"mystery": "gqa"})[0]["task"] == "gqa"
+    with pytest.raises(ConfigError):
+        read_dataoptim(path, task_map={"mystery": "ocr"})
+    path.write_text(json.dumps([{"image_id": "vqa/1", "question": 3, "answer": "a"}]))
+    with pytest.raises(InputError, match=r"record 0, field 'question': must be a string"):
+        read_dataoptim(path)
+
+
+# ---------------------------------------------------------------- builder records (hold-out)
+
+
+RECORDS = [
+    {"id": "coco_0", "image": "coco/x.jpg", "source": "coco", "task": "caption",
+     "conversations": [{"from": "human", "value": "<image>\nGive a brief summary of what you see."},
+                       {"from": "gpt", "value": "A cat on a mat."}]},
+    {"id": "aokvqa_1", "image": "coco/y.jpg", "source": "aokvqa", "task": "mcvqa",
+     "conversations": [{"from": "human", "value": "<image>\nChoose the correct option for the following question: Why?\n"
+                                                  "A. one\nB. two\nC. three\nD. four\n"},
+                       {"from": "gpt", "value": "The correct option is C."}]},
+    {"id": "ref3rec_2", "image": "coco/z.jpg", "source": "ref3rec", "task": "rec",
+     "conversations": [{"from": "human", "value": "Where is <expr> in <image>?".replace("<expr>", "the dog")},
+                       {"from": "gpt", "value": "[0.1, 0.2, 0.3, 0.4]."}]},
+    {"id": "gqa_05145757", "image": "visual_genome/1.jpg", "source": "gqa", "task": "vqa",
+     "conversations": [{"from": "human", "value": "<image>\nIs the sky dark? Answer the question directly with a short sentence or phrase."},
+                       {"from": "gpt", "value": "Yes, the sky is dark."}]},
+    {"id": "llava_3", "image": "coco/w.jpg", "source": "llava", "task": "dialogue",
+     "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "A bus."},
+                       {"from": "human", "value": "What colour?"}, {"from": "gpt", "value": "Red."}]},
+]
+
+
+def test_records_to_benchmark():
+    items = from_records(RECORDS)
+    cap, mc, rec, gqa, dia = items
+    assert cap["task"] == "caption" and cap["answers"] == ["A cat on a mat."] and cap["text"].startswith("<image>\n")
+    assert mc["task"] == "mc" and mc["answer"] == "C" and mc["choices"] == ["one", "two", "three", "four"]
+    assert rec["task"] == "grounding" and rec["answer"] == "[0.1, 0.2, 0.3, 0.4]." and "<image>" in rec["text"]
+    assert gqa["task"] == "gqa" and gqa["answer"] == "Yes, the sky is dark."
+    assert dia["task"] == "caption" and dia["text"] == "What colour?" and dia["answers"] == ["Red."]
+    assert [i["task"] for i in from_records(RECORDS, tasks=["mc", "gqa"])] == ["mc", "gqa"]
+
+
+def test_records_from_dataset_and_files(tmp_path):
+    import datasets
+
+    ds = datasets.Dataset.from_list(RECORDS[:4])
+    assert [i["question_id"] for i in read_benchmark(ds)] == ["coco_0", "aokvqa_1", "ref3rec_2", "gqa_05145757"]
+    ds.save_to_disk(str(tmp_path / "holdout"))
+    assert len(read_benchmark(tmp_path / "holdout")) == 4
+    path = tmp_path / "sel.json"
+    path.write_text(json.dumps(RECORDS))
+    assert detect_format(path) == "records" and len(read_benchmark(path)) == 5
+
+
+def test_records_bad_input_is_located():
+    bad = [dict(RECORDS[0]), dict(RECORDS[1], task="ocr")]
+    with pytest.raises(InputError, match=r"record 1 \(id 'aokvqa_1'\), field 'task'"):
+        from_records(bad, file="sel.json")
+    bad = [dict(RECORDS[1], conversations=[RECORDS[1]["conversations"][0], {"from": "gpt", "value": "I think so."}])]
+    with pytest.raises(InputError, match="names no option letter"):
+        from_records(bad)
+    with pytest.raises(InputError, match="field 'conversations'"):
+        from_records([{"id": "x", "conversations": []}])
+    with pytest.raises(DataOptimError):
+        read_benchmark(RECORDS, format="dataoptim")
