@@ -1,5 +1,134 @@
-"""CLI commands of `dataoptim.train` (registered by ``dataoptim.cli``)."""
+"""CLI commands of `dataoptim.train` (registered by ``dataoptim.cli``): ``dataoptim train``.
+
+``torch`` and ``transformers`` are imported inside the command, so ``dataoptim --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+
+class Backend(str, Enum):
+    hf = "hf"
+    llava = "llava"
+
+
+def _parse_extra(pairs: list[str]) -> dict[str, str]:
+    from dataoptim.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip("- "):
+            raise ConfigError(f"--extra takes FLAG=VALUE (e.g. mm_projector_lr=2e-5), found {pair!r}")
+        out[key.strip().lstrip("-")] = value
+    return out
 
 
 def register(app) -> None:
-    """Add this area's commands to the ``dataoptim`` Typer app."""
+    """Add ``dataoptim train`` to the ``dataoptim`` Typer app."""
+    import typer
+
+    @app.command("train")
+    def train_command(
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list, JSONL, or a saved datasets folder."),
+        image_folder: Path = typer.Option(..., "--image-folder", help="Folder the records' image paths are relative to."),
+        output_dir: Path = typer.Option(..., "--output-dir", help="Checkpoint folder (and where run files go)."),
+        backend: Backend = typer.Option(Backend.hf, "--backend", help="llava: LLaVA's deepspeed launcher; hf: transformers Trainer."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Check the inputs; print the command (llava) or the data report (hf); write nothing."),
+        # the recipe's parts
+        model_name_or_path: Optional[str] = typer.Option(None, "--model-name-or-path", help="Base LLM (Llama-2-7b-chat-hf folder)."),
+        pretrain_mm_mlp_adapter: Optional[Path] = typer.Option(None, "--pretrain-mm-mlp-adapter", help="LLaVA pretrain projector mm_projector.bin."),
+        vision_tower: Optional[str] = typer.Option(None, "--vision-tower", help="Replace openai/clip-vit-large-patch14 (e.g. a local copy)."),
+        report_to: Optional[str] = typer.Option(None, "--report-to", help="Logging integration (recipe: wandb for llava; hf default none)."),
+        # llava backend
+        llava_repo: Optional[Path] = typer.Option(None, "--llava-repo", help="[llava] LLaVA checkout (commit 744cb3e)."),
+        num_gpus: Optional[int] = typer.Option(None, "--num-gpus", help="[llava] deepspeed --num_gpus (default: all)."),
+        lora: bool = typer.Option(False, "--lora", help="[llava] LoRA for a small local check (lora_enable, lr 2e-4)."),
+        qlora: bool = typer.Option(False, "--qlora", help="[llava] QLoRA (4-bit, LoRA, ZeRO-2)."),
+        extra: List[str] = typer.Option([], "--extra", help="[llava] Set or replace a LLaVA flag: FLAG=VALUE (repeatable)."),
+        run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="[llava] Where the data JSON, ZeRO config and command.sh go (default --output-dir)."),
+        # hf backend
+        model: str = typer.Option("tiny", "--model", help="[hf] 'tiny' (random, for tests) or a llava-hf checkpoint to start from."),
+        max_steps: int = typer.Option(-1, "--max-steps", help="[hf] Stop after N optimizer steps (-1: one full epoch)."),
+        per_device_train_batch_size: int = typer.Option(16, "--per-device-train-batch-size", help="[hf] Recipe: 16."),
+        gradient_accumulation_steps: int = typer.Option(1, "--gradient-accumulation-steps", help="[hf] Recipe: 1."),
+        learning_rate: float = typer.Option(2e-5, "--learning-rate", help="[hf] Recipe: 2e-5."),
+        model_max_length: int = typer.Option(2048, "--model-max-length", help="[hf] Recipe: 2048 (image tokens included)."),
+        dataloader_num_workers: int = typer.Option(4, "--dataloader-num-workers", help="[hf] Recipe: 4."),
+        deepspeed: Optional[str] = typer.Option(None, "--deepspeed", help="[hf] zero3, zero2 or a DeepSpeed json (needs dataoptim[deepspeed])."),
+        gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing", help="[hf] Recipe: on."),
+        image_position: str = typer.Option("front", "--image-position", help="[hf] <image> to the 'front' (LLaVA) or keep 'inline'."),
+        skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) records too long or mismatching the template instead of stopping."),
+        open_images: bool = typer.Option(False, "--open-images", help="[hf] Decode every image before training."),
+        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Arrow cache for the selection."),
+        seed: int = typer.Option(42, "--seed", help="[hf] Seed."),
+    ) -> None:
+        """Train on a selection with the challenge recipe (DESIGN §8)."""
+        import warnings
+
+        from dataoptim.errors import ConfigError
+        from dataoptim.train import train
+
+        if backend is Backend.llava:
+            hf_only = {
+                "--model": model != "tiny", "--max-steps": max_steps != -1, "--deepspeed": deepspeed is not None,
+                "--per-device-train-batch-size": per_device_train_batch_size != 16,
+                "--gradient-accumulation-steps": gradient_accumulation_steps != 1, "--learning-rate": learning_rate != 2e-5,
+                "--model-max-length": model_max_length != 2048, "--dataloader-num-workers": dataloader_num_workers != 4,
+                "--no-gradient-checkpointing": not gradient_checkpointing, "--image-position": image_position != "front",
+                "--skip-bad-records": skip_bad_records, "--open-images": open_images, "--seed": seed != 42,
+            }
+            used = [name for name, on in hf_only.items() if on]
+            if used:
+                raise ConfigError(
+                    f"{', '.join(used)} apply to --backend hf only; the llava backend runs the recipe as is "
+                    "(change a LLaVA flag explicitly with --extra FLAG=VALUE)"
+                )
+            if None in (llava_repo, model_name_or_path, pretrain_mm_mlp_adapter):
+                raise ConfigError("--backend llava needs --llava-repo, --model-name-or-path and --pretrain-mm-mlp-adapter")
+            from dataoptim.train.llava import launch, prepare_llava
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                run = prepare_llava(
+                    data, image_folder, llava_repo, model_name_or_path, pretrain_mm_mlp_adapter, output_dir,
+                    run_dir=run_dir, num_gpus=num_gpus, lora=lora, qlora=qlora, vision_tower=vision_tower,
+                    report_to=report_to, extra=_parse_extra(extra), dry_run=dry_run, cache_dir=cache_dir,
+                )
+            for w in caught:
+                typer.echo(f"warning: {w.message}", err=True)
+            if dry_run:
+                typer.echo(run.describe())
+                return
+            typer.echo(run.describe(), err=True)
+            raise typer.Exit(launch(run))
+
+        if llava_repo is not None or lora or qlora or extra or num_gpus is not None:
+            raise ConfigError("--llava-repo, --lora, --qlora, --extra and --num-gpus apply to --backend llava only")
+        result = train(
+            data, image_folder, output_dir, backend="hf", model=model, model_name_or_path=model_name_or_path,
+            vision_tower=vision_tower, pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, max_steps=max_steps,
+            per_device_train_batch_size=per_device_train_batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, learning_rate=learning_rate,
+            model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
+            gradient_checkpointing=gradient_checkpointing, image_position=image_position,
+            skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
+            report_to=report_to or "none", dry_run=dry_run,
+        )
+        report = result.report
+        typer.echo(
+            f"selection: {report['records']} records, {report['usable']} used, {report['too_long']} too long, "
+            f"{report['mismatch']} template mismatch; {report['tokens']} tokens (longest {report['max_length']})",
+            err=True,
+        )
+        if dry_run:
+            typer.echo(f"dry run: would train and write the checkpoint to {output_dir}")
+            return
+        m = result.metrics
+        typer.echo(
+            f"trained {m.get('global_step')} steps in {m.get('train_runtime', 0):.1f} s: loss {m.get('train_loss', float('nan')):.4f}, "
+            f"{m.get('train_samples_per_second')} samples/s, {m.get('tokens_per_second')} tokens/s; checkpoint in {result.output_dir}"
+        )

@@ -1,0 +1,345 @@
+"""Backend ``hf``: the challenge recipe natively with ``transformers`` (``Trainer``, optional DeepSpeed).
+
+Same data format, masking, image padding and hyper-parameters as the ``llava``
+backend (DESIGN §8, :mod:`dataoptim.train.recipe`), on llava-hf's
+``LlavaForConditionalGeneration``: the vision tower is frozen, the projector
+and the language model train, AdamW with cosine decay after 3 % linear
+warm-up, gradient checkpointing, bf16 where the GPU supports it (tf32 on
+Ampere and newer). Runs on CPU with the tiny random model for tests.
+
+Multi-GPU: start it with ``accelerate launch -m dataoptim.cli train --backend hf ...``
+or ``torchrun``/``deepspeed`` the same way, with ``--deepspeed zero3`` for ZeRO-3
+(needs the ``dataoptim[deepspeed]`` extra). DeepSpeed is imported only then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataoptim.errors import ConfigError, MissingFileError
+from dataoptim.train.recipe import BASE_MODEL, HF_RECIPE, RECIPE_FLAGS, zero2_config, zero3_config
+
+logger = logging.getLogger("dataoptim.train")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        output_dir: folder of the final checkpoint (reload with :func:`dataoptim.train.model.load_model`).
+        report: the data pre-flight report (:class:`dataoptim.train.data.DataReport` as a dict).
+        metrics: ``Trainer.train`` metrics (``train_loss``, ``train_runtime`` s, ``train_samples_per_second``, ...)
+            plus ``tokens_per_second`` (non-padding tokens incl. image tokens) and ``global_step``.
+        log_history: the ``Trainer``'s log entries (``loss``, ``learning_rate``, ``tokens_per_second`` per logged step).
+    """
+
+    output_dir: Path
+    report: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def losses(self) -> list[float]:
+        """Training loss of each logged step, in order."""
+        return [entry["loss"] for entry in self.log_history if "loss" in entry]
+
+
+def _auto_precision(bf16: bool | None, tf32: bool | None) -> tuple[bool, bool | None]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if bf16 is None:
+        bf16 = bool(cuda and torch.cuda.is_bf16_supported())
+    if tf32 is None:
+        tf32 = True if cuda and torch.cuda.get_device_capability()[0] >= 8 else None
+    return bf16, tf32
+
+
+def _deepspeed_config(deepspeed: str | os.PathLike | dict | None, output_dir: Path):
+    """Resolve ``zero3``/``zero2``/a path/a dict to what ``TrainingArguments(deepspeed=...)`` takes."""
+    if deepspeed is None:
+        return None
+    try:
+        import deepspeed as _  # noqa: F401
+    except ImportError:
+        raise ConfigError("DeepSpeed is not installed; install the extra: pip install 'dataoptim[deepspeed]'") from None
+    if isinstance(deepspeed, dict):
+        return deepspeed
+    if str(deepspeed) in ("zero3", "zero2"):
+        from dataoptim.io import write_json
+
+        path = output_dir / f"{deepspeed}.json"
+        write_json(path, zero3_config() if str(deepspeed) == "zero3" else zero2_config(), indent=2)
+        return str(path)
+    if not Path(deepspeed).is_file():
+        raise MissingFileError("DeepSpeed config not found", file=deepspeed)
+    return str(deepspeed)
+
+
+def _make_trainer_class():
+    from transformers import Trainer
+
+    class ThroughputTrainer(Trainer):
+        """``Trainer`` that adds ``tokens_per_second`` and ``samples_per_second`` to each training log."""
+
+        _mark: tuple[float, int, int] | None = None
+
+        def training_step(self, *args, **kwargs):
+            if self._mark is None:
+                self._mark = (time.perf_counter(), int(self.state.num_input_tokens_seen), int(self.state.global_step))
+            return super().training_step(*args, **kwargs)
+
+        def log(self, logs, *args, **kwargs):
+            if "loss" in logs and self._mark is not None:
+                now, tokens, step = time.perf_counter(), int(self.state.num_input_tokens_seen), int(self.state.global_step)
+                elapsed = max(now - self._mark[0], 1e-9)
+                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+                logs["tokens_per_second"] = round((tokens - self._mark[1]) / elapsed, 2)
+                logs["samples_per_second"] = round((step - self._mark[2]) * batch / elapsed, 3)
+                self._mark = (now, tokens, step)
+            return super().log(logs, *args, **kwargs)
+
+    return ThroughputTrainer
+
+
+def load_start_model(
+    model: str | os.PathLike = "tiny",
+    *,
+    model_name_or_path: str | os.PathLike | None = None,
+    vision_tower: str | os.PathLike | None = None,
+    pretrain_mm_mlp_adapter: str | os.PathLike | None = None,
+    dtype: str | None = None,
+    tiny_kwargs: dict[str, Any] | None = None,
+):
+    """Pick the model training starts from.
+
+    With ``model_name_or_path`` or ``pretrain_mm_mlp_adapter`` the recipe's start
+    model is assembled from its parts (:func:`dataoptim.train.model.assemble_recipe_model`:
+    Llama-2-7b-chat + CLIP ViT-L/14 + pretrain projector); otherwise ``model`` is
+    ``"tiny"`` or a llava-hf checkpoint (:func:`dataoptim.train.model.load_model`).
+
+    Returns:
+        ``(model, tokenizer, image_processor)``, model in train mode, vision tower frozen.
+    """
+    from dataoptim.train.model import assemble_recipe_model, load_model
+
+    if model_name_or_path is not None or pretrain_mm_mlp_adapter is not None:
+        net, tokenizer, image_processor = assemble_recipe_model(
+            model_name_or_path or BASE_MODEL,
+            vision_tower or RECIPE_FLAGS["vision_tower"],
+            pretrain_mm_mlp_adapter,
+            dtype=dtype or "float32",
+        )
+    else:
+        net, tokenizer, image_processor = load_model(model, dtype=dtype, **(tiny_kwargs or {}))
+    net.model.vision_tower.requires_grad_(False)
+    net.train()
+    return net, tokenizer, image_processor
+
+
+def train_hf(
+    data: Any,
+    image_folder: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike = "tiny",
+    model_name_or_path: str | os.PathLike | None = None,
+    vision_tower: str | os.PathLike | None = None,
+    pretrain_mm_mlp_adapter: str | os.PathLike | None = None,
+    max_steps: int = -1,
+    num_train_epochs: float = HF_RECIPE["num_train_epochs"],
+    per_device_train_batch_size: int = HF_RECIPE["per_device_train_batch_size"],
+    gradient_accumulation_steps: int = HF_RECIPE["gradient_accumulation_steps"],
+    learning_rate: float = HF_RECIPE["learning_rate"],
+    weight_decay: float = HF_RECIPE["weight_decay"],
+    warmup_ratio: float = HF_RECIPE["warmup_ratio"],
+    lr_scheduler_type: str = HF_RECIPE["lr_scheduler_type"],
+    model_max_length: int = HF_RECIPE["model_max_length"],
+    gradient_checkpointing: bool = HF_RECIPE["gradient_checkpointing"],
+    bf16: bool | None = None,
+    tf32: bool | None = None,
+    dataloader_num_workers: int = HF_RECIPE["dataloader_num_workers"],
+    save_steps: int = HF_RECIPE["save_steps"],
+    save_total_limit: int = HF_RECIPE["save_total_limit"],
+    logging_steps: int = HF_RECIPE["logging_steps"],
+    report_to: str = "none",
+    seed: int = 42,
+    image_position: str = "front",
+    pad: bool = True,
+    skip_bad_records: bool = False,
+    open_images: bool = False,
+    deepspeed: str | os.PathLike | dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    num_proc: int | None = None,
+    disable_tqdm: bool | None = None,
+    dtype: str | None = None,
+    tiny_kwargs: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> TrainResult:
+    """Fine-tune a LLaVA model on a selection with the challenge recipe (``transformers`` backend).
+
+    Args:
+        data: selection (LLaVA JSON, JSONL, saved Arrow folder or ``datasets.Dataset``).
+        image_folder: folder the records' ``image`` paths are relative to.
+        output_dir: where checkpoints, the final model, ``data_report.json`` and
+            ``train_report.json`` go.
+        model: ``"tiny"`` or a llava-hf checkpoint to start from (ignored when the parts below are given).
+        model_name_or_path, vision_tower, pretrain_mm_mlp_adapter: assemble the recipe's start
+            model from Llama-2-7b-chat, CLIP ViT-L/14 and LLaVA's ``mm_projector.bin``.
+        max_steps: stop after this many optimizer steps (-1: the whole epoch(s)).
+        num_train_epochs ... logging_steps: the recipe's values by default (DESIGN §8);
+            ``warmup_ratio`` is a fraction of the total steps.
+        bf16, tf32: None = on where the GPU supports them (bf16 off on CPU).
+        report_to: ``"none"``, ``"wandb"``, ``"tensorboard"``, ... (the recipe logs to wandb).
+        seed: data order and initialisation seed.
+        image_position: ``<image>`` to the ``front`` (LLaVA) or ``inline``.
+        pad: pad images to squares with the CLIP mean colour (the recipe's ``image_aspect_ratio pad``).
+        skip_bad_records: drop records too long for ``model_max_length`` or with a template
+            mismatch (reported) instead of stopping.
+        open_images: decode every image before training (catches corrupt files up front).
+        deepspeed: ``"zero3"`` (the recipe's config), ``"zero2"``, a config path or dict; None: no DeepSpeed.
+        cache_dir: Arrow cache for the selection (default ``datasets``' cache).
+        num_proc: processes for tokenization.
+        disable_tqdm: hide the progress bar.
+        dtype: weights' dtype when loading (None: float32 for assembly, the checkpoint's otherwise).
+        tiny_kwargs: options for :func:`dataoptim.train.model.build_tiny_model`.
+        dry_run: load the model's tokenizer and check/tokenize the selection, then stop:
+            the result holds the data report only and nothing is written to ``output_dir``.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        MissingFileError: selection, image folder, an image, or a model part is missing.
+        ModelInputError: a corrupt image, a record too long or mismatching the template.
+        InputError, RecordError: malformed selection. ConfigError: bad option.
+    """
+    import torch
+    from transformers import TrainingArguments
+
+    from dataoptim.io import write_json
+    from dataoptim.train.data import Collator, SupervisedDataset, prepare_dataset
+
+    output_dir = Path(output_dir)
+    if not Path(image_folder).is_dir():
+        raise MissingFileError("image folder not found", file=image_folder)
+    if isinstance(data, (str, os.PathLike)) and not Path(data).exists():
+        raise MissingFileError("selection file not found", file=data)
+    if deepspeed is not None and dtype is None:
+        dtype = "bfloat16"
+    if dry_run:
+        net, tokenizer, _ = load_start_model(
+            model, model_name_or_path=model_name_or_path, vision_tower=vision_tower,
+            pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, dtype=dtype, tiny_kwargs=tiny_kwargs,
+        )
+        _, report = prepare_dataset(
+            data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
+            model_max_length=model_max_length, image_position=image_position,
+            skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
+        )
+        return TrainResult(output_dir, report.as_dict())
+    ds_config = _deepspeed_config(deepspeed, output_dir)
+    bf16, tf32 = _auto_precision(bf16, tf32)
+    if not 0.0 <= warmup_ratio < 1.0:
+        raise ConfigError(f"warmup_ratio must be in [0, 1), found {warmup_ratio}")
+    fields = TrainingArguments.__dataclass_fields__
+    compat: dict[str, Any] = {}
+    # transformers 5 renamed gradient_checkpointing and folded warmup_ratio into a fractional warmup_steps
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    compat[ckpt] = gradient_checkpointing
+    compat[f"{ckpt}_kwargs"] = {"use_reentrant": False} if gradient_checkpointing else None
+    if "warmup_ratio" in fields:
+        compat["warmup_ratio"] = warmup_ratio
+    else:
+        compat["warmup_steps"] = warmup_ratio
+    args = TrainingArguments(
+        **compat,
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        per_device_eval_batch_size=HF_RECIPE["per_device_eval_batch_size"],
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        lr_scheduler_type=lr_scheduler_type,
+        eval_strategy="no",
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=save_total_limit,
+        logging_steps=logging_steps,
+        bf16=bf16,
+        tf32=tf32,
+        dataloader_num_workers=dataloader_num_workers,
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        report_to=report_to,
+        seed=seed,
+        deepspeed=ds_config,
+        disable_tqdm=disable_tqdm,
+    )
+    net, tokenizer, image_processor = load_start_model(
+        model, model_name_or_path=model_name_or_path, vision_tower=vision_tower,
+        pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, dtype=dtype, tiny_kwargs=tiny_kwargs,
+    )
+    tokenizer.model_max_length = model_max_length
+    net.config.use_cache = False
+    file = str(data) if isinstance(data, (str, os.PathLike)) else None
+    with args.main_process_first(desc="preparing the selection"):
+        encoded, report = prepare_dataset(
+            data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
+            model_max_length=model_max_length, image_position=image_position,
+            skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
+        )
+    if args.process_index == 0:
+        write_json(output_dir / "data_report.json", report.as_dict(), indent=2)
+    logger.info("selection: %s", report.summary())
+    dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file)
+    trainer = _make_trainer_class()(
+        model=net,
+        args=args,
+        train_dataset=dataset,
+        data_collator=Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
+        processing_class=tokenizer,
+    )
+    outcome = trainer.train()
+    trainer.save_model(str(output_dir))
+    if args.process_index == 0:
+        image_processor.save_pretrained(str(output_dir))
+    metrics = dict(outcome.metrics)
+    runtime = metrics.get("train_runtime") or 0.0
+    metrics["global_step"] = int(trainer.state.global_step)
+    metrics["num_input_tokens_seen"] = int(trainer.state.num_input_tokens_seen)
+    metrics["tokens_per_second"] = round(trainer.state.num_input_tokens_seen / runtime, 2) if runtime else None
+    result = TrainResult(output_dir, report.as_dict(), metrics, list(trainer.state.log_history))
+    if args.process_index == 0:
+        write_json(
+            output_dir / "train_report.json",
+            {
+                "backend": "hf",
+                "start_model": str(model_name_or_path or model),
+                "settings": {
+                    "num_train_epochs": num_train_epochs, "max_steps": max_steps,
+                    "per_device_train_batch_size": per_device_train_batch_size,
+                    "gradient_accumulation_steps": gradient_accumulation_steps, "world_size": args.world_size,
+                    "learning_rate": learning_rate, "weight_decay": weight_decay, "warmup_ratio": warmup_ratio,
+                    "lr_scheduler_type": lr_scheduler_type, "gradient_checkpointing": gradient_checkpointing,
+                    "bf16": bf16, "tf32": tf32, "seed": seed, "deepspeed": ds_config if isinstance(ds_config, str) else bool(ds_config),
+                },
+                "model_max_length": model_max_length,
+                "image_position": image_position,
+                "pad": pad,
+                "metrics": metrics,
+                "data": report.as_dict(),
+                "torch": torch.__version__,
+            },
+            indent=2,
+        )
+    return result
