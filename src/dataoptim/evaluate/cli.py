@@ -1,5 +1,130 @@
-"""CLI commands of `dataoptim.evaluate` (registered by ``dataoptim.cli``)."""
+"""CLI commands of `dataoptim.evaluate` (registered by ``dataoptim.cli``).
+
+``dataoptim score``, ``dataoptim evaluate`` and ``dataoptim compare``. Heavy
+imports (torch, transformers, pycocoevalcap, matplotlib) happen inside the
+command bodies so ``dataoptim --help`` stays fast. Scores go to stdout as JSON
+(``scores.json``'s content); the human-readable table goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+
+def _task_map(pairs: Optional[List[str]]) -> dict[str, str] | None:
+    from dataoptim.errors import ConfigError
+
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, task = pair.partition("=")
+        if not sep or not name or not task:
+            raise ConfigError(f"--task-map takes NAME=TASK, found {pair!r}")
+        out[name] = task
+    return out
+
+
+def _read_options(fmt: str, task: Optional[str], answers: Optional[List[Path]], task_map: Optional[List[str]]) -> dict:
+    options: dict = {"format": fmt}
+    if task is not None:
+        options["task"] = task
+    if answers:
+        options["answers"] = [str(a) for a in answers]
+    mapping = _task_map(task_map)
+    if mapping:
+        options["task_map"] = mapping
+    return options
+
+
+def _show(scores: dict, title: str) -> None:
+    import typer
+    from rich.console import Console
+
+    from dataoptim.evaluate.scoring import scores_table
+
+    Console(stderr=True).print(scores_table(scores, title=title))
+    typer.echo(json.dumps(scores, indent=2))
 
 
 def register(app) -> None:
-    """Add this area's commands to the ``dataoptim`` Typer app."""
+    """Add ``score``, ``evaluate`` and ``compare`` to the ``dataoptim`` Typer app."""
+    import typer
+
+    fmt_help = "Benchmark format: auto, canonical, dataoptim, llava, records."
+    task_help = "Task of a LLaVA question file (vqa, gqa, mc, caption, grounding, pope); default from its name."
+    answers_help = "Answer/annotation file(s) for a LLaVA question file (repeatable)."
+    map_help = "NAME=TASK: the task of a DataOptim prefix or LLaVA file name (repeatable)."
+    cider_help = "CIDEr tokenisation: simple (no Java) or ptb (Java PTBTokenizer)."
+
+    @app.command("score")
+    def score_command(
+        predictions: Path = typer.Option(..., "--predictions", "-p", help="LLaVA answer file (JSONL: question_id, text)."),
+        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write {task}.tsv and scores.json here."),
+        fmt: str = typer.Option("auto", "--format", help=fmt_help),
+        task: Optional[str] = typer.Option(None, "--task", help=task_help),
+        answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
+        task_map: Optional[List[str]] = typer.Option(None, "--task-map", help=map_help),
+        allow_missing: bool = typer.Option(False, "--allow-missing", help="Score questions without a prediction as empty answers."),
+        cider_tokenizer: str = typer.Option("simple", "--cider-tokenizer", help=cider_help),
+    ) -> None:
+        """Score saved predictions against a benchmark (no model); print scores.json."""
+        from dataoptim.evaluate.benchmark import read_benchmark
+        from dataoptim.evaluate.scoring import read_predictions, score_items, write_results
+
+        preds = read_predictions(predictions)
+        items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+        scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, allow_missing=allow_missing,
+                                   predictions_file=str(predictions))
+        if output is not None:
+            write_results(output, scores, rows)
+        _show(scores, f"scores: {predictions.name}")
+
+    @app.command("evaluate")
+    def evaluate_command(
+        model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder or hub id (llava-hf layout), or 'tiny'."),
+        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
+        image_dir: Optional[Path] = typer.Option(None, "--image-dir", "-i", help="Folder the benchmark's image paths are relative to."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, scores, run info)."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Questions per model call."),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Answer budget for every task (default per task)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="bfloat16, float16 or float32 (default: the checkpoint's)."),
+        device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: cuda if available)."),
+        temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default); > 0 samples."),
+        seed: int = typer.Option(0, "--seed", help="Seed when sampling."),
+        fmt: str = typer.Option("auto", "--format", help=fmt_help),
+        task: Optional[str] = typer.Option(None, "--task", help=task_help),
+        answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
+        task_map: Optional[List[str]] = typer.Option(None, "--task-map", help=map_help),
+        cider_tokenizer: str = typer.Option("simple", "--cider-tokenizer", help=cider_help),
+    ) -> None:
+        """Answer a benchmark with a model (greedy, batched) and score the answers."""
+        from dataoptim.evaluate.runner import evaluate
+
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else None
+        result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                          tokenizer=cider_tokenizer, dtype=dtype, device=device, temperature=temperature, seed=seed,
+                          progress=True, **_read_options(fmt, task, answers, task_map))
+        typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
+                   f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
+        _show(result["scores"], f"scores: {model}")
+
+    @app.command("compare")
+    def compare_command(
+        runs: List[Path] = typer.Argument(..., help="Run folders holding scores.json (or scores.json files), two or more."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write comparison.md, .json and .png here."),
+        name: Optional[List[str]] = typer.Option(None, "--name", help="Display name per run, in order (repeatable)."),
+    ) -> None:
+        """Compare evaluation runs: markdown table ranked per task, and a bar plot."""
+        from dataoptim.evaluate.report import compare, comparison_markdown, write_comparison
+
+        result = compare(runs, names=name or None)
+        if output is not None:
+            write_comparison(result, output)
+        typer.echo(comparison_markdown(result))

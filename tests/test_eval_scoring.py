@@ -1,0 +1,197 @@
+"""Scoring saved predictions, results files, the comparison report, and the CLI (no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataoptim.cli import main
+from dataoptim.errors import InputError
+from dataoptim.evaluate import compare, read_predictions, score, score_items, write_comparison, write_results
+from dataoptim.evaluate.report import comparison_markdown, load_scores
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+
+BENCH = [
+    {"question_id": "v1", "image": "a.png", "text": "How many dogs?", "task": "vqa", "answers": ["2"] * 3 + ["3"] * 7},
+    {"question_id": "v2", "image": "b.png", "text": "Colour?", "task": "vqa", "answers": ["red"]},
+    {"question_id": "g1", "image": "c.png", "text": "Is it dark?", "task": "gqa", "answer": "yes"},
+    {"question_id": "m1", "image": "d.png", "text": "Pick\nA. x\nB. y", "task": "mc", "answer": "The correct option is B."},
+    {"question_id": "m2", "image": "d.png", "text": "Pick again", "task": "mc", "answer": "A"},
+    {"question_id": "c1", "image": "e.png", "text": "Describe.", "task": "caption", "answers": ["a cat sits"]},
+    {"question_id": "c2", "image": "f.png", "text": "Describe.", "task": "caption", "answers": ["a dog runs"]},
+    {"question_id": "r1", "image": "g.png", "text": "Where is\tthe dog?", "task": "grounding", "answer": "[0, 0, 1, 1]"},
+    {"question_id": "r2", "image": "g.png", "text": "Where is the cat?", "task": "grounding", "answer": "[0.5, 0, 1.5, 1]"},
+    {"question_id": "p1", "image": "h.png", "text": "Is there a dog?", "task": "pope", "answer": "yes"},
+    {"question_id": "p2", "image": "h.png", "text": "Is there a cat?", "task": "pope", "answer": "no"},
+]
+PREDS = {"v1": "Two.", "v2": "Red", "g1": "Yes.", "m1": "B", "m2": "The correct option is C.", "c1": "A cat.",
+         "c2": "a dog runs", "r1": "It is at [0, 0, 1, 1].", "r2": "[0, 0, 1, 1]\nmore", "p1": "Yes, there is.", "p2": "Yes."}
+
+
+def _write(tmp_path: Path, bench=BENCH, preds=PREDS) -> tuple[Path, Path]:
+    b = tmp_path / "bench.jsonl"
+    b.write_text("".join(json.dumps(r) + "\n" for r in bench))
+    p = tmp_path / "answers.jsonl"
+    p.write_text("".join(json.dumps({"question_id": k, "prompt": "x", "text": v}) + "\n" for k, v in preds.items()))
+    return b, p
+
+
+EXPECTED = {
+    "vqa": {"accuracy": (0.9 + 1.0) / 2, "n": 2},  # 3 of 10 humans said 2: 0.9
+    "gqa": {"accuracy": 1.0, "n": 1},
+    "mc": {"accuracy": 0.5, "n": 2},
+    "caption": {"cider": (3.486768699520282 + 7.5) / 2, "n": 2},
+    "grounding": {"acc@0.5": 0.5, "miou": (1 + 1 / 3) / 2, "n": 2},
+    "pope": {"accuracy": 0.5, "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "yes_ratio": 1.0, "n": 2},
+}
+
+
+def _approx(scores):
+    return {t: {m: pytest.approx(v) for m, v in ms.items()} for t, ms in scores.items()}
+
+
+def test_score_every_task(tmp_path):
+    b, p = _write(tmp_path)
+    scores = score(p, b)
+    assert scores == _approx(EXPECTED)
+    assert list(scores) == ["vqa", "gqa", "mc", "caption", "grounding", "pope"]
+    # the same from Python objects
+    assert score(PREDS, BENCH) == _approx(EXPECTED)
+
+
+def test_results_files(tmp_path):
+    b, p = _write(tmp_path)
+    from dataoptim.evaluate.benchmark import read_benchmark
+
+    scores, rows = score_items(read_benchmark(b), read_predictions(p))
+    written = write_results(tmp_path / "out", scores, rows)
+    assert sorted(x.name for x in written) == ["caption.tsv", "gqa.tsv", "grounding.tsv", "mc.tsv", "pope.tsv", "scores.json", "vqa.tsv"]
+    assert json.loads((tmp_path / "out" / "scores.json").read_text()) == _approx(EXPECTED)
+    grounding = (tmp_path / "out" / "grounding.tsv").read_text().splitlines()
+    assert grounding == ["image\tquestion\tanswer\tprediction",
+                         "g.png\tWhere is the dog?\t[0, 0, 1, 1]\tIt is at [0, 0, 1, 1].",
+                         "g.png\tWhere is the cat?\t[0.5, 0, 1.5, 1]\t[0, 0, 1, 1] more"]
+    vqa = (tmp_path / "out" / "vqa.tsv").read_text().splitlines()
+    assert vqa[1].split("\t")[2] == json.dumps(["2"] * 3 + ["3"] * 7) and vqa[2].split("\t")[2] == "red"
+    assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_missing_and_extra_predictions(tmp_path):
+    preds = dict(PREDS)
+    del preds["c2"]
+    with pytest.raises(InputError, match=r"1 question\(s\) have no prediction, first: 'c2'"):
+        score(preds, BENCH)
+    scores = score(preds, BENCH, allow_missing=True)
+    assert scores["caption"]["cider"] < EXPECTED["caption"]["cider"]
+    with pytest.raises(InputError, match=r"1 prediction\(s\) for questions not in the benchmark, first: 'zz'"):
+        score({**PREDS, "zz": "x"}, BENCH)
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (['{"question_id": "v1", "text": "2"}', '{"question_id": "v2", "text": 3}'], "record 1 (id 'v2'), field 'text': must be a string, found int"),
+        (['{"question_id": "v1", "text": "2"}', '{"text": "x"}'], "record 1, field 'question_id': missing"),
+        (['{"question_id": "v1", "text": "2"}', "", '{"question_id": "v2", "text": "x"'], "record 2: line 3 is not valid JSON: Expecting ',' delimiter"),
+        (['["v1", "2"]'], "record 0: must be a JSON object, found str"),  # read as a JSON list of answers
+    ],
+)
+def test_bad_predictions_file_cli_exit_2(tmp_path, capsys, lines, message):
+    b, _ = _write(tmp_path)
+    p = tmp_path / "bad.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    assert main(["score", "--predictions", str(p), "--benchmark", str(b), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {p}: {message}"
+    assert not (tmp_path / "out").exists()  # nothing written half
+
+
+def test_bad_benchmark_cli_exit_2(tmp_path, capsys):
+    bench = [dict(BENCH[0]), {"question_id": "x", "text": "t", "task": "vqa", "answers": [1, 2]}]
+    b, p = _write(tmp_path, bench=bench, preds={"v1": "2", "x": "1"})
+    assert main(["score", "-p", str(p), "-b", str(b)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {b}: record 1 (id 'x'), field 'answers': must be a non-empty list of strings"
+    assert main(["score", "-p", str(p), "-b", str(tmp_path / "nope.jsonl")]) == 2
+    assert "benchmark not found" in capsys.readouterr().err
+
+
+def test_score_cli_prints_scores_json(tmp_path, capsys):
+    b, p = _write(tmp_path)
+    assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == _approx(EXPECTED)
+    assert "grounding" in out.err and "acc@0.5" in out.err  # the rich table, on stderr
+    assert (tmp_path / "run" / "pope.tsv").is_file()
+
+
+def test_score_cli_llava_pope_files(tmp_path, capsys):
+    questions = EVAL / "llava_pope_test.head40.jsonl"
+    # a LLaVA answer file that says "Yes" to every question
+    p = tmp_path / "answers.jsonl"
+    p.write_text("".join(json.dumps({"question_id": json.loads(l)["question_id"], "text": "Yes"}) + "\n"
+                         for l in questions.read_text().splitlines()))
+    code = main(["score", "-p", str(p), "-b", str(questions), "--answers", str(EVAL / "coco_pope_adversarial.json")])
+    assert code == 0
+    pope = json.loads(capsys.readouterr().out)["pope"]
+    # labels: 'no' at indices 1, 4, ..., 37 (13 of 40), so all-yes gets 27/40 right
+    assert pope == _approx({"pope": {"accuracy": 27 / 40, "precision": 27 / 40, "recall": 1.0,
+                                     "f1": 2 * 27 / 40 / (1 + 27 / 40), "yes_ratio": 1.0, "n": 40}})["pope"]
+
+
+def test_score_cli_dataoptim_with_task_map(tmp_path, capsys):
+    val = tmp_path / "val.json"
+    val.write_text(json.dumps([{"image_id": "myset/1", "question": "q", "answer": "two"},
+                               {"image_id": "refs/2", "question": "q", "answer": "[0, 0, 1, 1]"}]))
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"question_id": "myset/1", "text": "2"}\n{"question_id": "refs/2", "text": "[0, 0, 1, 1]"}\n')
+    assert main(["score", "-p", str(p), "-b", str(val)]) == 2
+    assert "record 0 (id 'myset/1'), field 'image_id': task prefix 'myset' names no task" in capsys.readouterr().err
+    assert main(["score", "-p", str(p), "-b", str(val), "--task-map", "myset=vqa", "--task-map", "refs=grounding"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["vqa"]["accuracy"] == 1.0 and scores["grounding"]["acc@0.5"] == 1.0
+    assert main(["score", "-p", str(p), "-b", str(val), "--task-map", "myset"]) == 2
+    assert "--task-map takes NAME=TASK" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _run(tmp_path: Path, name: str, scores: dict) -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    (run / "scores.json").write_text(json.dumps(scores))
+    return run
+
+
+def test_compare_ranks_and_writes(tmp_path, capsys):
+    a = _run(tmp_path, "sub_a", {"vqa": {"accuracy": 0.5, "n": 10}, "caption": {"cider": 0.9, "n": 5}})
+    b = _run(tmp_path, "sub_b", {"vqa": {"accuracy": 0.6, "n": 10}, "caption": {"cider": 0.8, "n": 5}})
+    c = _run(tmp_path, "sub_c", {"vqa": {"accuracy": 0.7, "n": 10}, "caption": {"cider": 1.1, "n": 5}})
+    result = compare([a, b, c])
+    assert [r["name"] for r in result["runs"]] == ["sub_c", "sub_a", "sub_b"]
+    assert [r["mean_rank"] for r in result["runs"]] == [1.0, 2.5, 2.5]
+    md = comparison_markdown(result)
+    assert md.splitlines()[0] == "| rank | run | vqa accuracy* | caption cider* | mean rank |"
+    assert md.splitlines()[2] == "| 1 | sub_c | 70.00 | 1.1000 | 1.00 |"
+    assert md.splitlines()[3].startswith("| 2 | sub_a |") and md.splitlines()[4].startswith("| 2 | sub_b |")  # tie
+    written = write_comparison(result, tmp_path / "cmp")
+    assert (tmp_path / "cmp" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["runs"][0]["name"] == "sub_c"
+    assert len(written) == 3
+    assert main(["compare", str(a), str(b / "scores.json"), "--name", "A", "--name", "B", "-o", str(tmp_path / "cmp2")]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | B | 60.00 | 0.8000 | 1.50 |" in out and (tmp_path / "cmp2" / "comparison.md").is_file()
+
+
+def test_compare_bad_input(tmp_path, capsys):
+    a = _run(tmp_path, "a", {"vqa": {"accuracy": 0.5}})
+    bad = _run(tmp_path, "bad", {"vqa": {"accuracy": "high"}})
+    assert main(["compare", str(a), str(bad)]) == 2
+    assert "field 'vqa.accuracy': must be a finite number" in capsys.readouterr().err
+    assert main(["compare", str(a)]) == 2
+    assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
+    with pytest.raises(InputError):
+        load_scores(_run(tmp_path, "list", {"vqa": [1]}))
