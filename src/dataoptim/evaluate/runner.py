@@ -1,0 +1,74 @@
+"""Evaluate a model on a benchmark end to end: read, generate, score, write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
+from dataoptim.evaluate.generate import generate_answers, make_generator
+from dataoptim.evaluate.scoring import score_items, write_results
+from dataoptim.io import atomic_write, write_json
+
+
+def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_dir: str | Path | None = None, *,
+             batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, tokenizer: str = "simple",
+             dtype: str | None = None, device: str | None = None, temperature: float = 0.0, seed: int = 0,
+             progress: bool = False, **read_options: Any) -> dict[str, Any]:
+    """Answer a benchmark with a model and score the answers.
+
+    Args:
+        model: a checkpoint path or hub id (llava-hf layout), ``"tiny"``, a
+            ``(model, tokenizer, image_processor)`` tuple, or a generator callable
+            (:class:`~dataoptim.evaluate.generate.Generator`).
+        benchmark: anything :func:`~dataoptim.evaluate.benchmark.read_benchmark` reads.
+        image_dir: folder the benchmark's ``image`` paths are relative to (None if no images).
+        output_dir: where to write; None writes nothing. Files:
+            ``predictions.jsonl`` (LLaVA answer format: ``question_id``, ``prompt``, ``text``,
+            ``model_id``), ``benchmark.jsonl`` (the canonical questions used), ``{task}.tsv``
+            for the questions with references, ``scores.json``, and ``run.json``
+            (settings and timing). Every file is written atomically, and only after
+            all answers exist.
+        batch_size: questions per model call.
+        max_new_tokens: one number or ``{task: n}`` (defaults: :data:`~dataoptim.evaluate.generate.MAX_NEW_TOKENS`).
+        tokenizer: CIDEr tokenisation (``"simple"`` or ``"ptb"``).
+        dtype, device: for loading a checkpoint.
+        temperature, seed: 0 (default) is greedy; see :class:`~dataoptim.evaluate.generate.HFGenerator`.
+        progress: show a progress bar.
+        read_options: ``format``, ``task``, ``answers``, ``task_map``, ``tasks`` for ``read_benchmark``.
+
+    Returns:
+        ``{"scores": {task: {metric: value, "n": count}}, "predictions": {question_id: text},
+        "seconds": float, "questions_per_second": float}``; ``scores`` is empty
+        when no question has a reference.
+
+    Raises:
+        MissingFileError, InputError, ConfigError, RecordError, ModelInputError:
+            bad benchmark, images or options (before anything is written).
+    """
+    items = read_benchmark(benchmark, **read_options)
+    bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
+    generator = make_generator(model, dtype=dtype, device=device, temperature=temperature, seed=seed)
+    predictions, timing = generate_answers(generator, items, image_dir, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                           file=bench_file, progress=progress)
+    scored = [item for item in items if has_reference(item)]
+    scores, rows = score_items(scored, {item["question_id"]: predictions[item["question_id"]] for item in scored},
+                               tokenizer=tokenizer) if scored else ({}, {})
+    if output_dir is not None:
+        out = Path(output_dir)
+        model_id = str(model) if isinstance(model, (str, Path)) else type(model).__name__
+        with atomic_write(out / "predictions.jsonl") as handle:
+            for item in items:
+                handle.write(json.dumps({"question_id": item["question_id"], "prompt": item["text"],
+                                         "text": predictions[item["question_id"]], "model_id": model_id},
+                                        ensure_ascii=False) + "\n")
+        write_benchmark(items, out / "benchmark.jsonl")
+        write_json(out / "run.json", {
+            "model": model_id, "benchmark": bench_file, "image_dir": None if image_dir is None else str(image_dir),
+            "questions": len(items), "scored": len(scored), "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens, "decoding": "greedy" if temperature == 0 else f"sampling T={temperature} seed={seed}",
+            "cider_tokenizer": tokenizer, **timing,
+        }, indent=2)
+        write_results(out, scores, rows)  # scores.json last (``{}`` when nothing was scored)
+    return {"scores": scores, "predictions": predictions, **timing}
