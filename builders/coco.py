@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 from dataoptim.builder import SourceBuilder, annotation_errors
 from dataoptim.convert import caption_record, coco_image_path
-from dataoptim.io import iter_json_items
+from dataoptim.io import iter_json_list
 
 COCO_SPLITS = {"train": "train2014", "validation": "val2014"}
 
@@ -63,8 +63,8 @@ class Coco(SourceBuilder):
         path = files["captions"]
         what = "COCO captions file"
         with annotation_errors(path, 0, "images"):
-            sizes = image_sizes(iter_json_items(path, "images.item", what=what))
-        for index, annotation in enumerate(iter_json_items(path, "annotations.item", what=what)):
+            sizes = image_sizes(iter_json_list(path, "images", what=what))
+        for index, annotation in enumerate(iter_json_list(path, "annotations", what=what)):
             with annotation_errors(path, index, f"annotations[{index}]"):
                 yield annotation_to_record(
                     index, annotation, record_id=self.record_id(index, split), coco_split=COCO_SPLITS[split],

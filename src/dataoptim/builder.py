@@ -257,7 +257,7 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             elif chosen:  # a split half present is a mistake worth naming
                 raise MissingFileError(f"{split} split needs {', '.join(missing[split])}; {self._where()}", file=self.config.data_dir)
         if not generators:
-            wanted = "; ".join(f"{split}: {', '.join(names)}" for split, names in missing.items())
+            wanted = ", ".join(dict.fromkeys(name for names in missing.values() for name in names))
             raise MissingFileError(
                 f"no annotation files of source {self.SOURCE!r} found (need DataOptim's {self.converted_name}, or the original files, {wanted}); {self._where()}",
                 file=self.config.data_dir,
@@ -285,10 +285,10 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             InputError: the file is not a JSON list.
             RecordError: a record breaks a rule, or its id is not of this source.
         """
-        from dataoptim.io import iter_json_items
+        from dataoptim.io import iter_json_array
 
         prefix = f"{self.SOURCE}_"
-        for index, item in enumerate(iter_json_items(path, what=f"DataOptim {self.converted_name}")):
+        for index, item in enumerate(iter_json_array(path, what=f"DataOptim {self.converted_name}")):
             records.validate_record(item, file=str(path), index=index)
             if not item["id"].startswith(prefix):
                 raise RecordError(f"id does not belong to source {self.SOURCE!r}", file=str(path), record=index, id=item["id"], field="id")

@@ -20,6 +20,11 @@ from dataoptim.errors import InputError, MissingFileError
 PathLike = str | os.PathLike
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message with its whitespace (ijson's context lines) folded to single spaces."""
+    return " ".join(str(exc).split())
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path`` and move it onto ``path`` only if the block succeeds.
@@ -130,7 +135,7 @@ def iter_json_items(path: PathLike, prefix: str = "item", *, what: str = "JSON f
         try:
             yield from ijson.items(handle, prefix, use_float=True)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
 
@@ -148,7 +153,7 @@ def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON fil
         try:
             yield from ijson.kvitems(handle, prefix, use_float=True)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
 
@@ -203,7 +208,7 @@ def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Non
                         return
                     keys.append(value)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
     raise InputError(f"{what} has no key {key!r} at the top level (it has: {', '.join(map(repr, keys)) or 'none'})", file=path, field=key)
@@ -263,7 +268,7 @@ def check_json_top(path: PathLike, expect: type, *, what: str = "JSON file") -> 
         except ijson.IncompleteJSONError:
             first = None
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {exc}", file=path) from None
+            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
     if first is None:
