@@ -125,12 +125,16 @@ def load_start_model(
     Llama-2-7b-chat + CLIP ViT-L/14 + pretrain projector); otherwise ``model`` is
     ``"tiny"`` or a llava-hf checkpoint (:func:`dataoptim.train.model.load_model`).
 
+    ``model`` may also be an already-built ``(model, tokenizer, image_processor)`` triple.
+
     Returns:
         ``(model, tokenizer, image_processor)``, model in train mode, vision tower frozen.
     """
     from dataoptim.train.model import assemble_recipe_model, load_model
 
-    if model_name_or_path is not None or pretrain_mm_mlp_adapter is not None:
+    if isinstance(model, tuple):
+        net, tokenizer, image_processor = model
+    elif model_name_or_path is not None or pretrain_mm_mlp_adapter is not None:
         net, tokenizer, image_processor = assemble_recipe_model(
             model_name_or_path or BASE_MODEL,
             vision_tower or RECIPE_FLAGS["vision_tower"],
@@ -166,6 +170,7 @@ def train_hf(
     bf16: bool | None = None,
     tf32: bool | None = None,
     dataloader_num_workers: int = HF_RECIPE["dataloader_num_workers"],
+    save_strategy: str = HF_RECIPE["save_strategy"],
     save_steps: int = HF_RECIPE["save_steps"],
     save_total_limit: int = HF_RECIPE["save_total_limit"],
     logging_steps: int = HF_RECIPE["logging_steps"],
@@ -182,6 +187,8 @@ def train_hf(
     dtype: str | None = None,
     tiny_kwargs: dict[str, Any] | None = None,
     dry_run: bool = False,
+    callbacks: list | None = None,
+    save_final: bool = True,
 ) -> TrainResult:
     """Fine-tune a LLaVA model on a selection with the challenge recipe (``transformers`` backend).
 
@@ -190,7 +197,8 @@ def train_hf(
         image_folder: folder the records' ``image`` paths are relative to.
         output_dir: where checkpoints, the final model, ``data_report.json`` and
             ``train_report.json`` go.
-        model: ``"tiny"`` or a llava-hf checkpoint to start from (ignored when the parts below are given).
+        model: ``"tiny"``, a llava-hf checkpoint to start from, or a built ``(model, tokenizer,
+            image_processor)`` triple (ignored when the parts below are given).
         model_name_or_path, vision_tower, pretrain_mm_mlp_adapter: assemble the recipe's start
             model from Llama-2-7b-chat, CLIP ViT-L/14 and LLaVA's ``mm_projector.bin``.
         max_steps: stop after this many optimizer steps (-1: the whole epoch(s)).
@@ -212,6 +220,10 @@ def train_hf(
         tiny_kwargs: options for :func:`dataoptim.train.model.build_tiny_model`.
         dry_run: load the model's tokenizer and check/tokenize the selection, then stop:
             the result holds the data report only and nothing is written to ``output_dir``.
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+        save_strategy: ``"steps"`` (the recipe: every ``save_steps`` and at the end, with optimizer
+            state) or ``"no"``.
+        save_final: write the final model, tokenizer and image processor to ``output_dir``.
 
     Returns:
         :class:`TrainResult`.
@@ -271,13 +283,14 @@ def train_hf(
         weight_decay=weight_decay,
         lr_scheduler_type=lr_scheduler_type,
         eval_strategy="no",
-        save_strategy="steps",
+        save_strategy=save_strategy,
         save_steps=save_steps,
         save_total_limit=save_total_limit,
         logging_steps=logging_steps,
         bf16=bf16,
         tf32=tf32,
         dataloader_num_workers=dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
         report_to=report_to,
@@ -308,11 +321,13 @@ def train_hf(
         train_dataset=dataset,
         data_collator=Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     outcome = trainer.train()
-    trainer.save_model(str(output_dir))
-    if args.process_index == 0:
-        image_processor.save_pretrained(str(output_dir))
+    if save_final:
+        trainer.save_model(str(output_dir))
+        if args.process_index == 0:
+            image_processor.save_pretrained(str(output_dir))
     metrics = dict(outcome.metrics)
     runtime = metrics.get("train_runtime") or 0.0
     metrics["global_step"] = int(trainer.state.global_step)
@@ -324,7 +339,7 @@ def train_hf(
             output_dir / "train_report.json",
             {
                 "backend": "hf",
-                "start_model": str(model_name_or_path or model),
+                "start_model": str(model_name_or_path or (model if not isinstance(model, tuple) else "(built in Python)")),
                 "settings": {
                     "num_train_epochs": num_train_epochs, "max_steps": max_steps,
                     "per_device_train_batch_size": per_device_train_batch_size,

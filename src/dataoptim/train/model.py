@@ -131,29 +131,57 @@ def build_tiny_model(
     Raises:
         ConfigError: sizes that do not divide, or an unknown projector.
     """
-    import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
-
     if image_size % patch_size:
         raise ConfigError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
     tokenizer = build_tiny_tokenizer(vocab_size, model_max_length)
-    vision = CLIPVisionConfig(
+    vision = dict(
         hidden_size=vision_hidden, intermediate_size=2 * vision_hidden, num_hidden_layers=layers,
         num_attention_heads=heads, image_size=image_size, patch_size=patch_size, projection_dim=vision_hidden,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=text_hidden, intermediate_size=2 * text_hidden,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-        max_position_embeddings=model_max_length, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    text = dict(
+        hidden_size=text_hidden, intermediate_size=2 * text_hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=model_max_length,
     )
-    config = _llava_config(vision, text, tokenizer, projector)
+    model = build_model_from_configs(vision, text, tokenizer, projector=projector, seed=seed)
+    return model, tokenizer, build_tiny_image_processor(image_size)
+
+
+def build_model_from_configs(vision: dict, text: dict, tokenizer, *, projector: str = "linear", seed: int = 0, text_vocab_size: int | None = None, device: str | None = None):
+    """A random ``LlavaForConditionalGeneration`` from CLIP-vision and Llama config values.
+
+    Args:
+        vision: ``CLIPVisionConfig`` values (``hidden_size``, ``num_hidden_layers``, ``image_size``, ``patch_size``, ...).
+        text: ``LlamaConfig`` values (``hidden_size``, ``num_hidden_layers``, ...); vocabulary and special
+            token ids are taken from ``tokenizer``.
+        tokenizer: knows ``<image>`` (e.g. :func:`build_tiny_tokenizer`).
+        projector: ``"linear"`` (the recipe's; ``linear_2`` the frozen identity) or ``"mlp2x_gelu"``.
+        seed: ``torch`` seed of the random weights.
+        text_vocab_size: embedding rows if larger than the tokenizer (e.g. 32064 to give a
+            tiny-tokenizer model Llama-2's output layer cost); default ``len(tokenizer)``.
+        device: build the weights there (``"cuda"`` is much faster for large shapes).
+
+    Returns:
+        The model, ``float32``, ``config.image_seq_length = (image_size // patch_size) ** 2``.
+    """
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
+
+    vocab = max(len(tokenizer), text_vocab_size or 0)
+    text_config = LlamaConfig(
+        **{**text, "vocab_size": vocab, "bos_token_id": tokenizer.bos_token_id,
+           "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    )
+    config = _llava_config(CLIPVisionConfig(**vision), text_config, tokenizer, projector)
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
+    if device is None:
+        model = LlavaForConditionalGeneration(config)
+    else:
+        with torch.device(device):
+            model = LlavaForConditionalGeneration(config)
     if projector == "linear":
         _set_identity(model)
     freeze_identity_projector(model)
-    return model, tokenizer, build_tiny_image_processor(image_size)
+    return model
 
 
 def _llava_config(vision, text, tokenizer, projector: str):
