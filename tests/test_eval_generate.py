@@ -128,6 +128,13 @@ def test_cli_evaluate_tiny(images, tmp_path, capsys):
     assert main(["evaluate", "--model", "tiny", "--benchmark", str(bench), "--image-dir", str(tmp_path / "nope"),
                  "--output", str(tmp_path / "run2"), "--device", "cpu"]) == 2
     assert "image folder not found" in capsys.readouterr().err
+    # the 'llava' backend needs LLaVA's package, absent here: a clear error, exit 2
+    try:
+        import llava  # noqa: F401
+    except ImportError:
+        assert main(["evaluate", "--model", str(tmp_path), "--backend", "llava", "--benchmark", str(bench),
+                     "--image-dir", str(images), "--output", str(tmp_path / "run3")]) == 2
+        assert "backend 'llava' needs LLaVA's code installed" in capsys.readouterr().err
 
 
 def test_dataoptim_layout_end_to_end(tiny, images, tmp_path):

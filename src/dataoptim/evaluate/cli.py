@@ -95,6 +95,7 @@ def register(app) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: cuda if available)."),
         temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default); > 0 samples."),
         seed: int = typer.Option(0, "--seed", help="Seed when sampling."),
+        backend: str = typer.Option("hf", "--backend", help="hf (transformers LLaVA) or llava (LLaVA's own code, if installed)."),
         fmt: str = typer.Option("auto", "--format", help=fmt_help),
         task: Optional[str] = typer.Option(None, "--task", help=task_help),
         answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
@@ -104,13 +105,13 @@ def register(app) -> None:
         """Answer a benchmark with a model (greedy, batched) and score the answers."""
         from dataoptim.evaluate.runner import evaluate
 
-        if device is None:
+        if device is None and backend == "hf":
             import torch
 
             device = "cuda" if torch.cuda.is_available() else None
         result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           tokenizer=cider_tokenizer, dtype=dtype, device=device, temperature=temperature, seed=seed,
-                          progress=True, **_read_options(fmt, task, answers, task_map))
+                          backend=backend, progress=True, **_read_options(fmt, task, answers, task_map))
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")

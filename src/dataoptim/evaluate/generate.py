@@ -111,8 +111,75 @@ class HFGenerator:
         return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
+class LlavaRepoGenerator:
+    """Generate with LLaVA's own code (``haotian-liu/LLaVA``, the ``llava`` package), one question at a time.
+
+    For checkpoints in LLaVA's own layout (what the ``llava`` training backend
+    writes). Follows what DataOptim's ``evaluation/run_llava_eval.py`` does with
+    LLaVA's API (``load_pretrained_model``, ``conv_templates["llava_llama_2"]``,
+    ``tokenizer_image_token``, ``model.generate(input_ids, images=...)``), but
+    greedy, and with the image padded to a square when the checkpoint was trained
+    with ``image_aspect_ratio pad``. LLaVA's model code of that era does not mask
+    left padding for images, so this backend does not batch.
+
+    Not exercised by the test suite (the ``llava`` package is not installed there).
+
+    Args:
+        model_path: LLaVA checkpoint folder. model_base: base model for LoRA checkpoints.
+        conv_mode: LLaVA conversation template (the recipe's ``llava_llama_2``).
+
+    Raises:
+        ConfigError: the ``llava`` package is not importable.
+    """
+
+    def __init__(self, model_path: str, model_base: str | None = None, *, conv_mode: str = "llava_llama_2",
+                 temperature: float = 0.0, seed: int = 0) -> None:
+        try:
+            from llava.mm_utils import get_model_name_from_path
+            from llava.model.builder import load_pretrained_model
+        except ImportError as exc:
+            raise ConfigError(f"backend 'llava' needs LLaVA's code installed (pip install -e a LLaVA checkout): {exc}") from None
+        name = get_model_name_from_path(model_path)
+        self.tokenizer, self.model, self.image_processor, _ = load_pretrained_model(model_path, model_base, name)
+        self.conv_mode, self.temperature, self.seed = conv_mode, float(temperature), seed
+
+    def __call__(self, prompts: Sequence[str], images: Sequence[Any], max_new_tokens: int) -> list[str]:
+        import torch
+        from llava.constants import DEFAULT_IMAGE_TOKEN, IMAGE_TOKEN_INDEX
+        from llava.conversation import conv_templates
+        from llava.mm_utils import tokenizer_image_token
+
+        from dataoptim.train.images import pad_to_square
+
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        answers = []
+        for text, image in zip(prompts, images):
+            if image is not None and DEFAULT_IMAGE_TOKEN not in text:
+                text = DEFAULT_IMAGE_TOKEN + "\n" + text
+            conv = conv_templates[self.conv_mode].copy()
+            conv.append_message(conv.roles[0], text)
+            conv.append_message(conv.roles[1], None)
+            ids = tokenizer_image_token(conv.get_prompt(), self.tokenizer, IMAGE_TOKEN_INDEX, return_tensors="pt")
+            kwargs: dict[str, Any] = {}
+            if image is not None:
+                if getattr(self.model.config, "image_aspect_ratio", None) == "pad":
+                    image = pad_to_square(image)
+                pixels = self.image_processor.preprocess(image, return_tensors="pt")["pixel_values"]
+                kwargs["images"] = pixels.to(device=device, dtype=dtype)
+            if self.temperature > 0:
+                torch.manual_seed(self.seed)
+            with torch.inference_mode():
+                out = self.model.generate(ids.unsqueeze(0).to(device), do_sample=self.temperature > 0,
+                                          temperature=self.temperature if self.temperature > 0 else None,
+                                          max_new_tokens=max_new_tokens, use_cache=True, **kwargs)
+            start = ids.shape[0] if out.shape[1] > ids.shape[0] and bool((out[0, :ids.shape[0]] == ids.to(out.device)).all()) else 0
+            answers.append(self.tokenizer.decode(out[0, start:], skip_special_tokens=True).strip())
+        return answers
+
+
 def make_generator(model: Any, *, dtype: str | None = None, device: str | None = None, temperature: float = 0.0,
-                   seed: int = 0, pad: bool = True) -> Callable[..., list[str]]:
+                   seed: int = 0, pad: bool = True, backend: str = "hf") -> Callable[..., list[str]]:
     """Turn what the user gave into a :class:`Generator`.
 
     Args:
@@ -122,10 +189,18 @@ def make_generator(model: Any, *, dtype: str | None = None, device: str | None =
             :func:`dataoptim.train.model.load_model`.
         dtype, device: for loading (e.g. ``"bfloat16"``, ``"cuda"``).
         temperature, seed, pad: see :class:`HFGenerator`.
+        backend: ``"hf"`` (``transformers``, :class:`HFGenerator`) or ``"llava"``
+            (LLaVA's own code, :class:`LlavaRepoGenerator`; ``model`` is a path).
 
     Raises:
-        MissingFileError, ConfigError: from ``load_model``.
+        MissingFileError, ConfigError: from ``load_model``; an unknown backend.
     """
+    if backend not in ("hf", "llava"):
+        raise ConfigError(f"unknown backend {backend!r} (use 'hf' or 'llava')")
+    if backend == "llava":
+        if not isinstance(model, (str, Path)):
+            raise ConfigError("backend 'llava' takes a checkpoint path")
+        return LlavaRepoGenerator(str(model), temperature=temperature, seed=seed)
     if callable(model) and not isinstance(model, (str, Path)) and not hasattr(model, "generate"):
         return model
     if isinstance(model, tuple) and len(model) == 3:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
-from dataoptim.evaluate.generate import generate_answers, make_generator
+from dataoptim.evaluate.generate import check_images, generate_answers, make_generator
 from dataoptim.evaluate.scoring import score_items, write_results
 from dataoptim.io import atomic_write, write_json
 
@@ -15,7 +15,7 @@ from dataoptim.io import atomic_write, write_json
 def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_dir: str | Path | None = None, *,
              batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, tokenizer: str = "simple",
              dtype: str | None = None, device: str | None = None, temperature: float = 0.0, seed: int = 0,
-             progress: bool = False, **read_options: Any) -> dict[str, Any]:
+             backend: str = "hf", progress: bool = False, **read_options: Any) -> dict[str, Any]:
     """Answer a benchmark with a model and score the answers.
 
     Args:
@@ -35,6 +35,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         tokenizer: CIDEr tokenisation (``"simple"`` or ``"ptb"``).
         dtype, device: for loading a checkpoint.
         temperature, seed: 0 (default) is greedy; see :class:`~dataoptim.evaluate.generate.HFGenerator`.
+        backend: ``"hf"`` (``transformers``) or ``"llava"`` (LLaVA's own code, when installed).
         progress: show a progress bar.
         read_options: ``format``, ``task``, ``answers``, ``task_map``, ``tasks`` for ``read_benchmark``.
 
@@ -49,7 +50,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     """
     items = read_benchmark(benchmark, **read_options)
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
-    generator = make_generator(model, dtype=dtype, device=device, temperature=temperature, seed=seed)
+    check_images(items, image_dir, file=bench_file)  # before the (slow) model load
+    generator = make_generator(model, dtype=dtype, device=device, temperature=temperature, seed=seed, backend=backend)
     predictions, timing = generate_answers(generator, items, image_dir, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                            file=bench_file, progress=progress)
     scored = [item for item in items if has_reference(item)]
@@ -65,7 +67,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
                                         ensure_ascii=False) + "\n")
         write_benchmark(items, out / "benchmark.jsonl")
         write_json(out / "run.json", {
-            "model": model_id, "benchmark": bench_file, "image_dir": None if image_dir is None else str(image_dir),
+            "model": model_id, "backend": backend, "benchmark": bench_file, "image_dir": None if image_dir is None else str(image_dir),
             "questions": len(items), "scored": len(scored), "batch_size": batch_size,
             "max_new_tokens": max_new_tokens, "decoding": "greedy" if temperature == 0 else f"sampling T={temperature} seed={seed}",
             "cider_tokenizer": tokenizer, **timing,
