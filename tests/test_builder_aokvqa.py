@@ -111,3 +111,9 @@ def test_bad_choices_and_bad_lookup_file(tmp_path):
     with pytest.raises(InputError) as info:
         build_from("aokvqa", {**{n: fixture_json(p) for n, p in FILES.items() if "val" in n}, "coco2014_image_split.json": {"val2014": "133042"}}, tmp_path / "b")
     assert info.value.file.endswith("coco2014_image_split.json") and info.value.field == "val2014"
+
+
+def test_converted_aokvqa_json_passes_through(tmp_path):
+    example = EXAMPLES["aokvqa_dQbC9HGBPG3RCvpPWE4cWG"]
+    ds = build_from("aokvqa", {"aokvqa.json": [example]}, tmp_path)
+    assert {k: ds["train"][0][k] for k in example} == example and ds["train"][0]["task"] == "mcvqa"

@@ -79,3 +79,10 @@ def test_question_missing_a_field_is_named(tmp_path):
         build_from("gqa", {"train_balanced_questions.json": data}, tmp_path)
     assert info.value.file.endswith("train_balanced_questions.json")
     assert (info.value.record, info.value.field) == (1, "05145757.fullAnswer")
+
+
+def test_converted_gqa_json_passes_through(tmp_path):
+    # DataOptim's converted gqa.json wins over the original files in layout "auto"
+    example = EXAMPLES["gqa_05145757"]
+    ds = build_from("gqa", {"gqa.json": [example], "train_balanced_questions.json": fixture_json(FILES["train_balanced_questions.json"])}, tmp_path)
+    assert ds["train"].num_rows == 1 and {k: ds["train"][0][k] for k in example} == example and ds["train"][0]["task"] == "vqa"
