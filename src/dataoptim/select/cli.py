@@ -1,5 +1,250 @@
-"""CLI commands of `dataoptim.select` (registered by ``dataoptim.cli``)."""
+"""CLI commands of ``dataoptim.select`` (registered by ``dataoptim.cli``).
+
+* ``dataoptim pool build --data-dir DIR --output POOL [--sources a,b]`` and ``dataoptim pool info POOL``
+* ``dataoptim select --pool POOL (--ids FILE | --byod FILE | --mix SPEC --budget N) --output OUT.json``
+* ``dataoptim validate SUBMISSION [--pool POOL] [--image-folder DIR]``
+
+Imports stay inside the command bodies: ``dataoptim select --ids`` loads
+pyarrow, numpy and polars, never ``datasets`` or torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dataoptim.errors import ConfigError
+
+
+def parse_mix(spec: str) -> dict[str, float]:
+    """Parse a mixture spec: ``"vqav2=0.5,llava=0.5"`` (``:`` also accepted), a JSON object, or a JSON file.
+
+    Raises:
+        ConfigError: unparsable spec or a weight that is not a number.
+    """
+    text = spec.strip()
+    if not text.startswith("{") and Path(text).is_file():
+        text = Path(text).read_text(encoding="utf-8").strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"mixture spec is not valid JSON: {exc}", field="--mix") from None
+        if not isinstance(value, dict):
+            raise ConfigError("mixture spec must be a JSON object of key: weight", field="--mix")
+        return value
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        sep = "=" if "=" in part else ":" if ":" in part else None
+        if sep is None:
+            raise ConfigError(f"mixture term {part!r} must be key=weight (e.g. vqav2=0.5,llava=0.5)", field="--mix")
+        key, _, weight = part.partition(sep)
+        try:
+            out[key.strip()] = float(weight)
+        except ValueError:
+            raise ConfigError(f"weight of {key.strip()!r} is not a number: {weight!r}", field="--mix") from None
+    if not out:
+        raise ConfigError("mixture spec is empty", field="--mix")
+    return out
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+class _NoPandas:
+    """Meta-path finder that refuses ``pandas`` (see :func:`lean_arrow`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not needed here", name=name)
+        return None
+
+
+def lean_arrow() -> None:
+    """Import pyarrow for a CLI command without pulling in pandas.
+
+    pyarrow's pandas shim imports pandas (about 0.5 s) the first time a compute
+    function checks its arguments. The CLI never hands pandas objects to
+    pyarrow, so the first check is made with pandas refused, and pyarrow
+    remembers that; pandas stays importable afterwards. Does nothing if pandas
+    is already imported.
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pc.utf8_length(pa.array([""]))
+    finally:
+        sys.meta_path.remove(blocker)
 
 
 def register(app) -> None:
-    """Add this area's commands to the ``dataoptim`` Typer app."""
+    """Add ``pool build``, ``pool info``, ``select`` and ``validate`` to the ``dataoptim`` Typer app."""
+    pool_app = typer.Typer(help="Build and inspect a pool (all sources as Arrow files plus an id index).", no_args_is_help=True)
+    app.add_typer(pool_app, name="pool")
+
+    @pool_app.command("build")
+    def pool_build(
+        data_dir: Path = typer.Option(..., "--data-dir", help="Folder of DataOptim's converted <source>.json files or original annotation files."),
+        output: Path = typer.Option(..., "--output", "-o", help="Pool folder to write (replaced if it is a pool)."),
+        sources: Optional[str] = typer.Option(None, "--sources", help="Comma-separated sources to build (default: every source found)."),
+        overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Replace an existing pool at --output."),
+    ) -> None:
+        """Build a pool: stream and validate every source, write Arrow files and the id index."""
+        from dataoptim.select.pool import build_pool
+
+        names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+        report = build_pool(data_dir, output, sources=names, overwrite=overwrite)
+        total = sum(report.sources.values())
+        typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
+        for name, rows in report.sources.items():
+            typer.echo(f"  {name:10s} {rows:>12,}")
+        for name, why in report.skipped.items():
+            _echo(f"  skipped {name}: {why}")
+        if report.duplicate_count:
+            shown = ", ".join(d["id"] for d in report.duplicates[:5])
+            _echo(f"  {report.duplicate_count:,} identical duplicate ids kept once (e.g. {shown}); listed in {output}/manifest.json")
+
+    @pool_app.command("info")
+    def pool_info(pool: Path = typer.Argument(..., help="Pool folder.")) -> None:
+        """Print a pool's sources, record counts and duplicates."""
+        from dataoptim.select.pool import Pool
+
+        opened = Pool.open(pool)
+        typer.echo(repr(opened))
+        for part in opened.parts:
+            typer.echo(f"  {part.name:10s} {part.task:9s} {part.rows:>12,}  ({part.origin}, {part.nbytes / 1e6:,.1f} MB)")
+        if opened.manifest.get("duplicate_count"):
+            typer.echo(f"  {opened.manifest['duplicate_count']:,} identical duplicate ids kept once")
+
+    @app.command("select")
+    def select(
+        output: Path = typer.Option(..., "--output", "-o", help="LLaVA training JSON to write (atomically)."),
+        pool: Optional[Path] = typer.Option(None, "--pool", help="Pool folder (needed for --ids and --mix)."),
+        ids: Optional[Path] = typer.Option(None, "--ids", help="Standard submission: a file of ids, one per line."),
+        byod: Optional[Path] = typer.Option(None, "--byod", help="BYOD submission: a LLaVA JSON list, validated record by record."),
+        mix: Optional[str] = typer.Option(None, "--mix", help="Mixture: 'vqav2=0.5,llava=0.5' (sources or tasks), a JSON object or a JSON file."),
+        budget: Optional[int] = typer.Option(None, "--budget", help="Records in the mixture."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the mixture."),
+        replace: bool = typer.Option(False, "--replace", help="Draw the mixture with replacement."),
+        exclude_images: Optional[Path] = typer.Option(None, "--exclude-images", help="File of image paths (one per line) never to draw in a mixture."),
+        skip_unknown: bool = typer.Option(False, "--skip-unknown", help="Drop ids that are not in the pool instead of failing."),
+        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here before writing."),
+        write_ids: Optional[Path] = typer.Option(None, "--write-ids", help="Also write the selected ids, one per line."),
+        summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the composition plot (PNG)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line result."),
+    ) -> None:
+        """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary."""
+        lean_arrow()
+        chosen = [name for name, value in (("--ids", ids), ("--byod", byod), ("--mix", mix)) if value is not None]
+        if len(chosen) != 1:
+            raise ConfigError("give exactly one of --ids, --byod or --mix" + (f" (got {', '.join(chosen)})" if chosen else ""))
+        if mix is not None and budget is None:
+            raise ConfigError("--mix needs --budget N", field="--budget")
+        if budget is not None and mix is None:
+            raise ConfigError("--budget is only for --mix", field="--budget")
+        if (ids is not None or mix is not None) and pool is None:
+            raise ConfigError(f"{chosen[0]} needs --pool POOL", field="--pool")
+        if byod is not None:
+            from dataoptim.select.byod import validate_byod
+
+            opened = None
+            if pool is not None:
+                from dataoptim.select.pool import Pool
+
+                opened = Pool.open(pool)
+            summary = validate_byod(byod, image_folder, pool=opened, output=output)
+            if write_ids is not None:
+                from dataoptim.io import iter_json_items
+                from dataoptim.select.ids import write_id_file
+
+                write_id_file((r["id"] for r in iter_json_items(output)), write_ids)
+        else:
+            from dataoptim.select.pool import Pool
+
+            opened = Pool.open(pool)
+            if ids is not None:
+                selection = opened.by_ids(ids, skip_unknown=skip_unknown)
+                report = selection.report
+                if report.get("unknown") and not quiet:
+                    _echo(f"skipped {report['unknown']:,} unknown ids, e.g. {', '.join(report['unknown_examples'][:3])}")
+                if report.get("repeats") and not quiet:
+                    _echo(f"{report['repeats']:,} repeated ids kept as repeated samples, e.g. {', '.join(report.get('repeated_examples', [])[:3])}")
+            else:
+                selection = opened.mix(parse_mix(mix), budget, seed=seed, replace=replace, exclude_images=exclude_images)
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet)
+            if write_ids is not None:
+                selection.write_ids(write_ids)
+        if summary_json is not None:
+            summary.write_json(summary_json)
+        if plot is not None:
+            summary.plot(plot)
+        if not quiet:
+            summary.print()
+        typer.echo(f"wrote {summary.records:,} records to {output}")
+
+    @app.command("validate")
+    def validate(
+        submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON)."),
+        pool: Optional[Path] = typer.Option(None, "--pool", help="Pool to look ids up in (needed to check a standard submission's ids)."),
+        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line verdict."),
+    ) -> None:
+        """Check a submission without writing anything; exit 0 when valid, 2 with one line saying why not."""
+        lean_arrow()
+        from dataoptim.select.byod import _first_byte
+
+        if not submission.is_file():
+            from dataoptim.errors import MissingFileError
+
+            raise MissingFileError("submission file not found", file=submission)
+        is_json = submission.suffix.lower() == ".json" or _first_byte(submission) == b"["
+        if is_json:
+            from dataoptim.select.byod import validate_byod
+
+            opened = None
+            if pool is not None:
+                from dataoptim.select.pool import Pool
+
+                opened = Pool.open(pool)
+            summary = validate_byod(submission, image_folder, pool=opened)
+            kind = "BYOD submission"
+        else:
+            if pool is None:
+                from dataoptim.select.ids import read_id_file
+
+                count = len(read_id_file(submission))
+                typer.echo(f"{submission}: {count:,} well-formed ids (pass --pool to check they exist)")
+                return
+            from dataoptim.select.pool import Pool
+
+            selection = Pool.open(pool).by_ids(submission)
+            if image_folder is not None:
+                report = selection.check_images(image_folder)
+                if not quiet:
+                    for line in report.lines():
+                        _echo(line)
+                report.raise_for_missing()
+            summary = selection.summary()
+            if selection.report.get("repeats") and not quiet:
+                _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")
+            kind = "standard submission"
+        if not quiet:
+            summary.print()
+        typer.echo(f"{submission}: valid {kind}, {summary.records:,} records, {summary.images:,} images")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from dataoptim.cli import main
+
+    sys.exit(main(["select", *sys.argv[1:]]))

@@ -1,0 +1,180 @@
+"""BYOD submissions: a participant's own LLaVA JSON, validated record by record (DESIGN §7, §10).
+
+The file is streamed with ``ijson``: memory holds one record and the set of
+ids seen (for the uniqueness rule), never the file. Each record must pass
+:func:`dataoptim.records.validate_record` (schema, one ``<image>`` in the first
+human turn, turns alternating ``human``/``gpt``, a relative image path that
+cannot leave the image folder); ids must be unique; with an image folder, each
+image must exist there (and, followed through links, stay inside it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from dataoptim import records
+from dataoptim.errors import InputError, MissingFileError, RecordError, UnsafeInputError
+from dataoptim.select.summary import Summary, SummaryBuilder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dataoptim.select.pool import Pool
+
+
+def _first_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(4096)
+            if not chunk:
+                return b""
+            stripped = chunk.lstrip(b" \t\r\n")
+            if stripped.startswith(b"\xef\xbb\xbf"):
+                stripped = stripped[3:].lstrip(b" \t\r\n")
+            if stripped:
+                return stripped[:1]
+
+
+def iter_byod(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, record)`` from a JSON list file, streaming.
+
+    Raises:
+        MissingFileError: no such file.
+        InputError: empty, not a JSON list, or malformed JSON (naming the record being read).
+    """
+    from dataoptim.io import iter_json_items
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MissingFileError("submission file not found", file=path)
+    head = _first_byte(path)
+    if not head:
+        raise InputError("submission is empty", file=path)
+    if head != b"[":
+        raise InputError("a BYOD submission must be a JSON list of records (it does not start with '[')", file=path)
+    index = 0
+    stream = iter_json_items(path, what="submission")
+    while True:
+        try:
+            item = next(stream)
+        except StopIteration:
+            return
+        except InputError as exc:
+            raise InputError(f"{exc.message} (while reading record {index})", file=path, record=index) from None
+        yield index, item
+        index += 1
+
+
+class _ImageChecker:
+    def __init__(self, folder: str | os.PathLike):
+        self.root = Path(folder).expanduser()
+        if not self.root.is_dir():
+            raise MissingFileError("image folder not found", file=self.root)
+        self.real_root = os.path.realpath(self.root)
+        self.seen: set[str] = set()
+
+    def check(self, image: str, where: dict) -> None:
+        if image in self.seen:
+            return
+        full = os.path.join(self.root, image)
+        if not os.path.isfile(full):
+            from dataoptim.select.images import folder_hints
+
+            hints = folder_hints([image], self.root)
+            raise RecordError(f"image file {image!r} not found under {self.root}" + (f" ({hints[0]})" if hints else ""), field="image", **where)
+        real = os.path.realpath(full)
+        if os.path.commonpath([real, self.real_root]) != self.real_root:
+            raise UnsafeInputError(f"image {image!r} leads outside the image folder (to {real})", field="image", **where)
+        self.seen.add(image)
+
+
+def validate_byod(
+    path: str | os.PathLike,
+    image_folder: str | os.PathLike | None = None,
+    *,
+    pool: "Pool | None" = None,
+    output: str | os.PathLike | None = None,
+) -> Summary:
+    """Validate a BYOD submission (a LLaVA JSON list) record by record, streaming.
+
+    Args:
+        path: the submission file.
+        image_folder: if given, every record's image must exist under it.
+        pool: if given, the summary's ``in_pool`` counts the ids that are pool ids.
+        output: if given, the validated records are written there as LLaVA JSON
+            (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
+
+    Returns:
+        The :class:`~dataoptim.select.summary.Summary` of the submission.
+
+    Raises:
+        InputError: malformed JSON, not a list, or empty.
+        RecordError: the first record that breaks a rule, naming file, record index, id and field
+            (wrong types, missing ``<image>``, two ``<image>``, turns out of order, duplicate id,
+            ``../`` or absolute image path, image file missing).
+        UnsafeInputError: an image path that, followed through links, leaves the image folder.
+    """
+    from dataoptim.io import atomic_write
+
+    path = Path(path).expanduser()
+    checker = _ImageChecker(image_folder) if image_folder is not None else None
+    builder = SummaryBuilder(path.name)
+    seen: dict[str, int] = {}
+    pending: list[str] = []
+    in_pool = 0
+
+    def flush() -> None:
+        nonlocal in_pool, pending
+        if pool is not None and pending:
+            in_pool += int((pool.lookup(pending) >= 0).sum())
+        pending = []
+
+    def records_checked() -> Iterator[dict]:
+        for index, record in iter_byod(path):
+            records.validate_record(record, file=str(path), index=index)
+            rid = record["id"]
+            if rid in seen:
+                raise RecordError(f"duplicate id, first used by record {seen[rid]}", file=str(path), record=index, id=rid, field="id")
+            seen[rid] = index
+            if checker is not None and record.get("image") is not None:
+                checker.check(record["image"], {"file": str(path), "record": index, "id": rid})
+            builder.add_record(record)
+            if pool is not None:
+                pending.append(rid)
+                if len(pending) >= 100_000:
+                    flush()
+            yield record
+
+    if output is None:
+        for _ in records_checked():
+            pass
+    else:
+        dumps = _dumps()
+        with atomic_write(output, "wb") as handle:
+            handle.write(b"[")
+            first = True
+            for record in records_checked():
+                handle.write(b"\n" if first else b",\n")
+                handle.write(dumps(records.to_llava(record)))
+                first = False
+            if first:
+                raise InputError("submission holds no records", file=path)
+            handle.write(b"\n]\n")
+    flush()
+    if builder.records == 0:
+        raise InputError("submission holds no records", file=path)
+    summary = builder.build()
+    if pool is not None:
+        summary.in_pool = in_pool
+    return summary
+
+
+def _dumps():
+    try:
+        import orjson
+
+        return orjson.dumps
+    except ImportError:  # pragma: no cover
+        import json
+
+        return lambda obj: json.dumps(obj, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,145 @@
+"""Checking that the images a selection names are in the image folder (DESIGN §10, §11).
+
+Known traps reported by name:
+
+* DataOptim's README draws the Flickr30K folder as ``filckr30k/`` while its
+  records say ``flickr30k/``: when ``flickr30k/`` images are missing and a
+  ``filckr30k/`` folder exists, the report says to rename it.
+* OCR-VQA images are partly GIF or PNG files named ``.jpg`` (LLaVA issues
+  593, 601, 1618): the first bytes of every ``.jpg`` file are read and files
+  whose content is not JPEG are listed with their real format; empty files are
+  listed as corrupt.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from dataoptim.errors import MissingFileError
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+
+
+def sniff_format(head: bytes) -> str:
+    """Image format from a file's first 12 bytes: ``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``, ``empty`` or ``unknown``."""
+    if not head:
+        return "empty"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return "unknown"
+
+
+@dataclass
+class ImageReport:
+    """Result of :func:`check_images`.
+
+    Attributes:
+        folder: the image folder checked.
+        checked: distinct image paths checked.
+        missing: paths (relative) with no file.
+        mislabeled: ``(path, real_format)`` of ``.jpg``/``.jpeg`` files that are not JPEG (``empty`` = zero bytes).
+        hints: advice on known folder-name traps.
+    """
+
+    folder: str
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    mislabeled: list[tuple[str, str]] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no image is missing (mislabelled files are warnings: PIL reads them by content)."""
+        return not self.missing
+
+    def raise_for_missing(self) -> None:
+        """Raise :class:`MissingFileError` naming how many images are missing, the first few and any hint."""
+        if self.missing:
+            first = ", ".join(self.missing[:5])
+            hint = f" ({' '.join(self.hints)})" if self.hints else ""
+            raise MissingFileError(f"{len(self.missing):,} of {self.checked:,} images are missing, e.g. {first}{hint}", file=self.folder)
+
+    def lines(self) -> list[str]:
+        """The report as short lines for a terminal."""
+        out = [f"{self.checked:,} images checked under {self.folder}: {len(self.missing):,} missing, {len(self.mislabeled):,} not what their name says"]
+        out += [f"  missing: {m}" for m in self.missing[:10]]
+        if len(self.missing) > 10:
+            out.append(f"  ... and {len(self.missing) - 10:,} more missing")
+        out += [f"  {p} is really {fmt}" for p, fmt in self.mislabeled[:20]]
+        if len(self.mislabeled) > 20:
+            out.append(f"  ... and {len(self.mislabeled) - 20:,} more mislabelled")
+        out += [f"  hint: {h}" for h in self.hints]
+        return out
+
+
+def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: bool = True, progress: bool = False) -> ImageReport:
+    """Check that each image path exists under ``folder``; optionally sniff ``.jpg`` files' real format.
+
+    Args:
+        images: relative image paths (``coco/COCO_train2014_000000318556.jpg``), repeats allowed.
+        folder: the image folder (LLaVA's ``--image_folder``).
+        formats: read the first 12 bytes of each ``.jpg``/``.jpeg`` file and report non-JPEG content.
+        progress: progress bar on a terminal.
+
+    Returns:
+        An :class:`ImageReport` (never raises for missing images; see :meth:`ImageReport.raise_for_missing`).
+
+    Raises:
+        MissingFileError: ``folder`` is not a folder.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise MissingFileError("image folder not found", file=root)
+    unique = sorted(set(images))
+    report = ImageReport(str(root), checked=len(unique))
+    bar = None
+    if progress and len(unique) > 10_000:
+        import sys
+
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(unique), desc="images", unit=" img", unit_scale=True, leave=False)
+    base = str(root)
+    for rel in unique:
+        full = os.path.join(base, rel)
+        if not os.path.isfile(full):
+            report.missing.append(rel)
+        elif formats and rel.lower().endswith((".jpg", ".jpeg")):
+            with open(full, "rb") as handle:
+                kind = sniff_format(handle.read(12))
+            if kind != "jpeg":
+                report.mislabeled.append((rel, kind))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    report.hints = folder_hints(report.missing, root)
+    return report
+
+
+def folder_hints(missing: Iterable[str], root: Path) -> list[str]:
+    """Advice for missing images explained by a known folder-name trap (``filckr30k`` vs ``flickr30k``)."""
+    hints = []
+    missing = list(missing)
+    if any(m.startswith("flickr30k/") for m in missing) and (root / "filckr30k").is_dir() and not (root / "flickr30k").is_dir():
+        hints.append(
+            f"{root / 'filckr30k'} exists but records use 'flickr30k/' (DataOptim's README misspells the folder): rename it to 'flickr30k'"
+        )
+    tops = {m.split("/", 1)[0] for m in missing if "/" in m}
+    for top in sorted(tops):
+        if not (root / top).is_dir() and top != "flickr30k":
+            hints.append(f"no '{top}/' folder under {root}")
+    return hints

@@ -1,0 +1,687 @@
+"""The pool: every built source as memory-mappable Arrow files, with a saved id index (DESIGN §7).
+
+On disk a pool is a folder::
+
+    POOL/
+      manifest.json        written last: its presence marks a complete build
+      sources/<name>.arrow Arrow IPC files (one per source, record batches of
+                           :data:`BATCH_ROWS` rows, schema :func:`dataoptim.records.arrow_schema`)
+      index/ids.npy        every id, fixed-width bytes (``S{width}``), sorted
+      index/rows.npy       int64 global row of each sorted id
+
+A *global row* numbers the records of all sources one after the other, in the
+order of :data:`dataoptim.catalog.SOURCES`. Looking ids up is a vectorised
+binary search (``numpy.searchsorted``) over the sorted id array, the method
+DataComp uses to apply id lists to billions of samples; the index is built once
+at ``pool build`` time and memory-mapped when the pool is opened.
+
+A build is written into a temporary sibling folder and renamed into place only
+when complete, so an interrupted build is never opened (the temporary folder is
+removed by the next build).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import catalog, records
+from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError, UnknownIdError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dataoptim.select.selection import Selection
+
+#: Layout version written in the manifest; :meth:`Pool.open` refuses other versions.
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+#: Rows per record batch in a source file: the unit read when a selection is materialised.
+BATCH_ROWS = 8192
+#: Columns of a LLaVA training record, as stored.
+LLAVA_COLUMNS = list(records.LLAVA_FIELDS)
+
+
+@dataclass(frozen=True)
+class SourcePart:
+    """One source inside a pool.
+
+    Attributes:
+        name: config name (``gqa``).
+        task: its ``task`` column value.
+        start: global row of its first record.
+        rows: number of records.
+        batch_starts: local row at which each record batch starts (ascending, first 0).
+        nbytes: bytes of its Arrow file (for memory estimates).
+        origin: where its records came from: ``converted`` or ``original``.
+    """
+
+    name: str
+    task: str
+    start: int
+    rows: int
+    batch_starts: tuple[int, ...]
+    nbytes: int
+    origin: str
+
+    @property
+    def stop(self) -> int:
+        """Global row one past its last record."""
+        return self.start + self.rows
+
+
+def source_path(pool_dir: Path, name: str) -> Path:
+    """Path of the Arrow file of source ``name`` in a pool folder."""
+    return Path(pool_dir) / "sources" / f"{name}.arrow"
+
+
+# ----------------------------------------------------------------------------------------
+# ids as fixed-width bytes
+# ----------------------------------------------------------------------------------------
+def fixed_width(ids: pa.Array | pa.ChunkedArray, width: int) -> np.ndarray:
+    """Turn ASCII ids into a numpy ``S{width}`` array (zero-padded), nearly without Python work.
+
+    Args:
+        ids: a string array without nulls whose values all have at most ``width`` bytes.
+        width: bytes per id (the pool's longest id).
+
+    Returns:
+        An ``S{width}`` array of ``len(ids)`` elements, comparable with the pool index.
+    """
+    import pyarrow.compute as pc
+
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    if len(ids) == 0:
+        return np.zeros(0, dtype=f"S{width}")
+    ids = ids.cast(pa.string())
+    padded = pc.utf8_rpad(ids, width=width, padding="\x00")
+    _, offsets, values = padded.buffers()
+    first = int(np.frombuffer(offsets, dtype=np.int32, count=1, offset=padded.offset * 4)[0])
+    return np.frombuffer(values, dtype=f"S{width}", count=len(padded), offset=first)
+
+
+# ----------------------------------------------------------------------------------------
+# the Pool
+# ----------------------------------------------------------------------------------------
+class Pool:
+    """An opened pool: memory-mapped source tables and the id index.
+
+    Open with :meth:`Pool.open`; build with :func:`build_pool`. ``len(pool)`` is
+    the number of records (global rows). Selections (:class:`~dataoptim.select.Selection`)
+    hold global rows of one pool.
+
+    Example::
+
+        pool = Pool.open("pool")
+        sel = pool.by_ids("example-standard.txt")
+        vqa = pool.filter(task="vqa")
+        mix = pool.mix({"vqav2": 0.5, "llava": 0.5}, budget=10_000, seed=0)
+    """
+
+    def __init__(self, path: Path, manifest: Mapping[str, Any]):
+        self.path = Path(path)
+        self.manifest = dict(manifest)
+        self.id_width = int(manifest["id_width"])
+        parts = []
+        for entry in manifest["sources"]:
+            parts.append(
+                SourcePart(entry["name"], entry["task"], int(entry["start"]), int(entry["rows"]), tuple(entry["batch_starts"]), int(entry["nbytes"]), entry.get("origin", "converted"))
+            )
+        self.parts: tuple[SourcePart, ...] = tuple(parts)
+        self._by_name = {p.name: p for p in self.parts}
+        self.num_rows = sum(p.rows for p in self.parts)
+        #: global row of the start of each source, plus the total (length ``len(parts)+1``).
+        self.source_starts = np.array([p.start for p in self.parts] + [self.num_rows], dtype=np.int64)
+        starts, owner, local = [], [], []
+        for k, p in enumerate(self.parts):
+            for b, s in enumerate(p.batch_starts):
+                starts.append(p.start + s)
+                owner.append(k)
+                local.append(b)
+        #: global row where each record batch starts, the source index and batch index of each.
+        self.batch_starts = np.array(starts, dtype=np.int64)
+        self.batch_source = np.array(owner, dtype=np.int64)
+        self.batch_local = np.array(local, dtype=np.int64)
+        self._hidden = np.array(manifest.get("hidden_rows", []), dtype=np.int64)
+        self._index_ids: np.ndarray | None = None
+        self._index_rows: np.ndarray | None = None
+        self._tables: dict[str, pa.Table] = {}
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Pool":
+        """Open a pool folder written by :func:`build_pool` (cheap: reads only the manifest).
+
+        Raises:
+            MissingFileError: no such folder, or no ``manifest.json`` (an interrupted
+                or foreign folder: run ``dataoptim pool build`` again).
+            InputError: the manifest is unreadable or of another format version.
+        """
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise MissingFileError("pool folder not found (build one with `dataoptim pool build`)", file=path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise MissingFileError("not a complete pool (no manifest.json: the build was interrupted or this is not a pool); run `dataoptim pool build` again", file=path)
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"pool manifest is unreadable ({exc})", file=manifest_path) from None
+        if manifest.get("format") != FORMAT_VERSION:
+            raise InputError(f"pool format {manifest.get('format')!r} is not {FORMAT_VERSION}; rebuild the pool", file=manifest_path)
+        return cls(path, manifest)
+
+    def __repr__(self) -> str:
+        return f"Pool({str(self.path)!r}, {self.num_rows:,} records, sources: {', '.join(self.sources)})"
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    @property
+    def sources(self) -> list[str]:
+        """Names of the sources in the pool, in global-row order."""
+        return [p.name for p in self.parts]
+
+    @property
+    def tasks(self) -> list[str]:
+        """Distinct tasks of the pool's sources."""
+        return sorted({p.task for p in self.parts})
+
+    def part(self, name: str) -> SourcePart:
+        """The :class:`SourcePart` of source ``name``.
+
+        Raises:
+            ConfigError: the pool has no such source.
+        """
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ConfigError(f"source {name!r} is not in the pool (it has: {', '.join(self.sources)})") from None
+
+    # -- tables -------------------------------------------------------------------------------
+    def source_table(self, name: str) -> pa.Table:
+        """The whole table of one source, memory-mapped (no copy; pages are read on use)."""
+        if name not in self._tables:
+            self.part(name)
+            reader = pa.ipc.open_file(pa.memory_map(str(source_path(self.path, name)), "r"))
+            self._tables[name] = reader.read_all()
+        return self._tables[name]
+
+    def table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """All sources as one memory-mapped table (chunks of each source, global-row order).
+
+        Args:
+            columns: columns to keep (default all of :data:`dataoptim.records.COLUMNS`).
+        """
+        tables = [self.source_table(p.name) for p in self.parts]
+        if columns is not None:
+            tables = [t.select(list(columns)) for t in tables]
+        if not tables:
+            return records.arrow_schema().empty_table()
+        return pa.concat_tables(tables)
+
+    def source_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Index into :attr:`parts` of the source holding each global row (int64 array, same shape)."""
+        return np.searchsorted(self.source_starts, rows, side="right") - 1
+
+    # -- the index ------------------------------------------------------------------------------
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._index_ids is None:
+            self._index_ids = np.load(self.path / "index" / "ids.npy", mmap_mode="r")
+            self._index_rows = np.load(self.path / "index" / "rows.npy", mmap_mode="r")
+        return self._index_ids, self._index_rows  # type: ignore[return-value]
+
+    def lookup(self, ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
+        """Global row of each id, or -1 where the id is not in the pool.
+
+        Vectorised: the ids are sorted, then binary-searched in the sorted index
+        (``numpy.searchsorted``); 1.6M ids take about a second.
+
+        Args:
+            ids: ids as a pyarrow string array or a sequence of ``str``.
+
+        Returns:
+            int64 array of ``len(ids)`` rows, in the order of ``ids``.
+        """
+        import pyarrow.compute as pc
+
+        if not isinstance(ids, (pa.Array, pa.ChunkedArray)):
+            ids = pa.array(list(ids), type=pa.string())
+        n = len(ids)
+        out = np.full(n, -1, dtype=np.int64)
+        if n == 0 or self.num_rows == 0:
+            return out
+        index_ids, index_rows = self._index()
+        lengths = pc.utf8_length(ids).to_numpy(zero_copy_only=False)
+        ascii_ok = pc.string_is_ascii(ids).to_numpy(zero_copy_only=False)
+        fits = (lengths <= self.id_width) & (lengths > 0) & ascii_ok
+        candidates = np.flatnonzero(fits)
+        if len(candidates) == 0:
+            return out
+        subset = ids if len(candidates) == n else pc.take(ids, pa.array(candidates))
+        keys = fixed_width(subset, self.id_width)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        pos = np.searchsorted(index_ids, sorted_keys)
+        pos_clipped = np.minimum(pos, len(index_ids) - 1)
+        hit = np.asarray(index_ids[pos_clipped]) == sorted_keys
+        found_rows = np.where(hit, np.asarray(index_rows[pos_clipped]), -1)
+        out[candidates[order]] = found_rows
+        return out
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        """One record by id, as a dict of all columns.
+
+        Raises:
+            UnknownIdError: the id is not in the pool.
+        """
+        row = int(self.lookup([record_id])[0])
+        if row < 0:
+            raise UnknownIdError("not in the pool", id=record_id)
+        return self.rows_table(np.array([row])).to_pylist()[0]
+
+    def rows_table(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
+        """The records at global ``rows`` (in that order, repeats allowed) as one in-memory table.
+
+        Memory: the selected records only (reads batch by batch). For millions of
+        long records prefer :meth:`Selection.to_llava_json`, which streams.
+        """
+        from dataoptim.select.materialize import take_rows
+
+        return take_rows(self, np.asarray(rows, dtype=np.int64), columns=columns)
+
+    # -- selections --------------------------------------------------------------------------------
+    def all(self) -> "Selection":
+        """Every record of the pool (identical duplicate ids counted once), in global-row order."""
+        from dataoptim.select.selection import Selection
+
+        rows = np.arange(self.num_rows, dtype=np.int64)
+        if len(self._hidden):
+            rows = np.setdiff1d(rows, self._hidden, assume_unique=True)
+        return Selection(self, rows, name="pool")
+
+    def by_ids(self, ids: str | os.PathLike | Iterable[str], *, skip_unknown: bool = False) -> "Selection":
+        """Select by an id list (a standard submission, DESIGN §7).
+
+        Args:
+            ids: a path to a text file with one id per line (blank lines and
+                surrounding spaces ignored), or an iterable of id strings.
+            skip_unknown: drop ids not in the pool instead of raising.
+
+        Returns:
+            A :class:`Selection` in the order of ``ids``; a repeated id is a repeated
+            sample (as in DataComp). ``selection.report`` says how many ids were
+            repeated and how many unknown ids were skipped.
+
+        Raises:
+            UnknownIdError: some ids are not in the pool (how many, and the first few).
+            InputError: the file is unreadable, or holds malformed ids (with line numbers).
+            MissingFileError: the file does not exist.
+        """
+        from dataoptim.select.ids import read_id_file, check_ids
+        from dataoptim.select.selection import Selection
+
+        source_file = None
+        if isinstance(ids, (str, os.PathLike)):
+            source_file = str(ids)
+            id_array = read_id_file(ids)
+        else:
+            id_array = pa.array([s.strip() if isinstance(s, str) else s for s in ids], type=pa.string())
+            check_ids(id_array)
+        rows = self.lookup(id_array)
+        unknown = np.flatnonzero(rows < 0)
+        report: dict[str, Any] = {"ids": len(rows), "unknown": int(len(unknown))}
+        if len(unknown):
+            first = [id_array[int(i)].as_py() for i in unknown[:5]]
+            if not skip_unknown:
+                raise UnknownIdError(
+                    f"{len(unknown):,} of {len(rows):,} ids are not in the pool, e.g. {', '.join(repr(f) for f in first)}"
+                    " (pass skip_unknown=True / --skip-unknown to drop them)",
+                    file=source_file,
+                )
+            report["unknown_examples"] = first
+            rows = rows[rows >= 0]
+        uniq, counts = np.unique(rows, return_counts=True)
+        repeated = int((counts - 1).sum())
+        report["repeats"] = repeated
+        if repeated:
+            report["repeated_examples"] = self.rows_table(uniq[counts > 1][:5], columns=["id"]).column("id").to_pylist()
+        return Selection(self, rows, name=Path(source_file).name if source_file else "ids", report=report)
+
+    def filter(self, **kwargs) -> "Selection":
+        """Records of the pool that pass filters, in global-row order: see :meth:`Selection.filter`."""
+        return self.all().filter(**kwargs)
+
+    def mix(self, ratios: Mapping[str, float], budget: int, **kwargs) -> "Selection":
+        """A seeded mixture from the whole pool: see :meth:`Selection.mix`."""
+        return self.all().mix(ratios, budget, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------
+# building a pool
+# ----------------------------------------------------------------------------------------
+@dataclass
+class BuildReport:
+    """What :func:`build_pool` did.
+
+    Attributes:
+        sources: name -> number of records written.
+        skipped: name -> why it was not built (no files, builder not written).
+        duplicates: identical repeated ids (kept once): ``[{"id", "rows"}]``, first 100.
+        duplicate_count: number of identical repeats in all.
+        seconds: wall time of the build.
+    """
+
+    sources: dict[str, int]
+    skipped: dict[str, str]
+    duplicates: list[dict[str, Any]]
+    duplicate_count: int
+    seconds: float
+
+
+def _generic_converted_records(name: str, path: Path) -> Iterator[dict[str, Any]]:
+    """Records of DataOptim's converted ``<name>.json``, for a source whose builder is not written yet.
+
+    The same rules as :meth:`dataoptim.builder.SourceBuilder.converted_records`:
+    every record validated (DESIGN §2), ids prefixed ``{name}_``, the
+    ``source``/``task`` columns filled from the catalog.
+    """
+    from dataoptim.io import iter_json_items
+
+    source = catalog.SOURCES[name]
+    prefix = f"{name}_"
+    for index, item in enumerate(iter_json_items(path, what=f"DataOptim {name}.json")):
+        records.validate_record(item, file=str(path), index=index)
+        if not item["id"].startswith(prefix):
+            raise RecordError(f"id does not belong to source {name!r}", file=str(path), record=index, id=item["id"], field="id")
+        yield records.make_record(item["id"], item["image"], item["conversations"], source=name, task=source.task)
+
+
+def _builder_class(name: str):
+    """The builder class of ``name`` if its module is written, else None (imports ``datasets``)."""
+    from dataoptim.builder import builder_classes
+
+    for cls in builder_classes():
+        if getattr(cls, "SOURCE", None) == name:
+            return cls
+    return None
+
+
+def _converted_stream(name: str, path: Path, scratch: Path) -> Iterator[dict[str, Any]]:
+    cls = _builder_class(name)
+    if cls is None:
+        return _generic_converted_records(name, path)
+    builder = cls(config_name=name, data_dir=str(path.parent), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim")
+    return builder.converted_records(path)
+
+
+def _original_batches(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.RecordBatch]:
+    """Build ``name`` from original files with its builder (``datasets``) and stream its train split."""
+    from dataoptim.builder import build_source
+
+    built = build_source(name, data_dir, cache_dir=str(scratch / "hf-cache"))
+    if "train" not in built:
+        raise MissingFileError(f"source {name!r}: the original files give no train split", file=data_dir)
+    table = built["train"].data.table if hasattr(built["train"].data, "table") else built["train"].data
+    table = table.select(list(records.COLUMNS)).cast(records.arrow_schema())
+    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _record_batches(stream: Iterable[Mapping[str, Any]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    buffer: list[Mapping[str, Any]] = []
+    for record in stream:
+        buffer.append(record)
+        if len(buffer) == BATCH_ROWS:
+            yield pa.RecordBatch.from_pylist(buffer, schema=schema)
+            buffer = []
+    if buffer:
+        yield pa.RecordBatch.from_pylist(buffer, schema=schema)
+
+
+def _write_source(batches: Iterable[pa.RecordBatch], path: Path, progress) -> tuple[int, list[int]]:
+    """Write batches (re-cut to :data:`BATCH_ROWS`) into an Arrow IPC file; return rows and batch starts."""
+    schema = records.arrow_schema()
+    rows = 0
+    starts: list[int] = []
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            starts.append(rows)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            if progress is not None:
+                progress.update(batch.num_rows)
+    return rows, starts
+
+
+def _progress(total: int | None, desc: str):
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=" rec", unit_scale=True, leave=False)
+
+
+def _row_contents(tmp: Path, names: Sequence[str], starts: Sequence[int], rows: Sequence[int]) -> list[dict]:
+    """Records at global rows of a pool being built (for duplicate comparison)."""
+    out = []
+    for row in rows:
+        k = int(np.searchsorted(np.asarray(starts), row, side="right") - 1)
+        table = pa.ipc.open_file(pa.memory_map(str(source_path(tmp, names[k])))).read_all()
+        rec = table.slice(int(row - starts[k]), 1).to_pylist()[0]
+        out.append({"image": rec["image"], "conversations": rec["conversations"], "id": rec["id"], "source": names[k], "row": int(row)})
+    return out
+
+
+def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tuple[int, list[int], list[dict], int]:
+    """Write ``index/ids.npy`` and ``index/rows.npy``; find duplicate ids.
+
+    Returns:
+        (id width, hidden rows, duplicate examples, duplicate count).
+
+    Raises:
+        RecordError: one id with two different records (naming both sources and rows).
+    """
+    import pyarrow.compute as pc
+
+    chunks = []
+    for name in names:
+        reader = pa.ipc.open_file(pa.memory_map(str(source_path(tmp, name))))
+        chunks.append(reader.read_all().column("id"))
+    ids = pa.chunked_array([c for chunk in chunks for c in chunk.chunks], type=pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
+    width = int(pc.max(pc.utf8_length(ids)).as_py() or 1) if len(ids) else 1
+    keys = fixed_width(ids, width)
+    del ids
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    del keys
+    (tmp / "index").mkdir()
+    hidden: list[int] = []
+    examples: list[dict] = []
+    count = 0
+    if len(sorted_keys) > 1:
+        same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+        if len(same):
+            keep = np.ones(len(sorted_keys), dtype=bool)
+            for i in same:
+                first_row, row = int(order[i]), int(order[i + 1])
+                # compare with the first record of the run
+                j = i
+                while j > 0 and sorted_keys[j - 1] == sorted_keys[i]:
+                    j -= 1
+                first_row = int(order[j])
+                a, b = _row_contents(tmp, names, starts, [first_row, row])
+                if (a["image"], a["conversations"]) != (b["image"], b["conversations"]):
+                    raise RecordError(
+                        f"duplicate id with different content: {a['source']} row {a['row'] - starts[names.index(a['source'])]} "
+                        f"and {b['source']} row {b['row'] - starts[names.index(b['source'])]} differ",
+                        id=a["id"], field="id",
+                    )
+                keep[i + 1] = False
+                hidden.append(row)
+                count += 1
+                if len(examples) < 100:
+                    examples.append({"id": a["id"], "rows": [first_row, row]})
+            sorted_keys = sorted_keys[keep]
+            order = order[keep]
+    np.save(tmp / "index" / "ids.npy", sorted_keys)
+    np.save(tmp / "index" / "rows.npy", order.astype(np.int64))
+    return width, sorted(hidden), examples, count
+
+
+def _is_pool_like(path: Path) -> bool:
+    return (path / MANIFEST).is_file() or (path / "sources").is_dir() or not any(path.iterdir())
+
+
+def build_pool(
+    data_dir: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    sources: Sequence[str] | None = None,
+    overwrite: bool = True,
+    progress: bool = True,
+) -> BuildReport:
+    """Build a pool folder from DataOptim's converted ``<source>.json`` files or original files.
+
+    For each source (catalog order; ``sources`` to restrict): if ``<source>.json``
+    is in ``data_dir`` (or a direct sub-folder) its records are streamed (ijson),
+    validated (DESIGN §2) and written as Arrow record batches — through the
+    source's builder (:meth:`~dataoptim.builder.SourceBuilder.converted_records`)
+    when it is written, else with the same rules here. Otherwise, if the source's
+    builder exists and its original files are there, the builder builds it
+    (``datasets``) and its train split is copied in. Then the id index is built
+    and duplicate ids checked across the pool.
+
+    Args:
+        data_dir: folder of annotation files (converted and/or original).
+        output: the pool folder to write. Built in ``<output>.tmp-<pid>`` and renamed
+            into place when complete; an existing pool there is replaced.
+        sources: only these sources (each must then be buildable).
+        overwrite: replace an existing complete pool at ``output`` (else ConfigError).
+        progress: show progress bars on a terminal.
+
+    Returns:
+        A :class:`BuildReport`.
+
+    Raises:
+        MissingFileError: ``data_dir`` missing; a requested source has no files.
+        ConfigError: unknown source name; ``output`` is a non-pool folder, or a pool and ``overwrite`` is False.
+        RecordError: a record breaks DESIGN §2, or one id has two different records.
+        InputError: a file is not valid JSON.
+    """
+    from dataoptim.builder import annotation_files
+
+    began = time.time()
+    data_dir = Path(data_dir).expanduser()
+    output = Path(output).expanduser()
+    if not data_dir.is_dir():
+        raise MissingFileError("data folder not found", file=data_dir)
+    wanted = list(catalog.SOURCES) if sources is None else list(dict.fromkeys(sources))
+    unknown = [s for s in wanted if s not in catalog.SOURCES]
+    if unknown:
+        raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
+    if output.exists():
+        if not output.is_dir() or not _is_pool_like(output):
+            raise ConfigError("output exists and is not a pool folder; choose another path", file=output)
+        if (output / MANIFEST).is_file() and not overwrite:
+            raise ConfigError("a pool already exists here (pass overwrite / --overwrite to replace it)", file=output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f"{output.name}.tmp-*"):  # earlier interrupted builds
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = output.parent / f"{output.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        (tmp / "sources").mkdir()
+        files = {p.name: p for p in annotation_files(data_dir)}
+        built: dict[str, int] = {}
+        skipped: dict[str, str] = {}
+        entries = []
+        start = 0
+        for name in wanted:
+            converted = files.get(f"{name}.json")
+            path = source_path(tmp, name)
+            bar = _progress(None, name) if progress else None
+            try:
+                if converted is not None:
+                    origin = "converted"
+                    batches = _record_batches(_converted_stream(name, converted, tmp), records.arrow_schema())
+                else:
+                    origin = "original"
+                    if _builder_class(name) is None:
+                        if sources is not None:
+                            raise MissingFileError(f"source {name!r}: no {name}.json and its builder is not written yet, so original files cannot be read", file=data_dir)
+                        skipped[name] = f"no {name}.json (builder for original files not written yet)"
+                        continue
+                    try:
+                        batches = _original_batches(name, data_dir, tmp)
+                        first = next(batches, None)
+                    except MissingFileError as exc:
+                        if sources is not None:
+                            raise
+                        skipped[name] = str(exc.message)
+                        continue
+                    batches = itertools.chain([first] if first is not None else [], batches)
+                rows, batch_starts = _write_source(batches, path, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
+            if rows == 0:
+                path.unlink()
+                skipped[name] = "no records"
+                continue
+            built[name] = rows
+            entries.append(
+                {"name": name, "task": catalog.SOURCES[name].task, "start": start, "rows": rows, "batch_starts": batch_starts, "nbytes": path.stat().st_size, "origin": origin}
+            )
+            start += rows
+        shutil.rmtree(tmp / "hf-cache", ignore_errors=True)
+        if not entries:
+            raise MissingFileError(
+                "no source could be built: put DataOptim's converted <source>.json files (or original annotation files) in the data folder",
+                file=data_dir,
+            )
+        names = [e["name"] for e in entries]
+        width, hidden, examples, count = _build_index(tmp, names, [e["start"] for e in entries])
+        manifest = {
+            "format": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "dataoptim_version": _version(),
+            "data_dir": str(data_dir.resolve()),
+            "num_rows": start,
+            "id_width": width,
+            "sources": entries,
+            "hidden_rows": hidden,
+            "duplicates": examples,
+            "duplicate_count": count,
+            "skipped": skipped,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        if output.exists():
+            trash = output.parent / f"{output.name}.tmp-old-{os.getpid()}"
+            os.replace(output, trash)
+            os.replace(tmp, output)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildReport(built, skipped, examples, count, time.time() - began)
+
+
+def _version() -> str:
+    import dataoptim
+
+    return dataoptim.__version__
+

@@ -1,0 +1,430 @@
+"""Selections: an ordered list of pool rows, with filters, mixtures, set operations and export (DESIGN §7).
+
+A :class:`Selection` is cheap: a pool and an int64 array of global rows in
+output order (a repeated row is a repeated sample). Nothing is read until a
+filter looks at a column or the selection is exported.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import catalog, records
+from dataoptim.errors import ConfigError, MissingFileError
+from dataoptim.select.pool import Pool
+from dataoptim.select.summary import Summary, SummaryBuilder
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def read_image_list(images: str | os.PathLike | Iterable[str]) -> list[str]:
+    """Image paths to exclude: a text file (one path per line) or an iterable of paths."""
+    if isinstance(images, (str, os.PathLike)) and Path(images).is_file():
+        lines = Path(images).read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+    if isinstance(images, (str, os.PathLike)):
+        raise MissingFileError("image list file not found", file=images)
+    return [str(i) for i in images]
+
+
+def largest_remainder(weights: Sequence[float], total: int) -> list[int]:
+    """Split ``total`` into integer counts proportional to ``weights`` (sum exactly ``total``).
+
+    Hamilton's largest-remainder method: floors first, then one more to the
+    largest fractional parts (ties to the earlier key).
+    """
+    w = np.asarray(weights, dtype=float)
+    exact = w / w.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    left = int(total - counts.sum())
+    if left:
+        order = np.argsort(-(exact - counts), kind="stable")
+        counts[order[:left]] += 1
+    return [int(c) for c in counts]
+
+
+class Selection:
+    """Records chosen from a :class:`~dataoptim.select.pool.Pool`, in output order.
+
+    Attributes:
+        pool: the pool.
+        rows: int64 global rows in output order (repeats are repeated samples).
+        name: a label for summaries and plots.
+        report: what produced it (ids read, unknown skipped, repeats, mixture counts).
+
+    Operators (set semantics on rows, order kept):
+        ``a | b`` union (``a``'s order, then ``b``'s new rows; each row once);
+        ``a & b`` rows of ``a`` also in ``b``; ``a - b`` rows of ``a`` not in ``b``;
+        ``a + b`` concatenation (repeats kept).
+    """
+
+    def __init__(self, pool: Pool, rows: np.ndarray, *, name: str = "selection", report: Mapping[str, Any] | None = None):
+        self.pool = pool
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.name = name
+        self.report: dict[str, Any] = dict(report or {})
+
+    # -- basics -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        return f"Selection({self.name!r}, {len(self):,} records from {self.pool.path})"
+
+    def _like(self, rows: np.ndarray, name: str, **report) -> "Selection":
+        return Selection(self.pool, rows, name=name, report=report)
+
+    def _check_same_pool(self, other: "Selection") -> None:
+        if not isinstance(other, Selection):
+            raise TypeError(f"expected a Selection, got {type(other).__name__}")
+        if other.pool is not self.pool and Path(other.pool.path).resolve() != Path(self.pool.path).resolve():
+            raise ConfigError("selections come from different pools")
+
+    def __or__(self, other: "Selection") -> "Selection":
+        self._check_same_pool(other)
+        both = np.concatenate([self.rows, other.rows])
+        _, first = np.unique(both, return_index=True)
+        return self._like(both[np.sort(first)], f"{self.name} | {other.name}")
+
+    def __and__(self, other: "Selection") -> "Selection":
+        self._check_same_pool(other)
+        return self._like(self.rows[np.isin(self.rows, other.rows)], f"{self.name} & {other.name}")
+
+    def __sub__(self, other: "Selection") -> "Selection":
+        self._check_same_pool(other)
+        return self._like(self.rows[~np.isin(self.rows, other.rows)], f"{self.name} - {other.name}")
+
+    def __add__(self, other: "Selection") -> "Selection":
+        self._check_same_pool(other)
+        return self._like(np.concatenate([self.rows, other.rows]), f"{self.name} + {other.name}")
+
+    def unique(self) -> "Selection":
+        """The same records, each once (first occurrence kept, order kept)."""
+        _, first = np.unique(self.rows, return_index=True)
+        return self._like(self.rows[np.sort(first)], self.name)
+
+    def shuffle(self, seed: int = 0) -> "Selection":
+        """The same records in a seeded random order (``numpy.random.default_rng(seed)``)."""
+        return self._like(np.random.default_rng(seed).permutation(self.rows), self.name, **self.report)
+
+    def sample(self, n: int, *, seed: int = 0, replace: bool = False) -> "Selection":
+        """``n`` records drawn at random (seeded), kept in this selection's order.
+
+        Raises:
+            ConfigError: ``n`` larger than the selection without replacement, or negative.
+        """
+        if n < 0 or (not replace and n > len(self)):
+            raise ConfigError(f"cannot sample {n:,} of {len(self):,} records without replacement")
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, len(self), n) if replace else np.sort(rng.choice(len(self), n, replace=False))
+        return self._like(self.rows[picks], f"{self.name} (sample {n:,})")
+
+    # -- reading -------------------------------------------------------------------------------
+    def table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The selected records as an in-memory Arrow table, in order (all columns unless ``columns``)."""
+        return self.pool.rows_table(self.rows, columns)
+
+    def head(self, n: int = 5) -> list[dict[str, Any]]:
+        """The first ``n`` records as dicts."""
+        return self.pool.rows_table(self.rows[:n]).to_pylist()
+
+    def ids(self) -> list[str]:
+        """The ids, in order (a list of ``str``)."""
+        return self.table(["id"]).column("id").to_pylist()
+
+    def images(self) -> list[str]:
+        """Distinct image paths of the selection, sorted."""
+        import pyarrow.compute as pc
+
+        uniq = [pc.unique(b.column("image")) for b, _, _ in _iter(self, ["image"])]
+        if not uniq:
+            return []
+        return sorted(pc.unique(pa.concat_arrays(uniq)).drop_null().to_pylist())
+
+    def source_counts(self) -> dict[str, int]:
+        """Records per source (no data read: sources are row ranges)."""
+        counts = np.bincount(self.pool.source_of_rows(self.rows), minlength=len(self.pool.parts))
+        return {p.name: int(c) for p, c in zip(self.pool.parts, counts) if c}
+
+    # -- filters ------------------------------------------------------------------------------
+    def filter(
+        self,
+        *,
+        source: str | Iterable[str] | None = None,
+        task: str | Iterable[str] | None = None,
+        where: Any = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        exclude_images: str | os.PathLike | Iterable[str] | None = None,
+        image_match: str = "path",
+        **columns: Any,
+    ) -> "Selection":
+        """The records that pass every filter given, in this selection's order.
+
+        Args:
+            source: a source name or names (``"vqav2"``, ``["gqa", "okvqa"]``).
+            task: a task or tasks (``"vqa"``, ``"caption"``...; :data:`dataoptim.records.TASKS`).
+            where: a ``pyarrow.compute`` expression over the columns
+                (``pc.field("width") > 500``,
+                ``pc.list_value_length(pc.field("conversations")) > 2``), or a function
+                ``f(batch: pyarrow.RecordBatch) -> boolean array`` (vectorised).
+            keep: a function ``f(record: dict) -> bool`` called per record (slow; for small selections).
+            exclude_images: image paths (or a file of them, one per line) whose records are
+                dropped, e.g. the images of an evaluation set.
+            image_match: ``"path"`` (the full relative path, ``coco/COCO_val2014_...jpg``) or
+                ``"name"`` (the file name only) for ``exclude_images``.
+            **columns: ``column=value`` (equality) or ``column=[values]`` (membership) on any
+                column of :data:`dataoptim.records.COLUMNS`.
+
+        Raises:
+            ConfigError: unknown source, task or column, or a bad ``image_match``.
+        """
+        import pyarrow.compute as pc
+
+        rows = self.rows
+        notes: list[str] = []
+        if source is not None:
+            names = _as_list(source)
+            for n in names:
+                self.pool.part(n)
+            wanted = [i for i, p in enumerate(self.pool.parts) if p.name in names]
+            rows = rows[np.isin(self.pool.source_of_rows(rows), wanted)]
+            notes.append(f"source={','.join(names)}")
+        if task is not None:
+            tasks = _as_list(task)
+            unknown = [t for t in tasks if t not in records.TASKS]
+            if unknown:
+                raise ConfigError(f"unknown task(s) {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
+            wanted = [i for i, p in enumerate(self.pool.parts) if p.task in tasks]
+            rows = rows[np.isin(self.pool.source_of_rows(rows), wanted)]
+            notes.append(f"task={','.join(tasks)}")
+        for column in columns:
+            if column not in records.COLUMNS:
+                raise ConfigError(f"unknown column {column!r}; columns: {', '.join(records.COLUMNS)}")
+        if image_match not in ("path", "name"):
+            raise ConfigError(f"image_match must be 'path' or 'name', got {image_match!r}")
+        expression = None
+        for column, value in columns.items():
+            term = pc.field(column).isin(list(value)) if isinstance(value, (list, tuple, set, frozenset)) else pc.field(column) == value
+            expression = term if expression is None else expression & term
+        if isinstance(where, pc.Expression):
+            expression = where if expression is None else expression & where
+            where = None
+        elif where is not None and not callable(where):
+            raise ConfigError("where must be a pyarrow.compute expression or a function of a record batch")
+        excluded = None
+        if exclude_images is not None:
+            excluded = pa.array(sorted(set(read_image_list(exclude_images))), type=pa.string())
+            notes.append(f"minus {len(excluded):,} images")
+        if expression is not None or where is not None or excluded is not None:
+            mask = self._column_mask(rows, expression, where, excluded, image_match)
+            rows = rows[mask[rows]]
+            if expression is not None:
+                notes.append(str(expression))
+        if keep is not None:
+            uniq = np.unique(rows)
+            passed = np.zeros(len(uniq), dtype=bool)
+            for batch, pos, _ in _iter_rows(self.pool, uniq, list(records.COLUMNS)):
+                passed[pos] = [bool(keep(r)) for r in batch.to_pylist()]
+            rows = rows[np.isin(rows, uniq[passed])]
+            notes.append("keep=" + getattr(keep, "__name__", "function"))
+        return self._like(rows, f"{self.name} [{'; '.join(notes)}]" if notes else self.name)
+
+    def _column_mask(self, rows, expression, where, excluded, image_match) -> np.ndarray:
+        """Boolean mask over all pool rows, evaluated only on the sources that ``rows`` touch."""
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        mask = np.zeros(self.pool.num_rows, dtype=bool)
+        present = np.unique(self.pool.source_of_rows(rows)) if len(rows) else []
+        for k in present:
+            part = self.pool.parts[int(k)]
+            table = self.pool.source_table(part.name)
+            local = np.ones(part.rows, dtype=bool)
+            if expression is not None:
+                try:
+                    result = ds.dataset(table).to_table(columns={"m": expression}).column("m")
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                    raise ConfigError(f"filter expression {expression} cannot be evaluated: {exc}") from None
+                local &= pc.fill_null(result, False).to_numpy(zero_copy_only=False).astype(bool)
+            if where is not None:
+                values = []
+                for batch in table.to_batches():
+                    out = where(batch)
+                    out = out.to_numpy(zero_copy_only=False) if isinstance(out, (pa.Array, pa.ChunkedArray)) else np.asarray(out)
+                    if out.shape != (batch.num_rows,):
+                        raise ConfigError(f"where function returned shape {out.shape}, expected ({batch.num_rows},)")
+                    values.append(out.astype(bool))
+                local &= np.concatenate(values) if values else local
+            if excluded is not None:
+                images = table.column("image")
+                if image_match == "name":
+                    images = pc.replace_substring_regex(images, pattern=r"^.*/", replacement="")
+                local &= ~pc.fill_null(pc.is_in(images, value_set=excluded), False).to_numpy(zero_copy_only=False).astype(bool)
+            mask[part.start : part.stop] = local
+        return mask
+
+    # -- mixtures ----------------------------------------------------------------------------------
+    def mix(
+        self,
+        ratios: Mapping[str, float],
+        budget: int,
+        *,
+        seed: int = 0,
+        by: str | None = None,
+        replace: bool = False,
+        exclude_images: str | os.PathLike | Iterable[str] | None = None,
+        shuffle: bool = False,
+    ) -> "Selection":
+        """A seeded mixture: ``budget`` records split across sources or tasks by ``ratios``.
+
+        Args:
+            ratios: key -> weight (weights are normalised to sum 1; ``{"vqav2": 0.5, "llava": 0.5}``).
+                Keys are source names or task names.
+            budget: total records, ``>= 0``; split by the largest-remainder method so the counts sum exactly.
+            seed: seed; each key draws from ``numpy.random.default_rng([seed, crc32(key)])``, so a
+                key's draw does not change when other keys are added or reordered.
+            by: ``"source"`` or ``"task"``; default: ``"source"`` if every key is a source, ``"task"``
+                if every key is a task.
+            replace: draw with replacement (a key may then ask for more records than it has).
+            exclude_images: images whose records are never drawn (see :meth:`filter`).
+            shuffle: shuffle the result (seeded); else keys in the order given, pool order within a key.
+
+        Returns:
+            A :class:`Selection`; ``report["mixture"]`` holds the count drawn per key.
+
+        Raises:
+            ConfigError: unknown keys, bad weights or budget, or a key with too few records
+                without replacement (naming the key, what was asked and what is there).
+        """
+        if not ratios:
+            raise ConfigError("a mixture needs at least one ratio")
+        if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 0:
+            raise ConfigError(f"budget must be a non-negative integer, got {budget!r}")
+        keys = list(ratios)
+        weights = []
+        for key in keys:
+            w = ratios[key]
+            if not isinstance(w, (int, float, np.number)) or isinstance(w, bool) or not np.isfinite(w) or w < 0:
+                raise ConfigError(f"ratio of {key!r} must be a non-negative number, got {w!r}")
+            weights.append(float(w))
+        if sum(weights) <= 0:
+            raise ConfigError("ratios sum to zero")
+        if by is None:
+            if all(k in catalog.SOURCES for k in keys):
+                by = "source"
+            elif all(k in records.TASKS for k in keys):
+                by = "task"
+            else:
+                bad = [k for k in keys if k not in catalog.SOURCES and k not in records.TASKS]
+                raise ConfigError(
+                    f"mixture keys must all be sources or all be tasks; {', '.join(map(repr, bad or keys))} "
+                    f"(sources: {', '.join(catalog.SOURCES)}; tasks: {', '.join(records.TASKS)})"
+                )
+        if by not in ("source", "task"):
+            raise ConfigError(f"by must be 'source' or 'task', got {by!r}")
+        pool_keys = {p.name for p in self.pool.parts} if by == "source" else {p.task for p in self.pool.parts}
+        missing = [k for k in keys if k not in pool_keys]
+        if missing:
+            raise ConfigError(f"{by}(s) {', '.join(map(repr, missing))} not in the pool (it has: {', '.join(sorted(pool_keys))})")
+        base = self.unique() if exclude_images is None else self.unique().filter(exclude_images=exclude_images)
+        candidates = np.sort(base.rows)
+        owner = self.pool.source_of_rows(candidates)
+        counts = largest_remainder(weights, int(budget))
+        picked, drawn = [], {}
+        for key, count in zip(keys, counts):
+            members = [i for i, p in enumerate(self.pool.parts) if (p.name if by == "source" else p.task) == key]
+            pool_rows = candidates[np.isin(owner, members)]
+            if count == 0:
+                drawn[key] = 0
+                continue
+            if not replace and count > len(pool_rows):
+                raise ConfigError(
+                    f"mixture asks {count:,} records of {by} {key!r} but only {len(pool_rows):,} are available; "
+                    "lower its ratio or the budget, or draw with replacement"
+                )
+            if len(pool_rows) == 0:
+                raise ConfigError(f"{by} {key!r} has no records to draw from")
+            rng = np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+            if replace:
+                choice = np.sort(rng.integers(0, len(pool_rows), count))
+            else:
+                choice = np.sort(rng.choice(len(pool_rows), count, replace=False))
+            picked.append(pool_rows[choice])
+            drawn[key] = count
+        rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        if shuffle:
+            rows = np.random.default_rng(int(seed)).permutation(rows)
+        spec = ", ".join(f"{k}={ratios[k]:g}" for k in keys)
+        return self._like(rows, f"mixture ({spec})", mixture=drawn, seed=int(seed), by=by, replace=bool(replace))
+
+    # -- export ------------------------------------------------------------------------------------
+    def summary(self) -> Summary:
+        """Counts by source and task, distinct images, turns and answer length (reads image and conversations)."""
+        builder = SummaryBuilder(self.name)
+        for batch, _, k in _iter_rows(self.pool, self.rows, ["image", "conversations"]):
+            builder.add_batch(batch, self.pool.parts[k].name)
+        return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+
+    def plot(self, path: str | os.PathLike | None = None, **kwargs):
+        """Draw the composition plot of :meth:`summary` (see :meth:`Summary.plot`)."""
+        return self.summary().plot(path, **kwargs)
+
+    def check_images(self, image_folder: str | os.PathLike, *, formats: bool = True):
+        """Check every image of the selection under ``image_folder`` (see :func:`dataoptim.select.images.check_images`)."""
+        from dataoptim.select.images import check_images
+
+        return check_images(self.images(), image_folder, formats=formats)
+
+    def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False) -> Summary:
+        """Write the selection as LLaVA training JSON (``id``, ``image``, ``conversations``), atomically.
+
+        Streams: memory stays bounded (see :mod:`dataoptim.select.materialize`)
+        whatever the size of the selection.
+
+        Args:
+            path: output ``.json``.
+            image_folder: if given, every image must exist there first (else nothing is written).
+            progress: progress bar on a terminal.
+
+        Returns:
+            The :class:`Summary` of what was written (computed in the same pass).
+
+        Raises:
+            MissingFileError: images missing under ``image_folder`` (how many, the first few).
+        """
+        from dataoptim.select.materialize import write_llava_json
+
+        if image_folder is not None:
+            self.check_images(image_folder).raise_for_missing()
+        builder = SummaryBuilder(self.name)
+        write_llava_json(self.pool, self.rows, path, hook=lambda batch, k: builder.add_batch(batch, self.pool.parts[k].name), progress=progress)
+        return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+
+    def write_ids(self, path: str | os.PathLike) -> Path:
+        """Write the ids, one per line (a standard submission), atomically."""
+        from dataoptim.select.ids import write_id_file
+
+        return write_id_file(self.table(["id"]).column("id"), path)
+
+
+def _iter(selection: Selection, columns: Sequence[str]):
+    return _iter_rows(selection.pool, np.unique(selection.rows), columns)
+
+
+def _iter_rows(pool: Pool, rows: np.ndarray, columns: Sequence[str]):
+    from dataoptim.select.materialize import iter_taken
+
+    return iter_taken(pool, rows, columns)
+

@@ -1,0 +1,252 @@
+"""What a selection holds: counts by source and task, images, turns, answer length (DESIGN §7).
+
+:class:`SummaryBuilder` accumulates from Arrow batches of records (vectorised:
+a few kernels per batch) or from Python records (BYOD streaming);
+:class:`Summary` prints itself as a ``rich`` table and draws a composition plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from dataoptim import catalog
+
+
+@dataclass
+class Summary:
+    """Composition of a selection.
+
+    Attributes:
+        records: number of records (samples; repeats counted).
+        by_source: source -> records, in catalog order (ids of no known source under ``other``).
+        by_task: task -> records.
+        images: distinct image paths.
+        messages: turns in all (human and gpt messages).
+        answers: gpt turns.
+        answer_chars: characters in all gpt turns.
+        repeats: samples that repeat an earlier one (id lists only).
+        skipped_unknown: unknown ids dropped on request (id lists only).
+        name: what was summarised (a file name, ``mixture``...).
+        in_pool: for a BYOD file checked against a pool, how many of its ids are pool ids.
+    """
+
+    records: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    by_task: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+    messages: int = 0
+    answers: int = 0
+    answer_chars: int = 0
+    repeats: int = 0
+    skipped_unknown: int = 0
+    name: str = "selection"
+    in_pool: int | None = None
+
+    @property
+    def mean_turns(self) -> float:
+        """Mean human–gpt exchanges per record."""
+        return self.messages / 2 / self.records if self.records else 0.0
+
+    @property
+    def mean_answer_chars(self) -> float:
+        """Mean characters of a gpt turn."""
+        return self.answer_chars / self.answers if self.answers else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready), with the two means added."""
+        out = asdict(self)
+        out["mean_turns"] = round(self.mean_turns, 3)
+        out["mean_answer_chars"] = round(self.mean_answer_chars, 1)
+        return out
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`as_dict` as JSON, atomically."""
+        from dataoptim.io import write_json
+
+        return write_json(path, self.as_dict(), indent=2)
+
+    def rich_table(self):
+        """A ``rich.table.Table``: one row per source (records, share, task), then totals."""
+        from rich.table import Table
+
+        table = Table(title=f"{self.name}: {self.records:,} records, {self.images:,} images")
+        table.add_column("source")
+        table.add_column("task")
+        table.add_column("records", justify="right")
+        table.add_column("share", justify="right")
+        for name, count in self.by_source.items():
+            task = catalog.SOURCES[name].task if name in catalog.SOURCES else "?"
+            table.add_row(name, task, f"{count:,}", f"{100 * count / max(self.records, 1):.1f}%")
+        table.add_section()
+        for task, count in self.by_task.items():
+            table.add_row("", f"[b]{task}[/b]", f"{count:,}", f"{100 * count / max(self.records, 1):.1f}%")
+        table.add_section()
+        table.caption = (
+            f"mean exchanges/record {self.mean_turns:.2f} · mean answer {self.mean_answer_chars:.0f} chars"
+            + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
+            + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
+            + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
+        )
+        return table
+
+    def print(self, console=None) -> None:
+        """Print :meth:`rich_table` (to stderr unless a console is given)."""
+        from rich.console import Console
+
+        (console or Console(stderr=True)).print(self.rich_table())
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v:,}" for k, v in self.by_source.items())
+        return f"{self.name}: {self.records:,} records, {self.images:,} images ({parts})"
+
+    def _repr_html_(self) -> str:  # notebooks
+        rows = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in self.by_source.items())
+        return f"<b>{self}</b><table><tr><th>source</th><th>records</th></tr>{rows}</table>"
+
+    def plot(self, path: str | os.PathLike | None = None, *, title: str | None = None):
+        """Draw the composition: records per source (coloured by task) and the share of each task.
+
+        Args:
+            path: PNG to write (atomically); if None the figure is returned unsaved.
+            title: figure title (default: the summary's name and size).
+
+        Returns:
+            The ``matplotlib.figure.Figure``. Uses the Agg backend when writing a file.
+        """
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        tasks = list(self.by_task)
+        colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(sorted(set(tasks) | {catalog.SOURCES[s].task for s in self.by_source if s in catalog.SOURCES}))}
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+        names = list(self.by_source)
+        counts = [self.by_source[n] for n in names]
+        bar_colours = [colours.get(catalog.SOURCES[n].task, "grey") if n in catalog.SOURCES else "grey" for n in names]
+        left.barh(names[::-1], counts[::-1], color=bar_colours[::-1])
+        left.set_xlabel("records")
+        left.set_title("records per source (colour: task)")
+        for y, c in enumerate(counts[::-1]):
+            left.text(c, y, f" {c:,}", va="center", fontsize=8)
+        right.bar(tasks, [self.by_task[t] for t in tasks], color=[colours[t] for t in tasks])
+        right.set_ylabel("records")
+        right.set_title("records per task")
+        right.tick_params(axis="x", rotation=45)
+        fig.suptitle(title or f"{self.name}: {self.records:,} records, {self.images:,} images, {self.mean_turns:.2f} exchanges/record")
+        fig.tight_layout()
+        if path is not None:
+            from dataoptim.io import atomic_write
+
+            with atomic_write(path, "wb") as handle:
+                fig.savefig(handle, format="png", dpi=110)
+            plt.close(fig)
+        return fig
+
+
+class SummaryBuilder:
+    """Accumulates a :class:`Summary` from batches of records (memory: the set of distinct images)."""
+
+    def __init__(self, name: str = "selection"):
+        self.name = name
+        self.records = 0
+        self.by_source: dict[str, int] = {}
+        self.messages = 0
+        self.answers = 0
+        self.answer_chars = 0
+        self._images: list = []
+        self._image_set: set[str] = set()
+
+    def add_batch(self, batch, source: str | None = None) -> None:
+        """Add a pyarrow batch/table with ``image`` and ``conversations`` columns.
+
+        Args:
+            source: the source of every row, or None to take it from each id's prefix.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = batch.num_rows
+        if n == 0:
+            return
+        self.records += n
+        if source is not None:
+            self.by_source[source] = self.by_source.get(source, 0) + n
+        else:
+            for name, count in _count_prefixes(batch.column("id")).items():
+                self.by_source[name] = self.by_source.get(name, 0) + count
+        conversations = batch.column("conversations")
+        self.messages += int(pc.sum(pc.list_value_length(conversations)).as_py() or 0)
+        flat = pc.list_flatten(conversations)
+        if len(flat):
+            gpt = pc.equal(pc.struct_field(flat, "from"), "gpt")
+            values = pc.filter(pc.struct_field(flat, "value"), gpt)
+            self.answers += len(values)
+            self.answer_chars += int(pc.sum(pc.utf8_length(values)).as_py() or 0)
+        images = batch.column("image")
+        if isinstance(images, pa.ChunkedArray):
+            images = images.combine_chunks()
+        self._images.append(pc.unique(images.drop_null()))
+        if len(self._images) > 64:
+            self._compact()
+
+    def _compact(self) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self._images = [pc.unique(pa.concat_arrays(self._images))]
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """Add one Python record (BYOD streaming)."""
+        self.records += 1
+        src = catalog.source_of(record["id"])
+        name = src.name if src else "other"
+        self.by_source[name] = self.by_source.get(name, 0) + 1
+        turns = record["conversations"]
+        self.messages += len(turns)
+        for turn in turns:
+            if turn["from"] == "gpt":
+                self.answers += 1
+                self.answer_chars += len(turn["value"])
+        if record.get("image") is not None:
+            self._image_set.add(record["image"])
+
+    def build(self, *, repeats: int = 0, skipped_unknown: int = 0) -> Summary:
+        """The :class:`Summary` of everything added."""
+        images = len(self._image_set)
+        if self._images:
+            self._compact()
+            unique = self._images[0]
+            images = len(unique) if not self._image_set else len(self._image_set | set(unique.to_pylist()))
+        order = list(catalog.SOURCES) + sorted(set(self.by_source) - set(catalog.SOURCES))
+        by_source = {k: self.by_source[k] for k in order if self.by_source.get(k)}
+        by_task: dict[str, int] = {}
+        for name, count in by_source.items():
+            task = catalog.SOURCES[name].task if name in catalog.SOURCES else "other"
+            by_task[task] = by_task.get(task, 0) + count
+        return Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name)
+
+
+def _count_prefixes(ids) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    heads = pc.list_element(pc.split_pattern(ids, "_", max_splits=1), 0)
+    counts = pc.value_counts(heads).to_pylist()
+    out: dict[str, int] = {}
+    for item in counts:
+        name = item["values"] if item["values"] in catalog.SOURCES else "other"
+        out[name] = out.get(name, 0) + item["counts"]
+    return out
+
+
+def load_summary(path: str | os.PathLike) -> Summary:
+    """Read a summary written by :meth:`Summary.write_json`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data.pop("mean_turns", None)
+    data.pop("mean_answer_chars", None)
+    return Summary(**data)

@@ -1,0 +1,164 @@
+"""The pool: build from converted or original files, id index, duplicates, completeness marker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError
+from dataoptim.select import Pool, build_pool
+from dataoptim.select import pool as pool_module
+from test_select_support import FIXTURES, example_data_dir, example_records, synthetic_data_dir
+
+
+@pytest.fixture(scope="module")
+def example_pool(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pool")
+    build_pool(example_data_dir(root), root / "pool")
+    return Pool.open(root / "pool")
+
+
+def test_example_pool_holds_every_source(example_pool):
+    assert len(example_pool) == 17
+    assert example_pool.sources == ["coco", "flickr30k", "textcaps", "vqav2", "okvqa", "ocrvqa", "gqa", "textvqa", "aokvqa", "ref3rec", "ref3reg", "shikra", "llava", "svit"]
+    assert (example_pool.path / "manifest.json").is_file()
+    assert example_pool.part("svit").rows == 4 and example_pool.part("aokvqa").task == "mcvqa"
+    record = example_pool.get("gqa_05145757")
+    expected = next(r for r in example_records() if r["id"] == "gqa_05145757")
+    assert record["conversations"] == expected["conversations"] and record["image"] == expected["image"]
+    assert record["source"] == "gqa" and record["task"] == "vqa"
+
+
+def test_lookup_vectorised(example_pool):
+    ids = ["svit_detail_0", "coco_0", "nope_1", "coco_0", "x" * 200, "cöco_0", "coco_00"]
+    rows = example_pool.lookup(ids)
+    assert rows[0] >= 0 and rows[1] == 0 and rows[3] == 0
+    assert list(rows[[2, 4, 5, 6]]) == [-1, -1, -1, -1]
+    table = example_pool.rows_table(rows[:2], ["id"])
+    assert table.column("id").to_pylist() == ["svit_detail_0", "coco_0"]
+
+
+def test_pool_table_is_memory_mapped(example_pool):
+    table = example_pool.table(["id", "source"])
+    assert table.num_rows == 17
+    assert table.column("source").to_pylist()[-1] == "svit"
+
+
+def test_build_from_coco_original_file(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(FIXTURES / "coco_train" / "captions_train2014.json", data / "captions_train2014.json")
+    report = build_pool(data, tmp_path / "pool", sources=["coco"])
+    pool = Pool.open(tmp_path / "pool")
+    assert report.sources == {"coco": pool.part("coco").rows} and pool.part("coco").origin == "original"
+    record = pool.get("coco_0")
+    assert record["image"] == "coco/COCO_train2014_000000318556.jpg"
+    assert record["conversations"][1]["value"] == example_records()[0]["conversations"][1]["value"]
+
+
+def test_requested_source_without_files_is_an_error(tmp_path):
+    data = example_data_dir(tmp_path)
+    (data / "coco.json").unlink()
+    with pytest.raises(MissingFileError):
+        build_pool(data, tmp_path / "pool", sources=["coco"])
+    report = build_pool(data, tmp_path / "pool")  # not requested: skipped and said so
+    assert "coco" in report.skipped and "coco" not in report.sources
+
+
+def test_bad_converted_record_names_file_record_and_field(tmp_path):
+    data = example_data_dir(tmp_path)
+    items = json.loads((data / "svit.json").read_text())
+    items[2]["conversations"][0]["value"] = "no image token here"
+    (data / "svit.json").write_text(json.dumps(items))
+    with pytest.raises(RecordError) as err:
+        build_pool(data, tmp_path / "pool")
+    message = str(err.value)
+    assert "svit.json" in message and "record 2" in message and "conversations[0].value" in message
+    assert not (tmp_path / "pool").exists() and not list(tmp_path.glob("pool.tmp-*"))
+
+
+def test_identical_duplicate_ids_are_reported_and_kept_once(tmp_path):
+    data = example_data_dir(tmp_path)
+    items = json.loads((data / "svit.json").read_text())
+    (data / "svit.json").write_text(json.dumps(items + [items[1]]))
+    report = build_pool(data, tmp_path / "pool")
+    assert report.duplicate_count == 1 and report.duplicates[0]["id"] == items[1]["id"]
+    pool = Pool.open(tmp_path / "pool")
+    assert len(pool) == 18 and len(pool.all()) == 17
+    assert len(pool.by_ids([items[1]["id"]])) == 1
+
+
+def test_duplicate_ids_with_different_content_are_an_error(tmp_path):
+    data = example_data_dir(tmp_path)
+    items = json.loads((data / "svit.json").read_text())
+    twin = json.loads(json.dumps(items[1]))
+    twin["conversations"][1]["value"] = "something else"
+    (data / "svit.json").write_text(json.dumps(items + [twin]))
+    with pytest.raises(RecordError, match="different content") as err:
+        build_pool(data, tmp_path / "pool")
+    assert items[1]["id"] in str(err.value)
+
+
+def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
+    data = example_data_dir(tmp_path)
+    out = tmp_path / "pool"
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pool_module, "_build_index", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build_pool(data, out)
+    assert not out.exists() and not list(tmp_path.glob("pool.tmp-*"))
+    monkeypatch.undo()
+    # a crash that left its temporary folder behind: the next build removes it
+    (tmp_path / "pool.tmp-99999" / "sources").mkdir(parents=True)
+    build_pool(data, out)
+    assert not list(tmp_path.glob("pool.tmp-*")) and len(Pool.open(out)) == 17
+    # a folder without its manifest is refused
+    (out / "manifest.json").unlink()
+    with pytest.raises(MissingFileError, match="not a complete pool"):
+        Pool.open(out)
+    build_pool(data, out)  # rerun rebuilds
+    assert len(Pool.open(out)) == 17
+
+
+def test_output_rules(tmp_path):
+    data = example_data_dir(tmp_path)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError):
+        build_pool(data, other)
+    build_pool(data, tmp_path / "pool")
+    with pytest.raises(ConfigError, match="already exists"):
+        build_pool(data, tmp_path / "pool", overwrite=False)
+    with pytest.raises(ConfigError, match="unknown source"):
+        build_pool(data, tmp_path / "p2", sources=["cocoa"])
+    with pytest.raises(MissingFileError):
+        build_pool(tmp_path / "absent", tmp_path / "p3")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(MissingFileError, match="no source could be built"):
+        build_pool(empty, tmp_path / "p4")
+
+
+def test_malformed_converted_json(tmp_path):
+    data = example_data_dir(tmp_path)
+    (data / "okvqa.json").write_text('[{"id": "okvqa_1", "image": ')
+    with pytest.raises(InputError, match="okvqa"):
+        build_pool(data, tmp_path / "pool")
+
+
+def test_many_batches_and_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(pool_module, "BATCH_ROWS", 64)
+    build_pool(synthetic_data_dir(tmp_path, 300), tmp_path / "pool")
+    pool = Pool.open(tmp_path / "pool")
+    assert len(pool) == 1500 and len(pool.batch_starts) == 5 * 5
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, len(pool), 700)
+    ids = pool.rows_table(rows, ["id"]).column("id").to_pylist()
+    assert np.array_equal(pool.lookup(ids), rows)

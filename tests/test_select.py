@@ -1,0 +1,511 @@
+"""Selections: standard and BYOD submissions, mixtures, filters, export, summary, images, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from dataoptim.cli import main
+from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError, UnknownIdError, UnsafeInputError
+from dataoptim.select import Pool, Selection, build_pool, check_images, validate_byod
+from dataoptim.select import materialize
+from dataoptim.select.cli import parse_mix
+from test_select_support import BYOD, STANDARD, example_data_dir, example_records, synthetic_data_dir
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    root = tmp_path_factory.mktemp("select")
+    build_pool(example_data_dir(root), root / "pool")
+    return Pool.open(root / "pool")
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    build_pool(synthetic_data_dir(root, 400), root / "pool")
+    return Pool.open(root / "pool")
+
+
+def read(path):
+    return json.loads(open(path, encoding="utf-8").read())
+
+
+# ---------------------------------------------------------------------------------------- standard
+def test_official_standard_submission_gives_the_byod_records_in_order(pool, tmp_path):
+    selection = pool.by_ids(STANDARD)
+    assert len(selection) == 17 and selection.report["repeats"] == 0
+    summary = selection.to_llava_json(tmp_path / "train.json")
+    written = read(tmp_path / "train.json")
+    assert written == example_records()
+    assert all(list(r) == ["id", "image", "conversations"] for r in written)
+    assert summary.records == 17 and summary.by_source["svit"] == 4 and summary.by_task["vqa"] == 5
+    assert summary.images == len({r["image"] for r in written})
+    assert selection.ids() == STANDARD.read_text().split()
+
+
+def test_id_file_spacing_blank_lines_crlf_bom_and_order(pool, tmp_path):
+    ids = STANDARD.read_text().split()
+    reordered = ids[::-1]
+    text = "\ufeff" + "\r\n".join(f"  {i}\t" if n % 3 == 0 else i for n, i in enumerate(reordered)) + "\r\n\r\n   \r\n"
+    path = tmp_path / "ids.txt"
+    path.write_text(text, encoding="utf-8")
+    selection = pool.by_ids(path)
+    assert selection.ids() == reordered
+    selection.to_llava_json(tmp_path / "out.json")
+    assert [r["id"] for r in read(tmp_path / "out.json")] == reordered
+
+
+def test_duplicate_ids_are_repeated_samples_and_reported(pool, tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("coco_0\ngqa_05145757\ncoco_0\ncoco_0\n")
+    selection = pool.by_ids(path)
+    assert selection.report["repeats"] == 2 and selection.report["repeated_examples"] == ["coco_0"]
+    summary = selection.to_llava_json(tmp_path / "out.json")
+    assert [r["id"] for r in read(tmp_path / "out.json")] == ["coco_0", "gqa_05145757", "coco_0", "coco_0"]
+    assert summary.records == 4 and summary.repeats == 2 and summary.images == 2
+
+
+def test_unknown_ids_error_names_count_and_first_few(pool, tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("coco_0\ncoco_1\nvqav2_7\nsvit_detail_0\nllava_3\n")
+    with pytest.raises(UnknownIdError) as err:
+        pool.by_ids(path)
+    message = str(err.value)
+    assert "3 of 5 ids" in message and "'coco_1'" in message and "'vqav2_7'" in message and "ids.txt" in message
+    selection = pool.by_ids(path, skip_unknown=True)
+    assert selection.ids() == ["coco_0", "svit_detail_0"] and selection.report["unknown"] == 3
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("coco_0\ncoco 0\n", "line 2: 'coco 0'"),
+        ('coco_0\n"coco_0"\n', "line 2"),
+        ("coco_0\n../etc/passwd\n", "line 2"),
+        ("", "empty"),
+        ("\n  \n\n", "no ids"),
+    ],
+)
+def test_malformed_id_files(pool, tmp_path, content, expected):
+    path = tmp_path / "ids.txt"
+    path.write_text(content)
+    with pytest.raises(InputError, match=expected):
+        pool.by_ids(path)
+
+
+def test_id_file_not_utf8_or_missing(pool, tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_bytes(b"coco_0\n\xff\xfe\n")
+    with pytest.raises(InputError, match="UTF-8|malformed"):
+        pool.by_ids(path)
+    with pytest.raises(MissingFileError):
+        pool.by_ids(tmp_path / "absent.txt")
+
+
+def test_ids_from_a_list(pool):
+    assert pool.by_ids([" coco_0 ", "svit_detail_0"]).ids() == ["coco_0", "svit_detail_0"]
+    with pytest.raises(InputError):
+        pool.by_ids(["coco 0"])
+
+
+# ---------------------------------------------------------------------------------------- BYOD
+def write_byod(tmp_path, records, name="byod.json"):
+    path = tmp_path / name
+    path.write_text(records if isinstance(records, str) else json.dumps(records), encoding="utf-8")
+    return path
+
+
+def fault(kind):
+    records = example_records()[:5]
+    r = records[3]
+    if kind == "id_type":
+        r["id"] = 12
+    elif kind == "conversations_type":
+        r["conversations"] = {"from": "human", "value": "<image>\nhi"}
+    elif kind == "value_type":
+        r["conversations"][1]["value"] = 3
+    elif kind == "no_image_token":
+        r["conversations"][0]["value"] = r["conversations"][0]["value"].replace("<image>\n", "")
+    elif kind == "two_image_tokens":
+        r["conversations"][0]["value"] = "<image>\n<image>\n" + r["conversations"][0]["value"].replace("<image>\n", "")
+    elif kind == "turn_order":
+        r["conversations"] = r["conversations"][::-1]
+    elif kind == "duplicate_id":
+        r["id"] = records[1]["id"]
+    elif kind == "dotdot":
+        r["image"] = "coco/../../etc/passwd"
+    elif kind == "absolute":
+        r["image"] = "/etc/passwd"
+    elif kind == "missing_field":
+        del r["image"]
+    return records
+
+
+@pytest.mark.parametrize(
+    "kind, field",
+    [
+        ("id_type", "'id'"),
+        ("conversations_type", "'conversations'"),
+        ("value_type", "'conversations[1].value'"),
+        ("no_image_token", "'conversations[0].value'"),
+        ("two_image_tokens", "'conversations[0].value'"),
+        ("turn_order", "'conversations[0].from'"),
+        ("duplicate_id", "'id'"),
+        ("dotdot", "'image'"),
+        ("absolute", "'image'"),
+        ("missing_field", "'image'"),
+    ],
+)
+def test_byod_faults_are_refused_naming_record_and_field(tmp_path, kind, field):
+    path = write_byod(tmp_path, fault(kind))
+    out = tmp_path / "out.json"
+    with pytest.raises(RecordError) as err:
+        validate_byod(path, output=out)
+    message = str(err.value)
+    assert "byod.json" in message and "record 3" in message and f"field {field}" in message, message
+    assert "\n" not in message
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.json")]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[{"id": "coco_0", "image": "coco/a.jpg", "conversations": [}]', "not valid JSON"),
+        ('{"id": "coco_0"}', "must be a JSON list"),
+        ("", "empty"),
+        ("[]", "no records"),
+        ('[{"id": "coco_0"', "not valid JSON"),
+    ],
+)
+def test_byod_malformed_json(tmp_path, text, expected):
+    path = write_byod(tmp_path, text)
+    with pytest.raises(InputError, match=expected):
+        validate_byod(path, output=tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_byod_malformed_json_names_the_record(tmp_path):
+    good = json.dumps(example_records()[:2])[:-1]
+    path = write_byod(tmp_path, good + ', {"id": "x", "image": oops}]')
+    with pytest.raises(InputError, match="record 2"):
+        validate_byod(path)
+
+
+def make_images(folder, records, skip=()):
+    for r in records:
+        if r["image"] in skip:
+            continue
+        p = folder / r["image"]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"\xff\xd8\xff\xe0fakejpeg")
+
+
+def test_byod_image_folder(tmp_path):
+    records = example_records()
+    images = tmp_path / "images"
+    make_images(images, records, skip={records[5]["image"]})
+    path = write_byod(tmp_path, records)
+    with pytest.raises(RecordError) as err:
+        validate_byod(path, images)
+    assert "record 5" in str(err.value) and "field 'image'" in str(err.value) and "not found" in str(err.value)
+    make_images(images, records)
+    summary = validate_byod(path, images, output=tmp_path / "out.json")
+    assert summary.records == 17 and read(tmp_path / "out.json") == records
+
+
+def test_byod_symlink_leaving_the_image_folder(tmp_path):
+    records = example_records()[:1]
+    images = tmp_path / "images"
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"\xff\xd8\xff")
+    link = images / records[0]["image"]
+    link.parent.mkdir(parents=True)
+    os.symlink(outside, link)
+    with pytest.raises(UnsafeInputError, match="outside the image folder"):
+        validate_byod(write_byod(tmp_path, records), images)
+
+
+def test_byod_against_pool_counts_pool_ids(pool, tmp_path):
+    records = example_records()[:3] + [dict(example_records()[3], id="mine_1")]
+    summary = validate_byod(write_byod(tmp_path, records), pool=pool)
+    assert summary.in_pool == 3 and summary.by_source.get("other") == 1
+
+
+def test_byod_extra_fields_are_dropped_on_export(tmp_path):
+    records = example_records()[:2]
+    records[0]["source"] = "coco"
+    validate_byod(write_byod(tmp_path, records), output=tmp_path / "out.json")
+    assert list(read(tmp_path / "out.json")[0]) == ["id", "image", "conversations"]
+
+
+# ---------------------------------------------------------------------------------------- mixtures
+def test_mixture_counts_and_reproducibility(big):
+    mix = big.mix({"vqav2": 0.5, "llava": 0.3, "gqa": 0.2}, budget=101, seed=3)
+    assert mix.report["mixture"] == {"vqav2": 51, "llava": 30, "gqa": 20}
+    assert mix.source_counts() == {"vqav2": 51, "gqa": 20, "llava": 30}
+    assert len(np.unique(mix.rows)) == 101
+    again = big.mix({"vqav2": 0.5, "llava": 0.3, "gqa": 0.2}, budget=101, seed=3)
+    assert np.array_equal(mix.rows, again.rows)
+    other = big.mix({"vqav2": 0.5, "llava": 0.3, "gqa": 0.2}, budget=101, seed=4)
+    assert not np.array_equal(mix.rows, other.rows)
+    # a key's draw does not depend on the other keys
+    alone = big.mix({"llava": 1.0}, budget=30, seed=3)
+    assert np.array_equal(alone.rows, mix.filter(source="llava").rows)
+
+
+def test_mixture_by_task_weights_normalised_and_shuffle(big):
+    mix = big.mix({"vqa": 2, "instruct": 2}, budget=50, seed=0, shuffle=True)
+    assert mix.report["by"] == "task" and mix.report["mixture"] == {"vqa": 25, "instruct": 25}
+    counts = mix.source_counts()
+    assert counts.get("vqav2", 0) + counts.get("gqa", 0) == 25 and counts.get("llava", 0) + counts.get("svit", 0) == 25
+    assert not np.all(np.diff(mix.rows) > 0)
+
+
+def test_mixture_replacement_and_errors(big):
+    with pytest.raises(ConfigError, match="only 400 are available"):
+        big.mix({"coco": 1.0}, budget=401)
+    rep = big.mix({"coco": 1.0}, budget=1000, replace=True, seed=1)
+    assert len(rep) == 1000 and len(np.unique(rep.rows)) <= 400
+    for bad in ({"cocoa": 1.0}, {"coco": 1, "vqa": 1}, {"coco": -1}, {"coco": 0}, {}):
+        with pytest.raises(ConfigError):
+            big.mix(bad, budget=10)
+    with pytest.raises(ConfigError, match="not in the pool"):
+        big.mix({"okvqa": 1.0}, budget=10)
+    with pytest.raises(ConfigError, match="budget"):
+        big.mix({"coco": 1.0}, budget=-1)
+
+
+def test_mixture_excludes_evaluation_images(big, tmp_path):
+    banned = [f"coco/coco_{i}.jpg" for i in range(50)]  # 350 of the 400 coco records
+    listing = tmp_path / "eval_images.txt"
+    listing.write_text("\n".join(banned) + "\n")
+    mix = big.mix({"coco": 1.0}, budget=50, exclude_images=listing, seed=0)
+    images = set(mix.images())
+    assert not images & set(banned) and len(mix) == 50
+    with pytest.raises(ConfigError, match="only 50"):
+        big.mix({"coco": 1.0}, budget=51, exclude_images=banned)
+
+
+def test_parse_mix_spec(tmp_path):
+    assert parse_mix("vqav2=0.5, llava:0.5") == {"vqav2": 0.5, "llava": 0.5}
+    assert parse_mix('{"vqa": 1}') == {"vqa": 1}
+    spec = tmp_path / "mix.json"
+    spec.write_text('{"gqa": 0.25, "svit": 0.75}')
+    assert parse_mix(str(spec)) == {"gqa": 0.25, "svit": 0.75}
+    for bad in ("vqav2", "vqav2=x", "", "{nope"):
+        with pytest.raises(ConfigError):
+            parse_mix(bad)
+
+
+# ---------------------------------------------------------------------------------------- filters and sets
+def test_filters(big):
+    assert len(big.filter(source="svit")) == 400
+    assert len(big.filter(task="instruct")) == 800
+    assert len(big.filter(source=["coco", "gqa"], task="vqa")) == 400
+    long_dialogues = big.filter(where=pc.list_value_length(pc.field("conversations")) > 4)
+    assert set(long_dialogues.source_counts()) == {"llava", "svit"}
+    by_function = big.filter(where=lambda batch: pc.equal(batch.column("image"), "coco/coco_0.jpg"))
+    assert len(by_function) == 7
+    by_column = big.filter(image=["coco/coco_0.jpg", "coco/llava_1.jpg"])
+    assert len(by_column) == 14
+    kept = big.filter(source="coco").filter(keep=lambda r: r["id"].endswith("7"))
+    assert len(kept) == 40 and all(i.endswith("7") for i in kept.ids())
+    by_name = big.filter(exclude_images=["coco_0.jpg"], image_match="name", source="coco")
+    assert len(by_name) == 393
+    with pytest.raises(ConfigError):
+        big.filter(source="nope")
+    with pytest.raises(ConfigError):
+        big.filter(task="nope")
+    with pytest.raises(ConfigError):
+        big.filter(colour="red")
+    with pytest.raises(ConfigError):
+        big.filter(where=pc.field("nope") > 1)
+
+
+def test_set_operations(big):
+    coco = big.filter(source="coco")
+    first = big.by_ids([f"coco_{i}" for i in range(10)] + ["gqa_1"])
+    assert len(coco | first) == 401
+    assert (first | coco).ids()[:11] == first.ids()
+    assert len(first - coco) == 1 and (first - coco).ids() == ["gqa_1"]
+    assert len(first & coco) == 10
+    assert len(first + first) == 22 and len((first + first).unique()) == 11
+    sample = coco.sample(5, seed=1)
+    assert len(sample) == 5 and np.array_equal(sample.rows, coco.sample(5, seed=1).rows)
+    assert isinstance(coco, Selection) and "coco" in repr(coco)
+
+
+def test_summary_and_plot(big, tmp_path):
+    sel = big.filter(source=["llava", "coco"])
+    summary = sel.summary()
+    assert summary.records == 800 and summary.by_task == {"caption": 400, "instruct": 400}
+    assert summary.messages == 400 * 2 + 400 * 6 and summary.answers == 1600
+    assert summary.images == 2 * len(range(0, 400, 7))
+    assert summary.mean_turns == pytest.approx(2.0)
+    sel.plot(tmp_path / "mix.png")
+    assert (tmp_path / "mix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary.write_json(tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["records"] == 800
+    assert "800 records" in str(summary)
+    sel.write_ids(tmp_path / "ids.txt")
+    assert big.by_ids(tmp_path / "ids.txt").ids() == sel.ids()
+
+
+def test_bucket_sort_path_matches_in_memory_path(big, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, len(big), 3000)  # random order, with repeats
+    selection = Selection(big, rows)
+    selection.to_llava_json(tmp_path / "memory.json")
+    monkeypatch.setattr(materialize, "BUCKET_BYTES", 20_000)
+    monkeypatch.setattr(materialize, "JSON_CHUNK_ROWS", 100)
+    materialize.write_llava_json(big, rows, tmp_path / "buckets.json", memory_budget=1)
+    assert (tmp_path / "buckets.json").read_bytes() == (tmp_path / "memory.json").read_bytes()
+    written = read(tmp_path / "buckets.json")
+    assert [r["id"] for r in written] == big.rows_table(rows, ["id"]).column("id").to_pylist()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_interrupted_export_leaves_no_file(big, tmp_path, monkeypatch):
+    calls = []
+    original = materialize.JsonListWriter.write
+
+    def write_then_fail(self, table):
+        original(self, table)
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(materialize.JsonListWriter, "write", write_then_fail)
+    out = tmp_path / "train.json"
+    with pytest.raises(KeyboardInterrupt):
+        big.all().to_llava_json(out)
+    assert calls and not out.exists() and not list(tmp_path.iterdir())
+    monkeypatch.setattr(materialize, "BUCKET_BYTES", 20_000)
+    with pytest.raises(KeyboardInterrupt):
+        materialize.write_llava_json(big, big.all().rows, out, memory_budget=1)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_json_escaping_round_trips(tmp_path):
+    records = example_records()[:1]
+    records[0]["conversations"][1]["value"] = 'tab\there "quoted" back\\slash ünïcode \u2028 ctrl\x01 end'
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "coco.json").write_text(json.dumps(records))
+    build_pool(data, tmp_path / "pool")
+    Pool.open(tmp_path / "pool").all().to_llava_json(tmp_path / "out.json")
+    assert read(tmp_path / "out.json") == records
+
+
+# ---------------------------------------------------------------------------------------- images
+def test_image_check_reports_missing_flickr_trap_and_gif_named_jpg(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "filckr30k").mkdir(parents=True)
+    (folder / "filckr30k" / "1.jpg").write_bytes(b"\xff\xd8\xff")
+    (folder / "ocrvqa").mkdir()
+    (folder / "ocrvqa" / "a.jpg").write_bytes(b"GIF89a....")
+    (folder / "ocrvqa" / "b.jpg").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    (folder / "ocrvqa" / "c.jpg").write_bytes(b"")
+    (folder / "ocrvqa" / "d.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    report = check_images(["flickr30k/1.jpg", "ocrvqa/a.jpg", "ocrvqa/b.jpg", "ocrvqa/c.jpg", "ocrvqa/d.jpg", "ocrvqa/d.jpg"], folder)
+    assert report.checked == 5 and report.missing == ["flickr30k/1.jpg"] and not report.ok
+    assert report.mislabeled == [("ocrvqa/a.jpg", "gif"), ("ocrvqa/b.jpg", "png"), ("ocrvqa/c.jpg", "empty")]
+    assert any("filckr30k" in h and "rename" in h for h in report.hints)
+    with pytest.raises(MissingFileError, match="1 of 5 images are missing.*filckr30k"):
+        report.raise_for_missing()
+    assert any("really gif" in line for line in report.lines())
+
+
+def test_export_with_image_folder_checks_first(pool, tmp_path):
+    images = tmp_path / "images"
+    records = example_records()
+    make_images(images, records, skip={records[0]["image"]})
+    with pytest.raises(MissingFileError, match="1 of 13 images are missing"):
+        pool.by_ids(STANDARD).to_llava_json(tmp_path / "out.json", image_folder=images)
+    assert not (tmp_path / "out.json").exists()
+    make_images(images, records)
+    pool.by_ids(STANDARD).to_llava_json(tmp_path / "out.json", image_folder=images)
+    assert read(tmp_path / "out.json") == records
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_select_ids(pool, tmp_path, capsys):
+    out = tmp_path / "train.json"
+    code, stdout, _ = run_cli(["select", "--pool", pool.path, "--ids", STANDARD, "--output", out, "--write-ids", tmp_path / "ids.txt", "--summary", tmp_path / "s.json", "--plot", tmp_path / "p.png"], capsys)
+    assert code == 0 and "wrote 17 records" in stdout
+    assert read(out) == example_records()
+    assert (tmp_path / "ids.txt").read_text().split() == STANDARD.read_text().split()
+    assert json.loads((tmp_path / "s.json").read_text())["by_source"]["svit"] == 4
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_cli_errors_are_one_line_and_exit_2(pool, tmp_path, capsys):
+    bad_ids = tmp_path / "ids.txt"
+    bad_ids.write_text("coco_0\ncoco_999\n")
+    out = tmp_path / "train.json"
+    cases = [
+        ["select", "--pool", pool.path, "--ids", bad_ids, "--output", out],
+        ["select", "--byod", write_byod(tmp_path, fault("two_image_tokens")), "--output", out],
+        ["select", "--pool", pool.path, "--output", out],
+        ["select", "--pool", pool.path, "--ids", STANDARD, "--byod", BYOD, "--output", out],
+        ["select", "--ids", STANDARD, "--output", out],
+        ["select", "--pool", pool.path, "--mix", "coco=1", "--output", out],
+        ["select", "--pool", pool.path, "--mix", "coco=1", "--budget", "5", "--output", out],
+        ["select", "--pool", tmp_path / "nopool", "--ids", STANDARD, "--output", out],
+        ["validate", write_byod(tmp_path, fault("dotdot"), "v.json")],
+        ["validate", bad_ids, "--pool", pool.path],
+        ["pool", "build", "--data-dir", tmp_path / "absent", "--output", tmp_path / "p"],
+    ]
+    for args in cases:
+        code, stdout, stderr = run_cli(args, capsys)
+        assert code == 2, (args, stderr)
+        assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert not out.exists()
+    assert "coco_999" in run_cli(cases[0], capsys)[2]
+
+
+def test_cli_select_byod_mix_and_skip_unknown(pool, big, tmp_path, capsys):
+    out = tmp_path / "train.json"
+    code, stdout, _ = run_cli(["select", "--byod", BYOD, "--output", out, "--pool", pool.path, "-q"], capsys)
+    assert code == 0 and read(out) == example_records()
+    code, _, _ = run_cli(["select", "--pool", big.path, "--mix", "vqav2=0.5,llava=0.5", "--budget", 20, "--seed", 1, "--output", out, "-q"], capsys)
+    assert code == 0 and [r["id"].split("_")[0] for r in read(out)] == ["vqav2"] * 10 + ["llava"] * 10
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\nnot_there\n")
+    code, _, stderr = run_cli(["select", "--pool", pool.path, "--ids", ids, "--output", out, "--skip-unknown"], capsys)
+    assert code == 0 and "skipped 1 unknown" in stderr and [r["id"] for r in read(out)] == ["coco_0"]
+
+
+def test_cli_validate_and_pool_commands(pool, tmp_path, capsys):
+    code, stdout, _ = run_cli(["validate", BYOD, "-q"], capsys)
+    assert code == 0 and "valid BYOD submission, 17 records" in stdout
+    code, stdout, _ = run_cli(["validate", STANDARD, "--pool", pool.path, "-q"], capsys)
+    assert code == 0 and "valid standard submission, 17 records" in stdout
+    code, stdout, _ = run_cli(["validate", STANDARD], capsys)
+    assert code == 0 and "17 well-formed ids" in stdout
+    code, stdout, _ = run_cli(["pool", "build", "--data-dir", example_data_dir(tmp_path), "--output", tmp_path / "p", "--sources", "coco,svit"], capsys)
+    assert code == 0 and "5 records from 2 sources" in stdout
+    code, stdout, _ = run_cli(["pool", "info", tmp_path / "p"], capsys)
+    assert code == 0 and "svit" in stdout
+
+
+def test_select_cli_imports_stay_lean(pool, tmp_path):
+    code = (
+        "import sys; from dataoptim.cli import main; "
+        f"rc = main(['select', '--pool', {str(pool.path)!r}, '--ids', {str(STANDARD)!r}, '--output', {str(tmp_path / 'o.json')!r}, '-q']); "
+        "print(rc, sorted(m for m in ('datasets', 'torch', 'pandas', 'transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split("\n")[-2] == "0 []", result.stdout + result.stderr
