@@ -38,6 +38,8 @@ from dataoptim.evaluate.metrics import (
         ("hello-world", "hello world"),
         ("black/white", "black white"),
         ("(left)", "left"),
+        ("well-known - yes", "wellknown yes"),  # one '-' next to a space: every '-' is deleted
+        ("x/-y-z", "x y z"),  # the test is on the answer as given, not on the edited text
         # digit-comma-digit anywhere: every mark is deleted, not spaced
         ("1,000", "1000"),
         ("1,000 dogs-cats", "1000 dogscats"),

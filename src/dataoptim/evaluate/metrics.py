@@ -78,9 +78,9 @@ def vqa_normalize(answer: str) -> str:
     Steps, in the script's order:
 
     1. newlines and tabs become spaces; surrounding space is stripped;
-    2. punctuation (:data:`VQA_PUNCTUATION`): each mark is deleted where it touches a
-       space (``"dog ,"``) or when the text has a digit-comma-digit group anywhere
-       (``"1,000"``), and is otherwise replaced by a space;
+    2. punctuation (:data:`VQA_PUNCTUATION`): every copy of a mark is deleted if the
+       answer as given has that mark next to a space anywhere (``"dog ,"``) or has a
+       digit-comma-digit group (``"1,000"``); otherwise each copy becomes a space;
     3. a period is deleted unless a digit follows it (``"2.5"`` stays, ``"dog."`` -> ``"dog"``);
     4. lowercase, split on whitespace, number words to digits (:data:`NUMBER_WORDS`,
        including ``none`` -> ``0``), drop articles (:data:`ARTICLES`; ``"A"`` -> ``""``),
@@ -94,10 +94,12 @@ def vqa_normalize(answer: str) -> str:
     Returns:
         The normalised answer (may be empty).
     """
-    text = answer.replace("\n", " ").replace("\t", " ").strip()
-    glue = _DIGIT_COMMA_DIGIT.search(text) is not None
+    original = answer.replace("\n", " ").replace("\t", " ").strip()
+    glue = _DIGIT_COMMA_DIGIT.search(original) is not None
+    text = original
     for mark in VQA_PUNCTUATION:
-        if glue or (mark + " ") in text or (" " + mark) in text:
+        # the test looks at the answer as given, not at the text edited so far
+        if glue or (mark + " ") in original or (" " + mark) in original:
             text = text.replace(mark, "")
         else:
             text = text.replace(mark, " ")
