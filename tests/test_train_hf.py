@@ -152,3 +152,29 @@ def test_bad_record_is_a_record_error(tmp_path, capsys):
         train_hf(data, images, tmp_path / "o", dry_run=True, cache_dir=tmp_path / "cache")
     assert info.value.record == 3 and info.value.field == "conversations[0].value"
     assert main(_hf_argv(tmp_path, data, images, "--dry-run")) == 2
+
+
+def test_selection_formats_and_dry_run_writes_nothing(tmp_path, capsys):
+    import datasets
+
+    from dataoptim.train.data import load_selection
+    from dataoptim.train.hf import train_hf
+
+    data, images = _selection(tmp_path)
+    records = json.loads(data.read_text())
+    jsonl = tmp_path / "sel.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    saved = tmp_path / "arrow"
+    load_selection(data, cache_dir=tmp_path / "cache").save_to_disk(str(saved))
+    reports = []
+    for source in (data, jsonl, saved):
+        result = train_hf(source, images, tmp_path / "dry", dry_run=True, cache_dir=tmp_path / "cache")
+        reports.append(result.report)
+    assert [r["records"] for r in reports] == [4, 4, 4]
+    assert len({r["tokens"] for r in reports}) == 1 and reports[0]["tokens"] > 4 * 16
+    assert reports[0]["answer_tokens"] > 0 and reports[0]["max_length"] <= 2048
+    assert not (tmp_path / "dry").exists()
+    ds = load_selection(jsonl, cache_dir=tmp_path / "cache")
+    assert isinstance(ds, datasets.Dataset) and ds["id"] == [r["id"] for r in records] and ds["index"] == [0, 1, 2, 3]
+    assert main(_hf_argv(tmp_path, data, images, "--dry-run")) == 0
+    assert "dry run" in capsys.readouterr().out and not (tmp_path / "out").exists()

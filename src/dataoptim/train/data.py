@@ -224,9 +224,11 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
     folder = Path(image_folder)
     if not folder.is_dir():
         raise MissingFileError("image folder not found", file=folder)
-    cols = ds.select_columns(["index", "id", "image"])
-    paths = cols["image"]
-    unique = sorted({p for p in paths if p is not None})
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = ds.with_format("arrow")["image"]  # Arrow column, zero-copy from the memory map
+    unique = [p for p in pc.unique(column).to_pylist() if p is not None]
 
     def status(rel: str) -> str | None:
         full = folder / rel
@@ -243,11 +245,9 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
         bad = {rel: s for rel, s in zip(unique, pool.map(status, unique)) if s is not None}
     if not bad:
         return []
-    out = []
-    for index, rid, rel in zip(cols["index"], cols["id"], paths):
-        if rel in bad:
-            out.append({"index": index, "id": rid, "image": rel, "detail": bad[rel]})
-    return out
+    hit = pc.is_in(column, value_set=pa.array(sorted(bad), type=pa.string())).to_numpy(zero_copy_only=False)
+    rows = ds.select_columns(["index", "id", "image"]).select([int(i) for i in hit.nonzero()[0]])
+    return [{"index": r["index"], "id": r["id"], "image": r["image"], "detail": bad[r["image"]]} for r in rows]
 
 
 def prepare_dataset(
@@ -315,15 +315,28 @@ def prepare_dataset(
             "LLaVA would silently train on nothing for them: fix or drop them, or pass --skip-bad-records)",
             file=file, record=first["index"], id=first["id"], field="conversations",
         )
+    totals = None
     if len(problems):
+        totals = _token_totals(encoded, usable_only=True)
         encoded = encoded.filter(lambda p: p is None, input_columns="problem", desc="dropping bad records")
-    lengths = encoded["length"]
-    report.tokens = int(sum(lengths))
-    report.answer_tokens = int(sum(encoded["n_answer_tokens"]))
-    report.max_length = int(max(lengths)) if lengths else 0
+    report.tokens, report.answer_tokens, report.max_length = totals or _token_totals(encoded)
     if report.usable == 0:
         raise InputError("no usable records left to train on", file=file)
     return encoded.select_columns(["index", "id", "image", "input_ids", "labels", "length"]), report
+
+
+def _token_totals(encoded, usable_only: bool = False) -> tuple[int, int, int]:
+    """(tokens, answer tokens, longest) over the rows, with Arrow compute (no Python lists)."""
+    import pyarrow.compute as pc
+
+    table = encoded.select_columns(["length", "n_answer_tokens", "problem"]).with_format("arrow")[:]
+    length, answers = table.column("length"), table.column("n_answer_tokens")
+    if usable_only:
+        keep = pc.is_null(table.column("problem"))
+        length, answers = pc.filter(length, keep), pc.filter(answers, keep)
+    total = pc.sum(length).as_py() or 0
+    longest = pc.max(length).as_py() or 0
+    return int(total), int(pc.sum(answers).as_py() or 0), int(longest)
 
 
 class SupervisedDataset:
@@ -344,6 +357,8 @@ class SupervisedDataset:
         self.image_processor = image_processor
         self.pad = pad
         self.file = file
+        #: pad colour: the processor's mean as 8-bit RGB, as LLaVA computes it ((122, 116, 104) for CLIP)
+        self.background = tuple(int(x * 255) for x in getattr(image_processor, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073))
 
     def __len__(self) -> int:
         return len(self.data)
@@ -351,7 +366,7 @@ class SupervisedDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
 
-        from dataoptim.train.images import load_image
+        from dataoptim.train.images import load_image, pad_to_square
 
         row = self.data[int(i)]
         item = {
@@ -359,7 +374,9 @@ class SupervisedDataset:
             "labels": torch.tensor(row["labels"], dtype=torch.long),
         }
         if row["image"] is not None:
-            image = load_image(self.image_folder / row["image"], pad=self.pad, file=self.file, record=row["index"], id=row["id"])
+            image = load_image(self.image_folder / row["image"], file=self.file, record=row["index"], id=row["id"])
+            if self.pad:
+                image = pad_to_square(image, self.background)
             item["pixel_values"] = self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]
         return item
 

@@ -7,7 +7,7 @@ and the language model train, AdamW with cosine decay after 3 % linear
 warm-up, gradient checkpointing, bf16 where the GPU supports it (tf32 on
 Ampere and newer). Runs on CPU with the tiny random model for tests.
 
-Multi-GPU: start it with ``accelerate launch -m dataoptim.cli train --backend hf ...``
+Multi-GPU: start it with ``accelerate launch -m dataoptim train --backend hf ...``
 or ``torchrun``/``deepspeed`` the same way, with ``--deepspeed zero3`` for ZeRO-3
 (needs the ``dataoptim[deepspeed]`` extra). DeepSpeed is imported only then.
 """

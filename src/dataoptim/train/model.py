@@ -406,7 +406,7 @@ def preprocess_images(images: Sequence[Any], image_processor, *, pad: bool = Tru
         images: ``PIL.Image.Image`` objects (RGB, any size), e.g. from
             :func:`dataoptim.train.images.load_image`.
         image_processor: the CLIP processor from :func:`load_model`.
-        pad: pad each image to a square with the CLIP mean colour first (the recipe's
+        pad: pad each image to a square with the processor's mean colour first (CLIP's; the recipe's
             ``image_aspect_ratio pad``, used in training); False for LLaVA's plain centre crop.
 
     Returns:
@@ -415,7 +415,8 @@ def preprocess_images(images: Sequence[Any], image_processor, *, pad: bool = Tru
     from dataoptim.train.images import pad_to_square
 
     if pad:
-        images = [pad_to_square(image) for image in images]
+        background = tuple(int(x * 255) for x in getattr(image_processor, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073))
+        images = [pad_to_square(image, background) for image in images]
     return image_processor(images=list(images), return_tensors="pt")["pixel_values"]
 
 
