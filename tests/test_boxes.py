@@ -1,0 +1,293 @@
+"""Boxes (DESIGN §5): text formats, absolute ↔ normalised, original ↔ padded square, clamping, rejection.
+
+Property tests (hypothesis) state the precision of every round trip; the
+examples pin the values on DataOptim's real ``[0.0, 0.106, 0.827, 1.0]``.
+"""
+
+import json
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from dataoptim import boxes as B
+from dataoptim.errors import InputError, MissingFileError
+
+HALF = 0.0005  # half a unit of the 3rd decimal
+EPS = 1e-9
+
+thousandths = st.integers(0, 1000).map(lambda k: k / 1000)
+sides = st.integers(1, 4000)
+
+
+@st.composite
+def boxes3(draw):
+    """A valid normalised box written with 3 decimals (empty boxes allowed)."""
+    x1, x2 = sorted((draw(thousandths), draw(thousandths)))
+    y1, y2 = sorted((draw(thousandths), draw(thousandths)))
+    return (x1, y1, x2, y2)
+
+
+@st.composite
+def sized(draw, shape):
+    """(width, height) of a landscape, portrait or square image."""
+    a, b = draw(sides), draw(sides)
+    if shape == "square":
+        return a, a
+    assume(a != b)
+    lo, hi = sorted((a, b))
+    return (hi, lo) if shape == "landscape" else (lo, hi)
+
+
+def frame_of(width, height):
+    side, ox, oy = B.square_frame(width, height)
+    return side, ox, oy
+
+
+# -- text formats ---------------------------------------------------------------------------------
+def test_dataoptim_format_matches_the_real_record():
+    assert B.format_box((0, 0.106, 0.827, 1)) == "[0.0, 0.106, 0.827, 1.0]"
+    assert B.parse_box("[0.0, 0.106, 0.827, 1.0]") == (0.0, 0.106, 0.827, 1.0)
+    assert B.format_boxes([(0.1, 0.2, 0.3, 0.4), (0.5, 0.5, 0.6, 0.7)]) == "[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.7]"
+
+
+@given(boxes3())
+def test_dataoptim_text_round_trip_is_exact(box):
+    text = B.format_box(box)
+    assert B.parse_box(text) == box
+    assert B.format_box(B.parse_box(text)) == text  # one canonical text per box
+    assert B.BOX_PATTERN.fullmatch(text)
+
+
+@given(st.lists(boxes3(), min_size=1, max_size=4))
+def test_shikra_text_round_trip_is_exact(group):
+    text = B.format_shikra_boxes(group)
+    assert ";" in text or len(group) == 1
+    assert all(len(part.split(",")) == 4 for part in text[1:-1].split(";"))
+    assert B.parse_shikra_boxes(text) == group
+    assert B.find_shikra_boxes(f"the dogs{text} run") == [group]
+    assert B.find_boxes(B.shikra_to_dataoptim(text)) == group
+
+
+def test_shikra_format_and_both_ways_between_conventions():
+    assert B.format_shikra_boxes([(0, 0.106, 0.827, 1)]) == "[0.000,0.106,0.827,1.000]"
+    shikra = "A man[0.100,0.200,0.300,0.400;0.500,0.500,0.600,0.700] waves."
+    assert B.shikra_to_dataoptim(shikra) == "A man[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.7] waves."
+    assert B.dataoptim_to_shikra("a [0.0, 0.106, 0.827, 1.0].") == "a [0.000,0.106,0.827,1.000]."
+
+
+@pytest.mark.parametrize("text", ["[0.1, 0.2, 0.3]", "[0.1,0.2,0.3,0.4]", "(0.1, 0.2, 0.3, 0.4)", "[1, 2, 3, 4]", "0.1, 0.2, 0.3, 0.4"])
+def test_parse_refuses_other_shapes(text):
+    with pytest.raises(B.BoxError, match="not a box"):
+        B.parse_box(text, field="f")
+
+
+@pytest.mark.parametrize("text,why", [("[0.2, 0.5, 1.3, 0.9]", "outside"), ("[0.5, 0.1, 0.2, 0.4]", "reversed"), ("[-0.1, 0.1, 0.2, 0.4]", "outside")])
+def test_parse_rejects_out_of_range_and_reversed(text, why):
+    with pytest.raises(B.BoxError, match=why) as info:
+        B.parse_box(text, file="a.json", record=3, field="conversations[1].value")
+    assert isinstance(info.value, InputError) and (info.value.file, info.value.record, info.value.field) == ("a.json", 3, "conversations[1].value")
+
+
+@pytest.mark.parametrize("box", [(0.1, 0.2, 0.3), (0.1, float("nan"), 0.3, 0.4), (0.1, 0.2, 0.3, float("inf")), ("0.1", 0.2, 0.3, 0.4), (True, 0.2, 0.3, 0.4), "0.1"])
+def test_malformed_boxes_are_typed_errors(box):
+    with pytest.raises(B.BoxError):
+        B.check_box(box)
+
+
+def test_empty_boxes_rejected_unless_allowed():
+    with pytest.raises(B.BoxError, match="empty"):
+        B.check_box((0.2, 0.2, 0.2, 0.5))
+    assert B.check_box((0.2, 0.2, 0.2, 0.5), allow_empty=True) == (0.2, 0.2, 0.2, 0.5)
+
+
+# -- absolute <-> normalised ----------------------------------------------------------------------
+def test_normalise_as_shikra_and_dataoptim_did():
+    assert B.normalize_box([0, 50.9, 529.3, 480], 640, 480) == (0.0, 0.106, 0.827, 1.0)
+    assert B.xywh_to_xyxy([334.72, 298.08, 188.16, 152.16]) == pytest.approx((334.72, 298.08, 522.88, 450.24))
+
+
+@st.composite
+def pixel_boxes(draw):
+    w, h = draw(sides), draw(sides)
+    x1, x2 = sorted(draw(st.floats(0, w)) for _ in range(2))
+    y1, y2 = sorted(draw(st.floats(0, h)) for _ in range(2))
+    assume(x2 - x1 > 1e-3 and y2 - y1 > 1e-3)  # a thousandth of a pixel at least
+    return (x1, y1, x2, y2), w, h
+
+
+@given(pixel_boxes())
+def test_absolute_to_normalised_and_back_within_half_a_unit(case):
+    box, w, h = case
+    norm = B.normalize_box(box, w, h)
+    assert all(0.0 <= v <= 1.0 for v in norm)
+    for v, size, exact in zip(norm, (w, h, w, h), box):
+        assert abs(v - exact / size) <= HALF + EPS
+    back = B.denormalize_box(norm, w, h)
+    for v, size, exact in zip(back, (w, h, w, h), box):
+        assert abs(v - exact) <= HALF * size + EPS
+    if norm[2] > norm[0] and norm[3] > norm[1]:  # normalised -> absolute -> normalised gives the same text
+        assert B.format_box(B.normalize_box(back, w, h)) == B.format_box(norm)
+
+
+@given(pixel_boxes(), st.floats(0, 0.0099), st.floats(0, 0.0099))
+def test_small_overhang_is_clamped_to_the_image(case, over_lo, over_hi):
+    (x1, y1, x2, y2), w, h = case
+    box = (x1 - over_lo * w, y1 - over_lo * h, x2 + over_hi * w, y2 + over_hi * h)
+    norm = B.normalize_box(box, w, h)
+    assert all(0.0 <= v <= 1.0 for v in norm)
+    assert norm == B.normalize_box((max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)), w, h)
+
+
+@pytest.mark.parametrize("box,why", [
+    ([0, 0, 700, 100], "outside the 640x480 image"),
+    ([-20, 0, 100, 100], "outside"),
+    ([100, 100, 100, 200], "empty or reversed"),
+    ([300, 100, 200, 200], "empty or reversed"),
+    ([650, 0, 660, 100], "outside"),
+])
+def test_far_out_of_range_or_degenerate_pixel_boxes_are_rejected(box, why):
+    with pytest.raises(B.BoxError, match=why) as info:
+        B.normalize_box(box, 640, 480, file="x.jsonl", record=2, field="bbox")
+    assert str(info.value).startswith("x.jsonl: record 2, field 'bbox'")
+
+
+@pytest.mark.parametrize("w,h", [(0, 10), (10, -1), (10.5, 10), (True, 10)])
+def test_bad_image_sizes(w, h):
+    with pytest.raises(B.BoxError, match="positive whole number"):
+        B.normalize_box([0, 0, 1, 1], w, h)
+
+
+# -- original <-> padded square -------------------------------------------------------------------
+def test_padding_offsets_follow_llavas_expand2square():
+    assert B.square_frame(640, 480) == (640, 0, 80)
+    assert B.square_frame(480, 640) == (640, 80, 0)
+    assert B.square_frame(500, 333) == (500, 0, 83)  # half of 167, in whole pixels as the paste puts it
+    assert B.to_padded((0.0, 0.106, 0.827, 1.0), 640, 480) == (0.0, 0.204, 0.827, 0.875)
+    assert B.to_padded((0.0, 0.0, 1.0, 1.0), 480, 640) == (0.125, 0.0, 0.875, 1.0)
+
+
+@pytest.mark.parametrize("shape", ["landscape", "portrait", "square"])
+@settings(max_examples=200)
+@given(data=st.data())
+def test_padded_round_trips(shape, data):
+    w, h = data.draw(sized(shape))
+    side, ox, oy = frame_of(w, h)
+    box = data.draw(boxes3())
+    padded = B.to_padded(box, w, h)
+    # the padded box lies in the image's band of the square, and the long axis is unchanged
+    lo_x, hi_x, lo_y, hi_y = ox / side, (ox + w) / side, oy / side, (oy + h) / side
+    assert lo_x - HALF <= padded[0] <= padded[2] <= hi_x + HALF and lo_y - HALF <= padded[1] <= padded[3] <= hi_y + HALF
+    if shape == "square":
+        assert padded == box and B.to_original(box, w, h) == box
+    elif shape == "landscape":
+        assert (padded[0], padded[2]) == (box[0], box[2])
+    else:
+        assert (padded[1], padded[3]) == (box[1], box[3])
+    # original -> padded -> original: exact on the long axis, within half a unit scaled by side/short on the other
+    back = B.to_original(padded, w, h)
+    for v, orig, size in zip(back, box, (w, h, w, h)):
+        assert abs(v - orig) <= HALF * side / size + HALF + EPS
+    # padded -> original -> padded gives back the same text for a box inside the image area
+    again = B.to_padded(back, w, h)
+    assert B.format_box(again) == B.format_box(padded)
+    # unrounded, the two conversions are exact inverses
+    exact = B.to_padded(box, w, h, exact=True)
+    assert B.to_original(exact, w, h, exact=True) == tuple(Fraction(repr(v)) for v in box)
+
+
+@given(boxes3(), sized("landscape"))
+def test_conversion_does_not_drift_over_repeated_round_trips(box, size):
+    w, h = size
+    padded = B.to_padded(box, w, h)
+    text = B.format_box(padded)
+    for _ in range(5):
+        padded = B.to_padded(B.to_original(padded, w, h), w, h)
+    assert B.format_box(padded) == text
+
+
+def test_padding_area_is_clamped_when_going_back():
+    # the top band of a 640x480 image's square (y < 80/640) is padding
+    assert B.to_original((0.1, 0.05, 0.5, 0.95), 640, 480) == (0.1, 0.0, 0.5, 1.0)
+
+
+# -- whole texts, records and files ---------------------------------------------------------------
+def test_convert_text_rewrites_every_box_and_nothing_else():
+    text = "the sign [0.147, 0.022, 0.258, 0.325] is above [0.526, 0.152, 0.625, 0.717]; steps [1, 2, 3, 4]."
+    new, done, skipped = B.convert_text(text, 640, 480, "padded")
+    assert (done, skipped) == (2, 0)
+    assert new == "the sign [0.147, 0.142, 0.258, 0.369] is above [0.526, 0.239, 0.625, 0.663]; steps [1, 2, 3, 4]."
+    assert B.convert_text(new, 640, 480, "original")[0] == "the sign [0.147, 0.023, 0.258, 0.325] is above [0.526, 0.152, 0.625, 0.717]; steps [1, 2, 3, 4]."  # short axis: within 0.0005·640/480 + 0.0005
+
+
+def test_convert_text_strict_and_lenient():
+    bad = "a [0.2, 0.5, 1.3, 0.9] b [0.1, 0.1, 0.2, 0.2]"
+    with pytest.raises(B.BoxError, match="outside"):
+        B.convert_text(bad, 100, 50, "padded", field="conversations[1].value")
+    new, done, skipped = B.convert_text(bad, 100, 50, "padded", strict=False)
+    assert new.startswith("a [0.2, 0.5, 1.3, 0.9] b [0.1, 0.3, 0.2, 0.35]") and (done, skipped) == (1, 1)
+
+
+def write(path, obj):
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
+
+
+RECORDS = [
+    {"id": "ref3reg_1", "image": "coco/a.jpg", "conversations": [{"from": "human", "value": "<image>\nDescribe [0.0, 0.106, 0.827, 1.0]."}, {"from": "gpt", "value": "a girl"}]},
+    {"id": "coco_0", "image": "coco/no_size_needed.jpg", "conversations": [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A bus."}]},
+]
+
+
+def test_cli_converts_a_file_atomically(tmp_path, capsys):
+    from dataoptim.cli import main
+
+    src, out = write(tmp_path / "in.json", RECORDS), tmp_path / "out.json"
+    sizes = write(tmp_path / "sizes.json", {"a.jpg": [640, 480]})
+    assert main(["boxes", "convert", str(src), str(out), "--to", "padded", "--image-sizes", str(sizes)]) == 0
+    assert "1 boxes moved to the padded frame" in capsys.readouterr().out
+    got = json.loads(out.read_text())
+    assert got[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.204, 0.827, 0.875]." and got[1] == RECORDS[1]
+    assert main(["boxes", "convert", str(out), str(tmp_path / "back.json"), "--to", "original", "--image-sizes", str(sizes)]) == 0
+    assert json.loads((tmp_path / "back.json").read_text())[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.105, 0.827, 1.0]."
+
+
+def test_cli_reads_sizes_from_image_headers(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "img" / "coco").mkdir(parents=True)
+    Image.new("RGB", (480, 640)).save(tmp_path / "img" / "coco" / "a.jpg")
+    src, out = write(tmp_path / "in.json", RECORDS[:1]), tmp_path / "out.json"
+    counts = B.convert_file(src, out, "padded", B.ImageSizes(image_dir=tmp_path / "img"))
+    assert counts == {"records": 1, "records_with_boxes": 1, "boxes": 1, "left_unchanged": 0}
+    assert json.loads(out.read_text())[0]["conversations"][0]["value"] == "<image>\nDescribe [0.125, 0.106, 0.745, 1.0]."
+
+
+def test_cli_errors_name_file_record_and_field_and_write_nothing(tmp_path, capsys):
+    from dataoptim.cli import main
+
+    bad = [RECORDS[1], {**RECORDS[0], "conversations": [RECORDS[0]["conversations"][0], {"from": "gpt", "value": "at [0.5, 0.1, 0.2, 0.4]"}]}]
+    src, out = write(tmp_path / "in.json", bad), tmp_path / "out.json"
+    sizes = write(tmp_path / "sizes.json", {"a.jpg": [640, 480]})
+    assert main(["boxes", "convert", str(src), str(out), "--to", "padded", "--image-sizes", str(sizes)]) == 2
+    err = capsys.readouterr().err
+    assert "in.json: record 1 (id 'ref3reg_1'), field 'conversations[1].value'" in err and "reversed" in err
+    assert not out.exists() and list(tmp_path.glob(".out.json*")) == []
+    with pytest.raises(MissingFileError, match="size of image 'coco/a.jpg'") as info:
+        B.convert_file(write(tmp_path / "in2.json", RECORDS), out, "padded", B.ImageSizes({"other.jpg": (1, 1)}))
+    assert (info.value.record, info.value.field) == (0, "image") and not out.exists()
+    assert main(["boxes", "convert", str(src), str(out), "--to", "sideways", "--image-sizes", str(sizes)]) == 2
+    assert main(["boxes", "convert", str(src), str(out), "--to", "padded"]) == 2
+    write(tmp_path / "dict.json", {"records": RECORDS})
+    with pytest.raises(InputError, match="JSON list"):
+        B.convert_file(tmp_path / "dict.json", out, "padded", B.ImageSizes({"a.jpg": (640, 480)}))
+
+
+def test_size_table_errors(tmp_path):
+    with pytest.raises(InputError) as info:
+        B.load_image_sizes(write(tmp_path / "s.json", {"a.jpg": [640, 0]}))
+    assert info.value.field == "a.jpg"
+    assert B.load_image_sizes(write(tmp_path / "t.json", {"a.jpg": {"width": 3, "height": 4}})) == {"a.jpg": (3, 4)}
+    with pytest.raises(MissingFileError):
+        B.ImageSizes(image_dir=tmp_path / "nope")
