@@ -1,0 +1,160 @@
+"""Shikra-RD (Chen et al., 2023): GPT-4 referential dialogue about Flickr30K images, with boxes in the text.
+
+Original file: Shikra's ``GPT4GEN_RD_BoxCoT_train.jsonl`` (shikras/shikra,
+``docs/data.md``), one JSON object a line: ``{"img_path": "918545497.jpg",
+"boxes": [[x1, y1, x2, y2], ...] (absolute pixels), "question", "cot_with_ans",
+"answer", "question_boxes_seq", "answer_boxes_seq"}``. In ``question`` and
+``cot_with_ans`` a phrase is marked ``<ph_st>a man<ph_ed>``; the n-th
+``<ph_ed>`` of a text takes the boxes listed in the n-th entry of its
+``*_boxes_seq`` (indices into ``boxes``).
+
+Records (DataOptim: "GPT-4 generated datasets: prompts unchanged"): human turn
+``<image>\\n{question}``, answer ``cot_with_ans`` (the chain of thought with the
+answer), ids ``shikra_{i}`` for line ``i``, image ``flickr30k/{img_path}``.
+Marks are dropped and each marked phrase is followed by its boxes in DataOptim's
+form, normalised by the original image: ``a man [0.1, 0.2, 0.3, 0.4]``; a
+phrase with several boxes gets ``[...], [...]`` (SVIT's convention, by the same
+authors). The space before the boxes follows SVIT and the REG templates; no
+released DataOptim record with boxes was available to confirm it.
+
+Image sizes. Shikra's file has no width or height: Shikra (and DataOptim, which
+normalised with Shikra's code) took them from the image when it was loaded. So
+the builder needs them only for lines that hold boxes, from (first found):
+an ``image_sizes.json`` in ``data_dir`` (``{"918545497.jpg": [500, 375], ...}``,
+keys bare file names or ``flickr30k/...`` paths; see
+:func:`dataoptim.boxes.load_image_sizes`), or the images themselves under the
+config option ``image_dir`` (the Flickr30K image folder; only headers are read).
+A line with boxes whose image size is unknown is an error naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import datasets
+
+from dataoptim.boxes import ImageSizes, format_boxes, load_image_sizes, normalize_box
+from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim.errors import MissingFileError
+from dataoptim.io import iter_jsonl
+from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, two_turns
+
+SHIKRA_RD_FILE = "GPT4GEN_RD_BoxCoT_train.jsonl"
+SIZES_FILE = "image_sizes.json"
+PHRASE_START, PHRASE_END = "<ph_st>", "<ph_ed>"
+
+
+def image_path(img_path: str) -> str:
+    """``flickr30k/{img_path}`` (the bare file name), checked to stay inside the image folder."""
+    if not isinstance(img_path, str) or not img_path.strip():
+        raise ValueError(f"'img_path' must be a non-empty string, found {img_path!r}")
+    return check_image_path(f"flickr30k/{posixpath.basename(img_path)}", field="img_path")
+
+
+def place_boxes(text: str, boxes_seq: Sequence[Sequence[int]] | None, boxes: Sequence[Sequence[float]], *, field: str) -> str:
+    """Drop the phrase marks of ``text`` and put after each marked phrase its boxes (normalised, DataOptim's form).
+
+    Args:
+        text: ``question`` or ``cot_with_ans`` with ``<ph_st>…<ph_ed>`` marks.
+        boxes_seq: for the n-th ``<ph_ed>``, the indices into ``boxes`` of its boxes.
+        boxes: the line's boxes, already normalised.
+        field: ``question_boxes_seq`` or ``answer_boxes_seq``, for messages.
+
+    Raises:
+        ValueError: the number of marks and of ``boxes_seq`` entries differ, or an index is not in ``boxes``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"the text for {field!r} must be a non-empty string, found {text!r}")
+    seq = list(boxes_seq or [])
+    pieces = text.replace(PHRASE_START, "").split(PHRASE_END)
+    if len(pieces) - 1 != len(seq):
+        raise ValueError(f"{field!r} lists {len(seq)} box groups but the text marks {len(pieces) - 1} phrases")
+    out = [pieces[0]]
+    for group, tail in zip(seq, pieces[1:]):
+        if not isinstance(group, Sequence) or isinstance(group, str) or not group:
+            raise ValueError(f"{field!r} entries must be non-empty lists of box indices, found {group!r}")
+        for i in group:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(boxes):
+                raise ValueError(f"{field!r} refers to box {i!r}, but 'boxes' has {len(boxes)}")
+        out.append(" " + format_boxes(boxes[i] for i in group) + tail)
+    return "".join(out)
+
+
+def dialogue_to_record(item: Mapping[str, Any], *, record_id: str, size: tuple[int, int] | None) -> dict[str, Any]:
+    """One line of ``GPT4GEN_RD_BoxCoT_train.jsonl`` → one record: ``<image>\\n{question}`` → ``cot_with_ans``.
+
+    Args:
+        item: the line.
+        record_id: ``shikra_{i}``.
+        size: ``(width, height)`` of the image; needed only if the texts mark phrases.
+
+    Raises:
+        KeyError: a field is missing. ValueError: marks and box lists disagree (see :func:`place_boxes`).
+        MissingFileError: the line has boxes and ``size`` is None.
+        BoxError: a box is malformed or outside the image (field ``boxes[k]``).
+    """
+    question, answer = item["question"], item["cot_with_ans"]
+    image = image_path(item["img_path"])
+    marked = any(isinstance(t, str) and PHRASE_END in t for t in (question, answer))
+    boxes: list = []
+    if marked:
+        raw = item["boxes"]
+        if not isinstance(raw, list):
+            raise ValueError(f"'boxes' must be a list, found {type(raw).__name__}")
+        if size is None:
+            raise MissingFileError(
+                f"the size of image {image!r} is needed to normalise its boxes; put {SIZES_FILE} in data_dir or pass image_dir=<Flickr30K image folder>",
+                field="img_path",
+            )
+        boxes = [normalize_box(b, size[0], size[1], field=f"boxes[{k}]") for k, b in enumerate(raw)]
+    human = f"{IMAGE_TOKEN}\n" + place_boxes(question, item.get("question_boxes_seq"), boxes, field="question_boxes_seq")
+    gpt = place_boxes(answer, item.get("answer_boxes_seq"), boxes, field="answer_boxes_seq")
+    width, height = size if size else (None, None)
+    return make_record(record_id, image, two_turns(human, gpt), source="shikra", task="dialogue",
+                       image_id=posixpath.splitext(posixpath.basename(image))[0], width=width, height=height)
+
+
+@dataclasses.dataclass
+class ShikraConfig(SourceConfig):
+    """:class:`SourceConfig` plus ``image_dir``: the Flickr30K image folder, read for image sizes (headers only)."""
+
+    image_dir: str | None = None
+
+
+class Shikra(SourceBuilder):
+    """Shikra-RD referential dialogues as LLaVA records: 5,922 in DataOptim's release."""
+
+    SOURCE = "shikra"
+    BUILDER_CONFIG_CLASS = ShikraConfig
+    BUILDER_CONFIGS = [ShikraConfig(name="shikra", version=datasets.Version("1.0.0"), description="Shikra-RD (GPT-4 referential dialogue on Flickr30K)")]
+    ORIGINAL_FILES = {"train": {"dialogues": (SHIKRA_RD_FILE,)}}
+    DESCRIPTION = "Shikra-RD: GPT-4 generated questions and chain-of-thought answers about Flickr30K images, with the boxes of mentioned objects written in the text."
+    HOMEPAGE = "https://github.com/shikras/shikra"
+    LICENSE = "CC BY-NC 4.0 (Shikra data); images: Flickr30K terms"
+    CITATION = """@article{chen2023shikra,
+  title={Shikra: Unleashing Multimodal LLM's Referential Dialogue Magic},
+  author={Chen, Keqin and Zhang, Zhao and Zeng, Weili and Zhang, Richong and Zhu, Feng and Zhao, Rui},
+  journal={arXiv preprint arXiv:2306.15195},
+  year={2023}
+}"""
+    DOWNLOAD = (
+        f"Shikra's annotation zip (link in https://github.com/shikras/shikra/blob/main/docs/data.md) holds {SHIKRA_RD_FILE}; "
+        f"image sizes come from {SIZES_FILE} in data_dir or from image_dir=<Flickr30K images>"
+    )
+
+    def image_sizes(self) -> ImageSizes:
+        """Sizes from ``image_sizes.json`` in the data folder and/or the ``image_dir`` option."""
+        table = self.available_files().get(SIZES_FILE)
+        return ImageSizes(load_image_sizes(table) if table is not None else None, self.config.image_dir)
+
+    def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
+        path = files["dialogues"]
+        sizes = self.image_sizes()
+        for index, (line, item) in enumerate(iter_jsonl(path, what=f"Shikra {SHIKRA_RD_FILE}")):
+            with annotation_errors(path, line, f"lines[{line}]"):
+                size = sizes.get(image_path(item["img_path"])) if PHRASE_END in f"{item.get('question')}{item.get('cot_with_ans')}" else None
+                record = dialogue_to_record(item, record_id=self.record_id(index), size=size)
+            yield record
