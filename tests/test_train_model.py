@@ -110,6 +110,13 @@ def test_load_model_errors(tmp_path):
 
     with pytest.raises(MissingFileError):
         load_model(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingFileError, match="cannot load the model config"):
+        load_model(tmp_path / "empty")
+    from dataoptim.train.model import assemble_recipe_model
+
+    with pytest.raises(MissingFileError, match="tokenizer"):
+        assemble_recipe_model(tmp_path / "empty", tmp_path / "empty")
 
 
 def test_generation_batch_is_left_padded():

@@ -307,15 +307,15 @@ def assemble_recipe_model(
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPVisionModel, LlamaForCausalLM, LlavaForConditionalGeneration
 
     torch_dtype = getattr(torch, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(language_model, use_fast=True)
+    tokenizer = _from_pretrained(AutoTokenizer, language_model, "base model's tokenizer", use_fast=True)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token
     tokenizer.padding_side = "right"
     tokenizer.model_max_length = model_max_length
-    llm = LlamaForCausalLM.from_pretrained(language_model, dtype=torch_dtype)
-    clip = CLIPVisionModel.from_pretrained(vision_tower, dtype=torch_dtype)
-    image_processor = AutoImageProcessor.from_pretrained(vision_tower)
+    llm = _from_pretrained(LlamaForCausalLM, language_model, "base language model", dtype=torch_dtype)
+    clip = _from_pretrained(CLIPVisionModel, vision_tower, "vision tower", dtype=torch_dtype)
+    image_processor = _from_pretrained(AutoImageProcessor, vision_tower, "vision tower's image processor")
     kind, state = ("linear", None) if projector is None else load_projector(projector)
     text_config = llm.config
     text_config.vocab_size = len(tokenizer)
@@ -378,13 +378,13 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
         looks_local = os.path.isabs(path) or path.startswith(".") or os.path.sep in path and not _hub_like(path)
         if looks_local and not os.path.exists(path):
             raise MissingFileError("model checkpoint not found", file=path)
-        config = AutoConfig.from_pretrained(path)
+        config = _from_pretrained(AutoConfig, path, "model config")
         if getattr(config, "model_type", None) != "llava":
             raise ConfigError(f"{path} is a {getattr(config, 'model_type', '?')!r} model, not a llava-hf LLaVA checkpoint")
         kwargs = {} if dtype is None else {"dtype": getattr(torch, dtype)}
-        model = LlavaForConditionalGeneration.from_pretrained(path, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-        image_processor = AutoImageProcessor.from_pretrained(path)
+        model = _from_pretrained(LlavaForConditionalGeneration, path, "model", **kwargs)
+        tokenizer = _from_pretrained(AutoTokenizer, path, "tokenizer", use_fast=True)
+        image_processor = _from_pretrained(AutoImageProcessor, path, "image processor")
         freeze_identity_projector(model)
     if dtype is not None:
         model.to(getattr(torch, dtype))
@@ -392,6 +392,15 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
         model.to(device)
     model.eval()
     return model, tokenizer, image_processor
+
+
+def _from_pretrained(loader, path, what: str, **kwargs):
+    """Call ``loader.from_pretrained`` and turn "not found / not reachable" into :class:`MissingFileError`."""
+    try:
+        return loader.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:  # absent files, offline misses (OSError); a folder without a config (ValueError)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MissingFileError(f"cannot load the {what}: {first}", file=str(path)) from None
 
 
 def _hub_like(path: str) -> bool:
