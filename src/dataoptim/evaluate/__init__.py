@@ -13,11 +13,12 @@ Nothing here imports ``torch`` until a model is used.
 """
 
 from dataoptim.evaluate.benchmark import TASKS, read_benchmark, write_benchmark
+from dataoptim.evaluate.generate import HFGenerator, generate_answers, make_generator
 from dataoptim.evaluate.report import compare, write_comparison
 from dataoptim.evaluate.runner import evaluate
 from dataoptim.evaluate.scoring import read_predictions, score, score_items, write_results
 
 __all__ = [
-    "TASKS", "compare", "evaluate", "read_benchmark", "read_predictions", "score", "score_items",
+    "HFGenerator", "TASKS", "compare", "evaluate", "generate_answers", "make_generator", "read_benchmark", "read_predictions", "score", "score_items",
     "write_benchmark", "write_comparison", "write_results",
 ]

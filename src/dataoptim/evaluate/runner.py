@@ -59,7 +59,12 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
                                tokenizer=tokenizer) if scored else ({}, {})
     if output_dir is not None:
         out = Path(output_dir)
-        model_id = str(model) if isinstance(model, (str, Path)) else type(model).__name__
+        if isinstance(model, (str, Path)):
+            model_id = str(model)
+        elif isinstance(model, tuple) and model:
+            model_id = getattr(model[0], "name_or_path", "") or type(model[0]).__name__
+        else:
+            model_id = getattr(model, "__name__", type(model).__name__)
         with atomic_write(out / "predictions.jsonl") as handle:
             for item in items:
                 handle.write(json.dumps({"question_id": item["question_id"], "prompt": item["text"],
