@@ -50,7 +50,7 @@ from typing import Any, Iterator, Mapping
 import datasets
 
 from dataoptim import prompts
-from dataoptim.boxes import BoxError, format_box, normalize_box, xywh_to_xyxy
+from dataoptim.boxes import format_box, normalize_box, xywh_to_xyxy
 from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
 from dataoptim.errors import ConfigError, InputError, MissingFileError, UnsafeInputError
 from dataoptim.io import iter_json_items, iter_jsonl, require_file

@@ -5,7 +5,6 @@ examples pin the values on DataOptim's real ``[0.0, 0.106, 0.827, 1.0]``.
 """
 
 import json
-import math
 from fractions import Fraction
 
 import pytest
