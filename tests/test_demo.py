@@ -1,0 +1,87 @@
+"""``dataoptim demo`` end to end on the shipped samples (issue 7)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataoptim.demo import run_demo
+from dataoptim.samples import samples_dir
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Records each config builds from the shipped samples, per split.
+EXPECTED_COUNTS = {
+    "coco": {"train": 1, "validation": 106},
+    "flickr30k": {"train": 10, "validation": 5, "test": 5},
+    "textcaps": {"train": 10, "validation": 2},
+    "vqav2": {"train": 4, "validation": 20},
+    "okvqa": {"train": 3, "validation": 2},
+    "ocrvqa": {"train": 6, "validation": 2, "test": 1},
+    "gqa": {"train": 2, "testdev": 1},
+    "textvqa": {"train": 5, "validation": 5},
+    "aokvqa": {"train": 2, "validation": 1},
+    "ref3rec": {"train": 4},
+    "ref3reg": {"train": 4},
+    "shikra": {"train": 2},
+    "llava": {"train": 3},
+    "svit": {"train": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    lines: list[str] = []
+    result = run_demo(tmp_path_factory.mktemp("demo"), train_steps=2, say=lines.append)
+    return result, lines
+
+
+def test_demo_builds_every_source_from_the_samples(demo):
+    result, lines = demo
+    assert result.counts == EXPECTED_COUNTS
+    assert any(line.startswith("[build] 214 records") for line in lines)
+
+
+def test_demo_selects_exactly_the_official_example_ids(demo):
+    result, _ = demo
+    wanted = [line.strip() for line in (FIXTURES / "examples" / "example-standard.txt").read_text().splitlines() if line.strip()]
+    assert result.standard_ids == wanted
+    exported = json.loads((result.output / "selection-standard.json").read_text())
+    examples = json.loads((FIXTURES / "examples" / "example-byod.json").read_text())
+    assert exported == examples  # the real DataOptim records, in the id file's order
+
+
+def test_demo_mixture_training_and_scores(demo):
+    result, _ = demo
+    assert sum(result.mixture.values()) == 40 and result.pool_size == 70
+    train = json.loads((result.output / "train.json").read_text())
+    assert len(train) == 40 and all(set(r) == {"id", "image", "conversations"} for r in train)
+    assert result.byod_records == 17
+    assert len(result.losses) == 2 and all(math.isfinite(x) for x in result.losses)
+    assert set(result.scores) == {"vqa", "gqa", "mc", "caption"}
+    assert all(math.isfinite(v) for m in result.scores.values() for v in m.values())
+    assert json.loads((result.output / "eval" / "scores.json").read_text()) == result.scores
+    report = (result.output / "report.md").read_text()
+    assert "| coco | 1 | 106 |" in report and "composition.png" in report
+    assert (result.output / "composition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_shipped_samples_are_the_test_fixtures():
+    """Every shipped sample file is byte-identical to a fixture of the same name (one source of truth, with provenance)."""
+    shipped = [p for p in samples_dir().rglob("*") if p.is_file() and p.name != "PROVENANCE.md"]
+    assert len(shipped) == 32
+    fixtures: dict[str, set[bytes]] = {}
+    for path in FIXTURES.rglob("*"):
+        if path.is_file():
+            fixtures.setdefault(path.name, set()).add(path.read_bytes())
+    for path in shipped:
+        assert path.read_bytes() in fixtures.get(path.name, set()), path
+    assert (samples_dir() / "PROVENANCE.md").is_file()
+
+
+def test_demo_cli_help():
+    proc = subprocess.run([sys.executable, "-m", "dataoptim", "demo", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--output" in proc.stdout
