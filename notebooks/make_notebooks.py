@@ -41,27 +41,15 @@ print("outputs:", WORK)"""
 
 # Building the 14 sources and the pool from the samples, as `dataoptim demo` does.
 BUILD_POOL = """\
-from dataoptim.builder import build_source
-from dataoptim.demo import SAMPLE_FOLDERS
-from dataoptim.records import to_llava
-from dataoptim.select import Pool, build_pool
+from dataoptim.demo import build_sample_pool
 
-examples = json.loads((SAMPLES / "examples" / "example-byod.json").read_text(encoding="utf-8"))
-data_dir = WORK / "data"
-data_dir.mkdir(exist_ok=True)
-built = {}
-for name in catalog.SOURCES:
-    built[name] = build_source(name, SAMPLES / "original" / SAMPLE_FOLDERS[name], cache_dir=str(WORK / "cache"))
-    official = [r for r in examples if catalog.source_of(r["id"]).name == name]
-    official_ids = {r["id"] for r in official}
-    train = [to_llava(r) for r in built[name]["train"]] if "train" in built[name] else []
-    records = [r for r in train if r["id"] not in official_ids] + official
-    (data_dir / f"{name}.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-
-report = build_pool(data_dir, WORK / "pool", progress=False)
-pool = Pool.open(WORK / "pool")
+# Builds the 14 sources from the samples, writes their train splits as DataOptim-layout
+# <source>.json files with the 17 official example records in place of same-id built
+# records, and builds a pool from them (see dataoptim.demo.build_sample_pool).
+samples = build_sample_pool(WORK, cache_dir=WORK / "cache")
+built, pool = samples.built, samples.pool
 print(pool)
-print("records per source:", report.sources)
+print("records per source:", pool.all().source_counts())
 assert len(pool) == 70 and len(pool.sources) == 14"""
 
 
@@ -399,6 +387,7 @@ from dataoptim.select import validate_byod
 
 images = WORK / "images"
 byod_file = SAMPLES / "examples" / "example-byod.json"
+examples = json.loads(byod_file.read_text(encoding="utf-8"))
 print("stand-in images written:", make_stand_in_images(examples, images))
 byod = validate_byod(byod_file, image_folder=images, pool=pool)
 print(byod)

@@ -89,38 +89,18 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
     images = out / "images"
     clock = _Clock(result)
 
-    # 1. build ---------------------------------------------------------------------------------
-    from dataoptim.builder import build_source
-    from dataoptim.records import to_llava
-
-    built: dict[str, Any] = {}
+    # 1. build and 2. pool ------------------------------------------------------------------------
     with clock("build"):
-        for name in catalog.SOURCES:
-            ds = build_source(name, samples_dir() / "original" / SAMPLE_FOLDERS[name], cache_dir=str(out / "cache"))
-            built[name] = ds
-            result.counts[name] = {split: ds[split].num_rows for split in ds}
+        samples = build_sample_pool(out, cache_dir=out / "cache")
+    built, pool = samples.built, samples.pool
+    result.counts = {name: {split: ds[split].num_rows for split in ds} for name, ds in built.items()}
+    result.pool_size = len(pool)
     say(_counts_table(result.counts))
-    say(f"[build] {sum(sum(c.values()) for c in result.counts.values())} records from the shipped samples of {len(built)} sources ({result.seconds['build']:.1f} s)")
-
-    # 2. pool ----------------------------------------------------------------------------------
-    from dataoptim.select import Pool, build_pool
-
-    examples = json.loads((samples_dir() / "examples" / "example-byod.json").read_text(encoding="utf-8"))
-    with clock("pool"):
-        data_dir = out / "data"
-        data_dir.mkdir(exist_ok=True)
-        replaced = 0
-        for name, ds in built.items():
-            own = [r for r in examples if catalog.source_of(r["id"]).name == name]
-            own_ids = {r["id"] for r in own}
-            train = [to_llava(r) for r in ds["train"]] if "train" in ds else []
-            replaced += sum(r["id"] in own_ids for r in train)
-            records = [r for r in train if r["id"] not in own_ids] + own
-            (data_dir / f"{name}.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        build_pool(data_dir, out / "pool", progress=False)
-        pool = Pool.open(out / "pool")
-        result.pool_size = len(pool)
-    say(f"[pool] {len(pool)} records ({len(examples)} official DataOptim examples, {replaced} of them in place of a built record of the same id) -> {out / 'pool'}")
+    say(f"[build] {sum(sum(c.values()) for c in result.counts.values())} records from the shipped samples of {len(built)} sources")
+    say(
+        f"[pool] {len(pool)} records ({samples.examples} official DataOptim examples, {samples.replaced} of them in place of a "
+        f"built record of the same id) -> {out / 'pool'} ({result.seconds['build']:.1f} s with the build)"
+    )
 
     # stand-in images for everything the demo will read
     held_out = [r for config, split, n in HELD_OUT if split in built[config] for r in built[config][split].select(range(min(n, built[config][split].num_rows)))]
@@ -171,6 +151,58 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
     _write_report(result, summary)
     say(f"[report] {out / 'report.md'}")
     return result
+
+
+@dataclass
+class SamplePool:
+    """The shipped samples, built and pooled (see :func:`build_sample_pool`).
+
+    Attributes:
+        built: config -> ``datasets.DatasetDict`` built from ``samples/original/<folder>``.
+        pool: the :class:`dataoptim.select.Pool` of the train records and the official examples.
+        examples: number of official example records in the pool.
+        replaced: built records whose id an official example took over.
+    """
+
+    built: dict[str, Any]
+    pool: Any
+    examples: int
+    replaced: int
+
+
+def build_sample_pool(output: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> SamplePool:
+    """Build all 14 sources from the shipped samples and pool their train records.
+
+    The train records are written in DataOptim's converted layout
+    (``<output>/data/<source>.json``) with DataOptim's official example records
+    (``example-byod.json``) in place of any built record of the same id — the
+    built ones use this library's prompt pick, the examples DataOptim's — and
+    built into a pool at ``<output>/pool``.
+
+    Raises:
+        dataoptim.errors.DataOptimError: what the builders or the pool raise.
+    """
+    from dataoptim.builder import build_source
+    from dataoptim.records import to_llava
+    from dataoptim.select import Pool, build_pool
+
+    out = Path(output)
+    examples = json.loads((samples_dir() / "examples" / "example-byod.json").read_text(encoding="utf-8"))
+    data_dir = out / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    built: dict[str, Any] = {}
+    replaced = 0
+    for name in catalog.SOURCES:
+        ds = build_source(name, samples_dir() / "original" / SAMPLE_FOLDERS[name], cache_dir=None if cache_dir is None else str(cache_dir))
+        built[name] = ds
+        official = [r for r in examples if catalog.source_of(r["id"]).name == name]
+        official_ids = {r["id"] for r in official}
+        train = [to_llava(r) for r in ds["train"]] if "train" in ds else []
+        replaced += sum(r["id"] in official_ids for r in train)
+        records = [r for r in train if r["id"] not in official_ids] + official
+        (data_dir / f"{name}.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    build_pool(data_dir, out / "pool", progress=False)
+    return SamplePool(built, Pool.open(out / "pool"), len(examples), replaced)
 
 
 class _Clock:
