@@ -147,3 +147,28 @@ def test_annotation_missing_field_named(tmp_path):
     with pytest.raises(InputError) as info:
         load_dataset("dataoptim", "coco", data_dir=str(tmp_path / "d"), cache_dir=str(tmp_path / "c"))
     assert info.value.record == 0 and info.value.field == "annotations[0].caption"
+
+
+def test_no_files_online_fetches_the_release_archive(tmp_path, monkeypatch):
+    """Without data_dir/data_files the builder takes <source>.json from DataOptim's data.zip via huggingface_hub."""
+    import huggingface_hub
+    from datasets import load_dataset
+
+    archive = tmp_path / "hub" / "data.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("data/coco.json", json.dumps([example_records()["coco_0"]]))
+        zf.writestr("data/gqa.json", "[]")
+    calls = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        calls.append((repo_id, filename, kwargs.get("repo_type")))
+        return str(archive)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    ds = load_dataset("dataoptim", "coco", cache_dir=str(tmp_path / "cache"))
+    assert calls == [("BAAI/DataOptim", "data/data.zip", "dataset")]
+    assert ds["train"]["id"] == ["coco_0"]
+    import datasets.config
+
+    assert (datasets.config.HF_DATASETS_CACHE / "dataoptim_release" / "data.zip" / "coco.json").is_file()

@@ -317,7 +317,9 @@ def fetch_release_file(name: str, builder: SourceBuilder | None = None) -> Path:
             f"no data_dir or data_files given and DataOptim's release could not be fetched ({type(exc).__name__}); "
             f"{hint}, unzip it and pass data_dir=<folder holding {name}>"
         ) from None
-    return extract_member(archive, name)
+    # extract beside datasets' cache, in a folder named after the archive's blob (one per release version)
+    target = Path(datasets.config.HF_DATASETS_CACHE) / "dataoptim_release" / Path(archive).resolve().name
+    return extract_member(archive, name, target)
 
 
 def builder_class_for(config_name: str | None) -> type[SourceBuilder]:
