@@ -108,8 +108,8 @@ def register(app) -> None:
         typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
         for name, rows in report.sources.items():
             typer.echo(f"  {name:10s} {rows:>12,}")
-        for name, why in report.skipped.items():
-            _echo(f"  skipped {name}: {why}")
+        if report.skipped:
+            _echo(f"  skipped {len(report.skipped)} source(s) without files: {', '.join(report.skipped)} (`dataoptim sources` lists what each needs)")
         if report.duplicate_count:
             shown = ", ".join(d["id"] for d in report.duplicates[:5])
             _echo(f"  {report.duplicate_count:,} identical duplicate ids kept once (e.g. {shown}); listed in {output}/manifest.json")
@@ -182,7 +182,8 @@ def register(app) -> None:
                     _echo(f"{report['repeats']:,} repeated ids kept as repeated samples, e.g. {', '.join(report.get('repeated_examples', [])[:3])}")
             else:
                 selection = opened.mix(parse_mix(mix), budget, seed=seed, replace=replace, exclude_images=exclude_images)
-            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet)
+            full = not quiet or summary_json is not None or plot is not None
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full)
             if write_ids is not None:
                 selection.write_ids(write_ids)
         if summary_json is not None:

@@ -3,18 +3,20 @@
 A selection is an array of global rows in output order (repeats allowed). The
 records are read in *pool* order, one record batch at a time, with plain file
 reads (not a memory map, so the process never holds pages of the whole pool),
-and only the selected rows of a batch are kept (Arrow ``take``). Putting them
-back in output order is an external bucket sort: when the selected records do
-not fit :data:`MEMORY_BUDGET`, they are spread over temporary Arrow files by
-output position, and each file is sorted and written in turn. JSON is written
-by Polars' NDJSON writer (Rust, about 0.4 GB/s here), one record per line
-inside a JSON list, which LLaVA's ``json.load(open(data_path))`` reads.
+and only the selected rows of a batch are kept (Arrow ``take``). They are turned
+into JSON text right away, by Polars' NDJSON writer (Rust, about 0.4 GB/s
+here), one record per line. Putting the lines back in output order is an
+external bucket sort: when the selection does not fit :data:`MEMORY_BUDGET`,
+lines are spread over temporary files by output position, and each file is
+read back, its lines ordered, and appended to the output in turn. The output
+is one JSON list, which LLaVA's ``json.load(open(data_path))`` reads.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import shutil
 import tempfile
@@ -29,13 +31,14 @@ from dataoptim.io import atomic_write
 if TYPE_CHECKING:  # pragma: no cover
     from dataoptim.select.pool import Pool
 
-#: Selected bytes held in memory before the writer switches to bucket files.
-MEMORY_BUDGET = 384 << 20
+#: Selected bytes sorted in memory; above this the writer goes through bucket files.
+MEMORY_BUDGET = 96 << 20
 #: Target bytes of one bucket file (read back whole, sorted, written).
-BUCKET_BYTES = 96 << 20
-#: Rows per JSON chunk handed to the writer.
-JSON_CHUNK_ROWS = 32_768
-_POS = "__pos"
+BUCKET_BYTES = 40 << 20
+#: Bytes of pool batches read between two releases of the mapped pages.
+MAPPED_BYTES = 64 << 20
+#: Rows turned into JSON (and written) per chunk: a few MB of text.
+JSON_CHUNK_ROWS = 8192
 
 #: Called with each batch of taken records and the index of its source in ``pool.parts``.
 BatchHook = Callable[[pa.RecordBatch, int], None]
@@ -50,8 +53,11 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
         columns: columns to read.
         progress: optional tqdm-like object, ``update(n)`` per batch.
 
-    Memory: one record batch of the pool (:data:`~dataoptim.select.pool.BATCH_ROWS`
-    rows) plus the arrays of positions (16 bytes per selected row).
+    The source files are memory-mapped (no copy of a batch is made; only the
+    selected rows are copied out by ``take``), and every :data:`MAPPED_BYTES`
+    the pages touched are handed back (``madvise(MADV_DONTNEED)``), so the
+    resident memory of the process never holds more than that much of the pool.
+    Memory otherwise: the arrays of positions (16 bytes per selected row).
     """
     from dataoptim.select.pool import source_path
 
@@ -69,27 +75,45 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
     schema = pa.ipc.open_file(pa.memory_map(str(source_path(pool.path, pool.parts[0].name)))).schema
     fields = [schema.get_field_index(c) for c in columns]
     readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
-    files: list[pa.NativeFile] = []
+    maps: dict[int, mmap.mmap] = {}
+    mapped = 0
     try:
         for lo, hi in zip(starts, stops):
             b = int(batch_of[lo])
             k = int(pool.batch_source[b])
             if k not in readers:
-                handle = pa.OSFile(str(source_path(pool.path, pool.parts[k].name)), "rb")
-                files.append(handle)
-                readers[k] = pa.ipc.open_file(handle, options=pa.ipc.IpcReadOptions(included_fields=fields, use_threads=False))
+                with open(source_path(pool.path, pool.parts[k].name), "rb") as handle:
+                    maps[k] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                readers[k] = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(maps[k])), options=pa.ipc.IpcReadOptions(included_fields=fields, use_threads=False))
             batch = readers[k].get_batch(int(pool.batch_local[b]))
             local = sorted_rows[lo:hi] - pool.batch_starts[b]
             if len(local) == batch.num_rows and local[0] == 0 and local[-1] == batch.num_rows - 1 and (len(local) < 2 or np.all(np.diff(local) == 1)):
                 taken = batch
             else:
                 taken = batch.take(pa.array(local))
+            mapped += batch.nbytes
+            del batch
+            if mapped > MAPPED_BYTES:  # let go of the pages read so far: they stay in the page cache, not in this process
+                for m in maps.values():
+                    _release(m)
+                mapped = 0
             yield taken.select(list(columns)), order[lo:hi], k
             if progress is not None:
                 progress.update(hi - lo)
     finally:
-        for handle in files:
-            handle.close()
+        readers.clear()
+        for m in maps.values():
+            _release(m)
+
+
+def _release(m: "mmap.mmap") -> None:
+    """Drop the resident pages of a read-only file mapping (``MADV_DONTNEED``; no-op where unsupported)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is not None and len(m):
+        try:
+            m.madvise(advice)
+        except (OSError, ValueError):  # pragma: no cover
+            pass
 
 
 def take_rows(pool: "Pool", rows: np.ndarray, columns: Sequence[str] | None = None, *, hook: BatchHook | None = None) -> pa.Table:
@@ -141,42 +165,151 @@ def _ndjson(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-class JsonListWriter:
-    """Writes tables as the elements of one JSON list, one record per line.
+class _Background:
+    """File writes on one helper thread, so they overlap with encoding (``write`` releases the GIL).
 
-    JSON strings never hold a raw newline, so the NDJSON text of a chunk becomes
-    list elements by turning each ``\\n`` into ``,\\n``.
+    Writes to one file keep their order (a single worker). At most ``depth``
+    buffers wait, which bounds the memory they hold.
     """
 
-    def __init__(self, handle):
-        self.handle = handle
-        self.count = 0
-        handle.write(b"[")
+    def __init__(self, depth: int = 3):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
 
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows and table.column("image").null_count:
-            raise ValueError("records without an image cannot be written by the fast writer")
-        for start in range(0, table.num_rows, JSON_CHUNK_ROWS):
-            chunk = table.slice(start, JSON_CHUNK_ROWS)
-            text = _ndjson(chunk)
-            if not text:
-                continue
-            text = text[:-1].replace(b"\n", b",\n") if text.endswith(b"\n") else text.replace(b"\n", b",\n")
-            self.handle.write(b",\n" if self.count else b"\n")
-            self.handle.write(text)
-            self.count += chunk.num_rows
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataoptim-write")
+        self.pending: deque = deque()
+        self.depth = depth
+
+    def write(self, handle, data: bytes) -> None:
+        self.pending.append(self.executor.submit(handle.write, data))
+        while len(self.pending) > self.depth:
+            self.pending.popleft().result()
+
+    def wait(self) -> None:
+        """Block until every write so far is done (re-raising its error, if any)."""
+        while self.pending:
+            self.pending.popleft().result()
 
     def close(self) -> None:
-        self.handle.write(b"\n]\n" if self.count else b"]\n")
+        """Finish or drop outstanding writes and stop the thread (never raises)."""
+        try:
+            self.wait()
+        except Exception:
+            pass
+        self.executor.shutdown(wait=True)
 
 
-def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *, hook: BatchHook | None = None, progress: bool = False, memory_budget: int = MEMORY_BUDGET) -> int:
+class JsonListWriter:
+    """Writes records (JSON text, one object per line) as the elements of one JSON list."""
+
+    def __init__(self, handle, background: _Background | None = None):
+        self.handle = handle
+        self.background = background
+        self.count = 0
+        self._put(b"[")
+
+    def _put(self, data: bytes) -> None:
+        if self.background is None:
+            self.handle.write(data)
+        else:
+            self.background.write(self.handle, data)
+
+    def write_text(self, text: bytes, count: int) -> None:
+        """Append ``count`` records given as NDJSON text (one object per line, each ending in a newline)."""
+        if not count:
+            return
+        self._put((b",\n" if self.count else b"\n") + text[:-1].replace(b"\n", b",\n"))
+        self.count += count
+
+    def close(self) -> None:
+        self._put(b"\n]\n" if self.count else b"]\n")
+        if self.background is not None:
+            self.background.wait()
+
+
+class _Buckets:
+    """JSON lines of selected records, grouped by output position: in memory, or one file per bucket.
+
+    Bucket ``b`` holds output positions ``[b*n/B, (b+1)*n/B)``. JSON strings never
+    hold a raw newline, so a bucket's text splits back into records at ``\n``.
+    """
+
+    def __init__(self, n: int, buckets: int, scratch: Path | None, background: _Background):
+        self.n, self.buckets, self.scratch, self.background = n, buckets, scratch, background
+        self.texts: list[list[bytes]] = [[] for _ in range(buckets)]
+        self.positions: list[list[np.ndarray]] = [[] for _ in range(buckets)]
+        self.files: dict[int, object] = {}
+
+    def add(self, table: pa.Table, pos: np.ndarray) -> None:
+        """Turn ``table`` into JSON lines and file each line under the bucket of its output position."""
+        if self.buckets == 1:
+            self.texts[0].append(_ndjson(table))
+            self.positions[0].append(pos)
+            return
+        bucket = (pos * self.buckets) // self.n
+        order = np.argsort(bucket, kind="stable")
+        if not np.all(order[1:] > order[:-1]):
+            table = table.take(pa.array(order))
+            pos, bucket = pos[order], bucket[order]
+        text = _ndjson(table)
+        ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1  # one past each record's newline
+        cuts = np.flatnonzero(np.diff(bucket)) + 1
+        for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(bucket)]])):
+            b = int(bucket[lo])
+            first = 0 if lo == 0 else int(ends[lo - 1])
+            last = int(ends[hi - 1])
+            view = memoryview(text)
+            if b not in self.files:
+                self.files[b] = open(self.scratch / f"{b:05d}.jsonl", "wb")
+            self.background.write(self.files[b], view[first:last])
+            self.positions[b].append(pos[lo:hi])
+
+    def drain(self, writer: JsonListWriter) -> None:
+        """Write every bucket in order, each sorted by output position.
+
+        A bucket's text becomes a zero-copy Arrow string array (one element per
+        line, newline included); ``take`` puts the lines in output order, and the
+        data buffer of the result is the ordered text.
+        """
+        self.background.wait()
+        for handle in self.files.values():
+            handle.close()
+        for b in range(self.buckets):
+            if not self.positions[b]:
+                continue
+            if self.buckets == 1:
+                text = b"".join(self.texts[0])
+                self.texts[0] = []
+            else:
+                path = self.scratch / f"{b:05d}.jsonl"
+                text = path.read_bytes()
+                path.unlink()
+            positions = np.concatenate(self.positions[b])
+            self.positions[b] = []
+            offsets = np.zeros(len(positions) + 1, dtype=np.int64)
+            offsets[1:] = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1
+            if offsets[-1] != len(text) or len(offsets) != len(positions) + 1:
+                raise RuntimeError("internal error: JSON lines and positions do not match")
+            lines = pa.LargeStringArray.from_buffers(len(positions), pa.py_buffer(offsets), pa.py_buffer(text))
+            order = np.argsort(positions, kind="stable")
+            for start in range(0, len(order), JSON_CHUNK_ROWS * 4):
+                chunk = lines.take(pa.array(order[start : start + JSON_CHUNK_ROWS * 4]))
+                data_offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+                body = memoryview(chunk.buffers()[2])[data_offsets[0] : data_offsets[-1]].tobytes()
+                writer.write_text(body, len(chunk))
+            del lines, text
+
+
+def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *, hook: BatchHook | None = None, progress: bool = False, memory_budget: int | None = None) -> int:
     """Write the records at ``rows`` (in that order) as a LLaVA training JSON list, atomically.
 
     Only ``id``, ``image`` and ``conversations`` are written (LLaVA's
-    ``--data_path`` format, haotian-liu/LLaVA ``docs/Data.md``). The file
-    appears only when complete; an error or interrupt leaves no file and no
-    temporary files.
+    ``--data_path`` format, haotian-liu/LLaVA ``docs/Data.md``), one record per
+    line. Records are read in pool order and turned into JSON lines in chunks
+    (Polars); the lines are then put in output order, in memory when the
+    selection is small, else through bucket files of about :data:`BUCKET_BYTES`.
+    The file appears only when complete; an error or interrupt leaves no file
+    and no temporary files.
 
     Args:
         pool: the pool the rows belong to.
@@ -184,7 +317,7 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
         path: output ``.json`` path.
         hook: called on each batch of records read (pool order), for summaries.
         progress: show a progress bar on a terminal.
-        memory_budget: selected bytes held in memory at most before sorting through bucket files.
+        memory_budget: selected bytes sorted in memory at most (default :data:`MEMORY_BUDGET`).
 
     Returns:
         The number of records written.
@@ -194,86 +327,50 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
     rows = np.asarray(rows, dtype=np.int64)
     path = Path(path)
     columns = list(records.LLAVA_FIELDS)
+    budget = MEMORY_BUDGET if memory_budget is None else memory_budget
     bar = _bar(len(rows), "select") if progress else None
     scratch = None
+    sorter = None
     try:
         with atomic_write(path, "wb") as handle:
-            writer = JsonListWriter(handle)
-            estimate = estimate_bytes(pool, rows)
-            if estimate <= memory_budget:
-                batches, positions = [], []
+            background = _Background()
+            try:
+                writer = JsonListWriter(handle, background)
+                estimate = estimate_bytes(pool, rows)
+                buckets = 1 if estimate <= budget else max(2, math.ceil(estimate / BUCKET_BYTES))
+                if buckets > 1:
+                    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-", dir=path.parent))
+                sorter = _Buckets(len(rows), buckets, scratch, background)
+                pending: list[pa.RecordBatch] = []
+                pending_pos: list[np.ndarray] = []
+                pending_rows = 0
                 for taken, pos, k in iter_taken(pool, rows, columns, progress=bar):
                     if hook is not None:
                         hook(taken, k)
-                    batches.append(taken)
-                    positions.append(pos)
-                if batches:
-                    table = pa.Table.from_batches(batches)
-                    inverse = np.argsort(np.concatenate(positions), kind="stable")
-                    del batches
-                    writer.write(table.take(pa.array(inverse)))
-            else:
-                scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-", dir=path.parent))
-                _bucket_sort_write(pool, rows, columns, writer, scratch, estimate, hook, bar)
-            writer.close()
+                    if taken.column("image").null_count:
+                        raise ValueError("records without an image cannot be written by the fast writer")
+                    pending.append(taken)
+                    pending_pos.append(pos)
+                    pending_rows += taken.num_rows
+                    if pending_rows >= JSON_CHUNK_ROWS:
+                        sorter.add(pa.Table.from_batches(pending), np.concatenate(pending_pos))
+                        pending, pending_pos, pending_rows = [], [], 0
+                if pending:
+                    sorter.add(pa.Table.from_batches(pending), np.concatenate(pending_pos))
+                del pending, pending_pos
+                sorter.drain(writer)
+                writer.close()
+            finally:
+                background.close()  # no write may touch the file after this block
+                if sorter is not None:
+                    for open_file in sorter.files.values():
+                        open_file.close()
     finally:
         if bar is not None:
             bar.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return len(rows)
-
-
-def _bucket_sort_write(pool, rows, columns, writer: JsonListWriter, scratch: Path, estimate: int, hook, bar) -> None:
-    n = len(rows)
-    buckets = max(2, math.ceil(estimate / BUCKET_BYTES))
-    sinks: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
-    pending: list[pa.RecordBatch] = []
-    pending_pos: list[np.ndarray] = []
-    pending_bytes = 0
-    flush_bytes = max(BUCKET_BYTES // 2, 16 << 20)
-
-    def flush() -> None:
-        nonlocal pending, pending_pos, pending_bytes
-        if not pending:
-            return
-        table = pa.Table.from_batches(pending).combine_chunks()
-        pos = np.concatenate(pending_pos)
-        bucket = (pos * buckets) // n
-        order = np.argsort(bucket, kind="stable")
-        table = table.take(pa.array(order)).append_column(_POS, pa.array(pos[order]))
-        bucket = bucket[order]
-        cuts = np.flatnonzero(np.diff(bucket)) + 1
-        for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(bucket)]])):
-            b = int(bucket[lo])
-            if b not in sinks:
-                sink = pa.OSFile(str(scratch / f"{b:05d}.arrow"), "wb")
-                sinks[b] = (sink, pa.ipc.new_stream(sink, table.schema))
-            sinks[b][1].write_table(table.slice(int(lo), int(hi - lo)))
-        pending, pending_pos, pending_bytes = [], [], 0
-
-    for taken, pos, k in iter_taken(pool, rows, columns, progress=bar):
-        if hook is not None:
-            hook(taken, k)
-        pending.append(taken)
-        pending_pos.append(pos)
-        pending_bytes += taken.nbytes
-        if pending_bytes >= flush_bytes:
-            flush()
-    flush()
-    for sink, stream in sinks.values():
-        stream.close()
-        sink.close()
-    for b in range(buckets):
-        file = scratch / f"{b:05d}.arrow"
-        if not file.exists():
-            continue
-        with pa.OSFile(str(file), "rb") as source:
-            table = pa.ipc.open_stream(source).read_all()
-        file.unlink()
-        order = np.argsort(table.column(_POS).to_numpy(), kind="stable")
-        writer.write(table.drop_columns([_POS]).take(pa.array(order)))
-        del table
 
 
 def _bar(total: int, desc: str):

@@ -6,13 +6,15 @@ On disk a pool is a folder::
       manifest.json        written last: its presence marks a complete build
       sources/<name>.arrow Arrow IPC files (one per source, record batches of
                            :data:`BATCH_ROWS` rows, schema :func:`dataoptim.records.arrow_schema`)
-      index/ids.npy        every id, fixed-width bytes (``S{width}``), sorted
-      index/rows.npy       int64 global row of each sorted id
+      index/hashes.npy     uint64 hash of every id (:func:`id_hash`), sorted
+      index/ids.npy        the ids in that order, fixed-width bytes (``S{width}``)
+      index/rows.npy       int64 global row of each, in that order
 
 A *global row* numbers the records of all sources one after the other, in the
 order of :data:`dataoptim.catalog.SOURCES`. Looking ids up is a vectorised
-binary search (``numpy.searchsorted``) over the sorted id array, the method
-DataComp uses to apply id lists to billions of samples; the index is built once
+binary search (``numpy.searchsorted``) over sorted 64-bit id hashes, each hit
+confirmed against the id itself: DataComp applies id lists to billions of
+samples the same way (sorted uid arrays and ``searchsorted``). The index is built once
 at ``pool build`` time and memory-mapped when the pool is opened.
 
 A build is written into a temporary sibling folder and renamed into place only
@@ -41,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dataoptim.select.selection import Selection
 
 #: Layout version written in the manifest; :meth:`Pool.open` refuses other versions.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: Rows per record batch in a source file: the unit read when a selection is materialised.
 BATCH_ROWS = 8192
@@ -108,6 +110,58 @@ def fixed_width(ids: pa.Array | pa.ChunkedArray, width: int) -> np.ndarray:
     return np.frombuffer(values, dtype=f"S{width}", count=len(padded), offset=first)
 
 
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def id_hash(keys: np.ndarray) -> np.ndarray:
+    """A stable 64-bit hash of each fixed-width id (vectorised; same on every machine).
+
+    Args:
+        keys: ``S{w}`` array with ``w`` a multiple of 8 (:func:`fixed_width`).
+
+    Returns:
+        uint64 array, one hash per key: the key's little-endian 64-bit words
+        folded with a multiply–xorshift mix (the SplitMix64 finaliser).
+    """
+    n = len(keys)
+    width = keys.dtype.itemsize
+    if width % 8:
+        raise ValueError(f"key width {width} is not a multiple of 8")
+    words = np.ascontiguousarray(keys).view("<u8").reshape(n, width // 8)
+    h = np.full(n, _MIX[0], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width // 8):
+            h ^= words[:, j]
+            h *= _MIX[1]
+            h ^= h >> np.uint64(31)
+        h *= _MIX[2]
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def _map_npy(path: Path) -> tuple[np.ndarray, "mmap.mmap"]:
+    """Memory-map a ``.npy`` file read-only: the array and its map (whose pages :func:`_release_maps` drops)."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version[0] == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        offset = handle.tell()
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    count = int(np.prod(shape)) if shape else 1
+    array = np.frombuffer(mapping, dtype=dtype, count=count, offset=offset).reshape(shape, order="F" if fortran else "C")
+    return array, mapping
+
+
+def _release_maps(maps) -> None:
+    """Hand back the resident pages of read-only maps (they stay in the page cache)."""
+    from dataoptim.select.materialize import _release
+
+    for mapping in maps:
+        _release(mapping)
+
+
 # ----------------------------------------------------------------------------------------
 # the Pool
 # ----------------------------------------------------------------------------------------
@@ -151,8 +205,6 @@ class Pool:
         self.batch_source = np.array(owner, dtype=np.int64)
         self.batch_local = np.array(local, dtype=np.int64)
         self._hidden = np.array(manifest.get("hidden_rows", []), dtype=np.int64)
-        self._index_ids: np.ndarray | None = None
-        self._index_rows: np.ndarray | None = None
         self._tables: dict[str, pa.Table] = {}
 
     # -- opening --------------------------------------------------------------------------
@@ -233,17 +285,25 @@ class Pool:
         return np.searchsorted(self.source_starts, rows, side="right") - 1
 
     # -- the index ------------------------------------------------------------------------------
-    def _index(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._index_ids is None:
-            self._index_ids = np.load(self.path / "index" / "ids.npy", mmap_mode="r")
-            self._index_rows = np.load(self.path / "index" / "rows.npy", mmap_mode="r")
-        return self._index_ids, self._index_rows  # type: ignore[return-value]
+    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+        """The three index arrays, memory-mapped afresh, and their maps (for :func:`_release_maps`)."""
+        folder = self.path / "index"
+        arrays, maps = [], []
+        for name in ("hashes", "ids", "rows"):
+            array, mapping = _map_npy(folder / f"{name}.npy")
+            arrays.append(array)
+            maps.append(mapping)
+        return arrays[0], arrays[1], arrays[2], maps
 
     def lookup(self, ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
         """Global row of each id, or -1 where the id is not in the pool.
 
-        Vectorised: the ids are sorted, then binary-searched in the sorted index
-        (``numpy.searchsorted``); 1.6M ids take about a second.
+        Vectorised, as DataComp applies id lists: each id is hashed to 64 bits
+        (:func:`id_hash`), the hashes are sorted and binary-searched in the saved
+        sorted hash array (``numpy.searchsorted``), and every hit is confirmed
+        by comparing the id itself, so a hash collision can never select the
+        wrong record. 1.6M ids take about a second; the index is mapped only
+        while this runs.
 
         Args:
             ids: ids as a pyarrow string array or a sequence of ``str``.
@@ -259,22 +319,49 @@ class Pool:
         out = np.full(n, -1, dtype=np.int64)
         if n == 0 or self.num_rows == 0:
             return out
-        index_ids, index_rows = self._index()
-        lengths = pc.utf8_length(ids).to_numpy(zero_copy_only=False)
-        ascii_ok = pc.string_is_ascii(ids).to_numpy(zero_copy_only=False)
-        fits = (lengths <= self.id_width) & (lengths > 0) & ascii_ok
+        lengths = pc.binary_length(ids).to_numpy(zero_copy_only=False)
+        fits = (lengths <= self.id_width) & (lengths > 0)
+        del lengths
+        if not pc.all(pc.string_is_ascii(ids)).as_py():
+            fits &= pc.string_is_ascii(ids).to_numpy(zero_copy_only=False)
         candidates = np.flatnonzero(fits)
+        del fits
         if len(candidates) == 0:
             return out
         subset = ids if len(candidates) == n else pc.take(ids, pa.array(candidates))
         keys = fixed_width(subset, self.id_width)
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        pos = np.searchsorted(index_ids, sorted_keys)
-        pos_clipped = np.minimum(pos, len(index_ids) - 1)
-        hit = np.asarray(index_ids[pos_clipped]) == sorted_keys
-        found_rows = np.where(hit, np.asarray(index_rows[pos_clipped]), -1)
-        out[candidates[order]] = found_rows
+        del subset
+        query = id_hash(keys)
+        hashes, index_ids, index_rows, maps = self._index()
+        size = len(hashes)
+        order = np.argsort(query)  # ids in hash order: each slice below reads one stretch of the index
+        step = 1 << 18
+        leftovers = []
+        for lo in range(0, len(order), step):
+            idx = order[lo : lo + step]
+            q = query[idx]
+            at = np.searchsorted(hashes, q)
+            inside = at < size
+            idx, q, at = idx[inside], q[inside], at[inside]
+            same = np.asarray(hashes[at]) == q
+            idx, q, at = idx[same], q[same], at[same]
+            match = np.asarray(index_ids[at]) == keys[idx]
+            out[candidates[idx[match]]] = np.asarray(index_rows[at[match]])
+            if not match.all():  # another id with the same hash sits first: look further
+                leftovers.append((idx[~match], at[~match]))
+            _release_maps(maps)
+        for idx, at in leftovers:  # hash collisions: rare, a few rounds at most
+            while len(idx):
+                at = at + 1
+                keep = at < size
+                idx, at = idx[keep], at[keep]
+                keep = np.asarray(hashes[at]) == query[idx]
+                idx, at = idx[keep], at[keep]
+                match = np.asarray(index_ids[at]) == keys[idx]
+                out[candidates[idx[match]]] = np.asarray(index_rows[at[match]])
+                idx, at = idx[~match], at[~match]
+        del hashes, index_ids, index_rows
+        _release_maps(maps)
         return out
 
     def get(self, record_id: str) -> dict[str, Any]:
@@ -485,10 +572,15 @@ def _row_contents(tmp: Path, names: Sequence[str], starts: Sequence[int], rows: 
 
 
 def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tuple[int, list[int], list[dict], int]:
-    """Write ``index/ids.npy`` and ``index/rows.npy``; find duplicate ids.
+    """Write ``index/hashes.npy``, ``index/ids.npy`` and ``index/rows.npy``; find duplicate ids.
+
+    The three arrays are aligned and ordered by hash: sorted :func:`id_hash`
+    values (uint64), the ids as fixed-width bytes, and their global rows.
+    Ids that occur twice with identical records are kept once (the later rows
+    become *hidden*); the same id with different records is an error.
 
     Returns:
-        (id width, hidden rows, duplicate examples, duplicate count).
+        (id width in bytes, hidden rows, duplicate examples, duplicate count).
 
     Raises:
         RecordError: one id with two different records (naming both sources and rows).
@@ -498,29 +590,35 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tupl
     chunks = []
     for name in names:
         reader = pa.ipc.open_file(pa.memory_map(str(source_path(tmp, name))))
-        chunks.append(reader.read_all().column("id"))
-    ids = pa.chunked_array([c for chunk in chunks for c in chunk.chunks], type=pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
-    width = int(pc.max(pc.utf8_length(ids)).as_py() or 1) if len(ids) else 1
+        chunks.extend(reader.read_all().column("id").chunks)
+    ids = pa.chunked_array(chunks, type=pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
+    longest = int(pc.max(pc.binary_length(ids)).as_py() or 1) if len(ids) else 1
+    width = -(-longest // 8) * 8
     keys = fixed_width(ids, width)
     del ids
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    del keys
+    hashes = id_hash(keys)
+    order = np.argsort(hashes, kind="stable")
+    hashes = hashes[order]
+    keys = keys[order]
     (tmp / "index").mkdir()
     hidden: list[int] = []
     examples: list[dict] = []
     count = 0
-    if len(sorted_keys) > 1:
-        same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
-        if len(same):
-            keep = np.ones(len(sorted_keys), dtype=bool)
-            for i in same:
-                first_row, row = int(order[i]), int(order[i + 1])
-                # compare with the first record of the run
-                j = i
-                while j > 0 and sorted_keys[j - 1] == sorted_keys[i]:
-                    j -= 1
-                first_row = int(order[j])
+    same = np.flatnonzero(hashes[1:] == hashes[:-1]) if len(hashes) > 1 else np.zeros(0, dtype=np.int64)
+    if len(same):
+        keep = np.ones(len(hashes), dtype=bool)
+        run_starts = same[np.concatenate([[True], np.diff(same) > 1])]
+        for start in run_starts:
+            stop = start + 1
+            while stop < len(hashes) and hashes[stop] == hashes[start]:
+                stop += 1
+            first_at: dict[bytes, int] = {}
+            for i in range(int(start), int(stop)):
+                key = bytes(keys[i])
+                if key not in first_at:
+                    first_at[key] = i
+                    continue
+                first_row, row = int(order[first_at[key]]), int(order[i])
                 a, b = _row_contents(tmp, names, starts, [first_row, row])
                 if (a["image"], a["conversations"]) != (b["image"], b["conversations"]):
                     raise RecordError(
@@ -528,14 +626,14 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tupl
                         f"and {b['source']} row {b['row'] - starts[names.index(b['source'])]} differ",
                         id=a["id"], field="id",
                     )
-                keep[i + 1] = False
+                keep[i] = False
                 hidden.append(row)
                 count += 1
                 if len(examples) < 100:
                     examples.append({"id": a["id"], "rows": [first_row, row]})
-            sorted_keys = sorted_keys[keep]
-            order = order[keep]
-    np.save(tmp / "index" / "ids.npy", sorted_keys)
+        hashes, keys, order = hashes[keep], keys[keep], order[keep]
+    np.save(tmp / "index" / "hashes.npy", hashes)
+    np.save(tmp / "index" / "ids.npy", keys)
     np.save(tmp / "index" / "rows.npy", order.astype(np.int64))
     return width, sorted(hidden), examples, count
 
@@ -626,10 +724,10 @@ def build_pool(
                     try:
                         batches = _original_batches(name, data_dir, tmp)
                         first = next(batches, None)
-                    except MissingFileError as exc:
+                    except MissingFileError:
                         if sources is not None:
                             raise
-                        skipped[name] = str(exc.message)
+                        skipped[name] = f"no {name}.json and no original files"
                         continue
                     batches = itertools.chain([first] if first is not None else [], batches)
                 rows, batch_starts = _write_source(batches, path, bar)

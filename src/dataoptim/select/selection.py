@@ -387,7 +387,14 @@ class Selection:
 
         return check_images(self.images(), image_folder, formats=formats)
 
-    def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False) -> Summary:
+    def counts(self) -> Summary:
+        """A summary with counts only (records by source and task), computed without reading any record."""
+        builder = SummaryBuilder(self.name)
+        builder.records = len(self)
+        builder.by_source = self.source_counts()
+        return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+
+    def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False, summary: bool = True) -> Summary:
         """Write the selection as LLaVA training JSON (``id``, ``image``, ``conversations``), atomically.
 
         Streams: memory stays bounded (see :mod:`dataoptim.select.materialize`)
@@ -397,9 +404,11 @@ class Selection:
             path: output ``.json``.
             image_folder: if given, every image must exist there first (else nothing is written).
             progress: progress bar on a terminal.
+            summary: compute the full summary in the same pass (images, turns, answer
+                length); if False only the counts of :meth:`counts` (a little faster).
 
         Returns:
-            The :class:`Summary` of what was written (computed in the same pass).
+            The :class:`Summary` of what was written.
 
         Raises:
             MissingFileError: images missing under ``image_folder`` (how many, the first few).
@@ -408,6 +417,9 @@ class Selection:
 
         if image_folder is not None:
             self.check_images(image_folder).raise_for_missing()
+        if not summary:
+            write_llava_json(self.pool, self.rows, path, progress=progress)
+            return self.counts()
         builder = SummaryBuilder(self.name)
         write_llava_json(self.pool, self.rows, path, hook=lambda batch, k: builder.add_batch(batch, self.pool.parts[k].name), progress=progress)
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
