@@ -34,3 +34,35 @@ def test_coco_val_real_sample(tmp_path):
         prompt_choices=caption_choices,
     )
     check_case(case, tmp_path)
+
+
+def _converted(rid, answer):
+    return {"id": rid, "image": "coco/a.jpg", "conversations": [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": answer}]}
+
+
+def test_duplicate_id_with_different_content_is_refused_and_nothing_is_cached(tmp_path):
+    import pytest
+    from builder_harness import build_from
+
+    from dataoptim.errors import RecordError
+
+    records = [_converted("coco_0", "a cat"), _converted("coco_1", "a dog"), _converted("coco_0", "a bird")]
+    with pytest.raises(RecordError) as info:
+        build_from("coco", {"coco.json": records}, tmp_path)
+    assert info.value.id == "coco_0" and info.value.field == "id" and "rows 0 and 2" in str(info.value)
+    assert info.value.file.endswith("coco.json")
+    assert not list((tmp_path / "cache").rglob("dataset_info.json"))  # no build a later run would trust
+    # the same record twice is not a conflict (the pool keeps it once)
+    ds = build_from("coco", {"coco.json": records[:2] + [records[0]]}, tmp_path / "same")
+    assert ds["train"]["id"] == ["coco_0", "coco_1", "coco_0"]
+
+
+def test_no_records_at_all_is_an_input_error(tmp_path):
+    import pytest
+    from builder_harness import build_from
+
+    from dataoptim.errors import InputError
+
+    with pytest.raises(InputError, match="hold no examples") as info:
+        build_from("coco", {"coco.json": []}, tmp_path)
+    assert info.value.file.endswith("coco.json")

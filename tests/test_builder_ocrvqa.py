@@ -90,3 +90,13 @@ def test_unsafe_key_is_an_error(tmp_path):
     with pytest.raises(InputError) as info:
         build_from("ocrvqa", {"dataset.json": data}, tmp_path)
     assert (info.value.record, info.value.field) == (0, "key") and "inside the image folder" in str(info.value)
+
+
+def test_a_split_with_no_entries_is_left_out_not_a_crash(tmp_path):
+    # a dataset.json holding only split-1 entries: validation and test come out empty, which
+    # datasets cannot read back ("Instruction 'validation' corresponds to no data")
+    entry = fixture_json(FILES["dataset.json"])["761183272"]
+    ds = build_from("ocrvqa", {"dataset.json": {"761183272": entry}}, tmp_path)
+    assert list(ds) == ["train"] and ds["train"].num_rows == 5
+    with pytest.raises(InputError, match="the test split holds no records"):
+        build_from("ocrvqa", {"dataset.json": {"761183272": entry}}, tmp_path, split="test")

@@ -221,7 +221,7 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
     def _download_and_prepare(self, *args, **kwargs):
         # datasets wraps errors raised while generating in DatasetGenerationError; surface ours.
         try:
-            return super()._download_and_prepare(*args, **kwargs)
+            result = super()._download_and_prepare(*args, **kwargs)
         except datasets.exceptions.DatasetGenerationError as exc:
             cause = exc.__cause__ or exc.__context__
             while cause is not None and not isinstance(cause, DataOptimError):
@@ -229,6 +229,72 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             if cause is None:
                 raise
             raise cause from None
+        # still inside datasets' ``.incomplete`` folder: raising here leaves no cache a later run would trust
+        self._check_built()
+        return result
+
+    def _split_files(self, split: str) -> str:
+        files = getattr(self, "_generated_files", {}).get(split) or {}
+        return ", ".join(dict.fromkeys(str(p) for p in files.values())) or str(self.config.data_dir)
+
+    def _check_built(self) -> None:
+        """Refuse a build that gave no record at all, or one id for two different records (DESIGN §11).
+
+        Reads the id column of the Arrow files just written (memory-mapped,
+        vectorised); only rows whose id repeats are compared. Identical repeats
+        pass (the pool keeps them once).
+
+        Raises:
+            InputError: every split is empty.
+            RecordError: an id repeats with a different image or conversation.
+        """
+        import re
+
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        splits = dict(self.info.splits or {})
+        if not any(info.num_examples for info in splits.values()):
+            names = ", ".join(dict.fromkeys(self._split_files(s) for s in getattr(self, "_generated_files", {}))) or None
+            raise InputError(f"no records: the annotation files of source {self.SOURCE!r} hold no examples", file=names)
+        for split in splits:
+            pattern = re.compile(rf"{re.escape(self.dataset_name)}-{re.escape(split)}(-\d+)*(-of-\d+)?\.arrow")
+            paths = sorted(p for p in Path(self._output_dir).glob("*.arrow") if pattern.fullmatch(p.name))
+            tables = [pa.ipc.open_stream(pa.memory_map(str(p))).read_all().select(["id", "image", "conversations"]) for p in paths]
+            if not tables:
+                continue
+            table = pa.concat_tables(tables)
+            ids = table.column("id")
+            counts = pc.value_counts(ids)
+            repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+            if len(repeated) == 0:
+                continue
+            rows = pc.indices_nonzero(pc.is_in(ids, value_set=repeated)).to_pylist()
+            first: dict[str, tuple[int, Any]] = {}
+            for row, rec in zip(rows, table.take(rows).to_pylist()):
+                content = (rec["image"], rec["conversations"])
+                if rec["id"] not in first:
+                    first[rec["id"]] = (row, content)
+                elif first[rec["id"]][1] != content:
+                    raise RecordError(
+                        f"duplicate id with different content: rows {first[rec['id']][0]} and {row} of the {split} split differ",
+                        file=self._split_files(split), id=rec["id"], field="id",
+                    )
+
+    def as_dataset(self, split=None, **kwargs):
+        """``datasets``' ``as_dataset``, leaving out splits that came out empty.
+
+        A split of the original files can hold no record (an OCR-VQA
+        ``dataset.json`` without test entries); ``datasets`` cannot read an
+        empty split back, so it is dropped from the ``DatasetDict``, and asking
+        for it by name is an :class:`InputError`.
+        """
+        infos = dict(self.info.splits or {})
+        if split is None and infos:
+            split = {name: name for name, info in infos.items() if info.num_examples}
+        elif isinstance(split, str) and split in infos and not infos[split].num_examples:
+            raise InputError(f"the {split} split holds no records", file=self._split_files(split), field=split)
+        return super().as_dataset(split=split, **kwargs)
 
     def _split_generators(self, dl_manager):
         layout = self.config.layout
@@ -239,6 +305,7 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             files = {self.converted_name: fetch_release_file(self.converted_name, self)}
         if layout in ("auto", "converted") and self.converted_name in files:
             path = files[self.converted_name]
+            self._generated_files = {"train": {"converted": path}}
             return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"layout": "converted", "split": "train", "files": {"converted": path}})]
         if layout == "converted":
             raise MissingFileError(f"DataOptim's converted {self.converted_name} not found; {self._where()}", file=self.config.data_dir, field=self.converted_name)
@@ -262,6 +329,7 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
                 f"no annotation files of source {self.SOURCE!r} found (need DataOptim's {self.converted_name}, or the original files, {wanted}); {self._where()}",
                 file=self.config.data_dir,
             )
+        self._generated_files = {g.name: g.gen_kwargs["files"] for g in generators}
         return generators
 
     def _where(self) -> str:
