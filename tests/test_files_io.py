@@ -111,3 +111,23 @@ def test_not_a_zip(tmp_path):
         safe_extract(path, tmp_path / "o")
     with pytest.raises(MissingFileError, match="no member"):
         safe_extract(_zip(tmp_path / "d.zip", {"a": "1"}), tmp_path / "o", members=["b"])
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "is empty"),
+        (b"  \n\t ", "is empty"),
+        (b'[{"a": 1}, {"b": ', "ends early"),
+        (b'[{"a": "caf\xe9"}]', "is not UTF-8 text"),
+        (b'[{"a": 1} {"b": 2}]', "is not valid JSON: parse error"),
+    ],
+)
+def test_streamed_json_errors_are_one_plain_line(tmp_path, content, words):
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        list(iter_json_items(path, what="submission"))
+    message = str(info.value)
+    assert message.startswith(f"{path}: submission ") and words in message, message
+    assert "\n" not in message and "b'" not in message and "right here" not in message

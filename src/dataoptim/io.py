@@ -20,9 +20,29 @@ from dataoptim.errors import InputError, MissingFileError
 PathLike = str | os.PathLike
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception's message with its whitespace (ijson's context lines) folded to single spaces."""
-    return " ".join(str(exc).split())
+def _is_blank(path: Path, limit: int = 1 << 20) -> bool:
+    """True if ``path`` holds only whitespace (read up to ``limit`` bytes; a larger file is not blank)."""
+    with open(path, "rb") as handle:
+        head = handle.read(limit + 1)
+    return len(head) <= limit and not head.strip()
+
+
+def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
+    """An ijson parse error as one :class:`InputError` line: empty, not UTF-8, or not valid JSON.
+
+    yajl's message is bytes when the input is not UTF-8, and carries a
+    context snippet of the input on further lines: only its first line is kept.
+    """
+    raw = exc.args[0] if exc.args else str(exc)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
+    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else type(exc).__name__
+    if "invalid bytes in UTF8" in first:
+        return InputError(f"{what} is not UTF-8 text", file=path)
+    if "premature EOF" in first and _is_blank(path):
+        return InputError(f"{what} is empty", file=path)
+    if "premature EOF" in first:
+        return InputError(f"{what} is not valid JSON: it ends early (truncated file?)", file=path)
+    return InputError(f"{what} is not valid JSON: {first}", file=path)
 
 
 @contextlib.contextmanager
@@ -135,7 +155,7 @@ def iter_json_items(path: PathLike, prefix: str = "item", *, what: str = "JSON f
         try:
             yield from ijson.items(handle, prefix, use_float=True)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
+            raise _ijson_error(exc, path, what) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
 
@@ -153,7 +173,7 @@ def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON fil
         try:
             yield from ijson.kvitems(handle, prefix, use_float=True)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
+            raise _ijson_error(exc, path, what) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
 
@@ -208,7 +228,7 @@ def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Non
                         return
                     keys.append(value)
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
+            raise _ijson_error(exc, path, what) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
     raise InputError(f"{what} has no key {key!r} at the top level (it has: {', '.join(map(repr, keys)) or 'none'})", file=path, field=key)
@@ -268,7 +288,7 @@ def check_json_top(path: PathLike, expect: type, *, what: str = "JSON file") -> 
         except ijson.IncompleteJSONError:
             first = None
         except ijson.JSONError as exc:
-            raise InputError(f"{what} is not valid JSON: {_one_line(exc)}", file=path) from None
+            raise _ijson_error(exc, path, what) from None
         except UnicodeDecodeError:
             raise InputError(f"{what} is not UTF-8 text", file=path) from None
     if first is None:
