@@ -96,3 +96,17 @@ def test_to_llava_keeps_three_fields_in_order():
     out = to_llava(full)
     assert list(out) == ["id", "image", "conversations"]
     assert json.dumps(out) == json.dumps(rec())
+
+
+def test_huge_values_make_short_messages():
+    from dataoptim.errors import MAX_MESSAGE, DataOptimError
+
+    huge = "a/" * 5_000_000 + "../x.jpg"  # a 10 MB image path on one line
+    with pytest.raises(RecordError) as info:
+        validate_record(rec(image=huge), file="sub.json", index=4)
+    message = str(info.value)
+    assert len(message) < 400 and "record 4" in message and "field 'image'" in message and "characters)" in message
+    with pytest.raises(RecordError) as info:
+        validate_record(rec(id="x" * 3_000_000, image="/abs.jpg"), file="sub.json", index=0)
+    assert len(str(info.value)) < 600 and "(id 'xxxx" in str(info.value)
+    assert len(str(DataOptimError("y" * 100_000, file="f"))) <= MAX_MESSAGE + 10

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from os import PathLike
 
+#: Longest message kept (characters); a longer one keeps its start and end.
+MAX_MESSAGE = 2000
+
+
+def _short(value: str, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
 
 class DataOptimError(Exception):
     """Base class: bad input or a request the library cannot serve.
@@ -33,6 +41,8 @@ class DataOptimError(Exception):
         id: str | None = None,
         field: str | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE:  # untrusted values quoted in a message must not make it megabytes long
+            message = f"{message[: MAX_MESSAGE - 200]} ... {message[-150:]}"
         self.message = message
         self.file = None if file is None else str(file)
         self.record = record
@@ -45,12 +55,12 @@ class DataOptimError(Exception):
             part
             for part in (
                 None if self.record is None else f"record {self.record}",
-                None if self.id is None else (f"(id {self.id!r})" if self.record is not None else f"id {self.id!r}"),
+                None if self.id is None else (f"(id {_short(self.id)})" if self.record is not None else f"id {_short(self.id)}"),
             )
             if part
         )
         where = ", ".join(
-            part for part in (rec, None if self.field is None else f"field {self.field!r}") if part
+            part for part in (rec, None if self.field is None else f"field {_short(self.field)}") if part
         )
         head = ": ".join(part for part in (self.file, where) if part)
         return f"{head}: {self.message}" if head else self.message

@@ -29,6 +29,12 @@ TASKS = ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages about untrusted values (a 20 MB path stays short)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def features():
     """Return the ``datasets.Features`` of a record (all 14 builders share it).
 
@@ -118,14 +124,14 @@ def check_image_path(image: Any, *, field: str = "image", **where) -> str:
     if not isinstance(image, str) or not image:
         raise RecordError(f"must be a non-empty string, found {type(image).__name__}", field=field, **where)
     if "\\" in image:
-        raise RecordError(f"image path {image!r} must use '/' separators", field=field, **where)
+        raise RecordError(f"image path {short_repr(image)} must use '/' separators", field=field, **where)
     if image.startswith("/") or re.match(r"^[A-Za-z]:", image):
-        raise RecordError(f"image path {image!r} must be relative to the image folder", field=field, **where)
+        raise RecordError(f"image path {short_repr(image)} must be relative to the image folder", field=field, **where)
     if any(ord(ch) < 32 for ch in image):
-        raise RecordError(f"image path {image!r} contains control characters", field=field, **where)
+        raise RecordError(f"image path {short_repr(image)} contains control characters", field=field, **where)
     parts = image.split("/")
     if any(part in ("", ".", "..") for part in parts) or posixpath.normpath(image) != image:
-        raise RecordError(f"image path {image!r} must stay inside the image folder (no '..', '.' or empty parts)", field=field, **where)
+        raise RecordError(f"image path {short_repr(image)} must stay inside the image folder (no '..', '.' or empty parts)", field=field, **where)
     return image
 
 
@@ -159,7 +165,7 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
     if "id" not in record:
         raise RecordError("missing", field="id", **where)
     if not isinstance(rid, str) or not rid:
-        raise RecordError(f"must be a non-empty string, found {rid!r}", field="id", **where)
+        raise RecordError(f"must be a non-empty string, found {short_repr(rid)}", field="id", **where)
     where["id"] = rid
     if not _ID_RE.match(rid):
         raise RecordError("must contain only letters, digits and '_ . + -' (no spaces)", field="id", **where)
@@ -183,7 +189,7 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
                 raise RecordError("missing", field=f"{field}.{key}", **where)
         expected = HUMAN if i % 2 == 0 else GPT
         if turn["from"] != expected:
-            raise RecordError(f"expected {expected!r} (turns alternate human, gpt), found {turn['from']!r}", field=f"{field}.from", **where)
+            raise RecordError(f"expected {expected!r} (turns alternate human, gpt), found {short_repr(turn['from'])}", field=f"{field}.from", **where)
         value = turn["value"]
         if not isinstance(value, str):
             raise RecordError(f"must be a string, found {type(value).__name__}", field=f"{field}.value", **where)
