@@ -9,7 +9,9 @@ ends the command with one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 
 import typer
@@ -75,19 +77,58 @@ def fail(message: str) -> "typer.Exit":
     return typer.Exit(2)
 
 
+#: Environment switches that turn off the progress bars of ``datasets`` and ``huggingface_hub``.
+PROGRESS_BAR_SWITCHES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
+
+
+@contextlib.contextmanager
+def quiet_progress_bars():
+    """Off a terminal, turn off the libraries' progress bars for the length of a command.
+
+    ``datasets`` draws a bar for every split it generates and every ``map``,
+    even when stderr is a log file or a pipe; there they are noise, and a bar
+    left half-drawn by an error would put text after the ``error:`` line. On a
+    terminal nothing changes, nor where the user set a switch of
+    :data:`PROGRESS_BAR_SWITCHES` already.
+    """
+    if sys.stderr.isatty():
+        yield
+        return
+    added = [name for name in PROGRESS_BAR_SWITCHES if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"  # read by datasets / huggingface_hub when first imported
+    reenable = None
+    if "datasets" in sys.modules and "HF_DATASETS_DISABLE_PROGRESS_BARS" in added:
+        datasets_tqdm = importlib.import_module("datasets.utils.tqdm")  # the module (datasets.utils.tqdm is also a class)
+
+        if not datasets_tqdm.are_progress_bars_disabled() and datasets_tqdm.HF_DATASETS_DISABLE_PROGRESS_BARS is None:
+            datasets_tqdm.disable_progress_bars()
+            reenable = datasets_tqdm.enable_progress_bars
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+        if reenable is not None:
+            reenable()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
     Exit status: 0 success, 2 bad input or usage (one line on stderr), 130 interrupted.
+    Off a terminal the libraries' progress bars are off (:func:`quiet_progress_bars`),
+    so a failing command's stderr is that one ``error:`` line.
     """
     _load_areas()
     try:
-        app(args=argv, prog_name="dataoptim")  # standalone mode: ends with SystemExit
+        with quiet_progress_bars():
+            app(args=argv, prog_name="dataoptim")  # standalone mode: ends with SystemExit
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except DataOptimError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)  # always one line
         return 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
