@@ -178,3 +178,30 @@ def test_selection_formats_and_dry_run_writes_nothing(tmp_path, capsys):
     assert isinstance(ds, datasets.Dataset) and ds["id"] == [r["id"] for r in records] and ds["index"] == [0, 1, 2, 3]
     assert main(_hf_argv(tmp_path, data, images, "--dry-run")) == 0
     assert "dry run" in capsys.readouterr().out and not (tmp_path / "out").exists()
+
+
+def test_corrupt_image_found_by_a_data_loader_worker_is_one_line(tmp_path, capfd):
+    # torch re-raises a worker's error as type(error)("Caught ... Original Traceback ...");
+    # the CLI must still print the original one line, and no progress bar after it
+    data, images = _selection(tmp_path, corrupt_at=1)
+    argv = _hf_argv(tmp_path, data, images, "--max-steps", "2", "--per-device-train-batch-size", "4")
+    argv[argv.index("--dataloader-num-workers") + 1] = "1"
+    assert main(argv) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert err[-1].startswith(f"error: {data}: record 1 (id 'coco_1'), field 'image': image file ") and "cannot be decoded" in err[-1]
+    assert not any("Traceback" in line or "%|" in line for line in err), err
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_worker_error_unwrapping_keeps_other_errors():
+    from dataoptim.train.hf import _from_worker
+
+    wrapped = ModelInputError(
+        "Caught ModelInputError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n    g()\n'
+        "dataoptim.errors.ModelInputError: sel.json: record 1 (id 'coco_1'), field 'image': cannot be decoded\n"
+    )
+    got = _from_worker(wrapped)
+    assert type(got) is ModelInputError and str(got) == "sel.json: record 1 (id 'coco_1'), field 'image': cannot be decoded"
+    plain = RecordError("missing", file="f", record=2, field="id")
+    assert _from_worker(plain) is plain

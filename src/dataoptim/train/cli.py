@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -117,6 +118,7 @@ def register(app) -> None:
             gradient_checkpointing=gradient_checkpointing, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
             report_to=report_to or "none", dry_run=dry_run,
+            disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )
         report = result.report
         typer.echo(

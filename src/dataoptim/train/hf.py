@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataoptim.errors import ConfigError, MissingFileError
+from dataoptim.errors import ConfigError, DataOptimError, MissingFileError
 from dataoptim.train.recipe import BASE_MODEL, HF_RECIPE, RECIPE_FLAGS, zero2_config, zero3_config
 
 logger = logging.getLogger("dataoptim.train")
@@ -81,6 +81,27 @@ def _deepspeed_config(deepspeed: str | os.PathLike | dict | None, output_dir: Pa
     if not Path(deepspeed).is_file():
         raise MissingFileError("DeepSpeed config not found", file=deepspeed)
     return str(deepspeed)
+
+
+def _from_worker(exc: DataOptimError) -> DataOptimError:
+    """The original one-line error behind a :class:`DataOptimError` re-raised by a ``DataLoader`` worker.
+
+    ``torch`` re-raises an error from a data-loader worker process as
+    ``type(error)(text)``, where ``text`` is ``"Caught ModelInputError in DataLoader
+    worker process 0."`` followed by the worker's whole traceback; its last line
+    is ``"dataoptim.errors.ModelInputError: <the original message>"``. That line's
+    message comes back as an error of the same type (its location parts are in
+    the text; the attributes ``file``, ``record``... stay empty). Any other error
+    is returned unchanged.
+    """
+    text = exc.message
+    if not text.startswith("Caught ") or "Traceback" not in text:
+        return exc
+    lines = [line for line in text.splitlines() if line.strip()]
+    prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    if not lines or not lines[-1].startswith(prefix):
+        return exc
+    return type(exc)(lines[-1][len(prefix):])
 
 
 def _make_trainer_class():
@@ -323,7 +344,10 @@ def train_hf(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    outcome = trainer.train()
+    try:
+        outcome = trainer.train()
+    except DataOptimError as exc:
+        raise _from_worker(exc) from None
     if save_final:
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
