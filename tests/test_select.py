@@ -374,14 +374,14 @@ def test_bucket_sort_path_matches_in_memory_path(big, tmp_path, monkeypatch):
 
 def test_interrupted_export_leaves_no_file(big, tmp_path, monkeypatch):
     calls = []
-    original = materialize.JsonListWriter.write_text
+    original = materialize.JsonListWriter.write_elements
 
     def write_then_fail(self, text, count):
         original(self, text, count)
         calls.append(1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(materialize.JsonListWriter, "write_text", write_then_fail)
+    monkeypatch.setattr(materialize.JsonListWriter, "write_elements", write_then_fail)
     out = tmp_path / "train.json"
     with pytest.raises(KeyboardInterrupt):
         big.all().to_llava_json(out)

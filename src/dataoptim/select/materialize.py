@@ -32,11 +32,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from dataoptim.select.pool import Pool
 
 #: Selected bytes sorted in memory; above this the writer goes through bucket files.
-MEMORY_BUDGET = 96 << 20
+MEMORY_BUDGET = 16 << 20
 #: Target bytes of one bucket file (read back whole, sorted, written).
-BUCKET_BYTES = 40 << 20
+BUCKET_BYTES = 24 << 20
 #: Bytes of pool batches read between two releases of the mapped pages.
-MAPPED_BYTES = 64 << 20
+MAPPED_BYTES = 32 << 20
 #: Rows turned into JSON (and written) per chunk: a few MB of text.
 JSON_CHUNK_ROWS = 8192
 
@@ -168,8 +168,9 @@ def _ndjson(table: pa.Table) -> bytes:
 class _Background:
     """File writes on one helper thread, so they overlap with encoding (``write`` releases the GIL).
 
-    Writes to one file keep their order (a single worker). At most ``depth``
-    buffers wait, which bounds the memory they hold.
+    Writes keep their order (a single worker). At most ``depth`` buffers wait,
+    which bounds the memory they hold. (Encoding on a second thread as well was
+    tried and was slower on this 2-core machine.)
     """
 
     def __init__(self, depth: int = 3):
@@ -200,38 +201,49 @@ class _Background:
 
 
 class JsonListWriter:
-    """Writes records (JSON text, one object per line) as the elements of one JSON list."""
+    """Writes records as the elements of one JSON list, one record per line.
+
+    Records arrive as *element text*: each record's JSON object followed by
+    ``,\n`` (see :func:`_elements`). On :meth:`close` the last ``,\n`` is
+    overwritten by the closing ``\n]\n``.
+    """
 
     def __init__(self, handle, background: _Background | None = None):
         self.handle = handle
         self.background = background
         self.count = 0
-        self._put(b"[")
+        self._put(b"[\n")
 
-    def _put(self, data: bytes) -> None:
+    def _put(self, data) -> None:
         if self.background is None:
             self.handle.write(data)
         else:
             self.background.write(self.handle, data)
 
-    def write_text(self, text: bytes, count: int) -> None:
-        """Append ``count`` records given as NDJSON text (one object per line, each ending in a newline)."""
-        if not count:
-            return
-        self._put((b",\n" if self.count else b"\n") + text[:-1].replace(b"\n", b",\n"))
-        self.count += count
+    def write_elements(self, text, count: int) -> None:
+        """Append ``count`` records given as element text (bytes or a memoryview of them)."""
+        if count:
+            self._put(text)
+            self.count += count
 
     def close(self) -> None:
-        self._put(b"\n]\n" if self.count else b"]\n")
         if self.background is not None:
             self.background.wait()
+        if self.count:
+            self.handle.seek(-2, io.SEEK_END)
+        self.handle.write(b"\n]\n" if self.count else b"]\n")
+
+
+def _elements(table: pa.Table) -> bytes:
+    """JSON list elements for the rows of ``table``: ``{...},\n`` per record (JSON strings hold no raw newline)."""
+    return _ndjson(table).replace(b"\n", b",\n")
 
 
 class _Buckets:
     """JSON lines of selected records, grouped by output position: in memory, or one file per bucket.
 
     Bucket ``b`` holds output positions ``[b*n/B, (b+1)*n/B)``. JSON strings never
-    hold a raw newline, so a bucket's text splits back into records at ``\n``.
+    hold a raw newline, so a bucket's element text splits back into records at ``\n``.
     """
 
     def __init__(self, n: int, buckets: int, scratch: Path | None, background: _Background):
@@ -243,7 +255,7 @@ class _Buckets:
     def add(self, table: pa.Table, pos: np.ndarray) -> None:
         """Turn ``table`` into JSON lines and file each line under the bucket of its output position."""
         if self.buckets == 1:
-            self.texts[0].append(_ndjson(table))
+            self.texts[0].append(_elements(table))
             self.positions[0].append(pos)
             return
         bucket = (pos * self.buckets) // self.n
@@ -251,7 +263,7 @@ class _Buckets:
         if not np.all(order[1:] > order[:-1]):
             table = table.take(pa.array(order))
             pos, bucket = pos[order], bucket[order]
-        text = _ndjson(table)
+        text = _elements(table)
         ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1  # one past each record's newline
         cuts = np.flatnonzero(np.diff(bucket)) + 1
         for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(bucket)]])):
@@ -295,8 +307,7 @@ class _Buckets:
             for start in range(0, len(order), JSON_CHUNK_ROWS * 4):
                 chunk = lines.take(pa.array(order[start : start + JSON_CHUNK_ROWS * 4]))
                 data_offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
-                body = memoryview(chunk.buffers()[2])[data_offsets[0] : data_offsets[-1]].tobytes()
-                writer.write_text(body, len(chunk))
+                writer.write_elements(memoryview(chunk.buffers()[2])[data_offsets[0] : data_offsets[-1]], len(chunk))
             del lines, text
 
 
