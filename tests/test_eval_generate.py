@@ -144,3 +144,24 @@ def test_dataoptim_layout_end_to_end(tiny, images, tmp_path):
     assert list(result["predictions"]) == ["vqa/0001"]
     line = (tmp_path / "run" / "vqa.tsv").read_text().splitlines()[1]
     assert line.startswith("vqa/0001.png\tHow many?\ttwo\t")
+
+
+def test_corrupt_image_stops_with_one_line_and_no_bar_after_it(images, tmp_path, capfd):
+    from dataoptim.errors import ModelInputError
+
+    (images / "img1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps(b) + "\n" for b in BENCH[:4]))
+    argv = ["evaluate", "--model", "tiny", "--benchmark", str(bench), "--image-dir", str(images),
+            "--output", str(tmp_path / "run"), "--batch-size", "2", "--max-new-tokens", "4", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capfd.readouterr().err
+    assert err.splitlines() == [err.strip()] and err.startswith(f"error: {bench}: record 1 (id 'v2'), field 'image': image file "), err
+    assert not (tmp_path / "run").exists()
+    # through the API with a progress bar: the bar is closed before the error goes up
+    with pytest.raises(ModelInputError) as info:  # held, as the CLI holds it while printing the error line
+        evaluate("tiny", bench, images, None, batch_size=2, max_new_tokens=4, progress=True)
+    err = capfd.readouterr().err
+    assert "generating" in err and err.endswith("\n"), repr(err)  # closed already: its last draw ends the line
+    del info  # an unclosed bar would draw itself again when the error is dropped, after the error line
+    assert capfd.readouterr().err == ""

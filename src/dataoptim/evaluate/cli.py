@@ -9,6 +9,7 @@ command bodies so ``dataoptim --help`` stays fast. Scores go to stdout as JSON
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -111,7 +112,7 @@ def register(app) -> None:
             device = "cuda" if torch.cuda.is_available() else None
         result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           tokenizer=cider_tokenizer, dtype=dtype, device=device, temperature=temperature, seed=seed,
-                          backend=backend, progress=True, **_read_options(fmt, task, answers, task_map))
+                          backend=backend, progress=sys.stderr.isatty(), **_read_options(fmt, task, answers, task_map))
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")

@@ -309,20 +309,22 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
 
         bar = tqdm(total=len(items), unit="q", desc="generating")
     start = time.perf_counter()
-    for batch in batches:
-        images = []
-        for i in batch:
-            path = image_path(items[i], image_dir, file=file, index=i) if image_dir is not None else None
-            images.append(None if path is None else load_image(path, file=file, record=i, id=items[i]["question_id"], field="image"))
-        outs = generator([items[i]["text"] for i in batch], images, budgets[items[batch[0]]["task"]])
-        if len(outs) != len(batch):
-            raise RuntimeError(f"the generator returned {len(outs)} answers for {len(batch)} questions")
-        for i, text in zip(batch, outs):
-            answers[items[i]["question_id"]] = text
-        if bar is not None:
-            bar.update(len(batch))
+    try:
+        for batch in batches:
+            images = []
+            for i in batch:
+                path = image_path(items[i], image_dir, file=file, index=i) if image_dir is not None else None
+                images.append(None if path is None else load_image(path, file=file, record=i, id=items[i]["question_id"], field="image"))
+            outs = generator([items[i]["text"] for i in batch], images, budgets[items[batch[0]]["task"]])
+            if len(outs) != len(batch):
+                raise RuntimeError(f"the generator returned {len(outs)} answers for {len(batch)} questions")
+            for i, text in zip(batch, outs):
+                answers[items[i]["question_id"]] = text
+            if bar is not None:
+                bar.update(len(batch))
+    finally:
+        if bar is not None:  # closed before an error goes up, so the bar is not redrawn after the error line
+            bar.close()
     seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
     ordered = {item["question_id"]: answers[item["question_id"]] for item in items}
     return ordered, {"seconds": seconds, "questions_per_second": len(items) / seconds if seconds > 0 else 0.0}
