@@ -136,3 +136,17 @@ def test_pad_to_square_and_load_image(tmp_path):
     assert "sel.json: record 2 (id 'coco_7'), field 'image'" in str(info.value)
     with pytest.raises(MissingFileError):
         load_image(tmp_path / "missing.jpg")
+
+
+def test_load_image_refuses_a_decompression_bomb(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from dataoptim.errors import ModelInputError
+    from dataoptim.train.images import load_image
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    assert load_image(tmp_path / "a.png").size == (64, 64)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 is over twice the limit: Pillow raises
+    with pytest.raises(ModelInputError, match="cannot be decoded") as info:
+        load_image(tmp_path / "a.png", file="sel.json", record=2, id="coco_2")
+    assert (info.value.file, info.value.record, info.value.field) == ("sel.json", 2, "image")

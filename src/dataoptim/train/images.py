@@ -68,7 +68,8 @@ def load_image(path: str | os.PathLike, *, pad: bool = False, **where: Any):
 
     Raises:
         MissingFileError: ``path`` does not exist or is not a file.
-        ModelInputError: the file cannot be decoded as an image (corrupt, truncated, not an image).
+        ModelInputError: the file cannot be decoded as an image (corrupt, truncated, not an image,
+            or a decompression bomb: more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` allows twice over).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -83,7 +84,7 @@ def load_image(path: str | os.PathLike, *, pad: bool = False, **where: Any):
         with Image.open(path) as handle:
             handle.load()
             image = handle.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ModelInputError(f"image file{named} cannot be decoded: {exc}", **where) from None
     if image.width < 1 or image.height < 1:
         raise ModelInputError(f"image file{named} has no pixels", **where)
