@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from dataoptim import boxes as B
-from dataoptim.errors import InputError, MissingFileError
+from dataoptim.errors import InputError, MissingFileError, RecordError
 
 HALF = 0.0005  # half a unit of the 3rd decimal
 EPS = 1e-9
@@ -290,3 +290,29 @@ def test_size_table_errors(tmp_path):
     assert B.load_image_sizes(write(tmp_path / "t.json", {"a.jpg": {"width": 3, "height": 4}})) == {"a.jpg": (3, 4)}
     with pytest.raises(MissingFileError):
         B.ImageSizes(image_dir=tmp_path / "nope")
+
+
+def test_image_folder_paths_stay_inside_and_header_errors_name_the_record(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "img"
+    (folder / "coco").mkdir(parents=True)
+    outside = tmp_path / "secret.jpg"
+    Image.new("RGB", (300, 200)).save(outside)
+    sizes = B.ImageSizes(image_dir=folder)
+    for unsafe in ("../secret.jpg", str(outside), "coco/../../secret.jpg"):
+        record = {**RECORDS[0], "image": unsafe}
+        with pytest.raises(RecordError) as info:
+            B.convert_record(record, sizes, "padded", file="in.json", index=3)
+        assert (info.value.file, info.value.record, info.value.field) == ("in.json", 3, "image")
+        assert sizes.get(unsafe) is None  # the API never reads a header outside the folder either
+    (folder / "coco" / "a.jpg").write_bytes(b"GIF89a not really")
+    with pytest.raises(InputError) as info:
+        B.convert_record(RECORDS[0], sizes, "padded", file="in.json", index=0)
+    assert (info.value.record, info.value.id, info.value.field) == (0, "ref3reg_1", "image")
+    assert "is not a readable image" in str(info.value)
+    # a decompression bomb (more pixels than Pillow allows) is a typed error, not Pillow's own exception
+    Image.new("RGB", (64, 64)).save(folder / "coco" / "a.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(InputError, match="not a readable image"):
+        B.read_image_size(folder / "coco" / "a.jpg")

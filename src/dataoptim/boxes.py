@@ -388,7 +388,7 @@ def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"not a readable image ({exc})", file=path) from None
 
 
@@ -415,7 +415,7 @@ class ImageSizes:
         for key in (image, base):
             if key in self.sizes:
                 return self.sizes[key]
-        if self.image_dir is not None:
+        if self.image_dir is not None and _inside(image):  # never read a header outside the folder
             for rel in (image, base):
                 candidate = self.image_dir / rel
                 if candidate.is_file():
@@ -424,12 +424,37 @@ class ImageSizes:
         return None
 
     def require(self, image: str, **where) -> tuple[int, int]:
-        """Like :meth:`get`, raising :class:`MissingFileError` naming the image when the size is unknown."""
-        size = self.get(image)
+        """Like :meth:`get`, with errors located at the record (``where``: file, record, id, field).
+
+        Raises:
+            RecordError: with an image folder, an image path that is absolute or leaves it (``..``).
+            InputError: the image file is not an image Pillow can read.
+            MissingFileError: the size is unknown.
+        """
+        from dataoptim.records import check_image_path, short_repr
+
+        if self.image_dir is not None:
+            check_image_path(image, **where)
+        try:
+            size = self.get(image)
+        except InputError as exc:
+            raise InputError(f"image file {str(exc.file)!r} is {exc.message}", **where) from None
         if size is None:
             source = "no image-size table or image folder was given" if not self else "it is neither in the image-size table nor in the image folder"
-            raise MissingFileError(f"the size of image {image!r} is needed to place its boxes, but {source}", **where)
+            raise MissingFileError(f"the size of image {short_repr(image)} is needed to place its boxes, but {source}", **where)
         return size
+
+
+def _inside(image: str) -> bool:
+    """Whether ``image`` is a relative path that stays inside its folder (:func:`dataoptim.records.check_image_path`)."""
+    from dataoptim.errors import RecordError
+    from dataoptim.records import check_image_path
+
+    try:
+        check_image_path(image)
+    except RecordError:
+        return False
+    return True
 
 
 # -- whole records and files ----------------------------------------------------------------------
@@ -456,7 +481,7 @@ def convert_record(record: Mapping[str, Any], sizes: ImageSizes, to: str, *, str
     image = record.get("image")
     if not isinstance(image, str):
         raise InputError("a record with boxes needs its image to place them", field="image", **where)
-    width, height = sizes.require(image, field="image", **where)
+    width, height = sizes.require(image, **{**where, "field": "image"})
     out_turns, done, skipped = [], 0, 0
     for i, turn in enumerate(turns):
         value = turn.get("value") if isinstance(turn, Mapping) else None
