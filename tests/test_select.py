@@ -372,6 +372,14 @@ def test_bucket_sort_path_matches_in_memory_path(big, tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_pool_order_fast_path_matches(big, tmp_path, monkeypatch):
+    rows = np.sort(np.random.default_rng(2).integers(0, len(big), 2500))  # pool order, with repeats
+    monkeypatch.setattr(materialize, "JSON_CHUNK_ROWS", 100)
+    materialize.write_llava_json(big, rows, tmp_path / "direct.json", memory_budget=1)
+    expected = big.rows_table(rows, ["id", "image", "conversations"]).to_pylist()
+    assert read(tmp_path / "direct.json") == expected
+
+
 def test_interrupted_export_leaves_no_file(big, tmp_path, monkeypatch):
     calls = []
     original = materialize.JsonListWriter.write_elements

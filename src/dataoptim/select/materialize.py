@@ -6,7 +6,8 @@ reads (not a memory map, so the process never holds pages of the whole pool),
 and only the selected rows of a batch are kept (Arrow ``take``). They are turned
 into JSON text right away, by Polars' NDJSON writer (Rust, about 0.4 GB/s
 here), one record per line. Putting the lines back in output order is an
-external bucket sort: when the selection does not fit :data:`MEMORY_BUDGET`,
+external bucket sort (skipped when the ids already come in pool order, as in
+DataOptim's example list): when the selection does not fit :data:`MEMORY_BUDGET`,
 lines are spread over temporary files by output position, and each file is
 read back, its lines ordered, and appended to the output in turn. The output
 is one JSON list, which LLaVA's ``json.load(open(data_path))`` reads.
@@ -246,14 +247,19 @@ class _Buckets:
     hold a raw newline, so a bucket's element text splits back into records at ``\n``.
     """
 
-    def __init__(self, n: int, buckets: int, scratch: Path | None, background: _Background):
+    def __init__(self, n: int, buckets: int, scratch: Path | None, background: _Background, direct: JsonListWriter | None = None):
         self.n, self.buckets, self.scratch, self.background = n, buckets, scratch, background
+        #: when the selection is already in pool order, records go straight to this writer (no sorting)
+        self.direct = direct
         self.texts: list[list[bytes]] = [[] for _ in range(buckets)]
         self.positions: list[list[np.ndarray]] = [[] for _ in range(buckets)]
         self.files: dict[int, object] = {}
 
     def add(self, table: pa.Table, pos: np.ndarray) -> None:
         """Turn ``table`` into JSON lines and file each line under the bucket of its output position."""
+        if self.direct is not None:
+            self.direct.write_elements(_elements(table), table.num_rows)
+            return
         if self.buckets == 1:
             self.texts[0].append(_elements(table))
             self.positions[0].append(pos)
@@ -348,10 +354,11 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
             try:
                 writer = JsonListWriter(handle, background)
                 estimate = estimate_bytes(pool, rows)
-                buckets = 1 if estimate <= budget else max(2, math.ceil(estimate / BUCKET_BYTES))
+                in_pool_order = bool(np.all(rows[1:] >= rows[:-1]))
+                buckets = 1 if estimate <= budget or in_pool_order else max(2, math.ceil(estimate / BUCKET_BYTES))
                 if buckets > 1:
                     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-", dir=path.parent))
-                sorter = _Buckets(len(rows), buckets, scratch, background)
+                sorter = _Buckets(len(rows), buckets, scratch, background, direct=writer if in_pool_order else None)
                 pending: list[pa.RecordBatch] = []
                 pending_pos: list[np.ndarray] = []
                 pending_rows = 0
