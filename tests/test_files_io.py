@@ -131,3 +131,14 @@ def test_streamed_json_errors_are_one_plain_line(tmp_path, content, words):
     message = str(info.value)
     assert message.startswith(f"{path}: submission ") and words in message, message
     assert "\n" not in message and "b'" not in message and "right here" not in message
+
+
+def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "train.json", [])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

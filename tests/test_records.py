@@ -39,6 +39,7 @@ def test_every_official_example_record_is_valid():
         (rec(image="coco/../../x.jpg"), "image", "inside the image folder"),
         (rec(image="coco\\x.jpg"), "image", "'/' separators"),
         (rec(image="C:/x.jpg"), "image", "relative"),
+        (rec(image="coco/a\nb.jpg"), "image", "control characters"),
         (rec(conversations=[]), "conversations", "non-empty list"),
         (rec(conversations=[{"from": "gpt", "value": "<image>\nx"}, {"from": "human", "value": "y"}]), "conversations[0].from", "expected 'human'"),
         (rec(conversations=[{"from": "human", "value": "<image>\nx"}]), "conversations[0]", "end with a 'gpt' turn"),

@@ -45,6 +45,12 @@ def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
     return InputError(f"{what} is not valid JSON: {first}", file=path)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path`` and move it onto ``path`` only if the block succeeds.
@@ -62,6 +68,7 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()

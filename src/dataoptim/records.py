@@ -26,6 +26,7 @@ COLUMNS = ("id", "image", "conversations", "source", "task", "question_id", "ima
 #: Task names used in the ``task`` column.
 TASKS = ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 
 
@@ -127,7 +128,7 @@ def check_image_path(image: Any, *, field: str = "image", **where) -> str:
         raise RecordError(f"image path {short_repr(image)} must use '/' separators", field=field, **where)
     if image.startswith("/") or re.match(r"^[A-Za-z]:", image):
         raise RecordError(f"image path {short_repr(image)} must be relative to the image folder", field=field, **where)
-    if any(ord(ch) < 32 for ch in image):
+    if _CONTROL_RE.search(image):
         raise RecordError(f"image path {short_repr(image)} contains control characters", field=field, **where)
     parts = image.split("/")
     if any(part in ("", ".", "..") for part in parts) or posixpath.normpath(image) != image:
