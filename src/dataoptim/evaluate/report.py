@@ -127,14 +127,13 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
 def comparison_plot(result: Mapping[str, Any]) -> bytes:
     """PNG bytes of a bar chart: one panel per task (its main metric), one bar per run."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the session's backend is left as it is
 
     tasks = [t for t in result["tasks"] if t in MAIN_METRIC]
     runs = result["runs"]
-    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(max(4.0, 2.2 + 1.6 * len(tasks) * max(1, len(runs)) / 3), 3.6), squeeze=False)
-    colours = plt.get_cmap("tab10")
+    fig = Figure(figsize=(max(4.0, 2.2 + 1.6 * len(tasks) * max(1, len(runs)) / 3), 3.6))
+    axes = fig.subplots(1, max(1, len(tasks)), squeeze=False)
+    colours = matplotlib.colormaps["tab10"]
     for ax, task in zip(axes[0], tasks):
         metric = MAIN_METRIC[task]
         values = [r["scores"].get(task, {}).get(metric, float("nan")) for r in runs]
@@ -148,7 +147,6 @@ def comparison_plot(result: Mapping[str, Any]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
     return buf.getvalue()
 
 

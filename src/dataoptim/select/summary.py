@@ -115,17 +115,17 @@ class Summary:
             title: figure title (default: the summary's name and size).
 
         Returns:
-            The ``matplotlib.figure.Figure``. Uses the Agg backend when writing a file.
+            The ``matplotlib.figure.Figure``, drawn without ``pyplot``, so the
+            session's backend (a notebook's inline plots) is left as it is.
         """
         import matplotlib
-
-        if path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         tasks = list(self.by_task)
-        colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(sorted(set(tasks) | {catalog.SOURCES[s].task for s in self.by_source if s in catalog.SOURCES}))}
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+        palette = matplotlib.colormaps["tab10"]
+        colours = {t: palette(i % 10) for i, t in enumerate(sorted(set(tasks) | {catalog.SOURCES[s].task for s in self.by_source if s in catalog.SOURCES}))}
+        fig = Figure(figsize=(11, 4.5))
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
         names = list(self.by_source)
         counts = [self.by_source[n] for n in names]
         bar_colours = [colours.get(catalog.SOURCES[n].task, "grey") if n in catalog.SOURCES else "grey" for n in names]
@@ -145,7 +145,6 @@ class Summary:
 
             with atomic_write(path, "wb") as handle:
                 fig.savefig(handle, format="png", dpi=110)
-            plt.close(fig)
         return fig
 
 
