@@ -205,3 +205,16 @@ def test_worker_error_unwrapping_keeps_other_errors():
     assert type(got) is ModelInputError and str(got) == "sel.json: record 1 (id 'coco_1'), field 'image': cannot be decoded"
     plain = RecordError("missing", file="f", record=2, field="id")
     assert _from_worker(plain) is plain
+
+
+@pytest.mark.parametrize("content, words", [("[]", "holds no records"), ('{"records": []}', "must hold a list"), ("", "is empty")])
+def test_empty_or_non_list_selection_is_an_input_error(tmp_path, content, words):
+    # datasets cannot build a dataset of no rows: this was a bare ValueError ("Instruction 'train' corresponds to no data")
+    from dataoptim.errors import InputError
+    from dataoptim.train.data import load_selection
+
+    path = tmp_path / "sel.json"
+    path.write_text(content)
+    with pytest.raises(InputError, match=words) as info:
+        load_selection(path, cache_dir=tmp_path / "cache")
+    assert info.value.file == str(path)

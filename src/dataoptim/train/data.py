@@ -28,10 +28,11 @@ REPORT_EXAMPLES = 20
 
 
 def _records(path: str, kind: str):
-    from dataoptim.io import iter_json_items, iter_jsonl
+    from dataoptim.io import iter_json_array, iter_jsonl
 
     seen: dict[str, int] = {}
-    items = (obj for _, obj in iter_jsonl(path)) if kind == "jsonl" else iter_json_items(path, what="selection JSON")
+    # iter_json_array: a file whose top level is not a list is an error, not zero records
+    items = (obj for _, obj in iter_jsonl(path)) if kind == "jsonl" else iter_json_array(path, what="selection JSON")
     for index, record in enumerate(items):
         validate_record(record, file=path, index=index, require_image=False)
         rid = record["id"]
@@ -111,6 +112,9 @@ def load_selection(data: Any, *, cache_dir: str | os.PathLike | None = None):
     def generate(path: str, kind: str, version: str):
         yield from _records(path, kind)
 
+    # datasets cannot build a dataset of no rows (it raises a bare ValueError): read the first record first
+    if next(iter(_records(str(path), kind)), None) is None:
+        raise InputError("the selection holds no records", file=path)
     try:
         ds = datasets.Dataset.from_generator(
             generate, gen_kwargs=kwargs, features=_features(), cache_dir=None if cache_dir is None else str(cache_dir)
