@@ -316,3 +316,11 @@ def test_image_folder_paths_stay_inside_and_header_errors_name_the_record(tmp_pa
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(InputError, match="not a readable image"):
         B.read_image_size(folder / "coco" / "a.jpg")
+
+
+def test_empty_input_file_says_so(tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text("  \n")
+    with pytest.raises(InputError, match="is empty"):
+        B.convert_file(src, tmp_path / "out.json", "padded", B.ImageSizes({"a.jpg": (640, 480)}))
+    assert not (tmp_path / "out.json").exists()

@@ -534,6 +534,8 @@ def _require_json_list(path: str | os.PathLike) -> None:
         head = handle.read(4096).lstrip()
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:].lstrip()
+    if not head and not path.read_bytes().strip():
+        raise InputError("is empty", file=path)
     if not head.startswith(b"["):
         raise InputError("must hold a JSON list of records at the top level", file=path)
 
