@@ -234,3 +234,17 @@ def test_records_bad_input_is_located():
         from_records([{"id": "x", "conversations": []}])
     with pytest.raises(DataOptimError):
         read_benchmark(RECORDS, format="dataoptim")
+
+
+def test_records_benchmark_applies_the_record_rules():
+    from dataoptim.errors import RecordError
+
+    reversed_turns = dict(RECORDS[4], conversations=RECORDS[4]["conversations"][::-1])
+    with pytest.raises(RecordError) as info:
+        from_records([RECORDS[0], reversed_turns], file="holdout.json")
+    assert (info.value.record, info.value.id, info.value.field) == (1, "llava_3", "conversations[0].from")
+    two_images = dict(RECORDS[0], conversations=[{"from": "human", "value": "<image>\n<image>\nDescribe."}, {"from": "gpt", "value": "A cat."}])
+    with pytest.raises(RecordError, match="exactly one <image>"):
+        from_records([two_images])
+    text_only = {"id": "x_1", "task": "caption", "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}]}
+    assert from_records([text_only])[0]["image"] is None

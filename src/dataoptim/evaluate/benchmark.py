@@ -449,8 +449,10 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     Raises:
         InputError: a record without ``id``/``conversations``, with no gpt turn,
             or with a ``task`` that maps to no benchmark task.
+        RecordError: a record that breaks the record rules (DESIGN §2, :func:`dataoptim.records.validate_record`).
     """
     from dataoptim.evaluate.metrics import extract_choice
+    from dataoptim.records import validate_record
 
     items = []
     for index, rec in enumerate(records):
@@ -459,6 +461,8 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
         rid = rec.get("id")
         if not isinstance(rid, (str, int)) or rid == "":
             raise InputError("missing or not a string", file=file, record=index, field="id")
+        # the record rules of DESIGN §2 (turns in order, values strings, one <image>...); text-only allowed
+        validate_record({**rec, "id": str(rid)}, file=file, index=index, require_image=False)
         turns = rec.get("conversations")
         if not isinstance(turns, list) or len(turns) < 2:
             raise InputError("must be a list of at least two turns", file=file, record=index, id=str(rid), field="conversations")
