@@ -121,6 +121,7 @@ def test_not_a_zip(tmp_path):
         (b'[{"a": 1}, {"b": ', "ends early"),
         (b'[{"a": "caf\xe9"}]', "is not UTF-8 text"),
         (b'[{"a": 1} {"b": 2}]', "is not valid JSON: parse error"),
+        (b'[{"a": 9223372036854775808}]', "integer outside the 64-bit range"),
     ],
 )
 def test_streamed_json_errors_are_one_plain_line(tmp_path, content, words):

@@ -42,6 +42,8 @@ def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
         return InputError(f"{what} is empty", file=path)
     if "premature EOF" in first:
         return InputError(f"{what} is not valid JSON: it ends early (truncated file?)", file=path)
+    if "integer overflow" in first:  # valid JSON, but the streaming parser (yajl) reads integers as 64-bit
+        return InputError(f"{what} holds an integer outside the 64-bit range, which the streaming reader cannot read", file=path)
     return InputError(f"{what} is not valid JSON: {first}", file=path)
 
 
