@@ -1,0 +1,619 @@
+"""The bad-input table (issue 8): every fault, at every entry point, and what must come out.
+
+Each :class:`Case` row names an entry point, says in words what is wrong with
+its input, alters a valid set of inputs (:class:`Inputs`) to make that fault,
+and gives the typed error expected with the words its one-line message must
+hold (file, record, field). ``expected_error=None`` marks an input that is
+valid by the rules (DESIGN §2, §10, §11) and must be accepted: extra fields,
+a ``.gif`` saved under a ``.jpg`` name, repeated ids in a standard submission.
+
+``tests/test_bad_inputs.py`` runs every row through the API and the CLI
+(exit status 2, exactly one line on stderr, no output file left behind);
+``python tests/render_bad_inputs.py`` writes the table to ``tests/BAD_INPUTS.md``.
+A new fault is a new row here, nothing else.
+
+Entry points (:data:`ENTRIES`):
+
+* ``builder`` — ``load_dataset("dataoptim", config, data_dir=...)``; CLI ``pool build --sources <source>``.
+* ``pool`` — ``build_pool(data_dir, out)``; CLI ``pool build``.
+* ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``.
+* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
+* ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
+* ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
+* ``score`` — ``score(predictions, benchmark)``; CLI ``score``.
+* ``evaluate`` — ``evaluate("tiny", benchmark, images, out)``; CLI ``evaluate --model tiny``.
+* ``boxes`` — ``convert_file(in, out, "padded", sizes)``; CLI ``boxes convert``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dataoptim.errors import (
+    ConfigError,
+    InputError,
+    MissingFileError,
+    ModelInputError,
+    RecordError,
+    UnknownIdError,
+    UnsafeInputError,
+)
+
+#: Entry points, in table order, and the file whose name their messages give by default (``{file}``).
+ENTRIES: dict[str, str] = {
+    "builder": "coco.json",
+    "pool": "coco.json",
+    "select": "ids.txt",
+    "validate": "sub.json",
+    "train-hf": "sel.json",
+    "train-llava": "sel.json",
+    "score": "bench.jsonl",
+    "evaluate": "bench.jsonl",
+    "boxes": "in.json",
+}
+
+#: About 20 MB: the "huge single line" inputs.
+HUGE = 20_000_000
+
+
+# ----------------------------------------------------------------------------------------------
+# the valid inputs every row starts from
+# ----------------------------------------------------------------------------------------------
+def base_records() -> list[dict[str, Any]]:
+    """Three valid records (DESIGN §2), ``coco_0`` .. ``coco_2``; record 1 holds a box."""
+    return [
+        {"id": "coco_0", "image": "coco/0.jpg", "conversations": [
+            {"from": "human", "value": "<image>\nWhat is in the image?"}, {"from": "gpt", "value": "A cat on a mat."}]},
+        {"id": "coco_1", "image": "coco/1.jpg", "conversations": [
+            {"from": "human", "value": "<image>\nWhere is the dog?"}, {"from": "gpt", "value": "At [0.1, 0.2, 0.5, 0.6]."},
+            {"from": "human", "value": "What colour is it?"}, {"from": "gpt", "value": "Brown."}]},
+        {"id": "coco_2", "image": "coco/2.jpg", "conversations": [
+            {"from": "human", "value": "Describe <image> briefly."}, {"from": "gpt", "value": "Two birds."}]},
+    ]
+
+
+def base_benchmark() -> list[dict[str, Any]]:
+    """Three canonical benchmark lines over the same images."""
+    return [
+        {"question_id": "q0", "image": "coco/0.jpg", "text": "What is it?", "task": "vqa", "answers": ["cat"] * 3},
+        {"question_id": "q1", "image": "coco/1.jpg", "text": "Is there a dog?", "task": "pope", "answer": "yes"},
+        {"question_id": "q2", "image": "coco/2.jpg", "text": "Describe.", "task": "caption", "answers": ["two birds"]},
+    ]
+
+
+@dataclass
+class Inputs:
+    """A valid set of inputs for one entry point, in a temp folder; a row's ``make`` alters it.
+
+    Attributes:
+        root: the temp folder.
+        entry: the entry point.
+        records: LLaVA records written to the entry's main file (JSON list, or JSONL if ``jsonl``).
+        raw: bytes written as the main file instead of ``records`` (malformed files).
+        files: extra annotation files for ``builder``/``pool``: name -> bytes, str or JSON value;
+            ``None`` removes a default file.
+        config: the builder config (``builder``).
+        ids: the id file's text or bytes (``select``).
+        bench, preds: benchmark and prediction lines (``score``, ``evaluate``): a list of JSON values, or bytes.
+        sizes: the image-size table (``boxes``): a JSON value, or bytes.
+        options: entry-specific switches (``image_folder``, ``open_images``, ``jsonl``, ``output``...).
+        names: words substituted into a row's ``expected_words`` (``{file}``, ``{images}``...).
+    """
+
+    root: Path
+    entry: str
+    records: list[Any] = field(default_factory=base_records)
+    raw: bytes | None = None
+    files: dict[str, Any] = field(default_factory=dict)
+    config: str = "coco"
+    ids: str | bytes = "coco_0\nsvit_detail_0\ncoco_0\n"
+    bench: list[Any] | bytes = field(default_factory=base_benchmark)
+    preds: list[Any] | bytes = field(default_factory=lambda: [{"question_id": q, "text": t} for q, t in (("q0", "cat"), ("q1", "yes"), ("q2", "two birds"))])
+    sizes: Any = field(default_factory=lambda: {"0.jpg": [30, 20], "1.jpg": [40, 30], "2.jpg": [20, 36]})
+    options: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def main(self) -> Path:
+        """The entry's main input file."""
+        if self.entry in ("builder", "pool"):
+            return self.data_dir / ENTRIES[self.entry]
+        name = self.options.get("main_name") or ENTRIES[self.entry]
+        if self.options.get("jsonl"):
+            name = name.replace(".json", ".jsonl")
+        return self.root / name
+
+    def image(self, rel: str) -> Path:
+        return self.images / rel
+
+
+#: Images of the ids the ``select`` rows choose (records of DataOptim's example-byod.json, in the example pool).
+SELECT_IMAGES = {"coco_0": "coco/COCO_train2014_000000318556.jpg", "svit_detail_0": "visual_genome/1.jpg"}
+
+
+def make_images(inputs: Inputs) -> None:
+    """Small real JPEGs for the three records (sizes 30x20, 40x30, 20x36), and for the ``select`` ids."""
+    from PIL import Image
+
+    paths = [f"coco/{i}.jpg" for i in range(3)] + list(SELECT_IMAGES.values())
+    for i, (rel, size) in enumerate(zip(paths, [(30, 20), (40, 30), (20, 36), (30, 20), (30, 20)])):
+        path = inputs.image(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (60 * i, 120, 200 - 40 * i)).save(path, format="JPEG")
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(value, bytes):
+        path.write_bytes(value)
+    elif isinstance(value, str):
+        path.write_text(value, encoding="utf-8")
+    else:
+        path.write_text(json.dumps(value), encoding="utf-8")
+
+
+def write_inputs(inputs: Inputs) -> None:
+    """Write the (altered) inputs to disk."""
+    main = inputs.main
+    if inputs.entry in ("builder", "pool"):
+        inputs.data_dir.mkdir(parents=True, exist_ok=True)
+        files = {ENTRIES[inputs.entry]: inputs.raw if inputs.raw is not None else inputs.records, **inputs.files}
+        for name, content in files.items():
+            if content is not None:
+                write_json(inputs.data_dir / name, content)
+    elif inputs.entry == "select":
+        write_json(main, inputs.ids)
+    elif inputs.entry in ("score", "evaluate"):
+        for path, lines in ((main, inputs.bench), (inputs.root / "preds.jsonl", inputs.preds)):
+            write_json(path, lines if isinstance(lines, bytes) else "".join(json.dumps(x) + "\n" for x in lines))
+    elif inputs.raw is not None:
+        write_json(main, inputs.raw)
+    elif inputs.options.get("jsonl"):
+        write_json(main, "".join(json.dumps(r) + "\n" for r in inputs.records))
+    else:
+        write_json(main, inputs.records)
+    if inputs.entry == "boxes":
+        write_json(inputs.root / "sizes.json", inputs.sizes)
+    inputs.names.setdefault("file", main.name)
+    inputs.names.setdefault("images", inputs.images.name)
+
+
+# ----------------------------------------------------------------------------------------------
+# the table
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """One row: ``entry`` fed ``input`` (made by ``make``) must raise ``expected_error`` (None: must be accepted).
+
+    ``expected_words`` must all be in the one-line message (``{file}`` and the other
+    :attr:`Inputs.names` are filled in). ``xfail`` / ``xfail_cli`` name a known,
+    unfixed fault (of both paths / of the CLI path): that test is then expected
+    to fail, strictly, so fixing the fault shows up as a row to update.
+    """
+
+    entry: str
+    input: str
+    make: Callable[[Inputs], None]
+    expected_error: type[Exception] | None
+    expected_words: tuple[str, ...] = ()
+    xfail: str | None = None
+    #: a known fault of the CLI path only (the API part must pass)
+    xfail_cli: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.entry}: {self.input}"
+
+
+def rec1(change: Callable[[dict], Any]) -> Callable[[Inputs], None]:
+    """A ``make`` that alters record 1 (the second record) in place."""
+    return lambda inputs: change(inputs.records[1])
+
+
+def turns1(change: Callable[[list], Any]) -> Callable[[Inputs], None]:
+    """A ``make`` that alters record 1's conversation in place."""
+    return lambda inputs: change(inputs.records[1]["conversations"])
+
+
+def raw(content: bytes | str) -> Callable[[Inputs], None]:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+
+    def make(inputs: Inputs) -> None:
+        inputs.raw = data
+
+    return make
+
+
+def setter(**attrs: Any) -> Callable[[Inputs], None]:
+    def make(inputs: Inputs) -> None:
+        for key, value in attrs.items():
+            setattr(inputs, key, value() if callable(value) else value)
+
+    return make
+
+
+def options(**opts: Any) -> Callable[[Inputs], None]:
+    return lambda inputs: inputs.options.update(opts)
+
+
+def both(*makes: Callable[[Inputs], None]) -> Callable[[Inputs], None]:
+    def make(inputs: Inputs) -> None:
+        for m in makes:
+            m(inputs)
+
+    return make
+
+
+def _pop(key):
+    return lambda d: d.pop(key)
+
+
+def _dup_other_content(inputs: Inputs) -> None:
+    twin = json.loads(json.dumps(inputs.records[0]))
+    twin["conversations"][1]["value"] = "A different answer."
+    inputs.records.append(twin)
+
+
+def _dup_same_content(inputs: Inputs) -> None:
+    inputs.records.append(json.loads(json.dumps(inputs.records[0])))
+
+
+def _huge_image_path(record: dict) -> None:
+    record["image"] = "coco/../" + "a" * HUGE + ".jpg"
+
+
+def _symlink_out(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
+    outside = inputs.root / "outside.jpg"
+    os.replace(inputs.image(rel), outside)
+    os.symlink(outside, inputs.image(rel))
+
+
+def _gif_named_jpg(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
+    from PIL import Image
+
+    Image.new("P", (40, 30), 3).save(inputs.image(rel), format="GIF")
+
+
+def _corrupt_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
+    inputs.image(rel).write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF truncated")
+
+
+def _missing_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
+    inputs.image(rel).unlink()
+
+
+#: pool build's duplicate-id error names the source and rows but not the file (select/pool.py, being edited)
+POOL_DUP_FILE = "pool build's error for one id with two contents names source and rows, not the file (select/pool.py; listed in the report)"
+
+# Faults of one LLaVA record (DESIGN §2), fed to every entry that reads LLaVA records.
+# (input, make, expected error, words, {entry: (error, words)} where an entry differs)
+_R = "record 1 (id 'coco_1')"
+RECORD_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] = [
+    ("record is a string, not an object", lambda i: i.records.__setitem__(1, "coco_1"), RecordError, ("{file}", "record 1", "JSON object"), {}),
+    ("id is a number", rec1(lambda r: r.update(id=1)), RecordError, ("{file}", "record 1", "field 'id'"), {}),
+    ("id missing", rec1(_pop("id")), RecordError, ("{file}", "record 1", "field 'id'", "missing"), {}),
+    ("id with a space", rec1(lambda r: r.update(id="coco 1")), RecordError, ("{file}", "record 1", "field 'id'", "no spaces"), {}),
+    ("id of an unknown source (prefix)", rec1(lambda r: r.update(id="mine_1")), None, (), {
+        "builder": (RecordError, ("{file}", "record 1 (id 'mine_1')", "field 'id'", "does not belong to source 'coco'")),
+        "pool": (RecordError, ("{file}", "record 1 (id 'mine_1')", "field 'id'", "does not belong to source 'coco'")),
+    }),
+    ("image is a number", rec1(lambda r: r.update(image=7)), RecordError, ("{file}", _R, "field 'image'"), {}),
+    ("image field missing", rec1(_pop("image")), RecordError, ("{file}", _R, "field 'image'", "missing"), {
+        # the trainer allows text-only records, which must then hold no <image>
+        "train-hf": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+        "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+    }),
+    ("image path absolute", rec1(lambda r: r.update(image="/etc/passwd")), RecordError, ("{file}", _R, "field 'image'", "relative"), {}),
+    ("image path with '..'", rec1(lambda r: r.update(image="coco/../../outside.jpg")), RecordError, ("{file}", _R, "field 'image'", "inside the image folder"), {}),
+    ("image path with a backslash", rec1(lambda r: r.update(image="coco\\1.jpg")), RecordError, ("{file}", _R, "field 'image'", "'/' separators"), {}),
+    ("huge single line: a 20 MB image path", rec1(_huge_image_path), RecordError, ("{file}", _R, "field 'image'", "characters)"), {}),
+    ("conversations missing", rec1(_pop("conversations")), RecordError, ("{file}", _R, "field 'conversations'", "missing"), {}),
+    ("conversations is an object", rec1(lambda r: r.update(conversations={"from": "human", "value": "<image>\nhi"})), RecordError, ("{file}", _R, "field 'conversations'"), {}),
+    ("conversations empty", rec1(lambda r: r.update(conversations=[])), RecordError, ("{file}", _R, "field 'conversations'", "non-empty"), {}),
+    ("turn is a string", turns1(lambda t: t.__setitem__(1, "Brown.")), RecordError, ("{file}", _R, "field 'conversations[1]'"), {}),
+    ("turn without 'value'", turns1(lambda t: t[1].pop("value")), RecordError, ("{file}", _R, "field 'conversations[1].value'", "missing"), {}),
+    ("turn value is a number", turns1(lambda t: t[1].update(value=3)), RecordError, ("{file}", _R, "field 'conversations[1].value'", "string"), {}),
+    ("turn value empty", turns1(lambda t: t[3].update(value="  ")), RecordError, ("{file}", _R, "field 'conversations[3].value'", "empty"), {}),
+    ("turns out of order (gpt first)", turns1(lambda t: t.reverse()), RecordError, ("{file}", _R, "field 'conversations[0].from'", "alternate"), {}),
+    ("turn from 'user' instead of 'human'", turns1(lambda t: t[2].update({"from": "user"})), RecordError, ("{file}", _R, "field 'conversations[2].from'"), {}),
+    ("conversation ends with a human turn", turns1(lambda t: t.pop()), RecordError, ("{file}", _R, "field 'conversations[2]'", "end with a 'gpt' turn"), {}),
+    ("<image> missing", turns1(lambda t: t[0].update(value="Where is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'", "exactly one <image>"), {}),
+    ("<image> twice in the first turn", turns1(lambda t: t[0].update(value="<image>\n<image>\nWhere is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'", "found 2"), {}),
+    ("<image> in a later turn", turns1(lambda t: t[2].update(value="<image>\nWhat colour is it?")), RecordError, ("{file}", _R, "field 'conversations[2].value'", "only in the first human turn"), {}),
+    ("duplicate id with different content", _dup_other_content, RecordError, ("{file}", "id 'coco_0'", "field 'id'"), {
+        "builder": (RecordError, ("{file}", "id 'coco_0'", "field 'id'"), None, POOL_DUP_FILE),
+        "pool": (RecordError, ("{file}", "id 'coco_0'", "field 'id'"), POOL_DUP_FILE),
+    }),
+    ("extra fields (kept out of the export)", rec1(lambda r: r.update(source="coco", score=0.5, note={"a": 1})), None, (), {}),
+]
+
+#: Entries that read LLaVA records, for :data:`RECORD_FAULTS`.
+RECORD_ENTRIES = ("builder", "pool", "validate", "train-hf", "train-llava")
+
+# Faults of a whole LLaVA JSON file.
+FILE_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] = [
+    ("empty file", raw(b""), InputError, ("{file}", "empty"), {}),
+    ("whitespace only", raw(b" \n\t\n"), InputError, ("{file}", "empty"), {}),
+    ("truncated JSON", raw('[{"id": "coco_0", "image": "coco/0.jpg", "conversations": [{"from": "human", "val'), InputError, ("{file}", "not valid JSON"), {
+        "validate": (InputError, ("{file}", "record 0", "not valid JSON")),
+    }),
+    ("malformed JSON (missing comma)", raw("[" + json.dumps(base_records()[0]) + " " + json.dumps(base_records()[1]) + "]"), InputError, ("{file}", "not valid JSON"), {
+        "validate": (InputError, ("{file}", "record 1", "not valid JSON")),
+    }),
+    ("top level is an object, not a list", raw('{"records": []}'), InputError, ("{file}", "list"), {}),
+    ("empty list", raw("[]"), InputError, ("{file}", "no records"), {
+        "builder": (InputError, ("{file}", "no examples"), None,
+                    "pool build skips a source whose file holds no records, then says 'no source could be built' without naming the file (select/pool.py)"),
+        "pool": (MissingFileError, ("no source could be built",)),
+        "boxes": (None, ()),
+    }),
+    ("not UTF-8 text", raw(b'[{"id": "coco_0", "image": "coco/caf\xe9.jpg", "conversations": []}]'), InputError, ("{file}", "not UTF-8"), {}),
+]
+FILE_ENTRIES = ("builder", "pool", "validate", "train-hf", "train-llava", "boxes")
+
+
+def _cross(faults, entries) -> list[Case]:
+    rows = []
+    for text, make, error, words, overrides in faults:
+        for entry in entries:
+            err, w, *known = overrides.get(entry, (error, words))
+            rows.append(Case(entry, text, make, err, w, *known))
+    return rows
+
+
+
+def _original(config: str, files: dict[str, Any]) -> Callable[[Inputs], None]:
+    """A builder row reading original (not converted) files: ``files`` replace ``coco.json``."""
+
+    def make(inputs: Inputs) -> None:
+        inputs.config = config
+        inputs.files = dict(files)
+        inputs.raw = None
+        inputs.records = None  # type: ignore[assignment]
+        inputs.files.setdefault("coco.json", None)
+
+    return make
+
+
+_OCR = {"imageURL": "http://x/1.jpg", "questions": ["Who wrote this book?"], "answers": ["Sandra Boynton"], "split": 1}
+_REF = {"img_path": "COCO_train2014_000000544238.jpg", "expression": "a girl", "bbox": [0.0, 50.9, 529.3, 480.0],
+        "dataset_name": "refcoco", "height": 480, "width": 640}
+_RD = {"img_path": "1.jpg", "boxes": [[10, 20, 110, 220]], "question": "What is <ph_st>the man<ph_ed> doing?",
+       "cot_with_ans": "<ph_st>The man<ph_ed> walks.", "answer": "Walking.", "question_boxes_seq": [[0]], "answer_boxes_seq": [[0]]}
+
+
+def _jsonl(*lines: Any) -> str:
+    return "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+
+
+def _huge_jsonl_line() -> str:
+    return _jsonl(_REF, '{"img_path": "' + "x" * HUGE)  # a 20 MB line cut off
+
+
+BUILDER_ROWS = [
+    Case("builder", "OCR-VQA dataset.json: train entries only (validation and test splits empty)",
+         _original("ocrvqa", {"dataset.json": {"1": _OCR}}), None),
+    Case("builder", "OCR-VQA dataset.json: 'split' is a string", _original("ocrvqa", {"dataset.json": {"1": {**_OCR, "split": "1"}}}),
+         InputError, ("dataset.json", "record 0", "field '1'", "'split'")),
+    Case("builder", "OCR-VQA dataset.json: an entry lacks 'answers'", _original("ocrvqa", {"dataset.json": {"1": {k: v for k, v in _OCR.items() if k != "answers"}}}),
+         InputError, ("dataset.json", "record 0", "field '1.answers'", "missing")),
+    Case("builder", "OCR-VQA dataset.json: a key that makes a path with '..'", _original("ocrvqa", {"dataset.json": {"../1": _OCR}}),
+         RecordError, ("dataset.json", "record 0", "field 'key'", "inside the image folder")),
+    Case("builder", "OCR-VQA dataset.json: not UTF-8", _original("ocrvqa", {"dataset.json": b'{"k\xff": 1}'}),
+         InputError, ("dataset.json", "not UTF-8")),
+    Case("builder", "OCR-VQA dataset.json: a key repeated (each pair numbered in file order)",
+         _original("ocrvqa", {"dataset.json": '{"1": %s, "1": %s}' % (json.dumps(_OCR), json.dumps(_OCR))}), None),
+    Case("builder", "RefCOCO JSONL: a line truncated", _original("ref3rec", {"REC_ref3_train.jsonl": _jsonl(_REF, json.dumps(_REF)[:40])}),
+         InputError, ("REC_ref3_train.jsonl", "record 1", "not valid JSON")),
+    Case("builder", "RefCOCO JSONL: huge single line (20 MB, cut off)", lambda i: _original("ref3rec", {"REC_ref3_train.jsonl": _huge_jsonl_line()})(i),
+         InputError, ("REC_ref3_train.jsonl", "record 1", "not valid JSON")),
+    Case("builder", "RefCOCO JSONL: a line is a list", _original("ref3rec", {"REC_ref3_train.jsonl": _jsonl(_REF, [1, 2])}),
+         InputError, ("REC_ref3_train.jsonl", "record 1", "JSON object")),
+    Case("builder", "RefCOCO JSONL: bbox outside the image", _original("ref3rec", {"REC_ref3_train.jsonl": _jsonl(_REF, {**_REF, "bbox": [0, 0, 900, 480]})}),
+         InputError, ("REC_ref3_train.jsonl", "record 1", "bbox")),
+    Case("builder", "RefCOCO JSONL: bbox of three numbers", _original("ref3rec", {"REC_ref3_train.jsonl": _jsonl({**_REF, "bbox": [1, 2, 3]})}),
+         InputError, ("REC_ref3_train.jsonl", "record 0", "bbox")),
+    Case("builder", "RefCOCO JSONL: width is a string", _original("ref3rec", {"REC_ref3_train.jsonl": _jsonl({**_REF, "width": "640"})}),
+         InputError, ("REC_ref3_train.jsonl", "record 0")),
+    Case("builder", "RefCOCO refs pickle carrying a callable (os.system)", _original("ref3rec", {
+        f"{d}/{name}": value for d, p in (("refcoco", "refs(unc).p"), ("refcoco+", "refs(unc).p"), ("refcocog", "refs(umd).p"))
+        for name, value in ((p, b"cos\nsystem\n(S'echo pwned'\ntR."), ("instances.json", {"images": [], "annotations": []}))}),
+         UnsafeInputError, ("refs(unc).p", "refused")),
+    Case("builder", "Shikra RD JSONL: box outside the image", _original("shikra", {
+        "GPT4GEN_RD_BoxCoT_train.jsonl": _jsonl({**_RD, "boxes": [[10, 20, 900, 220]]}), "image_sizes.json": {"1.jpg": [500, 333]}}),
+         InputError, ("GPT4GEN_RD_BoxCoT_train.jsonl", "record 0", "box")),
+    Case("builder", "Shikra RD JSONL: image size unknown", _original("shikra", {
+        "GPT4GEN_RD_BoxCoT_train.jsonl": _jsonl(_RD), "image_sizes.json": {"2.jpg": [500, 333]}}),
+         MissingFileError, ("1.jpg",)),
+    Case("builder", "converted file of another layout (a JSON object)", raw('{"annotations": []}'), InputError, ("{file}", "list")),
+    Case("builder", "identical duplicate id (kept, the pool keeps it once)", _dup_same_content, None),
+]
+
+POOL_ROWS = [
+    Case("pool", "identical duplicate id (kept once, reported)", _dup_same_content, None),
+    Case("pool", "no annotation file in the data folder", lambda i: setattr(i, "files", {"coco.json": None}) or setattr(i, "raw", None),
+         MissingFileError, ("no source could be built",)),
+    Case("pool", "output is an existing folder that is not a pool", options(output_is_folder=True), ConfigError, ("not a pool folder",)),
+    Case("pool", "a file that names no source is ignored", setter(files={"notes.json": {"a": 1}, "readme.txt": "hi"}), None),
+]
+
+SELECT_ROWS = [
+    Case("select", "repeated ids (repeated samples), CRLF, BOM, spaces, blank lines", setter(ids="\ufeff coco_0\r\n\r\nsvit_detail_0  \r\ncoco_0\r\n"), None),
+    Case("select", "id with a space", setter(ids="coco_0\ncoco 1\n"), InputError, ("{file}", "line 2", "'coco 1'")),
+    Case("select", "id with '../'", setter(ids="coco_0\n../etc/passwd\n"), InputError, ("{file}", "line 2")),
+    Case("select", "id not in the pool", setter(ids="coco_0\ncoco_999\n"), UnknownIdError, ("{file}", "coco_999")),
+    Case("select", "id of an unknown source (prefix)", setter(ids="coco_0\nmine_1\n"), UnknownIdError, ("{file}", "mine_1")),
+    Case("select", "empty file", setter(ids=""), InputError, ("{file}", "empty")),
+    Case("select", "blank lines only", setter(ids="\n  \n\n"), InputError, ("{file}", "no ids")),
+    Case("select", "not UTF-8 text", setter(ids=b"coco_0\n\xff\xfe\n"), InputError, ("{file}", "UTF-8")),
+    Case("select", "a JSON list given as the id file", setter(ids='["coco_0"]\n'), InputError, ("{file}", "line 1")),
+    Case("select", "huge single line (a 20 MB id)", setter(ids=lambda: "coco_0\n" + "a" * HUGE + "\n"), UnknownIdError, ("{file}", "not in the pool")),
+    Case("select", "huge single line (a 20 MB line that is no id)", setter(ids=lambda: "coco_0\n" + "a b" * (HUGE // 3) + "\n"), InputError, ("{file}", "line 2", "malformed")),
+    Case("select", "image file missing under --image-folder", both(options(image_folder=True), lambda i: _missing_image(i, SELECT_IMAGES["coco_0"])),
+         MissingFileError, ("{images}", SELECT_IMAGES["coco_0"])),
+    Case("select", ".gif saved under a .jpg name (--image-folder): reported, not refused", both(options(image_folder=True), lambda i: _gif_named_jpg(i, SELECT_IMAGES["coco_0"])), None),
+    Case("select", "image is a symlink out of the image folder (--image-folder; the operator's own folder: followed)",
+         both(options(image_folder=True), lambda i: _symlink_out(i, SELECT_IMAGES["coco_0"])), None),
+    Case("select", "pool without manifest (interrupted build)", options(damage="manifest"), MissingFileError, ("not a complete pool",)),
+    Case("select", "pool manifest truncated", options(damage="manifest-truncated"), InputError, ("manifest.json",)),
+    Case("select", "pool source file truncated", options(damage="arrow-truncated"), InputError, ("coco.arrow",),
+         xfail="select/materialize.py reads a truncated Arrow file with pyarrow and lets ArrowInvalid through (select/ is being edited; fix listed in the report)"),
+]
+
+VALIDATE_ROWS = [
+    Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
+    Case("validate", "image is a symlink out of the image folder (the BYOD rule: refused)", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", "outside the image folder")),
+    Case("validate", ".gif saved under a .jpg name (PIL reads it by content)", both(options(image_folder=True), _gif_named_jpg), None),
+    Case("validate", "corrupt image file under --image-folder", both(options(image_folder=True), _corrupt_image), RecordError, ("{file}", _R, "field 'image'"),
+         xfail="select/byod.py checks only that the image exists; LLaVA then crashes on it (select/ is being edited; fix listed in the report)"),
+    Case("validate", "a record with a box outside [0, 1] (boxes are text to the validator)", turns1(lambda t: t[1].update(value="At [0.1, 0.2, 1.5, 0.6].")), None),
+]
+
+TRAIN_IMAGE_ROWS = [
+    ("image file missing", _missing_image, MissingFileError, ("{file}", "coco/1.jpg", "record 1", "'coco_1'")),
+    (".gif saved under a .jpg name (converted to RGB)", _gif_named_jpg, None, ()),
+    ("image is a symlink out of the image folder (the operator's own folder: followed)", _symlink_out, None, ()),
+]
+
+TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "train-llava") for text, make, err, words in TRAIN_IMAGE_ROWS] + [
+    Case("train-hf", "corrupt image (found by the data loader)", _corrupt_image, ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded")),
+    Case("train-hf", "corrupt image (--open-images: found before training)", both(options(open_images=True), _corrupt_image), ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded")),
+    Case("train-hf", "record longer than model_max_length", turns1(lambda t: t[1].update(value="word " * 3000)), ModelInputError, ("{file}", _R, "field 'conversations'", "model_max_length")),
+    Case("train-hf", "JSONL selection: a line truncated", both(options(jsonl=True), raw(_jsonl(base_records()[0], '{"id": "coco_1", "ima'))), InputError, ("{file}", "record 1", "line 2", "not valid JSON")),
+    Case("train-hf", "JSONL selection: a line not UTF-8", both(options(jsonl=True), raw(_jsonl(base_records()[0]).encode() + b'{"id": "caf\xe9"}\n')), InputError, ("{file}", "record 1", "not UTF-8")),
+    Case("train-hf", "JSONL selection: a line is a list", both(options(jsonl=True), raw(_jsonl(base_records()[0], [1]))), InputError, ("{file}", "record 1", "JSON object")),
+    Case("train-hf", "image folder missing", options(no_image_folder=True), MissingFileError, ("image folder not found",)),
+    Case("train-llava", "LLaVA checkout missing", options(no_repo=True), MissingFileError, ("LLaVA checkout not found",)),
+    Case("train-llava", "pretrain projector missing", options(no_adapter=True), MissingFileError, ("mm_projector.bin",)),
+]
+
+
+def _bench1(change: Callable[[dict], Any]) -> Callable[[Inputs], None]:
+    return lambda inputs: change(inputs.bench[1])
+
+
+def _pred1(change: Callable[[dict], Any]) -> Callable[[Inputs], None]:
+    return lambda inputs: change(inputs.preds[1])
+
+
+def _bench_raw(content: bytes) -> Callable[[Inputs], None]:
+    return lambda inputs: setattr(inputs, "bench", content)
+
+
+def _preds_raw(content: bytes) -> Callable[[Inputs], None]:
+    def make(inputs: Inputs) -> None:
+        inputs.preds = content
+        inputs.names["file"] = "preds.jsonl"
+
+    return make
+
+
+def _on_preds(change: Callable[[dict], Any]) -> Callable[[Inputs], None]:
+    def make(inputs: Inputs) -> None:
+        change(inputs.preds[1])
+        inputs.names["file"] = "preds.jsonl"
+
+    return make
+
+
+def _records_benchmark(change: Callable[[list], Any]) -> Callable[[Inputs], None]:
+    """The benchmark given as LLaVA records (hold-out evaluation), record 1 altered."""
+
+    def make(inputs: Inputs) -> None:
+        records = [{**r, "task": "dialogue"} for r in base_records()]
+        change(records[1])
+        inputs.bench = json.dumps(records).encode()
+        inputs.preds = [{"question_id": f"coco_{i}", "text": "a cat"} for i in range(3)]
+        inputs.options["main_name"] = "bench.json"
+
+    return make
+
+
+_Q = "record 1 (id 'q1')"
+BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
+    ("benchmark: empty file", _bench_raw(b""), InputError, ("{file}", "empty")),
+    ("benchmark: a line truncated", _bench_raw(b'{"question_id": "q0", "image": "coco/0.jpg", "text": "What is it?", "task": "vqa", "answers": ["cat"]}\n{"question_id": "q1", "te'),
+     InputError, ("{file}", "record 1", "not valid JSON")),
+    ("benchmark: not UTF-8 text", _bench_raw(b'{"question_id": "q0", "text": "caf\xe9", "task": "vqa"}\n'), InputError, ("{file}", "UTF-8")),
+    ("benchmark: question_id is a list", _bench1(lambda b: b.update(question_id=["q1"])), InputError, ("{file}", "record 1", "field 'question_id'")),
+    ("benchmark: text missing", _bench1(_pop("text")), InputError, ("{file}", _Q, "field 'text'", "missing")),
+    ("benchmark: text empty", _bench1(lambda b: b.update(text="  ")), InputError, ("{file}", _Q, "field 'text'")),
+    ("benchmark: unknown task", _bench1(lambda b: b.update(task="poem")), InputError, ("{file}", _Q, "field 'task'", "unknown task")),
+    ("benchmark: answers is a string", _bench1(lambda b: (b.pop("answer"), b.update(answers="yes"))), InputError, ("{file}", _Q, "field 'answers'")),
+    ("benchmark: image is a number", _bench1(lambda b: b.update(image=5)), InputError, ("{file}", _Q, "field 'image'")),
+    ("benchmark: duplicate question_id", _bench1(lambda b: b.update(question_id="q0")), InputError, ("{file}", "record 1 (id 'q0')", "field 'question_id'", "duplicate")),
+    ("benchmark: extra fields", _bench1(lambda b: b.update(category="adversarial", note=[1, 2])), None, ()),
+    ("benchmark as records: turns out of order", _records_benchmark(lambda r: r["conversations"].reverse()), RecordError, ("{file}", _R, "field 'conversations[0].from'")),
+    ("benchmark as records: <image> missing", _records_benchmark(lambda r: r["conversations"][0].update(value="Where is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'")),
+    ("benchmark as records: a turn value is a number", _records_benchmark(lambda r: r["conversations"][3].update(value=3)), InputError, ("{file}", _R, "field 'conversations[3].value'")),
+]
+SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words in BENCH_FAULTS] + [
+    Case("score", "predictions: a line truncated", _preds_raw(b'{"question_id": "q0", "text": "cat"}\n{"question_id": "q1", "te'), InputError, ("{file}", "record 1", "not valid JSON")),
+    Case("score", "predictions: text is a number", _on_preds(lambda p: p.update(text=1)), InputError, ("{file}", _Q, "field 'text'")),
+    Case("score", "predictions: question_id missing", _on_preds(_pop("question_id")), InputError, ("{file}", "record 1", "field 'question_id'", "missing")),
+    Case("score", "predictions: an answer to a question not in the benchmark", _on_preds(lambda p: p.update(question_id="q9")), InputError, ("{file}", "'q9'", "not in the benchmark")),
+    Case("score", "predictions: a question without an answer", lambda i: (i.preds.pop(), i.names.update(file="preds.jsonl")), InputError, ("{file}", "'q2'", "no prediction")),
+    Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
+]
+
+EVALUATE_ROWS = [
+    Case("evaluate", "image file missing", _missing_image, MissingFileError, ("{file}", _Q, "field 'image'", "missing")),
+    Case("evaluate", "image path absolute", _bench1(lambda b: b.update(image="/etc/passwd")), RecordError, ("{file}", _Q, "field 'image'", "relative")),
+    Case("evaluate", "image path with '..'", _bench1(lambda b: b.update(image="../outside.jpg")), RecordError, ("{file}", _Q, "field 'image'", "inside the image folder")),
+    Case("evaluate", "corrupt image", _corrupt_image, ModelInputError, ("{file}", _Q, "field 'image'", "cannot be decoded")),
+    Case("evaluate", ".gif saved under a .jpg name (converted to RGB)", _gif_named_jpg, None),
+    Case("evaluate", "image is a symlink out of the image folder (the operator's own folder: followed)", _symlink_out, None),
+    Case("evaluate", "benchmark: unknown task", _bench1(lambda b: b.update(task="poem")), InputError, ("{file}", _Q, "field 'task'")),
+    Case("evaluate", "no --image-dir for a benchmark with images", options(no_image_dir=True), ConfigError, ("image_dir",)),
+]
+
+
+def _box(value: str) -> Callable[[Inputs], None]:
+    return turns1(lambda t: t[1].update(value=f"At {value}."))
+
+
+def _sizes(value: Any) -> Callable[[Inputs], None]:
+    def make(inputs: Inputs) -> None:
+        inputs.sizes = value
+        inputs.names["file"] = "sizes.json"
+
+    return make
+
+
+_FAULT = {text: make for text, make, *_ in RECORD_FAULTS}
+BOXES_ROWS = [
+    # boxes convert rewrites boxes; it reads what it needs of a record and validates nothing else
+    Case("boxes", "record is a string, not an object", _FAULT["record is a string, not an object"], InputError, ("{file}", "record 1", "field 'conversations'")),
+    Case("boxes", "conversations is an object", _FAULT["conversations is an object"], InputError, ("{file}", _R, "field 'conversations'")),
+    Case("boxes", "turn value is a number", turns1(lambda t: t[3].update(value=3)), InputError, ("{file}", _R, "field 'conversations[3].value'")),
+    Case("boxes", "<image> missing (not the converter's rule: passed through)", _FAULT["<image> missing"], None),
+    Case("boxes", "box outside [0, 1]", _box("[0.1, 0.2, 1.5, 0.6]"), InputError, ("{file}", _R, "field 'conversations[1].value'", "outside")),
+    Case("boxes", "box reversed (x2 < x1)", _box("[0.5, 0.2, 0.1, 0.6]"), InputError, ("{file}", _R, "field 'conversations[1].value'", "reversed")),
+    Case("boxes", "box of a record without image", rec1(_pop("image")), InputError, ("{file}", _R, "field 'image'")),
+    Case("boxes", "image size unknown", _sizes({"0.jpg": [30, 20]}), MissingFileError, ("in.json", _R, "field 'image'", "size of image 'coco/1.jpg'")),
+    Case("boxes", "size table: a width of zero", _sizes({"1.jpg": [0, 30]}), InputError, ("{file}", "field '1.jpg'")),
+    Case("boxes", "size table: not an object", _sizes([[40, 30]]), InputError, ("{file}", "dict")),
+    Case("boxes", "size table: truncated", _sizes(b'{"1.jpg": [40, 3'), InputError, ("{file}", "not valid JSON")),
+    Case("boxes", "image path with '..' (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="../outside.jpg"))), RecordError, ("{file}", _R, "field 'image'", "inside the image folder")),
+    Case("boxes", "image path absolute (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="/etc/hostname"))), RecordError, ("{file}", _R, "field 'image'", "relative")),
+    Case("boxes", "corrupt image header (--image-folder)", both(options(image_folder=True), lambda i: i.image("coco/1.jpg").write_bytes(b"not an image")), InputError, ("{file}", _R, "field 'image'", "not a readable image")),
+    Case("boxes", ".gif saved under a .jpg name (--image-folder: its header gives the size)", both(options(image_folder=True), _gif_named_jpg), None),
+]
+
+CASES: list[Case] = (
+    _cross(RECORD_FAULTS, RECORD_ENTRIES)
+    + _cross(FILE_FAULTS, FILE_ENTRIES)
+    + BUILDER_ROWS + POOL_ROWS + SELECT_ROWS + VALIDATE_ROWS + TRAIN_ROWS + SCORE_ROWS + EVALUATE_ROWS + BOXES_ROWS
+)

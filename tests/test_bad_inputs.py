@@ -1,0 +1,363 @@
+"""Run every row of the bad-input table (``tests/bad_inputs.py``) through the API and the CLI.
+
+For a row with an expected error:
+
+* API: the typed error is raised (``pytest.raises(expected_error)``), its message
+  is one line, short, and holds the row's words (file, record, field);
+* CLI (each command of the entry, in process): exit status 2 and exactly one line
+  on stderr, ``error: <the message>`` — nothing else: the CLI turns the libraries'
+  progress bars off when stderr is not a terminal (:func:`dataoptim.cli.quiet_progress_bars`);
+* after both: no output file, no temporary file beside it, no finished cache.
+
+A row without an expected error must be accepted by both (exit status 0).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bad_inputs import CASES, ENTRIES, SELECT_IMAGES, Inputs, make_images, write_inputs
+from dataoptim.cli import main
+from dataoptim.errors import DataOptimError, MAX_MESSAGE
+from test_select_support import example_data_dir
+
+
+@pytest.fixture(scope="module")
+def example_pool(tmp_path_factory):
+    from dataoptim.select import build_pool
+
+    root = tmp_path_factory.mktemp("bad_inputs_pool")
+    build_pool(example_data_dir(root), root / "pool", progress=False)
+    return root / "pool"
+
+
+# ----------------------------------------------------------------------------------------------
+# entry points: how each is called, and what it must not leave behind
+# ----------------------------------------------------------------------------------------------
+def _temp_leftovers(path: Path) -> list[Path]:
+    """Temporary files or folders of an atomic write of ``path`` (``.<name>.*``) or of a pool build."""
+    if not path.parent.is_dir():
+        return []
+    return [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.") or p.name.startswith(f"{path.name}.tmp-")]
+
+
+class Entry:
+    """How an entry point is run; subclasses per entry (see the table's module docstring)."""
+
+    def prepare(self, inputs: Inputs, pool: Path) -> None:
+        make_images(inputs)
+
+    def api(self, inputs: Inputs) -> None:
+        raise NotImplementedError
+
+    def cli(self, inputs: Inputs) -> list[list[str]]:
+        raise NotImplementedError
+
+    def out(self, inputs: Inputs) -> Path:
+        return inputs.root / "out.json"
+
+    def check_nothing_left(self, inputs: Inputs) -> None:
+        out = self.out(inputs)
+        assert not out.exists(), f"{out} was written"
+        assert not _temp_leftovers(out), _temp_leftovers(out)
+
+
+class Builder(Entry):
+    def api(self, inputs):
+        from datasets import load_dataset
+
+        load_dataset("dataoptim", inputs.config, data_dir=str(inputs.data_dir), cache_dir=str(inputs.root / "cache"))
+
+    def cli(self, inputs):
+        source = inputs.config.split("_")[0]
+        return [["pool", "build", "--data-dir", inputs.data_dir, "--output", self.out(inputs), "--sources", source]]
+
+    def out(self, inputs):
+        return inputs.root / "pool"
+
+    def check_nothing_left(self, inputs):
+        super().check_nothing_left(inputs)
+        finished = [p for p in (inputs.root / "cache").rglob("dataset_info.json") if ".incomplete" not in str(p)]
+        assert not finished, f"a finished datasets cache was left: {finished}"
+
+
+class PoolEntry(Entry):
+    def prepare(self, inputs, pool):
+        pass
+
+    def _output(self, inputs):
+        out = self.out(inputs)
+        if inputs.options.get("output_is_folder") and not out.exists():
+            out.mkdir()
+            (out / "mine.txt").write_text("keep me")
+        return out
+
+    def api(self, inputs):
+        from dataoptim.select import build_pool
+
+        build_pool(inputs.data_dir, self._output(inputs), progress=False)
+
+    def cli(self, inputs):
+        return [["pool", "build", "--data-dir", inputs.data_dir, "--output", self._output(inputs)]]
+
+    def out(self, inputs):
+        return inputs.root / "pool"
+
+    def check_nothing_left(self, inputs):
+        out = self.out(inputs)
+        if inputs.options.get("output_is_folder"):
+            assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+        else:
+            assert not out.exists(), f"{out} was written"
+        assert not _temp_leftovers(out), _temp_leftovers(out)
+
+
+class Select(Entry):
+    def prepare(self, inputs, pool):
+        make_images(inputs)
+        inputs.options["pool"] = pool
+
+    def _pool(self, inputs) -> Path:
+        """The example pool, or a damaged copy of it (made once) for the ``damage`` rows."""
+        damage = inputs.options.get("damage")
+        if not damage:
+            return inputs.options["pool"]
+        pool = inputs.root / "pool"
+        if pool.exists():
+            return pool
+        shutil.copytree(inputs.options["pool"], pool)
+        if damage == "manifest":
+            (pool / "manifest.json").unlink()
+        elif damage == "manifest-truncated":
+            text = (pool / "manifest.json").read_text()
+            (pool / "manifest.json").write_text(text[: len(text) // 2])
+        elif damage == "arrow-truncated":
+            path = pool / "sources" / "coco.arrow"
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return pool
+
+    def _images(self, inputs):
+        return ["--image-folder", str(inputs.images)] if inputs.options.get("image_folder") else []
+
+    def api(self, inputs):
+        from dataoptim.select import Pool
+
+        folder = inputs.images if inputs.options.get("image_folder") else None
+        Pool.open(self._pool(inputs)).by_ids(inputs.main).to_llava_json(self.out(inputs), image_folder=folder)
+
+    def cli(self, inputs):
+        return [["select", "--pool", self._pool(inputs), "--ids", inputs.main, "--output", self.out(inputs), "-q", *self._images(inputs)]]
+
+
+class Validate(Entry):
+    def api(self, inputs):
+        from dataoptim.select import validate_byod
+
+        validate_byod(inputs.main, inputs.images, output=self.out(inputs))
+
+    def cli(self, inputs):
+        images = ["--image-folder", inputs.images]
+        return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
+
+
+class TrainHF(Entry):
+    def _images(self, inputs):
+        return inputs.root / "no-images" if inputs.options.get("no_image_folder") else inputs.images
+
+    def api(self, inputs):
+        from dataoptim.train import train
+
+        train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", max_steps=1,
+              per_device_train_batch_size=2, dataloader_num_workers=0, cache_dir=inputs.root / "cache",
+              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no")
+
+    def cli(self, inputs):
+        return [[
+            "train", "--backend", "hf", "--model", "tiny", "--data", inputs.main, "--image-folder", self._images(inputs),
+            "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
+            "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
+            *(["--open-images"] if inputs.options.get("open_images") else []),
+        ]]
+
+    def check_nothing_left(self, inputs):
+        out = inputs.root / "out"
+        for name in ("model.safetensors", "train_report.json", "config.json"):
+            assert not (out / name).exists(), f"{out / name} was written"
+        assert not _temp_leftovers(out / "data_report.json")
+
+
+class TrainLlava(Entry):
+    def prepare(self, inputs, pool):
+        make_images(inputs)
+        repo = inputs.root / "LLaVA"
+        (repo / "llava" / "train").mkdir(parents=True)
+        (repo / "llava" / "train" / "train_mem.py").write_text("# stand-in\n")
+        (inputs.root / "mm_projector.bin").write_bytes(b"stand-in")
+        (inputs.root / "Llama-2-7b-chat-hf").mkdir()
+
+    def _parts(self, inputs):
+        absent = inputs.root / "absent"
+        return (
+            absent if inputs.options.get("no_repo") else inputs.root / "LLaVA",
+            inputs.root / "Llama-2-7b-chat-hf",
+            absent / "mm_projector.bin" if inputs.options.get("no_adapter") else inputs.root / "mm_projector.bin",
+        )
+
+    def api(self, inputs):
+        import warnings
+
+        from dataoptim.train.llava import prepare_llava
+
+        repo, base, adapter = self._parts(inputs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the stand-in checkout is not at LLaVA's commit
+            prepare_llava(inputs.main, inputs.images, repo, base, adapter, inputs.root / "out", dry_run=True, cache_dir=inputs.root / "cache")
+
+    def cli(self, inputs):
+        repo, base, adapter = self._parts(inputs)
+        return [[
+            "train", "--backend", "llava", "--dry-run", "--data", inputs.main, "--image-folder", inputs.images,
+            "--output-dir", inputs.root / "out", "--llava-repo", repo, "--model-name-or-path", base,
+            "--pretrain-mm-mlp-adapter", adapter, "--cache-dir", inputs.root / "cache",
+        ]]
+
+    def out(self, inputs):
+        return inputs.root / "out"
+
+
+class Score(Entry):
+    def api(self, inputs):
+        from dataoptim.evaluate import score
+
+        score(inputs.root / "preds.jsonl", inputs.main)
+
+    def cli(self, inputs):
+        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out"]]
+
+    def out(self, inputs):
+        return inputs.root / "out" / "scores.json"
+
+
+class Evaluate(Entry):
+    def _image_dir(self, inputs):
+        return None if inputs.options.get("no_image_dir") else inputs.images
+
+    def api(self, inputs):
+        from dataoptim.evaluate import evaluate
+
+        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", batch_size=2, max_new_tokens=2, device="cpu")
+
+    def cli(self, inputs):
+        images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
+        return [["evaluate", "--model", "tiny", "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
+                 "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu"]]
+
+    def out(self, inputs):
+        return inputs.root / "out"
+
+
+class Boxes(Entry):
+    def api(self, inputs):
+        from dataoptim import boxes
+
+        if inputs.options.get("image_folder"):
+            sizes = boxes.ImageSizes(image_dir=inputs.images)
+        else:
+            sizes = boxes.ImageSizes(boxes.load_image_sizes(inputs.root / "sizes.json"))
+        boxes.convert_file(inputs.main, self.out(inputs), "padded", sizes)
+
+    def cli(self, inputs):
+        where = ["--image-folder", inputs.images] if inputs.options.get("image_folder") else ["--image-sizes", inputs.root / "sizes.json"]
+        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", "padded", *where]]
+
+
+RUNNERS: dict[str, Entry] = {
+    "builder": Builder(), "pool": PoolEntry(), "select": Select(), "validate": Validate(), "train-hf": TrainHF(),
+    "train-llava": TrainLlava(), "score": Score(), "evaluate": Evaluate(), "boxes": Boxes(),
+}
+
+
+def test_every_entry_has_a_runner_and_rows():
+    assert set(RUNNERS) == set(ENTRIES)
+    assert {case.entry for case in CASES} == set(ENTRIES)
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids)), "two rows with the same entry and input"
+
+
+# ----------------------------------------------------------------------------------------------
+# the table, row by row
+# ----------------------------------------------------------------------------------------------
+def _params(cli: bool):
+    for case in CASES:
+        known = case.xfail or (case.xfail_cli if cli else None)
+        marks = [pytest.mark.xfail(reason=known, strict=True)] if known else []
+        yield pytest.param(case, id=case.id, marks=marks)
+
+
+def _check_message(message: str, case, inputs: Inputs) -> None:
+    assert "\n" not in message, f"message on several lines: {message!r}"
+    assert len(message) <= MAX_MESSAGE + 300, f"message of {len(message):,} characters"
+    for word in case.expected_words:
+        word = word.format(**inputs.names)
+        assert word in message, f"{word!r} not in {message!r}"
+
+
+def _inputs(case, tmp_path, example_pool) -> Inputs:
+    inputs = Inputs(tmp_path, case.entry)
+    RUNNERS[case.entry].prepare(inputs, example_pool)
+    case.make(inputs)
+    write_inputs(inputs)
+    return inputs
+
+
+@pytest.mark.parametrize("case", list(_params(cli=False)))
+def test_api(case, tmp_path, example_pool):
+    """The API raises the row's typed error with a one-line message naming file, record and field, and writes nothing."""
+    entry = RUNNERS[case.entry]
+    inputs = _inputs(case, tmp_path, example_pool)
+    if case.expected_error is None:
+        entry.api(inputs)
+        return
+    with pytest.raises(DataOptimError) as info:
+        entry.api(inputs)
+    assert isinstance(info.value, case.expected_error), f"{type(info.value).__name__}: {info.value}"
+    _check_message(str(info.value), case, inputs)
+    entry.check_nothing_left(inputs)
+
+
+@pytest.mark.parametrize("case", list(_params(cli=True)))
+def test_cli(case, tmp_path, capfd, example_pool):
+    """Each CLI command of the entry exits 2 with exactly one line on stderr, and writes nothing."""
+    entry = RUNNERS[case.entry]
+    inputs = _inputs(case, tmp_path, example_pool)
+    capfd.readouterr()
+    for argv in entry.cli(inputs):
+        code = main([str(a) for a in argv])
+        err = capfd.readouterr().err
+        if case.expected_error is None:
+            assert code == 0, err
+            continue
+        assert code == 2, f"exit status {code}: {err[-2000:]}"
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr is not one error line: {err[-3000:]!r}"
+        _check_message(lines[0], case, inputs)
+        entry.check_nothing_left(inputs)
+
+
+def test_select_images_are_in_the_example_pool(example_pool):
+    from dataoptim.select import Pool
+
+    pool = Pool.open(example_pool)
+    for rid, image in SELECT_IMAGES.items():
+        assert pool.get(rid)["image"] == image
+    assert json.loads((example_pool / "manifest.json").read_text())["num_rows"] == 17
+
+
+def test_rendered_table_is_current():
+    from render_bad_inputs import TARGET, render
+
+    assert TARGET.read_text(encoding="utf-8") == render(), "tests/BAD_INPUTS.md is stale: run python tests/render_bad_inputs.py"
