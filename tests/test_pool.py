@@ -127,6 +127,29 @@ def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
     assert len(Pool.open(out)) == 17
 
 
+def test_damaged_source_file_is_an_input_error_naming_it(tmp_path):
+    """A truncated ``sources/*.arrow`` is found at open (size against the manifest); one damaged later, when read."""
+    build_pool(example_data_dir(tmp_path), tmp_path / "pool")
+    path = tmp_path / "pool" / "sources" / "coco.arrow"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(InputError, match="coco.arrow.*manifest says"):
+        Pool.open(tmp_path / "pool")
+    path.write_bytes(good)
+    pool = Pool.open(tmp_path / "pool")
+    path.write_bytes(b"\0" * len(good))  # same size, not Arrow: only reading finds it
+    with pytest.raises(InputError, match="coco.arrow.*cannot be read"):
+        pool.by_ids(["coco_0"]).to_llava_json(tmp_path / "out.json")
+    with pytest.raises(InputError, match="coco.arrow.*cannot be read"):
+        pool.source_table("coco")
+    assert not (tmp_path / "out.json").exists()
+    index = tmp_path / "pool" / "index" / "ids.npy"
+    path.write_bytes(good)
+    index.write_bytes(index.read_bytes()[:20])
+    with pytest.raises(InputError, match="ids.npy.*cannot be read"):
+        Pool.open(tmp_path / "pool").by_ids(["coco_0"])
+
+
 def test_output_rules(tmp_path):
     data = example_data_dir(tmp_path)
     other = tmp_path / "mine"

@@ -60,7 +60,7 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
     resident memory of the process never holds more than that much of the pool.
     Memory otherwise: the arrays of positions (16 bytes per selected row).
     """
-    from dataoptim.select.pool import source_path
+    from dataoptim.select.pool import open_source, source_path, unreadable_source
 
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
@@ -73,7 +73,7 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
     cuts = np.flatnonzero(np.diff(batch_of)) + 1
     starts = np.concatenate([[0], cuts])
     stops = np.concatenate([cuts, [len(sorted_rows)]])
-    schema = pa.ipc.open_file(pa.memory_map(str(source_path(pool.path, pool.parts[0].name)))).schema
+    schema = open_source(source_path(pool.path, pool.parts[0].name)).schema
     fields = [schema.get_field_index(c) for c in columns]
     readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
     maps: dict[int, mmap.mmap] = {}
@@ -82,11 +82,19 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
         for lo, hi in zip(starts, stops):
             b = int(batch_of[lo])
             k = int(pool.batch_source[b])
+            path = source_path(pool.path, pool.parts[k].name)
             if k not in readers:
-                with open(source_path(pool.path, pool.parts[k].name), "rb") as handle:
-                    maps[k] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-                readers[k] = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(maps[k])), options=pa.ipc.IpcReadOptions(included_fields=fields, use_threads=False))
-            batch = readers[k].get_batch(int(pool.batch_local[b]))
+                try:
+                    with open(path, "rb") as handle:
+                        maps[k] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError) as exc:  # missing, or empty (mmap refuses a zero-length file)
+                    raise unreadable_source(path, exc) from None
+                options = pa.ipc.IpcReadOptions(included_fields=fields, use_threads=False)
+                readers[k] = open_source(path, options, source=pa.BufferReader(pa.py_buffer(maps[k])))
+            try:
+                batch = readers[k].get_batch(int(pool.batch_local[b]))
+            except (pa.ArrowException, OSError, IndexError) as exc:  # a file changed since the pool was opened
+                raise unreadable_source(path, exc) from None
             local = sorted_rows[lo:hi] - pool.batch_starts[b]
             if len(local) == batch.num_rows and local[0] == 0 and local[-1] == batch.num_rows - 1 and (len(local) < 2 or np.all(np.diff(local) == 1)):
                 taken = batch

@@ -84,6 +84,26 @@ def source_path(pool_dir: Path, name: str) -> Path:
     return Path(pool_dir) / "sources" / f"{name}.arrow"
 
 
+def open_source(path: str | os.PathLike, options: "pa.ipc.IpcReadOptions | None" = None, source=None) -> "pa.ipc.RecordBatchFileReader":
+    """Open a pool's Arrow file (memory-mapped, or from ``source``, a buffer of it), with errors naming the file.
+
+    Raises:
+        InputError: the file is missing, truncated or not an Arrow IPC file (rebuild the pool).
+    """
+    try:
+        if source is None:
+            source = pa.memory_map(str(path), "r")
+        return pa.ipc.open_file(source, options=options)
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable_source(path, exc) from None
+
+
+def unreadable_source(path: str | os.PathLike, exc: BaseException) -> InputError:
+    """The error for a pool source file that Arrow cannot read (truncated, overwritten, deleted)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return InputError(f"pool source file cannot be read ({reason}): the pool is damaged; rebuild it with `dataoptim pool build`", file=path)
+
+
 # ----------------------------------------------------------------------------------------
 # ids as fixed-width bytes
 # ----------------------------------------------------------------------------------------
@@ -229,7 +249,31 @@ class Pool:
             raise InputError(f"pool manifest is unreadable ({exc})", file=manifest_path) from None
         if manifest.get("format") != FORMAT_VERSION:
             raise InputError(f"pool format {manifest.get('format')!r} is not {FORMAT_VERSION}; rebuild the pool", file=manifest_path)
-        return cls(path, manifest)
+        pool = cls(path, manifest)
+        pool.check_files()
+        return pool
+
+    def check_files(self) -> None:
+        """Check that every source file has the size the manifest recorded (one ``stat`` per source).
+
+        A file cut short (a copy or a disk that ran out) or replaced since the
+        build would otherwise fail deep inside Arrow, or be read wrongly.
+
+        Raises:
+            InputError: a source file is missing or of another size, naming the file.
+        """
+        for part in self.parts:
+            path = source_path(self.path, part.name)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                raise InputError("pool source file is missing: the pool is damaged; rebuild it with `dataoptim pool build`", file=path) from None
+            if size != part.nbytes:
+                raise InputError(
+                    f"pool source file holds {size:,} bytes but the manifest says {part.nbytes:,} (truncated or changed since the build); "
+                    "rebuild the pool with `dataoptim pool build`",
+                    file=path,
+                )
 
     def __repr__(self) -> str:
         return f"Pool({str(self.path)!r}, {self.num_rows:,} records, sources: {', '.join(self.sources)})"
@@ -263,8 +307,12 @@ class Pool:
         """The whole table of one source, memory-mapped (no copy; pages are read on use)."""
         if name not in self._tables:
             self.part(name)
-            reader = pa.ipc.open_file(pa.memory_map(str(source_path(self.path, name)), "r"))
-            self._tables[name] = reader.read_all()
+            path = source_path(self.path, name)
+            reader = open_source(path)
+            try:
+                self._tables[name] = reader.read_all()
+            except (pa.ArrowException, OSError) as exc:
+                raise unreadable_source(path, exc) from None
         return self._tables[name]
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
@@ -290,7 +338,12 @@ class Pool:
         folder = self.path / "index"
         arrays, maps = [], []
         for name in ("hashes", "ids", "rows"):
-            array, mapping = _map_npy(folder / f"{name}.npy")
+            try:
+                array, mapping = _map_npy(folder / f"{name}.npy")
+            except (OSError, ValueError) as exc:  # missing, truncated or not a .npy file
+                _release_maps(maps)
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise InputError(f"pool index file cannot be read ({reason}): the pool is damaged; rebuild it with `dataoptim pool build`", file=folder / f"{name}.npy") from None
             arrays.append(array)
             maps.append(mapping)
         return arrays[0], arrays[1], arrays[2], maps
