@@ -294,9 +294,6 @@ def _missing_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
     inputs.image(rel).unlink()
 
 
-#: pool build's duplicate-id error names the source and rows but not the file (select/pool.py, being edited)
-POOL_DUP_FILE = "pool build's error for one id with two contents names source and rows, not the file (select/pool.py; listed in the report)"
-
 # Faults of one LLaVA record (DESIGN §2), fed to every entry that reads LLaVA records.
 # (input, make, expected error, words, {entry: (error, words)} where an entry differs)
 _R = "record 1 (id 'coco_1')"
@@ -332,9 +329,9 @@ RECORD_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] 
     ("<image> missing", turns1(lambda t: t[0].update(value="Where is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'", "exactly one <image>"), {}),
     ("<image> twice in the first turn", turns1(lambda t: t[0].update(value="<image>\n<image>\nWhere is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'", "found 2"), {}),
     ("<image> in a later turn", turns1(lambda t: t[2].update(value="<image>\nWhat colour is it?")), RecordError, ("{file}", _R, "field 'conversations[2].value'", "only in the first human turn"), {}),
-    ("duplicate id with different content", _dup_other_content, RecordError, ("{file}", "id 'coco_0'", "field 'id'"), {
-        "builder": (RecordError, ("{file}", "id 'coco_0'", "field 'id'"), None, POOL_DUP_FILE),
-        "pool": (RecordError, ("{file}", "id 'coco_0'", "field 'id'"), POOL_DUP_FILE),
+    ("duplicate id with different content", _dup_other_content, RecordError, ("{file}", "record 3 (id 'coco_0')", "field 'id'", "record 0"), {
+        # load_dataset's check (builder.py) names the file and the split's rows, pool build --sources the records
+        "builder": (RecordError, ("{file}", "id 'coco_0'", "field 'id'", "different content")),
     }),
     ("extra fields (kept out of the export)", rec1(lambda r: r.update(source="coco", score=0.5, note={"a": 1})), None, (), {}),
 ]

@@ -101,6 +101,9 @@ def test_duplicate_ids_with_different_content_are_an_error(tmp_path):
     with pytest.raises(RecordError, match="different content") as err:
         build_pool(data, tmp_path / "pool")
     assert items[1]["id"] in str(err.value)
+    # located at the later record, in its file, and naming the earlier one
+    assert str(err.value).startswith(f"{data / 'svit.json'}: record {len(items)} (id {items[1]['id']!r}), field 'id': ")
+    assert "record 1 of this file" in str(err.value)
 
 
 def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):

@@ -624,7 +624,21 @@ def _row_contents(tmp: Path, names: Sequence[str], starts: Sequence[int], rows: 
     return out
 
 
-def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tuple[int, list[int], list[dict], int]:
+def _where_row(rec: dict, files: Mapping[str, Path | None], start: int) -> tuple[str, dict[str, Any]]:
+    """Words for a pool row in messages, and its location: the record index in its converted file, if it came from one.
+
+    A source built from a converted ``<source>.json`` has one row per record of that file,
+    in file order (the pool builds whole sources, which keep every record), so the
+    local row is the record index in the file.
+    """
+    local = rec["row"] - start
+    file = files.get(rec["source"])
+    if file is not None:
+        return f"record {local} of {file}", {"file": str(file), "record": local}
+    return f"row {local} of source {rec['source']!r} (built from its original files)", {}
+
+
+def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: Mapping[str, Path | None] | None = None) -> tuple[int, list[int], list[dict], int]:
     """Write ``index/hashes.npy``, ``index/ids.npy`` and ``index/rows.npy``; find duplicate ids.
 
     The three arrays are aligned and ordered by hash: sorted :func:`id_hash`
@@ -632,11 +646,15 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tupl
     Ids that occur twice with identical records are kept once (the later rows
     become *hidden*); the same id with different records is an error.
 
+    Args:
+        files: source name -> the converted file it was built from (None: original files), for messages.
+
     Returns:
         (id width in bytes, hidden rows, duplicate examples, duplicate count).
 
     Raises:
-        RecordError: one id with two different records (naming both sources and rows).
+        RecordError: one id with two different records, located at the later one (its file and
+            record index) and naming the earlier one.
     """
     import pyarrow.compute as pc
 
@@ -674,11 +692,15 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int]) -> tupl
                 first_row, row = int(order[first_at[key]]), int(order[i])
                 a, b = _row_contents(tmp, names, starts, [first_row, row])
                 if (a["image"], a["conversations"]) != (b["image"], b["conversations"]):
-                    raise RecordError(
-                        f"duplicate id with different content: {a['source']} row {a['row'] - starts[names.index(a['source'])]} "
-                        f"and {b['source']} row {b['row'] - starts[names.index(b['source'])]} differ",
-                        id=a["id"], field="id",
-                    )
+                    first_words, first = _where_row(a, files or {}, starts[names.index(a["source"])])
+                    later_words, later = _where_row(b, files or {}, starts[names.index(b["source"])])
+                    if later and first.get("file") == later["file"]:
+                        message = f"duplicate id with different content: record {first['record']} of this file has it too, with other content"
+                    elif later:
+                        message = f"duplicate id with different content: {first_words} has it too, with other content"
+                    else:
+                        message = f"duplicate id with different content: {first_words} and {later_words} differ"
+                    raise RecordError(message, id=a["id"], field="id", **later)
                 keep[i] = False
                 hidden.append(row)
                 count += 1
@@ -728,7 +750,7 @@ def build_pool(
     Raises:
         MissingFileError: ``data_dir`` missing; a requested source has no files.
         ConfigError: unknown source name; ``output`` is a non-pool folder, or a pool and ``overwrite`` is False.
-        RecordError: a record breaks DESIGN §2, or one id has two different records.
+        RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
         InputError: a file is not valid JSON.
     """
     from dataoptim.builder import annotation_files
@@ -757,6 +779,7 @@ def build_pool(
         files = {p.name: p for p in annotation_files(data_dir)}
         built: dict[str, int] = {}
         skipped: dict[str, str] = {}
+        origins: dict[str, Path | None] = {}
         entries = []
         start = 0
         for name in wanted:
@@ -792,6 +815,7 @@ def build_pool(
                 skipped[name] = "no records"
                 continue
             built[name] = rows
+            origins[name] = converted
             entries.append(
                 {"name": name, "task": catalog.SOURCES[name].task, "start": start, "rows": rows, "batch_starts": batch_starts, "nbytes": path.stat().st_size, "origin": origin}
             )
@@ -803,7 +827,7 @@ def build_pool(
                 file=data_dir,
             )
         names = [e["name"] for e in entries]
-        width, hidden, examples, count = _build_index(tmp, names, [e["start"] for e in entries])
+        width, hidden, examples, count = _build_index(tmp, names, [e["start"] for e in entries], origins)
         manifest = {
             "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
