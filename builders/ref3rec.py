@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import posixpath
 import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -51,10 +50,11 @@ import datasets
 
 from dataoptim import prompts
 from dataoptim.boxes import format_box, normalize_box, xywh_to_xyxy
+from dataoptim.convert import image_in_folder
 from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
 from dataoptim.errors import ConfigError, InputError, MissingFileError, UnsafeInputError
 from dataoptim.io import iter_json_items, iter_jsonl, require_file
-from dataoptim.records import check_image_path, make_record, two_turns
+from dataoptim.records import make_record, two_turns
 
 #: Shikra's file of RefCOCO/+/g train expressions.
 SHIKRA_FILE = "REC_ref3_train.jsonl"
@@ -98,11 +98,9 @@ def image_path(img_path: str) -> str:
     """DataOptim's path of a COCO train2014 image named in Shikra's file: ``coco/COCO_train2014_000000544238.jpg``.
 
     Raises:
-        ValueError: not a non-empty string. RecordError: the path would leave the image folder.
+        ValueError: not a non-empty string. RecordError: an absolute path or ``..`` (refused, not rewritten).
     """
-    if not isinstance(img_path, str) or not img_path.strip():
-        raise ValueError(f"'img_path' must be a non-empty string, found {img_path!r}")
-    return check_image_path(f"coco/{posixpath.basename(img_path)}", field="img_path")
+    return image_in_folder("coco", img_path)
 
 
 def coco_image_id(img_path: str) -> int | None:

@@ -37,10 +37,11 @@ from typing import Any, Iterator, Mapping, Sequence
 import datasets
 
 from dataoptim.boxes import ImageSizes, format_boxes, load_image_sizes, normalize_box
+from dataoptim.convert import image_in_folder
 from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
 from dataoptim.errors import MissingFileError
 from dataoptim.io import iter_jsonl
-from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, two_turns
+from dataoptim.records import IMAGE_TOKEN, make_record, two_turns
 
 SHIKRA_RD_FILE = "GPT4GEN_RD_BoxCoT_train.jsonl"
 SIZES_FILE = "image_sizes.json"
@@ -49,9 +50,7 @@ PHRASE_START, PHRASE_END = "<ph_st>", "<ph_ed>"
 
 def image_path(img_path: str) -> str:
     """``flickr30k/{img_path}`` (the bare file name), checked to stay inside the image folder."""
-    if not isinstance(img_path, str) or not img_path.strip():
-        raise ValueError(f"'img_path' must be a non-empty string, found {img_path!r}")
-    return check_image_path(f"flickr30k/{posixpath.basename(img_path)}", field="img_path")
+    return image_in_folder("flickr30k", img_path)
 
 
 def place_boxes(text: str, boxes_seq: Sequence[Sequence[int]] | None, boxes: Sequence[Sequence[float]], *, field: str) -> str:

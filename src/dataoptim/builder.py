@@ -343,7 +343,10 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             stream = self.converted_records(files["converted"])
         else:
             stream = self.original_records(split, files)
-        for record in stream:
+        where = ", ".join(dict.fromkeys(str(p) for p in files.values()))
+        for index, record in enumerate(stream):
+            # what the conversion made from the original files obeys the record rules too (DESIGN §2)
+            records.validate_record(record, file=where, index=index)
             yield record["id"], record
 
     def converted_records(self, path: Path) -> Iterator[dict[str, Any]]:

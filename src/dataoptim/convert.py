@@ -23,6 +23,27 @@ def coco_image_path(image_id: int | str, split: str = "train2014") -> str:
     return f"coco/COCO_{split}_{int(image_id):012d}.jpg"
 
 
+def image_in_folder(folder: str, img_path: Any, *, field: str = "img_path") -> str:
+    """``{folder}/{file name}`` for a source that names images by a path relative to its own folder.
+
+    Shikra's files give ``img_path`` as a bare file name or a path under the
+    source's image folder; only its file name is kept. A value that is not a
+    relative, ``..``-free path is refused rather than rewritten.
+
+    Raises:
+        ValueError: not a non-empty string.
+        RecordError: an absolute path, ``..``, or backslashes (field ``field``).
+    """
+    import posixpath
+
+    from dataoptim.records import check_image_path
+
+    if not isinstance(img_path, str) or not img_path.strip():
+        raise ValueError(f"{field!r} must be a non-empty string, found {img_path!r}")
+    check_image_path(img_path, field=field)
+    return check_image_path(f"{folder}/{posixpath.basename(img_path)}", field=field)
+
+
 def most_frequent(answers: Sequence[str]) -> str:
     """The most frequent of the annotators' answers; ties go to the one met first.
 
