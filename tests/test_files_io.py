@@ -143,3 +143,49 @@ def test_atomic_write_gives_the_umask_mode_not_0600(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_bom_is_skipped_by_every_reader(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.json").write_bytes(bom + b'[{"i": 1}, {"i": 2}]')
+    assert [x["i"] for x in iter_json_items(tmp_path / "a.json")] == [1, 2]
+    assert read_json(tmp_path / "a.json") == [{"i": 1}, {"i": 2}]
+    (tmp_path / "b.jsonl").write_bytes(bom + b'{"q": 1}\n{"q": 2}\n')
+    assert [obj for _, obj in iter_jsonl(tmp_path / "b.jsonl")] == [{"q": 1}, {"q": 2}]
+
+
+def test_deep_nesting_is_refused_quickly_and_named(tmp_path):
+    import resource
+
+    path = tmp_path / "deep.json"
+    path.write_bytes(b'[{"id": "a"}, {"id": "b", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}]")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    it = iter_json_items(path, what="submission")
+    assert next(it) == {"id": "a"}
+    with pytest.raises(InputError) as info:
+        next(it)
+    assert info.value.record == 1 and "nested deeper than 64 levels" in str(info.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: no quadratic blow-up
+    (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InputError, match="nested too deeply"):
+        list(iter_jsonl(tmp_path / "deep.jsonl"))
+    (tmp_path / "d2.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        read_json(tmp_path / "d2.json")
+
+
+def test_streamed_items_equal_json_load(tmp_path):
+    data = [{"id": "x", "n": [1, 2.5, None, True, {"k": "v"}], "s": "é\\u2028"}, 3, "str", None, [], {}]
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(data))
+    assert list(iter_json_items(path)) == data
+    path.write_text("[]")
+    assert list(iter_json_items(path)) == []
+
+
+def test_output_path_that_is_a_folder_is_refused(tmp_path):
+    from dataoptim.errors import ConfigError
+
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        write_json(tmp_path / "out.json", [])

@@ -111,3 +111,21 @@ def test_huge_values_make_short_messages():
         validate_record(rec(id="x" * 3_000_000, image="/abs.jpg"), file="sub.json", index=0)
     assert len(str(info.value)) < 600 and "(id 'xxxx" in str(info.value)
     assert len(str(DataOptimError("y" * 100_000, file="f"))) <= MAX_MESSAGE + 10
+
+
+@pytest.mark.parametrize(
+    "record, field, words",
+    [
+        (rec(id="a1\n"), "id", "no spaces"),
+        (rec(id="x" * 257), "id", "over the limit of 256"),
+        (rec(image="coco/a\x7fb.jpg"), "image", "control"),
+        (rec(image="coco/a\x85b.jpg"), "image", "control"),
+        (rec(image="coco/a\u2028b.jpg"), "image", "control"),
+        (rec(image="coco/\u202egnp.jpg"), "image", "control"),
+    ],
+)
+def test_ids_and_paths_that_look_alike_are_refused(record, field, words):
+    with pytest.raises(RecordError) as info:
+        validate_record(record)
+    assert info.value.field == field and words in str(info.value)
+    assert validate_record(rec(id="x" * 256))

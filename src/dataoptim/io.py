@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from dataoptim.errors import InputError, MissingFileError
+from dataoptim.errors import ConfigError, InputError, MissingFileError
 
 PathLike = str | os.PathLike
 
@@ -47,6 +47,64 @@ def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
     return InputError(f"{what} is not valid JSON: {first}", file=path)
 
 
+#: Deepest nesting accepted inside one element of a streamed list (a LLaVA record needs 4).
+MAX_JSON_DEPTH = 64
+
+
+def _open_json(path: Path) -> IO[bytes]:
+    """Open ``path`` for ijson, past a UTF-8 byte-order mark if the file starts with one."""
+    handle = open(path, "rb")
+    if handle.read(3) != b"\xef\xbb\xbf":
+        handle.seek(0)
+    return handle
+
+
+def _items_limited(handle: IO[bytes], max_depth: int) -> Iterator[Any]:
+    """Elements of a top-level JSON list built from ijson's prefix-free events, refusing deep nesting.
+
+    ``ijson.items`` builds a prefix string for every event, so an element nested
+    thousands deep costs memory quadratic in its depth (a 400 KB file could
+    take gigabytes); here the depth is counted and capped instead.
+    """
+    import ijson
+    from ijson.common import ObjectBuilder
+
+    depth = 0
+    builder = None
+    index = -1
+    for event, value in ijson.basic_parse(handle, use_float=True):
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth == 1:
+                if event != "start_array":
+                    return  # not a list: no items (callers check the top level)
+                continue
+            if depth == 2:
+                builder = ObjectBuilder()
+                index += 1
+            elif depth > max_depth:
+                raise _DepthError(index, max_depth)
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return
+            builder.event(event, value)
+            if depth == 1:
+                yield builder.value
+                builder = None
+            continue
+        if depth == 1:
+            yield value
+        elif depth >= 2:
+            builder.event(event, value)
+
+
+class _DepthError(Exception):
+    def __init__(self, index: int, limit: int):
+        super().__init__(index, limit)
+        self.index, self.limit = index, limit
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -67,6 +125,8 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         left as it was (absent, or the previous complete version).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError("output path is a folder, not a file", file=path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -111,13 +171,15 @@ def read_json(path: PathLike, *, expect: type | tuple[type, ...] | None = None, 
     """
     path = require_file(path, what)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             obj = json.load(handle)
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from None
     except json.JSONDecodeError as exc:
         reason = "is empty" if exc.doc.strip() == "" else f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InputError(f"{what} {reason}", file=path) from None
+    except RecursionError:
+        raise InputError(f"{what} is nested too deeply", file=path) from None
     if expect is not None and not isinstance(obj, expect):
         names = " or ".join(t.__name__ for t in (expect if isinstance(expect, tuple) else (expect,)))
         raise InputError(f"{what} must hold a JSON {names} at the top level, found {type(obj).__name__}", file=path)
@@ -136,9 +198,11 @@ def iter_jsonl(path: PathLike, *, what: str = "JSONL file") -> Iterator[tuple[in
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8"))
+                obj = json.loads(raw.decode("utf-8-sig" if index == 0 else "utf-8"))
             except UnicodeDecodeError:
                 raise InputError(f"line {index + 1} is not UTF-8 text", file=path, record=index) from None
+            except RecursionError:
+                raise InputError(f"line {index + 1} is nested too deeply", file=path, record=index) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"line {index + 1} is not valid JSON: {exc.msg}", file=path, record=index) from None
             if not isinstance(obj, dict):
@@ -160,9 +224,14 @@ def iter_json_items(path: PathLike, prefix: str = "item", *, what: str = "JSON f
     import ijson
 
     path = require_file(path, what)
-    with open(path, "rb") as handle:
+    with _open_json(path) as handle:
         try:
-            yield from ijson.items(handle, prefix, use_float=True)
+            if prefix == "item":
+                yield from _items_limited(handle, MAX_JSON_DEPTH)
+            else:
+                yield from ijson.items(handle, prefix, use_float=True)
+        except _DepthError as exc:
+            raise InputError(f"{what}: element nested deeper than {exc.limit} levels", file=path, record=exc.index) from None
         except ijson.JSONError as exc:
             raise _ijson_error(exc, path, what) from None
         except UnicodeDecodeError:
@@ -178,7 +247,7 @@ def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON fil
     import ijson
 
     path = require_file(path, what)
-    with open(path, "rb") as handle:
+    with _open_json(path) as handle:
         try:
             yield from ijson.kvitems(handle, prefix, use_float=True)
         except ijson.JSONError as exc:
@@ -219,7 +288,7 @@ def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Non
     import ijson
 
     path = require_file(path, what)
-    with open(path, "rb") as handle:
+    with _open_json(path) as handle:
         try:
             events = ijson.parse(handle, use_float=True)
             first = next(events, None)
@@ -291,7 +360,7 @@ def check_json_top(path: PathLike, expect: type, *, what: str = "JSON file") -> 
 
     want = {dict: "start_map", list: "start_array"}[expect]
     path = require_file(path, what)
-    with open(path, "rb") as handle:
+    with _open_json(path) as handle:
         try:
             first = next(ijson.parse(handle, use_float=True), None)
         except ijson.IncompleteJSONError:

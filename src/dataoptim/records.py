@@ -26,7 +26,10 @@ COLUMNS = ("id", "image", "conversations", "source", "task", "question_id", "ima
 #: Task names used in the ``task`` column.
 TASKS = ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f]")
+#: C0 and C1 controls, DEL, line/paragraph separators, bidirectional overrides and isolates, BOM.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+#: Longest id accepted (DataOptim's longest are ~30 characters: ``aokvqa_`` + 22).
+MAX_ID_LENGTH = 256
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 
 
@@ -168,7 +171,9 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
     if not isinstance(rid, str) or not rid:
         raise RecordError(f"must be a non-empty string, found {short_repr(rid)}", field="id", **where)
     where["id"] = rid
-    if not _ID_RE.match(rid):
+    if len(rid) > MAX_ID_LENGTH:
+        raise RecordError(f"is {len(rid):,} characters long, over the limit of {MAX_ID_LENGTH}", field="id", **where)
+    if not _ID_RE.fullmatch(rid):
         raise RecordError("must contain only letters, digits and '_ . + -' (no spaces)", field="id", **where)
     has_image = record.get("image") is not None
     if has_image or require_image:
