@@ -351,9 +351,8 @@ FILE_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] = 
     }),
     ("top level is an object, not a list", raw('{"records": []}'), InputError, ("{file}", "list"), {}),
     ("empty list", raw("[]"), InputError, ("{file}", "no records"), {
-        "builder": (InputError, ("{file}", "no examples"), None,
-                    "pool build skips a source whose file holds no records, then says 'no source could be built' without naming the file (select/pool.py)"),
-        "pool": (MissingFileError, ("no source could be built",)),
+        "builder": (InputError, ("{file}", "no examples")),
+        "pool": (MissingFileError, ("no source could be built", "{file}", "no records")),
         "boxes": (None, ()),
     }),
     ("not UTF-8 text", raw(b'[{"id": "coco_0", "image": "coco/caf\xe9.jpg", "conversations": []}]'), InputError, ("{file}", "not UTF-8"), {}),

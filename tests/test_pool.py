@@ -106,6 +106,21 @@ def test_duplicate_ids_with_different_content_are_an_error(tmp_path):
     assert "record 1 of this file" in str(err.value)
 
 
+def test_requested_source_whose_file_holds_no_records_names_the_file(tmp_path):
+    data = example_data_dir(tmp_path)
+    (data / "svit.json").write_text("[]")
+    with pytest.raises(InputError, match="svit.json: no records") as err:
+        build_pool(data, tmp_path / "pool", sources=["svit"])
+    assert not isinstance(err.value, MissingFileError)
+    report = build_pool(data, tmp_path / "pool")  # not asked for by name: skipped, and said why
+    assert report.skipped["svit"] == "svit.json holds no records"
+    for name in ("coco", "svit"):
+        (tmp_path / "empty" / f"{name}.json").parent.mkdir(exist_ok=True)
+        (tmp_path / "empty" / f"{name}.json").write_text("[]")
+    with pytest.raises(MissingFileError, match="no source could be built: .*coco.json, .*svit.json hold"):
+        build_pool(tmp_path / "empty", tmp_path / "pool2")
+
+
 def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
     data = example_data_dir(tmp_path)
     out = tmp_path / "pool"

@@ -751,7 +751,7 @@ def build_pool(
         MissingFileError: ``data_dir`` missing; a requested source has no files.
         ConfigError: unknown source name; ``output`` is a non-pool folder, or a pool and ``overwrite`` is False.
         RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
-        InputError: a file is not valid JSON.
+        InputError: a file is not valid JSON; a source asked for in ``sources`` has a file that holds no records.
     """
     from dataoptim.builder import annotation_files
 
@@ -779,6 +779,7 @@ def build_pool(
         files = {p.name: p for p in annotation_files(data_dir)}
         built: dict[str, int] = {}
         skipped: dict[str, str] = {}
+        empty: list[str] = []  # files that hold no records (named if no source can be built)
         origins: dict[str, Path | None] = {}
         entries = []
         start = 0
@@ -812,7 +813,12 @@ def build_pool(
                     bar.close()
             if rows == 0:
                 path.unlink()
-                skipped[name] = "no records"
+                where = converted if converted is not None else data_dir
+                what = f"{converted.name} holds no records" if converted is not None else "its original files hold no train records"
+                if sources is not None:  # asked for by name: say which file is empty
+                    raise InputError(f"no records: source {name!r} cannot be built, the file holds no examples", file=where)
+                skipped[name] = what
+                empty.append(str(where))
                 continue
             built[name] = rows
             origins[name] = converted
@@ -822,6 +828,8 @@ def build_pool(
             start += rows
         shutil.rmtree(tmp / "hf-cache", ignore_errors=True)
         if not entries:
+            if empty:
+                raise MissingFileError(f"no source could be built: {', '.join(empty[:5])} hold(s) no records", file=data_dir)
             raise MissingFileError(
                 "no source could be built: put DataOptim's converted <source>.json files (or original annotation files) in the data folder",
                 file=data_dir,
