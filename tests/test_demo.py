@@ -85,3 +85,18 @@ def test_shipped_samples_are_the_test_fixtures():
 def test_demo_cli_help():
     proc = subprocess.run([sys.executable, "-m", "dataoptim", "demo", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--output" in proc.stdout
+
+
+def test_readme_api_block_runs_on_the_demo_outputs(demo, tmp_path, monkeypatch):
+    """The README's "API in ten lines" runs as printed, next to a demo output folder."""
+    result, _ = demo
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    code = readme.split("## The API in ten lines")[1].split("```python")[1].split("```")[0]
+    (tmp_path / "demo-output").symlink_to(result.output)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README, in a test
+    exported = json.loads((tmp_path / "train.json").read_text())
+    assert [r["id"] for r in exported[:17]] == result.standard_ids
+    assert len(exported) == 17 + len([i for i in namespace["mix"].ids() if i not in result.standard_ids])
+    assert namespace["gqa"]["train"][0]["id"].startswith("gqa_")
