@@ -286,8 +286,12 @@ def _gif_named_jpg(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
     Image.new("P", (40, 30), 3).save(inputs.image(rel), format="GIF")
 
 
-def _corrupt_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
-    inputs.image(rel).write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF truncated")
+def _corrupt_image(inputs: Inputs, rel: str = "coco/1.jpg", content: bytes = b"\xff\xd8\xff\xe0\x00\x10JFIF truncated") -> None:
+    inputs.image(rel).write_bytes(content)
+
+
+#: What a failed image download often saves under the image's name.
+_HTML = b"<!DOCTYPE html><html><body>404 Not Found</body></html>"
 
 
 def _missing_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
@@ -460,6 +464,11 @@ SELECT_ROWS = [
     Case("select", "image file missing under --image-folder", both(options(image_folder=True), lambda i: _missing_image(i, SELECT_IMAGES["coco_0"])),
          MissingFileError, ("{images}", SELECT_IMAGES["coco_0"])),
     Case("select", ".gif saved under a .jpg name (--image-folder): reported, not refused", both(options(image_folder=True), lambda i: _gif_named_jpg(i, SELECT_IMAGES["coco_0"])), None),
+    Case("select", "empty image file under --image-folder", both(options(image_folder=True), lambda i: _corrupt_image(i, SELECT_IMAGES["svit_detail_0"], b"")),
+         InputError, ("{file}", "record 1 (id 'svit_detail_0')", "field 'image'", SELECT_IMAGES["svit_detail_0"], "is empty")),
+    Case("select", "image file of no image format (an HTML error page) under --image-folder",
+         both(options(image_folder=True), lambda i: _corrupt_image(i, SELECT_IMAGES["coco_0"], _HTML)),
+         InputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", SELECT_IMAGES["coco_0"], "is not an image")),
     Case("select", "image is a symlink out of the image folder (--image-folder; the operator's own folder: followed)",
          both(options(image_folder=True), lambda i: _symlink_out(i, SELECT_IMAGES["coco_0"])), None),
     Case("select", "pool without manifest (interrupted build)", options(damage="manifest"), MissingFileError, ("not a complete pool",)),
@@ -471,8 +480,12 @@ VALIDATE_ROWS = [
     Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
     Case("validate", "image is a symlink out of the image folder (the BYOD rule: refused)", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", "outside the image folder")),
     Case("validate", ".gif saved under a .jpg name (PIL reads it by content)", both(options(image_folder=True), _gif_named_jpg), None),
-    Case("validate", "corrupt image file under --image-folder", both(options(image_folder=True), _corrupt_image), RecordError, ("{file}", _R, "field 'image'"),
-         xfail="select/byod.py checks only that the image exists; LLaVA then crashes on it (select/ is being edited; fix listed in the report)"),
+    Case("validate", "corrupt image file under --image-folder (JPEG start, header cut short)", both(options(image_folder=True), _corrupt_image),
+         RecordError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "not a readable jpeg image")),
+    Case("validate", "empty image file under --image-folder", both(options(image_folder=True), lambda i: _corrupt_image(i, content=b"")),
+         RecordError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "is empty")),
+    Case("validate", "image file of no image format (an HTML error page)", both(options(image_folder=True), lambda i: _corrupt_image(i, content=_HTML)),
+         RecordError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "is not an image")),
     Case("validate", "a record with a box outside [0, 1] (boxes are text to the validator)", turns1(lambda t: t[1].update(value="At [0.1, 0.2, 1.5, 0.6].")), None),
 ]
 

@@ -199,12 +199,14 @@ def test_byod_malformed_json_names_the_record(tmp_path):
 
 
 def make_images(folder, records, skip=()):
+    from PIL import Image
+
     for r in records:
         if r["image"] in skip:
             continue
         p = folder / r["image"]
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(b"\xff\xd8\xff\xe0fakejpeg")
+        Image.new("RGB", (4, 3), (10, 20, 30)).save(p, format="JPEG")  # a real JPEG: BYOD parses each header
 
 
 def test_byod_image_folder(tmp_path):
@@ -218,6 +220,41 @@ def test_byod_image_folder(tmp_path):
     make_images(images, records)
     summary = validate_byod(path, images, output=tmp_path / "out.json")
     assert summary.records == 17 and read(tmp_path / "out.json") == records
+
+
+def test_byod_corrupt_images_are_refused_and_mislabeled_ones_reported(tmp_path):
+    from PIL import Image
+
+    records = example_records()[:3]
+    images = tmp_path / "images"
+    make_images(images, records)
+    path = write_byod(tmp_path, records)
+    target = images / records[1]["image"]
+    for content, words in ((b"", "is empty"), (b"<html>not found</html>", "is not an image"),
+                           (b"\xff\xd8\xff\xe0\x00\x10JFIF cut", "is not a readable jpeg image")):
+        target.write_bytes(content)
+        with pytest.raises(RecordError) as err:
+            validate_byod(path, images, output=tmp_path / "out.json")
+        message = str(err.value)
+        assert message.startswith(f"{path}: record 1 (id {records[1]['id']!r}), field 'image': image file {records[1]['image']!r}")
+        assert words in message, message
+        assert not (tmp_path / "out.json").exists()
+    Image.new("P", (4, 3), 1).save(target, format="GIF")  # OCR-VQA's trap: accepted, and reported by name
+    summary = validate_byod(path, images)
+    assert summary.mislabeled == [(records[1]["image"], "gif")] and summary.mislabeled_count == 1
+
+
+def test_export_refuses_corrupt_images_naming_the_record(pool, tmp_path):
+    images = tmp_path / "images"
+    records = example_records()
+    make_images(images, records)
+    (images / records[2]["image"]).write_bytes(b"")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(r["id"] for r in records) + "\n")
+    with pytest.raises(InputError) as err:
+        pool.by_ids(ids).to_llava_json(tmp_path / "out.json", image_folder=images)
+    assert str(err.value).startswith(f"{ids}: record 2 (id {records[2]['id']!r}), field 'image': image file {records[2]['image']!r}")
+    assert "is empty" in str(err.value) and not (tmp_path / "out.json").exists()
 
 
 def test_byod_symlink_leaving_the_image_folder(tmp_path):
@@ -423,7 +460,8 @@ def test_image_check_reports_missing_flickr_trap_and_gif_named_jpg(tmp_path):
     (folder / "ocrvqa" / "d.jpg").write_bytes(b"\xff\xd8\xff\xe0")
     report = check_images(["flickr30k/1.jpg", "ocrvqa/a.jpg", "ocrvqa/b.jpg", "ocrvqa/c.jpg", "ocrvqa/d.jpg", "ocrvqa/d.jpg"], folder)
     assert report.checked == 5 and report.missing == ["flickr30k/1.jpg"] and not report.ok
-    assert report.mislabeled == [("ocrvqa/a.jpg", "gif"), ("ocrvqa/b.jpg", "png"), ("ocrvqa/c.jpg", "empty")]
+    assert report.mislabeled == [("ocrvqa/a.jpg", "gif"), ("ocrvqa/b.jpg", "png")]
+    assert report.corrupt == [("ocrvqa/c.jpg", "is empty")]
     assert any("filckr30k" in h and "rename" in h for h in report.hints)
     with pytest.raises(MissingFileError, match="1 of 5 images are missing.*filckr30k"):
         report.raise_for_missing()

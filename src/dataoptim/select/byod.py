@@ -5,7 +5,11 @@ ids seen (for the uniqueness rule), never the file. Each record must pass
 :func:`dataoptim.records.validate_record` (schema, one ``<image>`` in the first
 human turn, turns alternating ``human``/``gpt``, a relative image path that
 cannot leave the image folder); ids must be unique; with an image folder, each
-image must exist there (and, followed through links, stay inside it).
+image must exist there (and, followed through links, stay inside it) and be an
+image: its header is parsed (no pixels decoded), so an empty, truncated or
+foreign file is refused here rather than crashing LLaVA's data loader. A
+``.gif``/``.png`` saved under a ``.jpg`` name is accepted and reported
+(DESIGN §11: Pillow reads it by content).
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class _ImageChecker:
             raise MissingFileError("image folder not found", file=self.root)
         self.real_root = os.path.realpath(self.root)
         self.seen: set[str] = set()
+        #: ``(image, real format)`` of ``.jpg`` files of another format (first few), and their count
+        self.mislabeled: list[tuple[str, str]] = []
+        self.mislabeled_count = 0
 
     def check(self, image: str, where: dict) -> None:
         if image in self.seen:
@@ -85,6 +92,16 @@ class _ImageChecker:
         real = os.path.realpath(full)
         if os.path.commonpath([real, self.real_root]) != self.real_root:
             raise UnsafeInputError(f"image {image!r} leads outside the image folder (to {real})", field="image", **where)
+        from dataoptim.select.images import image_problem
+        from dataoptim.select.summary import MISLABELED_SHOWN
+
+        kind, problem = image_problem(full, header=True)
+        if problem is not None:
+            raise RecordError(f"image file {image!r} under {self.root} {problem}", field="image", **where)
+        if kind != "jpeg" and image.lower().endswith((".jpg", ".jpeg")):
+            self.mislabeled_count += 1
+            if len(self.mislabeled) < MISLABELED_SHOWN:
+                self.mislabeled.append((image, kind))
         self.seen.add(image)
 
 
@@ -99,7 +116,8 @@ def validate_byod(
 
     Args:
         path: the submission file.
-        image_folder: if given, every record's image must exist under it.
+        image_folder: if given, every record's image must exist under it and be a readable image
+            (header parsed); ``.jpg`` files of another format are listed in ``summary.mislabeled``.
         pool: if given, the summary's ``in_pool`` counts the ids that are pool ids.
         output: if given, the validated records are written there as LLaVA JSON
             (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
@@ -111,7 +129,7 @@ def validate_byod(
         InputError: malformed JSON, not a list, or empty.
         RecordError: the first record that breaks a rule, naming file, record index, id and field
             (wrong types, missing ``<image>``, two ``<image>``, turns out of order, duplicate id,
-            ``../`` or absolute image path, image file missing).
+            ``../`` or absolute image path, image file missing, empty or not a readable image).
         UnsafeInputError: an image path that, followed through links, leaves the image folder.
     """
     from dataoptim.io import atomic_write
@@ -166,6 +184,8 @@ def validate_byod(
     summary = builder.build()
     if pool is not None:
         summary.in_pool = in_pool
+    if checker is not None:
+        summary.mislabeled, summary.mislabeled_count = list(checker.mislabeled), checker.mislabeled_count
     return summary
 
 

@@ -56,6 +56,14 @@ def _echo(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _echo_mislabeled(summary) -> None:
+    """Warn about a BYOD submission's image files whose content is another format than their name says."""
+    if summary.mislabeled_count:
+        _echo(f"{summary.mislabeled_count:,} image files are not what their name says (accepted: read by content):")
+        for image, kind in summary.mislabeled[:20]:
+            _echo(f"  {image} is really {kind}")
+
+
 class _NoPandas:
     """Meta-path finder that refuses ``pandas`` (see :func:`lean_arrow`)."""
 
@@ -170,6 +178,8 @@ def register(app) -> None:
 
                 opened = Pool.open(pool)
             summary = validate_byod(byod, image_folder, pool=opened, output=output)
+            if not quiet:
+                _echo_mislabeled(summary)
             if write_ids is not None:
                 from dataoptim.io import iter_json_items
                 from dataoptim.select.ids import write_id_file
@@ -226,6 +236,8 @@ def register(app) -> None:
                 opened = Pool.open(pool)
             summary = validate_byod(submission, image_folder, pool=opened)
             kind = "BYOD submission"
+            if not quiet:
+                _echo_mislabeled(summary)
         else:
             if pool is None:
                 from dataoptim.select.ids import read_id_file
@@ -241,7 +253,7 @@ def register(app) -> None:
                 if not quiet:
                     for line in report.lines():
                         _echo(line)
-                report.raise_for_missing()
+                selection.require_images(image_folder, report=report)
             summary = selection.summary()
             if selection.report.get("repeats") and not quiet:
                 _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")

@@ -6,9 +6,10 @@ Known traps reported by name:
   records say ``flickr30k/``: when ``flickr30k/`` images are missing and a
   ``filckr30k/`` folder exists, the report says to rename it.
 * OCR-VQA images are partly GIF or PNG files named ``.jpg`` (LLaVA issues
-  593, 601, 1618): the first bytes of every ``.jpg`` file are read and files
-  whose content is not JPEG are listed with their real format; empty files are
-  listed as corrupt.
+  593, 601, 1618): the first bytes of every image file are read; ``.jpg``
+  files whose content is another image format are listed with their real
+  format (accepted: Pillow reads them by content), and files that are empty or
+  of no known image format are corrupt (refused: LLaVA would crash on them).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ _MAGIC = (
     (b"GIF87a", "gif"),
     (b"GIF89a", "gif"),
     (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
 )
 
 
 def sniff_format(head: bytes) -> str:
-    """Image format from a file's first 12 bytes: ``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``, ``empty`` or ``unknown``."""
+    """Image format from a file's first 12 bytes: ``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``, ``tiff``, ``empty`` or ``unknown``."""
     if not head:
         return "empty"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
@@ -41,6 +44,44 @@ def sniff_format(head: bytes) -> str:
     return "unknown"
 
 
+def image_problem(path: str | os.PathLike, *, header: bool = False) -> tuple[str, str | None]:
+    """Read the first bytes of an image file: its format, and what is wrong with it if it is no image.
+
+    A file whose first bytes match none of :func:`sniff_format`'s formats is
+    given to Pillow's header parser, so a format Pillow reads but the sniffer
+    does not know is not refused.
+
+    Args:
+        path: an existing file.
+        header: parse every file's header with Pillow (lazily: no pixels are decoded), which
+            also finds a file that starts like an image but is cut short or garbled there
+            (about three times the cost of reading the first bytes).
+
+    Returns:
+        ``(format, problem)``: the format of :func:`sniff_format` (or Pillow's, lower case,
+        for a format not sniffed), and ``None``, or a few words saying why the file
+        cannot be an image (``"is empty"``, ...).
+    """
+    with open(path, "rb") as handle:
+        kind = sniff_format(handle.read(12))
+    if kind == "empty":
+        return kind, "is empty"
+    if header or kind == "unknown":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                image.size  # noqa: B018 - parsed from the header
+                if kind == "unknown":
+                    kind = (image.format or "unknown").lower()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            if kind == "unknown":
+                return kind, "is not an image (its first bytes match no image format)"
+            reason = "Pillow cannot parse its header" if isinstance(exc, UnidentifiedImageError) else " ".join(str(exc).split())[:200]
+            return kind, f"is not a readable {kind} image ({reason or type(exc).__name__})"
+    return kind, None
+
+
 @dataclass
 class ImageReport:
     """Result of :func:`check_images`.
@@ -49,7 +90,9 @@ class ImageReport:
         folder: the image folder checked.
         checked: distinct image paths checked.
         missing: paths (relative) with no file.
-        mislabeled: ``(path, real_format)`` of ``.jpg``/``.jpeg`` files that are not JPEG (``empty`` = zero bytes).
+        mislabeled: ``(path, real_format)`` of ``.jpg``/``.jpeg`` files of another image format
+            (warnings: Pillow reads them by content).
+        corrupt: ``(path, problem)`` of files that cannot be images: empty, or of no known format.
         hints: advice on known folder-name traps.
     """
 
@@ -57,12 +100,13 @@ class ImageReport:
     checked: int = 0
     missing: list[str] = field(default_factory=list)
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
+    corrupt: list[tuple[str, str]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when no image is missing (mislabelled files are warnings: PIL reads them by content)."""
-        return not self.missing
+        """True when no image is missing or corrupt (mislabelled files are warnings: PIL reads them by content)."""
+        return not self.missing and not self.corrupt
 
     def raise_for_missing(self) -> None:
         """Raise :class:`MissingFileError` naming how many images are missing, the first few and any hint."""
@@ -73,10 +117,16 @@ class ImageReport:
 
     def lines(self) -> list[str]:
         """The report as short lines for a terminal."""
-        out = [f"{self.checked:,} images checked under {self.folder}: {len(self.missing):,} missing, {len(self.mislabeled):,} not what their name says"]
+        out = [
+            f"{self.checked:,} images checked under {self.folder}: {len(self.missing):,} missing, {len(self.corrupt):,} corrupt, "
+            f"{len(self.mislabeled):,} not what their name says"
+        ]
         out += [f"  missing: {m}" for m in self.missing[:10]]
         if len(self.missing) > 10:
             out.append(f"  ... and {len(self.missing) - 10:,} more missing")
+        out += [f"  corrupt: {p} {problem}" for p, problem in self.corrupt[:10]]
+        if len(self.corrupt) > 10:
+            out.append(f"  ... and {len(self.corrupt) - 10:,} more corrupt")
         out += [f"  {p} is really {fmt}" for p, fmt in self.mislabeled[:20]]
         if len(self.mislabeled) > 20:
             out.append(f"  ... and {len(self.mislabeled) - 20:,} more mislabelled")
@@ -90,11 +140,13 @@ def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: b
     Args:
         images: relative image paths (``coco/COCO_train2014_000000318556.jpg``), repeats allowed.
         folder: the image folder (LLaVA's ``--image_folder``).
-        formats: read the first 12 bytes of each ``.jpg``/``.jpeg`` file and report non-JPEG content.
+        formats: read the first 12 bytes of each file: list empty files and files of no known
+            image format as corrupt, and ``.jpg``/``.jpeg`` files of another format as mislabelled.
         progress: progress bar on a terminal.
 
     Returns:
-        An :class:`ImageReport` (never raises for missing images; see :meth:`ImageReport.raise_for_missing`).
+        An :class:`ImageReport` (never raises for missing or corrupt images; see
+        :meth:`ImageReport.raise_for_missing` and :meth:`dataoptim.select.Selection.require_images`).
 
     Raises:
         MissingFileError: ``folder`` is not a folder.
@@ -117,10 +169,11 @@ def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: b
         full = os.path.join(base, rel)
         if not os.path.isfile(full):
             report.missing.append(rel)
-        elif formats and rel.lower().endswith((".jpg", ".jpeg")):
-            with open(full, "rb") as handle:
-                kind = sniff_format(handle.read(12))
-            if kind != "jpeg":
+        elif formats:
+            kind, problem = image_problem(full)
+            if problem is not None:
+                report.corrupt.append((rel, problem))
+            elif kind != "jpeg" and rel.lower().endswith((".jpg", ".jpeg")):
                 report.mislabeled.append((rel, kind))
         if bar is not None:
             bar.update(1)

@@ -494,7 +494,7 @@ class Pool:
         report["repeats"] = repeated
         if repeated:
             report["repeated_examples"] = self.rows_table(uniq[counts > 1][:5], columns=["id"]).column("id").to_pylist()
-        return Selection(self, rows, name=Path(source_file).name if source_file else "ids", report=report)
+        return Selection(self, rows, name=Path(source_file).name if source_file else "ids", report=report, file=source_file)
 
     def filter(self, **kwargs) -> "Selection":
         """Records of the pool that pass filters, in global-row order: see :meth:`Selection.filter`."""

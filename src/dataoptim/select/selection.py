@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim import catalog, records
-from dataoptim.errors import ConfigError, MissingFileError
+from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.select.pool import Pool
 from dataoptim.select.summary import Summary, SummaryBuilder
 
@@ -63,6 +63,8 @@ class Selection:
         rows: int64 global rows in output order (repeats are repeated samples).
         name: a label for summaries and plots.
         report: what produced it (ids read, unknown skipped, repeats, mixture counts).
+        file: the id file it was read from (:meth:`Pool.by_ids`), whose records' positions
+            errors name; None for any other selection (a derived one included).
 
     Operators (set semantics on rows, order kept):
         ``a | b`` union (``a``'s order, then ``b``'s new rows; each row once);
@@ -70,11 +72,12 @@ class Selection:
         ``a + b`` concatenation (repeats kept).
     """
 
-    def __init__(self, pool: Pool, rows: np.ndarray, *, name: str = "selection", report: Mapping[str, Any] | None = None):
+    def __init__(self, pool: Pool, rows: np.ndarray, *, name: str = "selection", report: Mapping[str, Any] | None = None, file: str | None = None):
         self.pool = pool
         self.rows = np.asarray(rows, dtype=np.int64)
         self.name = name
         self.report: dict[str, Any] = dict(report or {})
+        self.file = file
 
     # -- basics -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -387,6 +390,46 @@ class Selection:
 
         return check_images(self.images(), image_folder, formats=formats)
 
+    def locate_image(self, image: str) -> tuple[int, str] | None:
+        """Position (record index in the output, line of a standard submission's ids) and id of the
+        first record whose ``image`` is ``image``; None if there is none. Reads the selection batch by batch."""
+        import pyarrow.compute as pc
+
+        best: tuple[int, str] | None = None
+        for batch, positions, _ in _iter_rows(self.pool, self.rows, ["id", "image"]):
+            hits = np.flatnonzero(pc.equal(batch.column("image"), image).to_numpy(zero_copy_only=False))
+            if len(hits):
+                i = int(hits[np.argmin(positions[hits])])
+                if best is None or int(positions[i]) < best[0]:
+                    best = (int(positions[i]), batch.column("id")[i].as_py())
+        return best
+
+    def require_images(self, image_folder: str | os.PathLike, *, formats: bool = True, report=None):
+        """Check the selection's images (:meth:`check_images`) and raise for the first fault.
+
+        Args:
+            image_folder: the image folder.
+            formats: also sniff every file's first bytes (corrupt files are refused).
+            report: an :class:`~dataoptim.select.images.ImageReport` already made by
+                :meth:`check_images` (to print it first), else it is made here.
+
+        Returns:
+            The :class:`~dataoptim.select.images.ImageReport` (mislabelled files are warnings in it).
+
+        Raises:
+            MissingFileError: images missing (how many, the first few).
+            InputError: an image file is empty or of no image format, naming the first record
+                with it (its position in the selection, id, field ``image``) and the file.
+        """
+        report = report if report is not None else self.check_images(image_folder, formats=formats)
+        report.raise_for_missing()
+        if report.corrupt:
+            image, problem = report.corrupt[0]
+            position, rid = self.locate_image(image) or (None, None)
+            more = f" ({len(report.corrupt):,} corrupt images in all)" if len(report.corrupt) > 1 else ""
+            raise InputError(f"image file {image!r} under {report.folder} {problem}{more}", file=self.file, record=position, id=rid, field="image")
+        return report
+
     def counts(self) -> Summary:
         """A summary with counts only (records by source and task), computed without reading any record."""
         builder = SummaryBuilder(self.name)
@@ -402,7 +445,8 @@ class Selection:
 
         Args:
             path: output ``.json``.
-            image_folder: if given, every image must exist there first (else nothing is written).
+            image_folder: if given, every image must exist there first, and be no empty or
+                unknown file (else nothing is written: :meth:`require_images`).
             progress: progress bar on a terminal.
             summary: compute the full summary in the same pass (images, turns, answer
                 length); if False only the counts of :meth:`counts` (a little faster).
@@ -412,11 +456,12 @@ class Selection:
 
         Raises:
             MissingFileError: images missing under ``image_folder`` (how many, the first few).
+            InputError: an image file under ``image_folder`` is empty or of no image format.
         """
         from dataoptim.select.materialize import write_llava_json
 
         if image_folder is not None:
-            self.check_images(image_folder).raise_for_missing()
+            self.require_images(image_folder)
         if not summary:
             write_llava_json(self.pool, self.rows, path, progress=progress)
             return self.counts()

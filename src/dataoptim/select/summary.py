@@ -16,6 +16,10 @@ from typing import Any, Mapping
 from dataoptim import catalog
 
 
+#: Mislabelled image files listed by name in a :class:`Summary` (all are counted).
+MISLABELED_SHOWN = 20
+
+
 @dataclass
 class Summary:
     """Composition of a selection.
@@ -32,6 +36,9 @@ class Summary:
         skipped_unknown: unknown ids dropped on request (id lists only).
         name: what was summarised (a file name, ``mixture``...).
         in_pool: for a BYOD file checked against a pool, how many of its ids are pool ids.
+        mislabeled: for a BYOD file checked against an image folder, ``(image, real_format)`` of
+            the first :data:`MISLABELED_SHOWN` ``.jpg`` files of another image format (accepted:
+            Pillow reads them by content; DESIGN §11), and ``mislabeled_count`` of them in all.
     """
 
     records: int = 0
@@ -45,6 +52,8 @@ class Summary:
     skipped_unknown: int = 0
     name: str = "selection"
     in_pool: int | None = None
+    mislabeled: list[tuple[str, str]] = field(default_factory=list)
+    mislabeled_count: int = 0
 
     @property
     def mean_turns(self) -> float:
