@@ -100,7 +100,8 @@ class Inputs:
         ids: the id file's text or bytes (``select``).
         bench, preds: benchmark and prediction lines (``score``, ``evaluate``): a list of JSON values, or bytes.
         sizes: the image-size table (``boxes``): a JSON value, or bytes.
-        options: entry-specific switches (``image_folder``, ``open_images``, ``jsonl``, ``output``...).
+        options: entry-specific switches (``image_folder``, ``open_images``, ``jsonl``, ``output``...);
+            ``settings``: keyword arguments of the call, given to the CLI as ``--key value``.
         names: words substituted into a row's ``expected_words`` (``{file}``, ``{images}``...).
     """
 
@@ -503,6 +504,15 @@ TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "tra
     Case("train-hf", "JSONL selection: a line not UTF-8", both(options(jsonl=True), raw(_jsonl(base_records()[0]).encode() + b'{"id": "caf\xe9"}\n')), InputError, ("{file}", "record 1", "not UTF-8")),
     Case("train-hf", "JSONL selection: a line is a list", both(options(jsonl=True), raw(_jsonl(base_records()[0], [1]))), InputError, ("{file}", "record 1", "JSON object")),
     Case("train-hf", "image folder missing", options(no_image_folder=True), MissingFileError, ("image folder not found",)),
+    # settings the Trainer crashes on (or, for max_steps, silently reads as "one full epoch"): refused before anything runs
+    Case("train-hf", "--learning-rate -1", options(settings={"learning_rate": -1.0}), ConfigError, ("learning_rate", ">= 0", "-1.0")),
+    Case("train-hf", "--per-device-train-batch-size 0", options(settings={"per_device_train_batch_size": 0}), ConfigError, ("per_device_train_batch_size", ">= 1", "found 0")),
+    Case("train-hf", "--gradient-accumulation-steps 0", options(settings={"gradient_accumulation_steps": 0}), ConfigError, ("gradient_accumulation_steps", ">= 1", "found 0")),
+    Case("train-hf", "--dataloader-num-workers -1", options(settings={"dataloader_num_workers": -1}), ConfigError, ("dataloader_num_workers", ">= 0", "found -1")),
+    Case("train-hf", "--max-steps -5 (only -1 means one full epoch)", options(settings={"max_steps": -5}), ConfigError, ("max_steps", "-1 (one full epoch)", "found -5")),
+    Case("train-hf", "--max-steps 0", options(settings={"max_steps": 0}), ConfigError, ("max_steps", "found 0")),
+    Case("train-hf", "--model-max-length 0", options(settings={"model_max_length": 0}), ConfigError, ("model_max_length", ">= 1", "found 0")),
+    Case("train-hf", "--model-max-length -1", options(settings={"model_max_length": -1}), ConfigError, ("model_max_length", ">= 1", "found -1")),
     Case("train-llava", "LLaVA checkout missing", options(no_repo=True), MissingFileError, ("LLaVA checkout not found",)),
     Case("train-llava", "pretrain projector missing", options(no_adapter=True), MissingFileError, ("mm_projector.bin",)),
 ]

@@ -171,16 +171,18 @@ class TrainHF(Entry):
     def api(self, inputs):
         from dataoptim.train import train
 
-        train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", max_steps=1,
-              per_device_train_batch_size=2, dataloader_num_workers=0, cache_dir=inputs.root / "cache",
-              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no")
+        settings = {"max_steps": 1, "per_device_train_batch_size": 2, "dataloader_num_workers": 0, **inputs.options.get("settings", {})}
+        train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", cache_dir=inputs.root / "cache",
+              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no", **settings)
 
     def cli(self, inputs):
+        # a row's settings come last: the last of a repeated option wins
+        settings = [part for key, value in inputs.options.get("settings", {}).items() for part in (f"--{key.replace('_', '-')}", str(value))]
         return [[
             "train", "--backend", "hf", "--model", "tiny", "--data", inputs.main, "--image-folder", self._images(inputs),
             "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
             "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
-            *(["--open-images"] if inputs.options.get("open_images") else []),
+            *(["--open-images"] if inputs.options.get("open_images") else []), *settings,
         ]]
 
     def check_nothing_left(self, inputs):

@@ -83,6 +83,40 @@ def _deepspeed_config(deepspeed: str | os.PathLike | dict | None, output_dir: Pa
     return str(deepspeed)
 
 
+def check_settings(
+    *,
+    learning_rate: float,
+    per_device_train_batch_size: int,
+    gradient_accumulation_steps: int,
+    dataloader_num_workers: int,
+    max_steps: int,
+    model_max_length: int,
+) -> None:
+    """Refuse settings that the ``Trainer`` would crash on, or silently read as something else.
+
+    ``max_steps`` is ``-1`` (one full epoch) or a positive count: ``Trainer``
+    takes any other value <= 0 as "full epoch" too.
+
+    Raises:
+        ConfigError: naming the setting and the value found.
+    """
+    import math
+
+    def _int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not math.isfinite(learning_rate) or learning_rate < 0:
+        raise ConfigError(f"learning_rate must be a finite number >= 0, found {learning_rate!r}")
+    for name, value in (("per_device_train_batch_size", per_device_train_batch_size),
+                        ("gradient_accumulation_steps", gradient_accumulation_steps), ("model_max_length", model_max_length)):
+        if not _int(value) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, found {value!r}")
+    if not _int(dataloader_num_workers) or dataloader_num_workers < 0:
+        raise ConfigError(f"dataloader_num_workers must be an integer >= 0, found {dataloader_num_workers!r}")
+    if not _int(max_steps) or (max_steps < 1 and max_steps != -1):
+        raise ConfigError(f"max_steps must be -1 (one full epoch) or an integer >= 1, found {max_steps!r}")
+
+
 def _from_worker(exc: DataOptimError) -> DataOptimError:
     """The original one-line error behind a :class:`DataOptimError` re-raised by a ``DataLoader`` worker.
 
@@ -222,7 +256,7 @@ def train_hf(
             image_processor)`` triple (ignored when the parts below are given).
         model_name_or_path, vision_tower, pretrain_mm_mlp_adapter: assemble the recipe's start
             model from Llama-2-7b-chat, CLIP ViT-L/14 and LLaVA's ``mm_projector.bin``.
-        max_steps: stop after this many optimizer steps (-1: the whole epoch(s)).
+        max_steps: stop after this many optimizer steps (>= 1), or -1: the whole epoch(s).
         num_train_epochs ... logging_steps: the recipe's values by default (DESIGN §8);
             ``warmup_ratio`` is a fraction of the total steps.
         bf16, tf32: None = on where the GPU supports them (bf16 off on CPU).
@@ -252,7 +286,8 @@ def train_hf(
     Raises:
         MissingFileError: selection, image folder, an image, or a model part is missing.
         ModelInputError: a corrupt image, a record too long or mismatching the template.
-        InputError, RecordError: malformed selection. ConfigError: bad option.
+        InputError, RecordError: malformed selection. ConfigError: bad option
+            (:func:`check_settings`, before anything is read or written).
     """
     import torch
     from transformers import TrainingArguments
@@ -260,6 +295,11 @@ def train_hf(
     from dataoptim.io import write_json
     from dataoptim.train.data import Collator, SupervisedDataset, prepare_dataset
 
+    check_settings(
+        learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps, dataloader_num_workers=dataloader_num_workers,
+        max_steps=max_steps, model_max_length=model_max_length,
+    )
     output_dir = Path(output_dir)
     if not Path(image_folder).is_dir():
         raise MissingFileError("image folder not found", file=image_folder)
