@@ -281,6 +281,20 @@ def _symlink_out(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
     os.symlink(outside, inputs.image(rel))
 
 
+def _symlink_dir_out(inputs: Inputs, top: str = "coco") -> None:
+    """An organiser's layout: ``images/coco`` is a link to a folder elsewhere (``images/coco -> /data/coco``)."""
+    elsewhere = inputs.root / "data-disk" / top
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(inputs.image(top), elsewhere)
+    os.symlink(elsewhere, inputs.image(top), target_is_directory=True)
+
+
+#: The option that admits links out of the image folder (API ``allow_symlinks_out=True``, CLI ``--allow-symlinks-out``).
+ALLOW_OUT = options(allow_symlinks_out=True)
+#: The words of the one image-path rule's refusal (dataoptim.imagepath).
+OUT = "outside the image folder"
+
+
 def _gif_named_jpg(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
     from PIL import Image
 
@@ -470,8 +484,14 @@ SELECT_ROWS = [
     Case("select", "image file of no image format (an HTML error page) under --image-folder",
          both(options(image_folder=True), lambda i: _corrupt_image(i, SELECT_IMAGES["coco_0"], _HTML)),
          InputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", SELECT_IMAGES["coco_0"], "is not an image")),
-    Case("select", "image is a symlink out of the image folder (--image-folder; the operator's own folder: followed)",
-         both(options(image_folder=True), lambda i: _symlink_out(i, SELECT_IMAGES["coco_0"])), None),
+    Case("select", "image is a symlink out of the image folder (--image-folder)", both(options(image_folder=True), lambda i: _symlink_out(i, SELECT_IMAGES["coco_0"])),
+         UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT, "--allow-symlinks-out")),
+    Case("select", "image folder's sub-folder is a symlink out of it (--image-folder)", both(options(image_folder=True), _symlink_dir_out),
+         UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT)),
+    Case("select", "image is a symlink out of the image folder, --allow-symlinks-out",
+         both(options(image_folder=True), ALLOW_OUT, lambda i: _symlink_out(i, SELECT_IMAGES["coco_0"])), None),
+    Case("select", "image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out",
+         both(options(image_folder=True), ALLOW_OUT, _symlink_dir_out), None),
     Case("select", "pool without manifest (interrupted build)", options(damage="manifest"), MissingFileError, ("not a complete pool",)),
     Case("select", "pool manifest truncated", options(damage="manifest-truncated"), InputError, ("manifest.json",)),
     Case("select", "pool source file truncated", options(damage="arrow-truncated"), InputError, ("coco.arrow", "manifest says")),
@@ -479,7 +499,10 @@ SELECT_ROWS = [
 
 VALIDATE_ROWS = [
     Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
-    Case("validate", "image is a symlink out of the image folder (the BYOD rule: refused)", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", "outside the image folder")),
+    Case("validate", "image is a symlink out of the image folder", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", OUT, "--allow-symlinks-out")),
+    Case("validate", "image folder's sub-folder is a symlink out of it", both(options(image_folder=True), _symlink_dir_out), UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT)),
+    Case("validate", "image is a symlink out of the image folder, --allow-symlinks-out", both(options(image_folder=True), ALLOW_OUT, _symlink_out), None),
+    Case("validate", "image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out", both(options(image_folder=True), ALLOW_OUT, _symlink_dir_out), None),
     Case("validate", ".gif saved under a .jpg name (PIL reads it by content)", both(options(image_folder=True), _gif_named_jpg), None),
     Case("validate", "corrupt image file under --image-folder (JPEG start, header cut short)", both(options(image_folder=True), _corrupt_image),
          RecordError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "not a readable jpeg image")),
@@ -493,7 +516,10 @@ VALIDATE_ROWS = [
 TRAIN_IMAGE_ROWS = [
     ("image file missing", _missing_image, MissingFileError, ("{file}", "coco/1.jpg", "record 1", "'coco_1'")),
     (".gif saved under a .jpg name (converted to RGB)", _gif_named_jpg, None, ()),
-    ("image is a symlink out of the image folder (the operator's own folder: followed)", _symlink_out, None, ()),
+    ("image is a symlink out of the image folder", _symlink_out, UnsafeInputError, ("{file}", _R, "field 'image'", OUT, "--allow-symlinks-out")),
+    ("image folder's sub-folder is a symlink out of it", _symlink_dir_out, UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT)),
+    ("image is a symlink out of the image folder, --allow-symlinks-out", both(ALLOW_OUT, _symlink_out), None, ()),
+    ("image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out", both(ALLOW_OUT, _symlink_dir_out), None, ()),
 ]
 
 TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "train-llava") for text, make, err, words in TRAIN_IMAGE_ROWS] + [
@@ -592,7 +618,10 @@ EVALUATE_ROWS = [
     Case("evaluate", "image path with '..'", _bench1(lambda b: b.update(image="../outside.jpg")), RecordError, ("{file}", _Q, "field 'image'", "inside the image folder")),
     Case("evaluate", "corrupt image", _corrupt_image, ModelInputError, ("{file}", _Q, "field 'image'", "cannot be decoded")),
     Case("evaluate", ".gif saved under a .jpg name (converted to RGB)", _gif_named_jpg, None),
-    Case("evaluate", "image is a symlink out of the image folder (the operator's own folder: followed)", _symlink_out, None),
+    Case("evaluate", "image is a symlink out of the image folder", _symlink_out, UnsafeInputError, ("{file}", _Q, "field 'image'", OUT, "--allow-symlinks-out")),
+    Case("evaluate", "image folder's sub-folder is a symlink out of it", _symlink_dir_out, UnsafeInputError, ("{file}", "record 0 (id 'q0')", "field 'image'", OUT)),
+    Case("evaluate", "image is a symlink out of the image folder, --allow-symlinks-out", both(ALLOW_OUT, _symlink_out), None),
+    Case("evaluate", "image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out", both(ALLOW_OUT, _symlink_dir_out), None),
     Case("evaluate", "benchmark: unknown task", _bench1(lambda b: b.update(task="poem")), InputError, ("{file}", _Q, "field 'task'")),
     Case("evaluate", "no --image-dir for a benchmark with images", options(no_image_dir=True), ConfigError, ("image_dir",)),
 ]
@@ -628,6 +657,13 @@ BOXES_ROWS = [
     Case("boxes", "image path absolute (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="/etc/hostname"))), RecordError, ("{file}", _R, "field 'image'", "relative")),
     Case("boxes", "corrupt image header (--image-folder)", both(options(image_folder=True), lambda i: i.image("coco/1.jpg").write_bytes(b"not an image")), InputError, ("{file}", _R, "field 'image'", "not a readable image")),
     Case("boxes", ".gif saved under a .jpg name (--image-folder: its header gives the size)", both(options(image_folder=True), _gif_named_jpg), None),
+    Case("boxes", "image is a symlink out of the image folder (--image-folder)", both(options(image_folder=True), _symlink_out),
+         UnsafeInputError, ("{file}", _R, "field 'image'", OUT, "--allow-symlinks-out")),
+    Case("boxes", "image folder's sub-folder is a symlink out of it (--image-folder)", both(options(image_folder=True), _symlink_dir_out),
+         UnsafeInputError, ("{file}", _R, "field 'image'", OUT)),
+    Case("boxes", "image is a symlink out of the image folder (--image-folder), --allow-symlinks-out", both(options(image_folder=True), ALLOW_OUT, _symlink_out), None),
+    Case("boxes", "image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out",
+         both(options(image_folder=True), ALLOW_OUT, _symlink_dir_out), None),
 ]
 
 CASES: list[Case] = (

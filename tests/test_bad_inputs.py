@@ -45,6 +45,15 @@ def _temp_leftovers(path: Path) -> list[Path]:
     return [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.") or p.name.startswith(f"{path.name}.tmp-")]
 
 
+def _allow(inputs: Inputs) -> dict:
+    """``allow_symlinks_out=True`` for the API when the row asks for it."""
+    return {"allow_symlinks_out": True} if inputs.options.get("allow_symlinks_out") else {}
+
+
+def _allow_cli(inputs: Inputs) -> list[str]:
+    return ["--allow-symlinks-out"] if inputs.options.get("allow_symlinks_out") else []
+
+
 class Entry:
     """How an entry point is run; subclasses per entry (see the table's module docstring)."""
 
@@ -147,20 +156,20 @@ class Select(Entry):
         from dataoptim.select import Pool
 
         folder = inputs.images if inputs.options.get("image_folder") else None
-        Pool.open(self._pool(inputs)).by_ids(inputs.main).to_llava_json(self.out(inputs), image_folder=folder)
+        Pool.open(self._pool(inputs)).by_ids(inputs.main).to_llava_json(self.out(inputs), image_folder=folder, **_allow(inputs))
 
     def cli(self, inputs):
-        return [["select", "--pool", self._pool(inputs), "--ids", inputs.main, "--output", self.out(inputs), "-q", *self._images(inputs)]]
+        return [["select", "--pool", self._pool(inputs), "--ids", inputs.main, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs)]]
 
 
 class Validate(Entry):
     def api(self, inputs):
         from dataoptim.select import validate_byod
 
-        validate_byod(inputs.main, inputs.images, output=self.out(inputs))
+        validate_byod(inputs.main, inputs.images, output=self.out(inputs), **_allow(inputs))
 
     def cli(self, inputs):
-        images = ["--image-folder", inputs.images]
+        images = ["--image-folder", inputs.images, *_allow_cli(inputs)]
         return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
 
 
@@ -173,7 +182,7 @@ class TrainHF(Entry):
 
         settings = {"max_steps": 1, "per_device_train_batch_size": 2, "dataloader_num_workers": 0, **inputs.options.get("settings", {})}
         train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", cache_dir=inputs.root / "cache",
-              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no", **settings)
+              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         # a row's settings come last: the last of a repeated option wins
@@ -182,7 +191,7 @@ class TrainHF(Entry):
             "train", "--backend", "hf", "--model", "tiny", "--data", inputs.main, "--image-folder", self._images(inputs),
             "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
             "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
-            *(["--open-images"] if inputs.options.get("open_images") else []), *settings,
+            *(["--open-images"] if inputs.options.get("open_images") else []), *settings, *_allow_cli(inputs),
         ]]
 
     def check_nothing_left(self, inputs):
@@ -217,14 +226,14 @@ class TrainLlava(Entry):
         repo, base, adapter = self._parts(inputs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the stand-in checkout is not at LLaVA's commit
-            prepare_llava(inputs.main, inputs.images, repo, base, adapter, inputs.root / "out", dry_run=True, cache_dir=inputs.root / "cache")
+            prepare_llava(inputs.main, inputs.images, repo, base, adapter, inputs.root / "out", dry_run=True, cache_dir=inputs.root / "cache", **_allow(inputs))
 
     def cli(self, inputs):
         repo, base, adapter = self._parts(inputs)
         return [[
             "train", "--backend", "llava", "--dry-run", "--data", inputs.main, "--image-folder", inputs.images,
             "--output-dir", inputs.root / "out", "--llava-repo", repo, "--model-name-or-path", base,
-            "--pretrain-mm-mlp-adapter", adapter, "--cache-dir", inputs.root / "cache",
+            "--pretrain-mm-mlp-adapter", adapter, "--cache-dir", inputs.root / "cache", *_allow_cli(inputs),
         ]]
 
     def out(self, inputs):
@@ -251,12 +260,12 @@ class Evaluate(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import evaluate
 
-        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", batch_size=2, max_new_tokens=2, device="cpu")
+        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", batch_size=2, max_new_tokens=2, device="cpu", **_allow(inputs))
 
     def cli(self, inputs):
         images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
         return [["evaluate", "--model", "tiny", "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
-                 "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu"]]
+                 "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs)]]
 
     def out(self, inputs):
         return inputs.root / "out"
@@ -267,14 +276,14 @@ class Boxes(Entry):
         from dataoptim import boxes
 
         if inputs.options.get("image_folder"):
-            sizes = boxes.ImageSizes(image_dir=inputs.images)
+            sizes = boxes.ImageSizes(image_dir=inputs.images, **_allow(inputs))
         else:
             sizes = boxes.ImageSizes(boxes.load_image_sizes(inputs.root / "sizes.json"))
         boxes.convert_file(inputs.main, self.out(inputs), "padded", sizes)
 
     def cli(self, inputs):
         where = ["--image-folder", inputs.images] if inputs.options.get("image_folder") else ["--image-sizes", inputs.root / "sizes.json"]
-        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", "padded", *where]]
+        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", "padded", *where, *_allow_cli(inputs)]]
 
 
 RUNNERS: dict[str, Entry] = {

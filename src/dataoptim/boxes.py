@@ -397,27 +397,36 @@ class ImageSizes:
 
     ``get("flickr30k/1.jpg")`` tries the full relative path, then the bare file
     name in the table, then the image's header under ``image_dir`` (the full
-    path, then the bare name). Results are cached.
+    path, then the bare name). Results are cached. Paths under ``image_dir``
+    go through the rule every entry point applies (:mod:`dataoptim.imagepath`):
+    no header is read through a link that leads out of the folder unless
+    ``allow_symlinks_out``.
     """
 
-    def __init__(self, sizes: Mapping[str, tuple[int, int]] | None = None, image_dir: str | os.PathLike | None = None):
+    def __init__(self, sizes: Mapping[str, tuple[int, int]] | None = None, image_dir: str | os.PathLike | None = None, *,
+                 allow_symlinks_out: bool = False):
+        from dataoptim.imagepath import ImageFolder
+
         self.sizes = dict(sizes or {})
         self.image_dir = None if image_dir is None else Path(image_dir)
-        if self.image_dir is not None and not self.image_dir.is_dir():
-            raise MissingFileError("image folder not found", file=self.image_dir)
+        self.folder = None if image_dir is None else ImageFolder(image_dir, allow_symlinks_out=allow_symlinks_out)
 
     def __bool__(self) -> bool:
         return bool(self.sizes) or self.image_dir is not None
 
-    def get(self, image: str) -> tuple[int, int] | None:
-        """``(width, height)`` of ``image`` (path relative to the image folder), or None if unknown."""
+    def get(self, image: str, **where) -> tuple[int, int] | None:
+        """``(width, height)`` of ``image`` (path relative to the image folder), or None if unknown.
+
+        Raises:
+            UnsafeInputError: the image file under the folder leads out of it through a link (unless allowed).
+        """
         base = posixpath.basename(image)
         for key in (image, base):
             if key in self.sizes:
                 return self.sizes[key]
-        if self.image_dir is not None and _inside(image):  # never read a header outside the folder
+        if self.folder is not None and _inside(image):  # never read a header outside the folder
             for rel in (image, base):
-                candidate = self.image_dir / rel
+                candidate = self.folder.resolve(rel, **where)
                 if candidate.is_file():
                     self.sizes[image] = read_image_size(candidate)
                     return self.sizes[image]
@@ -428,15 +437,16 @@ class ImageSizes:
 
         Raises:
             RecordError: with an image folder, an image path that is absolute or leaves it (``..``).
+            UnsafeInputError: with an image folder, an image that leads out of it through a link (unless allowed).
             InputError: the image file is not an image Pillow can read.
             MissingFileError: the size is unknown.
         """
         from dataoptim.records import check_image_path, short_repr
 
-        if self.image_dir is not None:
+        if self.folder is not None:
             check_image_path(image, **where)
         try:
-            size = self.get(image)
+            size = self.get(image, **where)
         except InputError as exc:
             raise InputError(f"image file {str(exc.file)!r} is {exc.message}", **where) from None
         if size is None:
@@ -544,6 +554,8 @@ def register(app) -> None:
     """Add ``dataoptim boxes convert`` to the CLI."""
     import typer
 
+    from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+
     boxes_app = typer.Typer(help="Boxes in record text: move them between the original image and LLaVA's padded square.", no_args_is_help=True)
 
     @boxes_app.command("convert")
@@ -553,6 +565,7 @@ def register(app) -> None:
         to: str = typer.Option(..., "--to", help="Target frame: 'padded' (LLaVA --image_aspect_ratio pad) or 'original'."),
         image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: \\[width, height]} (image paths or bare file names)."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Image folder: sizes read from image headers."),
+        allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping."),
     ) -> None:
         """Rewrite every \\[x1, y1, x2, y2] box of every record into the other frame, exactly (no pixel rounding)."""
@@ -560,7 +573,7 @@ def register(app) -> None:
 
         if image_sizes is None and image_folder is None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")
-        sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder)
+        sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
         counts = convert_file(input, output, to, sizes, strict=not lenient)
         typer.echo(
             f"wrote {output}: {counts['records']:,} records, {counts['boxes']:,} boxes moved to the {to} frame"

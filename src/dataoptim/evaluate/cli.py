@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+
 
 def _task_map(pairs: Optional[List[str]]) -> dict[str, str] | None:
     from dataoptim.errors import ConfigError
@@ -89,6 +91,7 @@ def register(app) -> None:
         model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder or hub id (llava-hf layout), or 'tiny'."),
         benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
         image_dir: Optional[Path] = typer.Option(None, "--image-dir", "-i", help="Folder the benchmark's image paths are relative to."),
+        allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, scores, run info)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Questions per model call."),
         max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Answer budget for every task (default per task)."),
@@ -112,7 +115,8 @@ def register(app) -> None:
             device = "cuda" if torch.cuda.is_available() else None
         result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
                           tokenizer=cider_tokenizer, dtype=dtype, device=device, temperature=temperature, seed=seed,
-                          backend=backend, progress=sys.stderr.isatty(), **_read_options(fmt, task, answers, task_map))
+                          backend=backend, progress=sys.stderr.isatty(), allow_symlinks_out=allow_symlinks_out,
+                          **_read_options(fmt, task, answers, task_map))
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")

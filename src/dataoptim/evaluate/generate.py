@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from dataoptim.errors import ConfigError, MissingFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dataoptim.imagepath import ImageFolder
 
 #: Default answer budget in new tokens, per task. Answers are short phrases
 #: ("Answer the question using a single word or phrase."), DataOptim's
@@ -213,40 +216,48 @@ def make_generator(model: Any, *, dtype: str | None = None, device: str | None =
                       f"found {type(model).__name__}")
 
 
-def image_path(item: Mapping[str, Any], image_dir: str | Path, *, file: str | None = None, index: int | None = None) -> Path | None:
+def image_path(item: Mapping[str, Any], image_dir: str | Path | ImageFolder, *, file: str | None = None, index: int | None = None,
+               allow_symlinks_out: bool = False) -> Path | None:
     """The image file of a canonical item inside ``image_dir``, or ``None`` if it has no image.
+
+    The path goes through the rule every entry point applies (:mod:`dataoptim.imagepath`).
+    ``image_dir`` may be an :class:`~dataoptim.imagepath.ImageFolder` (its own
+    ``allow_symlinks_out`` applies then).
 
     Raises:
         RecordError: the path is absolute or leaves ``image_dir`` (``..``).
+        UnsafeInputError: followed through links, it leads out of ``image_dir`` (unless ``allow_symlinks_out``).
     """
-    from dataoptim.records import check_image_path
+    from dataoptim.imagepath import resolve_image
 
     image = item.get("image")
     if image is None:
         return None
-    check_image_path(image, file=file, record=index, id=item.get("question_id"))
-    return Path(image_dir) / image
+    return resolve_image(image_dir, image, allow_symlinks_out=allow_symlinks_out, file=file, record=index, id=item.get("question_id"))
 
 
-def check_images(items: Sequence[Mapping[str, Any]], image_dir: str | Path | None, *, file: str | None = None) -> None:
-    """Fail before any generation if an image is missing or a path escapes ``image_dir``.
+def check_images(items: Sequence[Mapping[str, Any]], image_dir: str | Path | None, *, file: str | None = None,
+                 allow_symlinks_out: bool = False) -> None:
+    """Fail before any generation if an image is missing or its path escapes ``image_dir``.
 
     Raises:
         ConfigError: items have images but ``image_dir`` is None.
         MissingFileError: ``image_dir`` does not exist, or image files are missing
             (how many, and the first one with its question).
         RecordError: an unsafe image path.
+        UnsafeInputError: an image that leads out of ``image_dir`` through a link (unless ``allow_symlinks_out``).
     """
+    from dataoptim.imagepath import ImageFolder
+
     needs = [i for i, item in enumerate(items) if item.get("image") is not None]
     if not needs:
         return
     if image_dir is None:
         raise ConfigError("the benchmark has images: give image_dir / --image-dir")
-    if not Path(image_dir).is_dir():
-        raise MissingFileError("image folder not found", file=image_dir)
+    folder = ImageFolder(image_dir, allow_symlinks_out=allow_symlinks_out)
     missing = []
     for i in needs:
-        path = image_path(items[i], image_dir, file=file, index=i)
+        path = image_path(items[i], folder, file=file, index=i)
         if not path.is_file():
             missing.append((i, path))
     if missing:
@@ -274,7 +285,7 @@ def plan_batches(items: Sequence[Mapping[str, Any]], batch_size: int) -> list[li
 
 def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mapping[str, Any]], image_dir: str | Path | None, *,
                      batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, file: str | None = None,
-                     progress: bool = False) -> tuple[dict[str, str], dict[str, float]]:
+                     progress: bool = False, allow_symlinks_out: bool = False) -> tuple[dict[str, str], dict[str, float]]:
     """Answer every canonical item; return ``({question_id: answer}, timing)``.
 
     Args:
@@ -285,6 +296,7 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
         max_new_tokens: one number for all tasks, or ``{task: n}`` over :data:`MAX_NEW_TOKENS`.
         file: benchmark file, for messages.
         progress: show a ``tqdm`` bar on stderr.
+        allow_symlinks_out: follow links out of ``image_dir`` instead of refusing them (:mod:`dataoptim.imagepath`).
 
     Returns:
         Answers in benchmark order, and ``{"seconds", "questions_per_second"}``.
@@ -295,7 +307,10 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
     """
     from dataoptim.train.images import load_image
 
-    check_images(items, image_dir, file=file)
+    from dataoptim.imagepath import ImageFolder
+
+    check_images(items, image_dir, file=file, allow_symlinks_out=allow_symlinks_out)
+    folder = ImageFolder(image_dir, allow_symlinks_out=allow_symlinks_out) if image_dir is not None else None
     budgets = dict(MAX_NEW_TOKENS)
     if isinstance(max_new_tokens, int):
         budgets = {task: max_new_tokens for task in budgets}
@@ -313,7 +328,7 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
         for batch in batches:
             images = []
             for i in batch:
-                path = image_path(items[i], image_dir, file=file, index=i) if image_dir is not None else None
+                path = image_path(items[i], folder, file=file, index=i) if folder is not None else None
                 images.append(None if path is None else load_image(path, file=file, record=i, id=items[i]["question_id"], field="image"))
             outs = generator([items[i]["text"] for i in batch], images, budgets[items[batch[0]]["task"]])
             if len(outs) != len(batch):

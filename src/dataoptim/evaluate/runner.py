@@ -15,7 +15,7 @@ from dataoptim.io import atomic_write, write_json
 def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_dir: str | Path | None = None, *,
              batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, tokenizer: str = "simple",
              dtype: str | None = None, device: str | None = None, temperature: float = 0.0, seed: int = 0,
-             backend: str = "hf", progress: bool = False, **read_options: Any) -> dict[str, Any]:
+             backend: str = "hf", progress: bool = False, allow_symlinks_out: bool = False, **read_options: Any) -> dict[str, Any]:
     """Answer a benchmark with a model and score the answers.
 
     Args:
@@ -37,6 +37,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         temperature, seed: 0 (default) is greedy; see :class:`~dataoptim.evaluate.generate.HFGenerator`.
         backend: ``"hf"`` (``transformers``) or ``"llava"`` (LLaVA's own code, when installed).
         progress: show a progress bar.
+        allow_symlinks_out: follow links that lead out of ``image_dir`` instead of refusing them
+            (:mod:`dataoptim.imagepath`).
         read_options: ``format``, ``task``, ``answers``, ``task_map``, ``tasks`` for ``read_benchmark``.
 
     Returns:
@@ -45,15 +47,15 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         when no question has a reference.
 
     Raises:
-        MissingFileError, InputError, ConfigError, RecordError, ModelInputError:
+        MissingFileError, InputError, ConfigError, RecordError, ModelInputError, UnsafeInputError:
             bad benchmark, images or options (before anything is written).
     """
     items = read_benchmark(benchmark, **read_options)
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
-    check_images(items, image_dir, file=bench_file)  # before the (slow) model load
+    check_images(items, image_dir, file=bench_file, allow_symlinks_out=allow_symlinks_out)  # before the (slow) model load
     generator = make_generator(model, dtype=dtype, device=device, temperature=temperature, seed=seed, backend=backend)
     predictions, timing = generate_answers(generator, items, image_dir, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                           file=bench_file, progress=progress)
+                                           file=bench_file, progress=progress, allow_symlinks_out=allow_symlinks_out)
     scored = [item for item in items if has_reference(item)]
     scores, rows = score_items(scored, {item["question_id"]: predictions[item["question_id"]] for item in scored},
                                tokenizer=tokenizer) if scored else ({}, {})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dataoptim import records
-from dataoptim.errors import InputError, MissingFileError, RecordError, UnsafeInputError
+from dataoptim.errors import InputError, MissingFileError, RecordError
 from dataoptim.select.summary import Summary, SummaryBuilder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,11 +70,11 @@ def iter_byod(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
 
 
 class _ImageChecker:
-    def __init__(self, folder: str | os.PathLike):
-        self.root = Path(folder).expanduser()
-        if not self.root.is_dir():
-            raise MissingFileError("image folder not found", file=self.root)
-        self.real_root = os.path.realpath(self.root)
+    def __init__(self, folder: str | os.PathLike, allow_symlinks_out: bool = False):
+        from dataoptim.imagepath import ImageFolder
+
+        self.folder = ImageFolder(folder, allow_symlinks_out=allow_symlinks_out)
+        self.root = self.folder.root
         self.seen: set[str] = set()
         #: ``(image, real format)`` of ``.jpg`` files of another format (first few), and their count
         self.mislabeled: list[tuple[str, str]] = []
@@ -83,15 +83,12 @@ class _ImageChecker:
     def check(self, image: str, where: dict) -> None:
         if image in self.seen:
             return
-        full = os.path.join(self.root, image)
-        if not os.path.isfile(full):
+        full = self.folder.resolve(image, **where)  # the one rule for image paths (dataoptim.imagepath)
+        if not full.is_file():
             from dataoptim.select.images import folder_hints
 
             hints = folder_hints([image], self.root)
             raise RecordError(f"image file {image!r} not found under {self.root}" + (f" ({hints[0]})" if hints else ""), field="image", **where)
-        real = os.path.realpath(full)
-        if os.path.commonpath([real, self.real_root]) != self.real_root:
-            raise UnsafeInputError(f"image {image!r} leads outside the image folder (to {real})", field="image", **where)
         from dataoptim.select.images import image_problem
         from dataoptim.select.summary import MISLABELED_SHOWN
 
@@ -111,6 +108,7 @@ def validate_byod(
     *,
     pool: "Pool | None" = None,
     output: str | os.PathLike | None = None,
+    allow_symlinks_out: bool = False,
 ) -> Summary:
     """Validate a BYOD submission (a LLaVA JSON list) record by record, streaming.
 
@@ -121,6 +119,8 @@ def validate_byod(
         pool: if given, the summary's ``in_pool`` counts the ids that are pool ids.
         output: if given, the validated records are written there as LLaVA JSON
             (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
+        allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
+            ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
 
     Returns:
         The :class:`~dataoptim.select.summary.Summary` of the submission.
@@ -130,12 +130,13 @@ def validate_byod(
         RecordError: the first record that breaks a rule, naming file, record index, id and field
             (wrong types, missing ``<image>``, two ``<image>``, turns out of order, duplicate id,
             ``../`` or absolute image path, image file missing, empty or not a readable image).
-        UnsafeInputError: an image path that, followed through links, leaves the image folder.
+        UnsafeInputError: an image path that, followed through links, leaves the image folder
+            (unless ``allow_symlinks_out``).
     """
     from dataoptim.io import atomic_write
 
     path = Path(path).expanduser()
-    checker = _ImageChecker(image_folder) if image_folder is not None else None
+    checker = _ImageChecker(image_folder, allow_symlinks_out) if image_folder is not None else None
     builder = SummaryBuilder(path.name)
     seen: dict[str, int] = {}
     pending: list[str] = []

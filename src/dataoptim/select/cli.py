@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from dataoptim.errors import ConfigError
+from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -153,6 +154,7 @@ def register(app) -> None:
         exclude_images: Optional[Path] = typer.Option(None, "--exclude-images", help="File of image paths (one per line) never to draw in a mixture."),
         skip_unknown: bool = typer.Option(False, "--skip-unknown", help="Drop ids that are not in the pool instead of failing."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here before writing."),
+        allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         write_ids: Optional[Path] = typer.Option(None, "--write-ids", help="Also write the selected ids, one per line."),
         summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the composition plot (PNG)."),
@@ -177,7 +179,7 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
-            summary = validate_byod(byod, image_folder, pool=opened, output=output)
+            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out)
             if not quiet:
                 _echo_mislabeled(summary)
             if write_ids is not None:
@@ -199,7 +201,7 @@ def register(app) -> None:
             else:
                 selection = opened.mix(parse_mix(mix), budget, seed=seed, replace=replace, exclude_images=exclude_images)
             full = not quiet or summary_json is not None or plot is not None
-            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full)
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out)
             if write_ids is not None:
                 selection.write_ids(write_ids)
         if summary_json is not None:
@@ -215,6 +217,7 @@ def register(app) -> None:
         submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON)."),
         pool: Optional[Path] = typer.Option(None, "--pool", help="Pool to look ids up in (needed to check a standard submission's ids)."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here."),
+        allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line verdict."),
     ) -> None:
         """Check a submission without writing anything; exit 0 when valid, 2 with one line saying why not."""
@@ -234,7 +237,7 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
-            summary = validate_byod(submission, image_folder, pool=opened)
+            summary = validate_byod(submission, image_folder, pool=opened, allow_symlinks_out=allow_symlinks_out)
             kind = "BYOD submission"
             if not quiet:
                 _echo_mislabeled(summary)
@@ -249,7 +252,7 @@ def register(app) -> None:
 
             selection = Pool.open(pool).by_ids(submission)
             if image_folder is not None:
-                report = selection.check_images(image_folder)
+                report = selection.check_images(image_folder, allow_symlinks_out=allow_symlinks_out)
                 if not quiet:
                     for line in report.lines():
                         _echo(line)

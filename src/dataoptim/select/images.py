@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dataoptim.errors import MissingFileError
+from dataoptim.errors import DataOptimError, MissingFileError
 
 _MAGIC = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -93,6 +93,8 @@ class ImageReport:
         mislabeled: ``(path, real_format)`` of ``.jpg``/``.jpeg`` files of another image format
             (warnings: Pillow reads them by content).
         corrupt: ``(path, problem)`` of files that cannot be images: empty, or of no known format.
+        unsafe: ``(path, error)`` of paths refused by the image-path rule (:mod:`dataoptim.imagepath`):
+            links that lead out of the folder (unless allowed).
         hints: advice on known folder-name traps.
     """
 
@@ -101,12 +103,13 @@ class ImageReport:
     missing: list[str] = field(default_factory=list)
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
     corrupt: list[tuple[str, str]] = field(default_factory=list)
+    unsafe: list[tuple[str, DataOptimError]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when no image is missing or corrupt (mislabelled files are warnings: PIL reads them by content)."""
-        return not self.missing and not self.corrupt
+        """True when no image is unsafe, missing or corrupt (mislabelled files are warnings: PIL reads them by content)."""
+        return not self.missing and not self.corrupt and not self.unsafe
 
     def raise_for_missing(self) -> None:
         """Raise :class:`MissingFileError` naming how many images are missing, the first few and any hint."""
@@ -124,6 +127,9 @@ class ImageReport:
         out += [f"  missing: {m}" for m in self.missing[:10]]
         if len(self.missing) > 10:
             out.append(f"  ... and {len(self.missing) - 10:,} more missing")
+        out += [f"  refused: {exc.message}" for _, exc in self.unsafe[:10]]
+        if len(self.unsafe) > 10:
+            out.append(f"  ... and {len(self.unsafe) - 10:,} more refused")
         out += [f"  corrupt: {p} {problem}" for p, problem in self.corrupt[:10]]
         if len(self.corrupt) > 10:
             out.append(f"  ... and {len(self.corrupt) - 10:,} more corrupt")
@@ -134,26 +140,30 @@ class ImageReport:
         return out
 
 
-def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: bool = True, progress: bool = False) -> ImageReport:
-    """Check that each image path exists under ``folder``; optionally sniff ``.jpg`` files' real format.
+def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: bool = True, progress: bool = False,
+                 allow_symlinks_out: bool = False) -> ImageReport:
+    """Check that each image path exists under ``folder`` (by the image-path rule); optionally sniff each file.
 
     Args:
         images: relative image paths (``coco/COCO_train2014_000000318556.jpg``), repeats allowed.
         folder: the image folder (LLaVA's ``--image_folder``).
+        allow_symlinks_out: follow links out of ``folder`` instead of listing them as unsafe
+            (:mod:`dataoptim.imagepath`).
         formats: read the first 12 bytes of each file: list empty files and files of no known
             image format as corrupt, and ``.jpg``/``.jpeg`` files of another format as mislabelled.
         progress: progress bar on a terminal.
 
     Returns:
-        An :class:`ImageReport` (never raises for missing or corrupt images; see
+        An :class:`ImageReport` (never raises for unsafe, missing or corrupt images; see
         :meth:`ImageReport.raise_for_missing` and :meth:`dataoptim.select.Selection.require_images`).
 
     Raises:
         MissingFileError: ``folder`` is not a folder.
     """
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise MissingFileError("image folder not found", file=root)
+    from dataoptim.imagepath import ImageFolder
+
+    image_folder = ImageFolder(folder, allow_symlinks_out=allow_symlinks_out)
+    root = image_folder.root
     unique = sorted(set(images))
     report = ImageReport(str(root), checked=len(unique))
     bar = None
@@ -164,9 +174,12 @@ def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: b
             from tqdm import tqdm
 
             bar = tqdm(total=len(unique), desc="images", unit=" img", unit_scale=True, leave=False)
-    base = str(root)
     for rel in unique:
-        full = os.path.join(base, rel)
+        try:
+            full = image_folder.resolve(rel)
+        except DataOptimError as exc:  # a link out of the folder (or a path string that is not safe)
+            report.unsafe.append((rel, exc))
+            continue
         if not os.path.isfile(full):
             report.missing.append(rel)
         elif formats:

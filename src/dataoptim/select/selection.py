@@ -384,11 +384,11 @@ class Selection:
         """Draw the composition plot of :meth:`summary` (see :meth:`Summary.plot`)."""
         return self.summary().plot(path, **kwargs)
 
-    def check_images(self, image_folder: str | os.PathLike, *, formats: bool = True):
+    def check_images(self, image_folder: str | os.PathLike, *, formats: bool = True, allow_symlinks_out: bool = False):
         """Check every image of the selection under ``image_folder`` (see :func:`dataoptim.select.images.check_images`)."""
         from dataoptim.select.images import check_images
 
-        return check_images(self.images(), image_folder, formats=formats)
+        return check_images(self.images(), image_folder, formats=formats, allow_symlinks_out=allow_symlinks_out)
 
     def locate_image(self, image: str) -> tuple[int, str] | None:
         """Position (record index in the output, line of a standard submission's ids) and id of the
@@ -404,12 +404,14 @@ class Selection:
                     best = (int(positions[i]), batch.column("id")[i].as_py())
         return best
 
-    def require_images(self, image_folder: str | os.PathLike, *, formats: bool = True, report=None):
+    def require_images(self, image_folder: str | os.PathLike, *, formats: bool = True, allow_symlinks_out: bool = False, report=None):
         """Check the selection's images (:meth:`check_images`) and raise for the first fault.
 
         Args:
             image_folder: the image folder.
             formats: also sniff every file's first bytes (corrupt files are refused).
+            allow_symlinks_out: follow links that lead out of ``image_folder`` instead of
+                refusing them (:mod:`dataoptim.imagepath`).
             report: an :class:`~dataoptim.select.images.ImageReport` already made by
                 :meth:`check_images` (to print it first), else it is made here.
 
@@ -417,11 +419,18 @@ class Selection:
             The :class:`~dataoptim.select.images.ImageReport` (mislabelled files are warnings in it).
 
         Raises:
+            UnsafeInputError: an image leads outside the folder through a link (unless
+                ``allow_symlinks_out``), naming the first record with it (its position in the
+                selection, id, field ``image``).
             MissingFileError: images missing (how many, the first few).
             InputError: an image file is empty or of no image format, naming the first record
-                with it (its position in the selection, id, field ``image``) and the file.
+                with it and the file.
         """
-        report = report if report is not None else self.check_images(image_folder, formats=formats)
+        report = report if report is not None else self.check_images(image_folder, formats=formats, allow_symlinks_out=allow_symlinks_out)
+        if report.unsafe:
+            image, exc = report.unsafe[0]
+            position, rid = self.locate_image(image) or (None, None)
+            raise type(exc)(exc.message, file=self.file, record=position, id=rid, field="image")
         report.raise_for_missing()
         if report.corrupt:
             image, problem = report.corrupt[0]
@@ -437,7 +446,8 @@ class Selection:
         builder.by_source = self.source_counts()
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
 
-    def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False, summary: bool = True) -> Summary:
+    def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False, summary: bool = True,
+                      allow_symlinks_out: bool = False) -> Summary:
         """Write the selection as LLaVA training JSON (``id``, ``image``, ``conversations``), atomically.
 
         Streams: memory stays bounded (see :mod:`dataoptim.select.materialize`)
@@ -450,6 +460,7 @@ class Selection:
             progress: progress bar on a terminal.
             summary: compute the full summary in the same pass (images, turns, answer
                 length); if False only the counts of :meth:`counts` (a little faster).
+            allow_symlinks_out: with ``image_folder``, follow links out of it instead of refusing them.
 
         Returns:
             The :class:`Summary` of what was written.
@@ -457,11 +468,12 @@ class Selection:
         Raises:
             MissingFileError: images missing under ``image_folder`` (how many, the first few).
             InputError: an image file under ``image_folder`` is empty or of no image format.
+            UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
         """
         from dataoptim.select.materialize import write_llava_json
 
         if image_folder is not None:
-            self.require_images(image_folder)
+            self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
         if not summary:
             write_llava_json(self.pool, self.rows, path, progress=progress)
             return self.counts()

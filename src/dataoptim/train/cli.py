@@ -10,6 +10,8 @@ from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
+from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+
 
 class Backend(str, Enum):
     hf = "hf"
@@ -36,6 +38,7 @@ def register(app) -> None:
     def train_command(
         data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list, JSONL, or a saved datasets folder."),
         image_folder: Path = typer.Option(..., "--image-folder", help="Folder the records' image paths are relative to."),
+        allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         output_dir: Path = typer.Option(..., "--output-dir", help="Checkpoint folder (and where run files go)."),
         backend: Backend = typer.Option(Backend.hf, "--backend", help="llava: LLaVA's deepspeed launcher; hf: transformers Trainer."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check the inputs; print the command (llava) or the data report (hf); write nothing."),
@@ -98,6 +101,7 @@ def register(app) -> None:
                     data, image_folder, llava_repo, model_name_or_path, pretrain_mm_mlp_adapter, output_dir,
                     run_dir=run_dir, num_gpus=num_gpus, lora=lora, qlora=qlora, vision_tower=vision_tower,
                     report_to=report_to, extra=_parse_extra(extra), dry_run=dry_run, cache_dir=cache_dir,
+                    allow_symlinks_out=allow_symlinks_out,
                 )
             for w in caught:
                 typer.echo(f"warning: {w.message}", err=True)
@@ -117,6 +121,7 @@ def register(app) -> None:
             model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
             gradient_checkpointing=gradient_checkpointing, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
+            allow_symlinks_out=allow_symlinks_out,
             report_to=report_to or "none", dry_run=dry_run,
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )

@@ -204,8 +204,9 @@ class DataReport:
         )
 
 
-def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = False, file: str | None = None, num_threads: int = 16) -> list[dict[str, Any]]:
-    """Find records whose image is missing (or, with ``open_images``, cannot be decoded).
+def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = False, file: str | None = None, num_threads: int = 16,
+                 allow_symlinks_out: bool = False) -> list[dict[str, Any]]:
+    """Find records whose image is refused by the image-path rule, missing, or (with ``open_images``) cannot be decoded.
 
     Args:
         ds: dataset with ``index``, ``id``, ``image`` columns.
@@ -214,35 +215,41 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
             file is caught when the data loader reaches it, with the same error).
         file: the selection file, for messages.
         num_threads: threads checking files (I/O bound).
+        allow_symlinks_out: follow links out of ``image_folder`` instead of refusing them
+            (:mod:`dataoptim.imagepath`).
 
     Returns:
-        ``[{"index", "id", "image", "detail"}]`` for each bad record, in input order.
+        ``[{"index", "id", "image", "kind", "detail", "error"}]`` for each bad record, in input order:
+        ``kind`` is ``unsafe`` (``error`` holds the :class:`~dataoptim.errors.DataOptimError` to raise),
+        ``missing`` or ``corrupt``.
 
     Raises:
         MissingFileError: the image folder itself does not exist.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from dataoptim.imagepath import ImageFolder
     from dataoptim.train.images import load_image
 
-    folder = Path(image_folder)
-    if not folder.is_dir():
-        raise MissingFileError("image folder not found", file=folder)
+    folder = ImageFolder(image_folder, allow_symlinks_out=allow_symlinks_out)
     import pyarrow as pa
     import pyarrow.compute as pc
 
     column = ds.with_format("arrow")["image"]  # Arrow column, zero-copy from the memory map
     unique = [p for p in pc.unique(column).to_pylist() if p is not None]
 
-    def status(rel: str) -> str | None:
-        full = folder / rel
+    def status(rel: str) -> tuple[str, str, DataOptimError | None] | None:
+        try:
+            full = folder.resolve(rel)
+        except DataOptimError as exc:
+            return "unsafe", exc.message, exc
         if not full.is_file():
-            return "missing"
+            return "missing", "missing", None
         if open_images:
             try:
                 load_image(full)
             except (MissingFileError, ModelInputError) as exc:
-                return exc.message
+                return "corrupt", exc.message, None
         return None
 
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
@@ -251,7 +258,38 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
         return []
     hit = pc.is_in(column, value_set=pa.array(sorted(bad), type=pa.string())).to_numpy(zero_copy_only=False)
     rows = ds.select_columns(["index", "id", "image"]).select([int(i) for i in hit.nonzero()[0]])
-    return [{"index": r["index"], "id": r["id"], "image": r["image"], "detail": bad[r["image"]]} for r in rows]
+    return [
+        {"index": r["index"], "id": r["id"], "image": r["image"], "kind": bad[r["image"]][0], "detail": bad[r["image"]][1], "error": bad[r["image"]][2]}
+        for r in rows
+    ]
+
+
+def raise_for_images(bad: list[dict[str, Any]], image_folder: str | os.PathLike, file: str | None) -> None:
+    """Raise for the bad images :func:`check_images` found: links out first, then missing files, then corrupt ones.
+
+    Raises:
+        UnsafeInputError: the first record whose image leads out of the folder (file, record, id, field ``image``).
+        MissingFileError: how many records name missing image files, the first few.
+        ModelInputError: the first record whose image cannot be decoded.
+    """
+    unsafe = [b for b in bad if b["kind"] == "unsafe"]
+    if unsafe:
+        b = unsafe[0]
+        raise type(b["error"])(b["detail"], file=file, record=b["index"], id=b["id"], field="image")
+    missing = [b for b in bad if b["kind"] == "missing"]
+    if missing:
+        first = ", ".join(f"{b['image']} (record {b['index']}, id {b['id']!r})" for b in missing[:5])
+        raise MissingFileError(
+            f"{len(missing)} record(s) name image files missing under {image_folder}: {first}"
+            + (" ..." if len(missing) > 5 else ""),
+            file=file,
+        )
+    if bad:
+        b = bad[0]
+        raise ModelInputError(
+            f"{len(bad)} image(s) cannot be decoded; first {b['image']!r}: {b['detail']}",
+            file=file, record=b["index"], id=b["id"], field="image",
+        )
 
 
 def prepare_dataset(
@@ -266,8 +304,12 @@ def prepare_dataset(
     open_images: bool = False,
     cache_dir: str | os.PathLike | None = None,
     num_proc: int | None = None,
+    allow_symlinks_out: bool = False,
 ):
     """Load, check and tokenize a selection; the one entry the trainer uses.
+
+    ``allow_symlinks_out``: follow links out of ``image_folder`` instead of refusing them
+    (:mod:`dataoptim.imagepath`).
 
     Returns:
         ``(dataset, report)``: the encoded ``datasets.Dataset`` of usable records and a
@@ -276,27 +318,14 @@ def prepare_dataset(
     Raises:
         MissingFileError: the selection or image folder is absent, or images are missing
             (lists how many and the first few; never skipped: LLaVA would crash on them).
+        UnsafeInputError: an image leads out of the image folder through a link (unless allowed).
         ModelInputError: with ``open_images``, a corrupt image; unless ``skip_bad_records``,
             the first record that is too long or mismatches the template, with the counts.
         InputError, RecordError: malformed selection.
     """
     file = None if not isinstance(data, (str, os.PathLike)) else str(data)
     ds = load_selection(data, cache_dir=cache_dir)
-    bad_images = check_images(ds, image_folder, open_images=open_images, file=file)
-    missing = [b for b in bad_images if b["detail"] == "missing"]
-    if missing:
-        first = ", ".join(f"{b['image']} (record {b['index']}, id {b['id']!r})" for b in missing[:5])
-        raise MissingFileError(
-            f"{len(missing)} record(s) name image files missing under {image_folder}: {first}"
-            + (" ..." if len(missing) > 5 else ""),
-            file=file,
-        )
-    if bad_images:
-        b = bad_images[0]
-        raise ModelInputError(
-            f"{len(bad_images)} image(s) cannot be decoded; first {b['image']!r}: {b['detail']}",
-            file=file, record=b["index"], id=b["id"], field="image",
-        )
+    raise_for_images(check_images(ds, image_folder, open_images=open_images, file=file, allow_symlinks_out=allow_symlinks_out), image_folder, file)
     encoded = encode_dataset(
         ds, tokenizer, image_seq_length=image_seq_length, model_max_length=model_max_length,
         image_position=image_position, num_proc=num_proc,
@@ -355,9 +384,12 @@ class SupervisedDataset:
         selection file, record index, id and the image path.
     """
 
-    def __init__(self, encoded, image_folder: str | os.PathLike, image_processor, *, pad: bool = True, file: str | None = None):
+    def __init__(self, encoded, image_folder: str | os.PathLike, image_processor, *, pad: bool = True, file: str | None = None,
+                 allow_symlinks_out: bool = False):
+        from dataoptim.imagepath import ImageFolder
+
         self.data = encoded
-        self.image_folder = Path(image_folder)
+        self.image_folder = ImageFolder(image_folder, allow_symlinks_out=allow_symlinks_out)
         self.image_processor = image_processor
         self.pad = pad
         self.file = file
@@ -378,7 +410,8 @@ class SupervisedDataset:
             "labels": torch.tensor(row["labels"], dtype=torch.long),
         }
         if row["image"] is not None:
-            image = load_image(self.image_folder / row["image"], file=self.file, record=row["index"], id=row["id"])
+            where = {"file": self.file, "record": row["index"], "id": row["id"]}
+            image = load_image(self.image_folder.resolve(row["image"], **where), **where)
             if self.pad:
                 image = pad_to_square(image, self.background)
             item["pixel_values"] = self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]

@@ -235,6 +235,7 @@ def train_hf(
     pad: bool = True,
     skip_bad_records: bool = False,
     open_images: bool = False,
+    allow_symlinks_out: bool = False,
     deepspeed: str | os.PathLike | dict | None = None,
     cache_dir: str | os.PathLike | None = None,
     num_proc: int | None = None,
@@ -267,6 +268,8 @@ def train_hf(
         skip_bad_records: drop records too long for ``model_max_length`` or with a template
             mismatch (reported) instead of stopping.
         open_images: decode every image before training (catches corrupt files up front).
+        allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
+            ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
         deepspeed: ``"zero3"`` (the recipe's config), ``"zero2"``, a config path or dict; None: no DeepSpeed.
         cache_dir: Arrow cache for the selection (default ``datasets``' cache).
         num_proc: processes for tokenization.
@@ -285,6 +288,7 @@ def train_hf(
 
     Raises:
         MissingFileError: selection, image folder, an image, or a model part is missing.
+        UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
         ModelInputError: a corrupt image, a record too long or mismatching the template.
         InputError, RecordError: malformed selection. ConfigError: bad option
             (:func:`check_settings`, before anything is read or written).
@@ -316,6 +320,7 @@ def train_hf(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
+            allow_symlinks_out=allow_symlinks_out,
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -371,11 +376,12 @@ def train_hf(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
+            allow_symlinks_out=allow_symlinks_out,
         )
     if args.process_index == 0:
         write_json(output_dir / "data_report.json", report.as_dict(), indent=2)
     logger.info("selection: %s", report.summary())
-    dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file)
+    dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out)
     trainer = _make_trainer_class()(
         model=net,
         args=args,

@@ -255,6 +255,7 @@ def prepare_llava(
     extra: Mapping[str, str] | None = None,
     dry_run: bool = False,
     cache_dir: str | os.PathLike | None = None,
+    allow_symlinks_out: bool = False,
 ) -> LlavaRun:
     """Check everything and write the run's files (unless ``dry_run``); do not launch.
 
@@ -266,6 +267,8 @@ def prepare_llava(
         num_gpus, lora, qlora, vision_tower, report_to, extra: see :func:`recipe_flags` / :func:`build_command`.
         dry_run: check and describe only.
         cache_dir: Arrow cache for reading the selection.
+        allow_symlinks_out: follow links that lead out of ``image_folder`` instead of refusing
+            them (:mod:`dataoptim.imagepath`; LLaVA itself follows them).
 
     Returns:
         :class:`LlavaRun`.
@@ -274,8 +277,9 @@ def prepare_llava(
         MissingFileError: selection, image folder, images (all listed by count and first few),
             LLaVA checkout, projector file or a local model folder missing.
         InputError, RecordError: malformed selection.
+        UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
     """
-    from dataoptim.train.data import check_images, load_selection
+    from dataoptim.train.data import check_images, load_selection, raise_for_images
 
     repo = Path(llava_repo).resolve()
     commit = check_llava_repo(repo)
@@ -289,13 +293,7 @@ def prepare_llava(
     folder = Path(image_folder)
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
     ds = load_selection(data, cache_dir=cache_dir)
-    bad = check_images(ds, folder, file=file)
-    if bad:
-        first = ", ".join(f"{b['image']} (record {b['index']}, id {b['id']!r})" for b in bad[:10])
-        raise MissingFileError(
-            f"{len(bad)} record(s) name image files missing under {folder}: {first}" + (" ..." if len(bad) > 10 else ""),
-            file=file,
-        )
+    raise_for_images(check_images(ds, folder, file=file, allow_symlinks_out=allow_symlinks_out), folder, file)
     out = Path(output_dir).resolve()
     where = Path(run_dir).resolve() if run_dir is not None else out
     files = {
