@@ -539,6 +539,8 @@ TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "tra
     Case("train-hf", "--max-steps 0", options(settings={"max_steps": 0}), ConfigError, ("max_steps", "found 0")),
     Case("train-hf", "--model-max-length 0", options(settings={"model_max_length": 0}), ConfigError, ("model_max_length", ">= 1", "found 0")),
     Case("train-hf", "--model-max-length -1", options(settings={"model_max_length": -1}), ConfigError, ("model_max_length", ">= 1", "found -1")),
+    Case("train-hf", "--model-max-length 10 (every record too long; no tokenizer warning beside the error)", options(settings={"model_max_length": 10}),
+         ModelInputError, ("{file}", "record 0 (id 'coco_0')", "field 'conversations'", "model_max_length 10")),
     Case("train-llava", "LLaVA checkout missing", options(no_repo=True), MissingFileError, ("LLaVA checkout not found",)),
     Case("train-llava", "pretrain projector missing", options(no_adapter=True), MissingFileError, ("mm_projector.bin",)),
 ]

@@ -106,6 +106,25 @@ def test_too_long_and_mismatch_are_reported(tok):
     assert enc.problem == "mismatch"
 
 
+def test_too_long_is_reported_without_the_tokenizer_warning():
+    """The selection check measures lengths untruncated: the tokenizer's own "longer than the maximum" warning
+    (a second stderr line beside the CLI's error) is off."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    root = logging.getLogger("transformers")  # transformers' loggers stop propagating here
+    root.addHandler(handler)
+    try:
+        short = build_tiny_tokenizer(model_max_length=10)
+        enc = encode_conversation(TWO_TURNS, short, image_seq_length=N_IMAGE, model_max_length=10)
+    finally:
+        root.removeHandler(handler)
+    assert enc.problem == "too_long" and "more than model_max_length 10" in enc.detail
+    assert [r.getMessage() for r in records if "sequence length" in r.getMessage()] == []
+
+
 def test_encode_prompt_expands_image(tok):
     ids = encode_prompt(inference_prompt("How many?"), tok, image_seq_length=N_IMAGE)
     plain = tok(inference_prompt("How many?"))["input_ids"]

@@ -230,7 +230,8 @@ def encode_conversations(
     image_id = image_token_id(tokenizer)
     eos_id = tokenizer.eos_token_id
     rendered = [render_conversation(c, image_position=image_position, system=system) for c in convs]
-    enc = tokenizer([text for text, _ in rendered], add_special_tokens=True, return_offsets_mapping=True)
+    # verbose=False: no "sequence length is longer than the specified maximum" warning; a record too long is reported below
+    enc = tokenizer([text for text, _ in rendered], add_special_tokens=True, return_offsets_mapping=True, verbose=False)
     out: list[Encoded] = []
     for (text, spans), ids, offsets, with_image in zip(rendered, enc["input_ids"], enc["offset_mapping"], flags):
         ids = list(ids)
