@@ -196,7 +196,7 @@ class TrainHF(Entry):
 
     def check_nothing_left(self, inputs):
         out = inputs.root / "out"
-        for name in ("model.safetensors", "train_report.json", "config.json"):
+        for name in ("model.safetensors", "train_report.json", "config.json", "data_report.json"):
             assert not (out / name).exists(), f"{out / name} was written"
         assert not _temp_leftovers(out / "data_report.json")
 

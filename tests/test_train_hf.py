@@ -116,6 +116,11 @@ def test_record_too_long_is_an_error_or_skipped(tmp_path, capsys):
     result = train_hf(data, images, tmp_path / "o3", model_max_length=512, skip_bad_records=True, dry_run=True, cache_dir=tmp_path / "cache")
     assert result.report["too_long"] == 1 and result.report["usable"] == 3 and result.report["skipped"]
     assert result.report["examples"]["too_long"][0]["id"] == "coco_1"
+    # a run that goes ahead without the skipped record keeps its report
+    train_hf(data, images, tmp_path / "o4", model_max_length=512, skip_bad_records=True, max_steps=1, per_device_train_batch_size=2,
+             dataloader_num_workers=0, save_strategy="no", save_final=False, disable_tqdm=True, cache_dir=tmp_path / "cache")
+    report = json.loads((tmp_path / "o4" / "data_report.json").read_text())
+    assert report["too_long"] == 1 and report["examples"]["too_long"][0]["id"] == "coco_1"
 
 
 def test_missing_and_corrupt_images(tmp_path, capsys):
@@ -139,6 +144,7 @@ def test_missing_and_corrupt_images(tmp_path, capsys):
         train_hf(data, images, bad / "o", max_steps=2, per_device_train_batch_size=4, dataloader_num_workers=0,
                  cache_dir=bad / "cache", disable_tqdm=True)
     assert info.value.id == "coco_1" and info.value.field == "image"
+    assert not (bad / "o" / "data_report.json").exists(), "a failed run left its data report"
 
 
 def test_bad_record_is_a_record_error(tmp_path, capsys):

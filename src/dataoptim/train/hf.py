@@ -252,7 +252,8 @@ def train_hf(
         data: selection (LLaVA JSON, JSONL, saved Arrow folder or ``datasets.Dataset``).
         image_folder: folder the records' ``image`` paths are relative to.
         output_dir: where checkpoints, the final model, ``data_report.json`` and
-            ``train_report.json`` go.
+            ``train_report.json`` go; the two reports are written once training has
+            finished, so a run that fails (a bad option, record or image) leaves neither.
         model: ``"tiny"``, a llava-hf checkpoint to start from, or a built ``(model, tokenizer,
             image_processor)`` triple (ignored when the parts below are given).
         model_name_or_path, vision_tower, pretrain_mm_mlp_adapter: assemble the recipe's start
@@ -378,8 +379,6 @@ def train_hf(
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
             allow_symlinks_out=allow_symlinks_out,
         )
-    if args.process_index == 0:
-        write_json(output_dir / "data_report.json", report.as_dict(), indent=2)
     logger.info("selection: %s", report.summary())
     dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out)
     trainer = _make_trainer_class()(
@@ -394,6 +393,8 @@ def train_hf(
         outcome = trainer.train()
     except DataOptimError as exc:
         raise _from_worker(exc) from None
+    if args.process_index == 0:  # only now: a failed run (e.g. a corrupt image met by the data loader) leaves no report
+        write_json(output_dir / "data_report.json", report.as_dict(), indent=2)
     if save_final:
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
