@@ -6,7 +6,10 @@ command has started writing (no ``finally`` block, no ``atexit`` runs). Then:
 
 * the output is absent, or still the previous complete version;
 * what the killed run left (a ``<pool>.tmp-<pid>`` folder, a hidden ``.<name>.*.tmp``
-  file, a ``datasets`` ``*.incomplete`` folder) is never opened as a result;
+  file, a ``datasets`` ``*.incomplete`` folder) is never opened as a result, and a
+  later run removes it (:mod:`dataoptim.select.leftovers`);
+* a pool build killed while replacing a pool (between moving the old one aside and
+  the new one in) leaves the old pool, put back when it is opened;
 * a rerun builds or writes everything, correctly.
 
 The in-process variants (an exception raised inside a build or an export) are
@@ -147,6 +150,52 @@ def test_export_killed_mid_write_leaves_no_output_and_the_old_one_intact(big, tm
     kill_when(argv, _growing(tmp_path, ".train.json.*"), tmp_path)
     assert (out.stat().st_mtime_ns, out.stat().st_size) == before
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 4 * N
+
+
+def test_leftovers_of_a_killed_export_are_removed_by_the_next_export(big, tmp_path):
+    from dataoptim.select import build_pool
+
+    root, data = big
+    build_pool(data, tmp_path / "pool", progress=False)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join([f"coco_{i}" for i in range(N)] * 4) + "\n")
+    out = tmp_path / "train.json"
+    argv = _cli("select", "--pool", tmp_path / "pool", "--ids", ids, "--output", out, "-q")
+    kill_when(argv, _growing(tmp_path, ".train.json.*"), tmp_path)
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".train.json.")]  # what the killed run left
+    time.sleep(1.0)  # leftovers are removed when they predate the process that finds them
+    subprocess.run(argv, env=_env(tmp_path), check=True, stdout=subprocess.DEVNULL)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".train.json.")]
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 4 * N
+
+
+def test_pool_build_killed_between_its_renames_leaves_the_old_pool_to_open(big, tmp_path):
+    """Replacing a pool moves the old one aside, the new one in: killed in between, the old one is put back on open."""
+    from dataoptim.select import Pool, build_pool
+
+    root, data = big
+    out = tmp_path / "pool"
+    build_pool(data, out, progress=False)
+    other = _data_dir(tmp_path, 100, tag="b")
+    code = (
+        "import os, signal\n"
+        "from dataoptim.select import build_pool\n"
+        "real = os.replace\n"
+        "def replace(src, dst):\n"
+        "    real(src, dst)\n"
+        "    if str(dst).endswith(f'.old-{os.getpid()}'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)  # between moving the old pool aside and the new one in\n"
+        "os.replace = replace\n"
+        f"build_pool({str(other)!r}, {str(out)!r}, progress=False)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), stderr=subprocess.PIPE)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not out.exists() and list(tmp_path.glob("pool.old-*")) and list(tmp_path.glob("pool.tmp-*"))
+    pool = Pool.open(out)  # the old pool, put back
+    assert len(pool) == N and pool.get("coco_7")["conversations"][1]["value"].startswith("Answer 7:")
+    assert not list(tmp_path.glob("pool.old-*"))
+    build_pool(other, out, progress=False)  # a rerun replaces it, and clears the killed build's folder
+    assert len(Pool.open(out)) == 100 and not list(tmp_path.glob("pool.tmp-*")) and not list(tmp_path.glob("pool.old-*"))
 
 
 def test_builder_killed_mid_generation_is_rebuilt_not_resumed(tmp_path):

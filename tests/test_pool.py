@@ -168,6 +168,55 @@ def test_damaged_source_file_is_an_input_error_naming_it(tmp_path):
         Pool.open(tmp_path / "pool").by_ids(["coco_0"])
 
 
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftover_folders_of_dead_builds_go_a_live_build_s_stay(tmp_path):
+    import os
+
+    data = example_data_dir(tmp_path)
+    dead, live = _dead_pid(), os.getppid()  # the parent of this process is running
+    for name in (f"pool.tmp-{dead}", f"pool.tmp-{live}", f"pool.old-{dead}", f"pool.old-{live}", "pool.tmp-notes"):
+        (tmp_path / name / "sources").mkdir(parents=True)
+    build_pool(data, tmp_path / "pool")
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pool."))
+    assert left == [f"pool.old-{live}", f"pool.tmp-{live}", "pool.tmp-notes"]  # a live build's folders, and a name no build makes
+    assert len(Pool.open(tmp_path / "pool")) == 17
+
+
+def test_pool_moved_aside_by_a_killed_replacing_build_is_put_back(tmp_path):
+    import os
+
+    data = example_data_dir(tmp_path)
+    out = tmp_path / "pool"
+    build_pool(data, out)
+    # killed between its two renames: the old pool aside, the new one (complete) not moved in
+    aside = tmp_path / f"pool.old-{_dead_pid()}"
+    os.rename(out, aside)
+    shutil.copytree(aside, tmp_path / f"pool.tmp-{_dead_pid()}")
+    pool = Pool.open(out)  # put back, then opened
+    assert len(pool) == 17 and not aside.exists() and pool.get("coco_0")["id"] == "coco_0"
+
+    # a rebuild that fails after such a kill still leaves the previous pool in place
+    os.rename(out, aside)
+    (data / "svit.json").write_text("[{]")
+    with pytest.raises(InputError):
+        build_pool(data, out)
+    assert len(Pool.open(out)) == 17 and not aside.exists() and not list(tmp_path.glob("pool.tmp-*"))
+
+    # the aside of a build still running (between its renames) is not taken: its new pool is about to appear
+    os.rename(out, tmp_path / f"pool.old-{os.getppid()}")
+    assert pool_module.recover_pool(out, wait=0.2) is False and not out.exists()
+    with pytest.raises(MissingFileError):
+        Pool.open(tmp_path / "elsewhere")  # nothing to recover there
+
+
 def test_output_rules(tmp_path):
     data = example_data_dir(tmp_path)
     other = tmp_path / "mine"

@@ -437,6 +437,44 @@ def test_interrupted_export_leaves_no_file(big, tmp_path, monkeypatch):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_export_leftovers_are_removed_live_ones_kept(big, tmp_path):
+    """What killed exports left in the output folder goes at the next export; another live export's files stay."""
+    import fcntl
+    import time
+
+    past = time.time() - 3600
+    stale_tmp = tmp_path / ".train.json.abcd_123.tmp"           # a killed export's temporary file (no lock held)
+    stale_sort = tmp_path / f".train.json.sort-{_dead_pid()}-x1y2z3"  # its sort folder, of a process that is gone
+    old_sort = tmp_path / ".train.json.sort-k3j2h1g0"            # an older version's name, without a pid
+    live_tmp = tmp_path / ".other.json.zzzz_999.tmp"              # a live export writing (it holds the lock)
+    live_sort = tmp_path / f".other.json.sort-{os.getppid()}-a1"  # a live process's sort folder
+    fresh_tmp = tmp_path / ".third.json.fresh_01.tmp"             # newer than this process: left alone
+    unrelated = tmp_path / ".notes.txt.abcdefgh.tmp"              # not an export's name
+    for path in (stale_sort, old_sort, live_sort):
+        path.mkdir()
+        (path / "00000.jsonl").write_bytes(b"{}\n")
+    for path in (stale_tmp, live_tmp, fresh_tmp, unrelated):
+        path.write_bytes(b"[{")
+    for path in (stale_tmp, stale_sort, old_sort, live_tmp, live_sort, unrelated):
+        os.utime(path, (past, past))
+    with open(live_tmp, "rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_SH)
+        big.by_ids(["coco_1", "coco_0"]).to_llava_json(tmp_path / "train.json")
+        left = {p.name for p in tmp_path.iterdir()}
+    assert left == {"train.json", live_tmp.name, live_sort.name, fresh_tmp.name, unrelated.name}
+    # BYOD exports clean up the same way
+    stale_tmp.write_bytes(b"[")
+    os.utime(stale_tmp, (past, past))
+    validate_byod(write_byod(tmp_path, example_records()[:2]), output=tmp_path / "sel.json")
+    assert not stale_tmp.exists() and (tmp_path / "sel.json").is_file()
+
+
 def test_json_escaping_round_trips(tmp_path):
     records = example_records()[:1]
     records[0]["conversations"][1]["value"] = 'tab\there "quoted" back\\slash ünïcode \u2028 ctrl\x01 end'

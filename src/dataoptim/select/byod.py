@@ -168,8 +168,12 @@ def validate_byod(
         for _ in records_checked():
             pass
     else:
+        from dataoptim.select.leftovers import clean_export_leftovers, lock_in_use
+
         dumps = _dumps()
+        clean_export_leftovers(Path(output).expanduser().parent)
         with atomic_write(output, "wb") as handle:
+            lock_in_use(handle)
             handle.write(b"[")
             first = True
             for record in records_checked():

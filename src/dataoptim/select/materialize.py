@@ -334,7 +334,10 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
     (Polars); the lines are then put in output order, in memory when the
     selection is small, else through bucket files of about :data:`BUCKET_BYTES`.
     The file appears only when complete; an error or interrupt leaves no file
-    and no temporary files.
+    and no temporary files. What a *killed* export left in the same folder
+    (its temporary file and sort folder) is removed first when stale
+    (:func:`dataoptim.select.leftovers.clean_export_leftovers`); the temporary
+    file is locked while it is written, so another live export's is never taken for one.
 
     Args:
         pool: the pool the rows belong to.
@@ -348,9 +351,11 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
         The number of records written.
     """
     from dataoptim import records
+    from dataoptim.select.leftovers import clean_export_leftovers, lock_in_use
 
     rows = np.asarray(rows, dtype=np.int64)
     path = Path(path)
+    clean_export_leftovers(path.parent)
     columns = list(records.LLAVA_FIELDS)
     budget = MEMORY_BUDGET if memory_budget is None else memory_budget
     bar = _bar(len(rows), "select") if progress else None
@@ -358,6 +363,7 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
     sorter = None
     try:
         with atomic_write(path, "wb") as handle:
+            lock_in_use(handle)
             background = _Background()
             try:
                 writer = JsonListWriter(handle, background)
@@ -365,7 +371,7 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
                 in_pool_order = bool(np.all(rows[1:] >= rows[:-1]))
                 buckets = 1 if estimate <= budget or in_pool_order else max(2, math.ceil(estimate / BUCKET_BYTES))
                 if buckets > 1:
-                    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-", dir=path.parent))
+                    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-{os.getpid()}-", dir=path.parent))
                 sorter = _Buckets(len(rows), buckets, scratch, background, direct=writer if in_pool_order else None)
                 pending: list[pa.RecordBatch] = []
                 pending_pos: list[np.ndarray] = []

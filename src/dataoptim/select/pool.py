@@ -17,9 +17,14 @@ confirmed against the id itself: DataComp applies id lists to billions of
 samples the same way (sorted uid arrays and ``searchsorted``). The index is built once
 at ``pool build`` time and memory-mapped when the pool is opened.
 
-A build is written into a temporary sibling folder and renamed into place only
-when complete, so an interrupted build is never opened (the temporary folder is
-removed by the next build).
+A build is written into a temporary sibling folder, ``POOL.tmp-<pid>``, and
+renamed into place only when complete, so an interrupted build is never opened
+(the next build removes the folder once its process is gone; a live concurrent
+build's folder is left alone). A pool being replaced is first renamed aside to
+``POOL.old-<pid>``, the new one renamed in, then the old one deleted: a build
+killed between the two renames leaves no ``POOL``, and :func:`recover_pool`
+(called by :meth:`Pool.open` and :func:`build_pool`) renames the complete old
+pool back.
 """
 
 from __future__ import annotations
@@ -232,12 +237,17 @@ class Pool:
     def open(cls, path: str | os.PathLike) -> "Pool":
         """Open a pool folder written by :func:`build_pool` (cheap: reads only the manifest).
 
+        A pool that a replacing build moved aside and was killed before moving the
+        new one in is put back first (:func:`recover_pool`).
+
         Raises:
             MissingFileError: no such folder, or no ``manifest.json`` (an interrupted
                 or foreign folder: run ``dataoptim pool build`` again).
             InputError: the manifest is unreadable or of another format version.
         """
         path = Path(path).expanduser()
+        if not path.exists():
+            recover_pool(path)  # a replacing build killed between its two renames left the old pool aside
         if not path.is_dir():
             raise MissingFileError("pool folder not found (build one with `dataoptim pool build`)", file=path)
         manifest_path = path / MANIFEST
@@ -713,6 +723,74 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: 
     return width, sorted(hidden), examples, count
 
 
+def _siblings(output: Path) -> Iterator[tuple[str, int, Path]]:
+    """Folders a build of ``output`` leaves beside it: ``("tmp", pid, path)`` for ``<output>.tmp-<pid>``
+    (a pool being written) and ``("old", pid, path)`` for ``<output>.old-<pid>`` (a pool moved aside while
+    being replaced; also the older name ``<output>.tmp-old-<pid>``). Anything else is not listed."""
+    import re
+
+    pattern = re.compile(r"(?P<kind>tmp|old|tmp-old)-(?P<pid>\d+)")
+    try:
+        entries = list(os.scandir(output.parent))
+    except OSError:
+        return
+    prefix = f"{output.name}."
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = pattern.fullmatch(entry.name[len(prefix):])
+        if match and entry.is_dir(follow_symlinks=False):
+            yield ("tmp" if match.group("kind") == "tmp" else "old"), int(match.group("pid")), Path(entry.path)
+
+
+def _gone(pid: int, path: Path) -> bool:
+    """Whether the build that made ``path`` is over: its process is gone (or it is this process's pid,
+    reused, and the folder predates this process)."""
+    from dataoptim.select.leftovers import older_than_this_process, pid_alive
+
+    if pid == os.getpid():
+        return older_than_this_process(path)
+    return not pid_alive(pid)
+
+
+def recover_pool(output: str | os.PathLike, *, wait: float = 10.0) -> bool:
+    """Put a pool back that a replacing build moved aside and was killed before moving the new one in.
+
+    When ``output`` is missing and a complete ``<output>.old-<pid>`` (it has its
+    manifest) lies beside it, that folder is renamed back to ``output``. If its
+    build is still running (it is between its two renames), this waits up to
+    ``wait`` seconds for the new pool to appear instead.
+
+    Returns:
+        True if a pool was put back.
+    """
+    output = Path(output).expanduser()
+    deadline = time.monotonic() + wait
+    while not output.exists():
+        asides = sorted(
+            ((pid, path) for kind, pid, path in _siblings(output) if kind == "old" and (path / MANIFEST).is_file()),
+            key=lambda item: (item[1] / MANIFEST).stat().st_mtime, reverse=True,
+        )
+        done = [path for pid, path in asides if _gone(pid, path)]
+        if done:
+            try:
+                os.rename(done[0], output)  # the newest complete one
+                return True
+            except OSError:  # another process put one back (or built one) first; or it cannot be renamed
+                return False
+        if not asides or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # a live build between its two renames: its new pool is about to appear
+    return False
+
+
+def _remove_stale_siblings(output: Path) -> None:
+    """Remove what earlier builds of ``output`` left whose process is gone (a live build's folders stay)."""
+    for kind, pid, path in _siblings(output):
+        if _gone(pid, path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _is_pool_like(path: Path) -> bool:
     return (path / MANIFEST).is_file() or (path / "sources").is_dir() or not any(path.iterdir())
 
@@ -739,7 +817,8 @@ def build_pool(
     Args:
         data_dir: folder of annotation files (converted and/or original).
         output: the pool folder to write. Built in ``<output>.tmp-<pid>`` and renamed
-            into place when complete; an existing pool there is replaced.
+            into place when complete; an existing pool there is replaced (moved aside to
+            ``<output>.old-<pid>`` first, deleted once the new one is in place).
         sources: only these sources (each must then be buildable).
         overwrite: replace an existing complete pool at ``output`` (else ConfigError).
         progress: show progress bars on a terminal.
@@ -764,16 +843,19 @@ def build_pool(
     unknown = [s for s in wanted if s not in catalog.SOURCES]
     if unknown:
         raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
+    recover_pool(output)  # a replacing build killed between its renames: the old pool first comes back
     if output.exists():
         if not output.is_dir() or not _is_pool_like(output):
             raise ConfigError("output exists and is not a pool folder; choose another path", file=output)
         if (output / MANIFEST).is_file() and not overwrite:
             raise ConfigError("a pool already exists here (pass overwrite / --overwrite to replace it)", file=output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in output.parent.glob(f"{output.name}.tmp-*"):  # earlier interrupted builds
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_stale_siblings(output)  # earlier interrupted builds; a live concurrent build's folder stays
     tmp = output.parent / f"{output.name}.tmp-{os.getpid()}"
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except FileExistsError:
+        raise ConfigError("another build of this pool is running in this process", file=tmp) from None
     try:
         (tmp / "sources").mkdir()
         files = {p.name: p for p in annotation_files(data_dir)}
@@ -851,10 +933,15 @@ def build_pool(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         if output.exists():
-            trash = output.parent / f"{output.name}.tmp-old-{os.getpid()}"
-            os.replace(output, trash)
-            os.replace(tmp, output)
-            shutil.rmtree(trash, ignore_errors=True)
+            # the old pool aside, the new one in, then the old one away: killed in between, recover_pool puts it back
+            aside = output.parent / f"{output.name}.old-{os.getpid()}"
+            os.replace(output, aside)
+            try:
+                os.replace(tmp, output)
+            except BaseException:
+                os.replace(aside, output)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
         else:
             os.replace(tmp, output)
     except BaseException:
