@@ -611,6 +611,7 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "predictions: question_id missing", _on_preds(_pop("question_id")), InputError, ("{file}", "record 1", "field 'question_id'", "missing")),
     Case("score", "predictions: an answer to a question not in the benchmark", _on_preds(lambda p: p.update(question_id="q9")), InputError, ("{file}", "'q9'", "not in the benchmark")),
     Case("score", "predictions: a question without an answer", lambda i: (i.preds.pop(), i.names.update(file="preds.jsonl")), InputError, ("{file}", "'q2'", "no prediction")),
+    Case("score", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
     Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
 ]
 
@@ -626,6 +627,11 @@ EVALUATE_ROWS = [
     Case("evaluate", "image folder's sub-folder is a symlink out of it (organiser layout), --allow-symlinks-out", both(ALLOW_OUT, _symlink_dir_out), None),
     Case("evaluate", "benchmark: unknown task", _bench1(lambda b: b.update(task="poem")), InputError, ("{file}", _Q, "field 'task'")),
     Case("evaluate", "no --image-dir for a benchmark with images", options(no_image_dir=True), ConfigError, ("image_dir",)),
+    Case("evaluate", "--max-new-tokens 0", options(settings={"max_new_tokens": 0}), ConfigError, ("max_new_tokens", ">= 1", "found 0")),
+    Case("evaluate", "--max-new-tokens -1", options(settings={"max_new_tokens": -1}), ConfigError, ("max_new_tokens", ">= 1", "found -1")),
+    Case("evaluate", "--device quantum", options(settings={"device": "quantum"}), ConfigError, ("unknown device 'quantum'",)),
+    Case("evaluate", "--dtype int9", options(settings={"dtype": "int9"}), ConfigError, ("dtype", "'int9'")),
+    Case("evaluate", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
 ]
 
 

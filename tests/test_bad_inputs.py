@@ -54,6 +54,12 @@ def _allow_cli(inputs: Inputs) -> list[str]:
     return ["--allow-symlinks-out"] if inputs.options.get("allow_symlinks_out") else []
 
 
+def _settings_cli(inputs: Inputs, flags: dict[str, str] | None = None) -> list[str]:
+    """A row's ``settings`` as CLI options (``--key value``, or ``flags[key]``), put last: the last of a repeated option wins."""
+    return [part for key, value in inputs.options.get("settings", {}).items()
+            for part in ((flags or {}).get(key, f"--{key.replace('_', '-')}"), str(value))]
+
+
 class Entry:
     """How an entry point is run; subclasses per entry (see the table's module docstring)."""
 
@@ -244,10 +250,11 @@ class Score(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import score
 
-        score(inputs.root / "preds.jsonl", inputs.main)
+        score(inputs.root / "preds.jsonl", inputs.main, **inputs.options.get("settings", {}))
 
     def cli(self, inputs):
-        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out"]]
+        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out",
+                 *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):
         return inputs.root / "out" / "scores.json"
@@ -260,12 +267,14 @@ class Evaluate(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import evaluate
 
-        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", batch_size=2, max_new_tokens=2, device="cpu", **_allow(inputs))
+        settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **inputs.options.get("settings", {})}
+        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
         return [["evaluate", "--model", "tiny", "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
-                 "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs)]]
+                 "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs),
+                 *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):
         return inputs.root / "out"

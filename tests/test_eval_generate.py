@@ -100,6 +100,11 @@ def test_max_new_tokens_per_task_and_batches():
     assert plan_batches(items, 2) == [[0, 1], [8], [2], [3, 4], [5], [6, 7]]
     with pytest.raises(ConfigError):
         plan_batches(items, 0)
+    # a budget < 1 (transformers' ValueError mid-run before) is refused before the first call
+    for bad, words in ((0, "found 0"), (-1, "found -1"), ({"vqa": 0}, "of task 'vqa' must be an integer >= 1, found 0"), (2.5, "found 2.5")):
+        with pytest.raises(ConfigError, match=words):
+            generate_answers(fake, items, None, max_new_tokens=bad)
+    assert len(calls) == 6
 
 
 def test_missing_or_unsafe_images_fail_before_writing(tiny, images, tmp_path):

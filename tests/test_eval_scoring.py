@@ -90,6 +90,19 @@ def test_missing_and_extra_predictions(tmp_path):
         score({**PREDS, "zz": "x"}, BENCH)
 
 
+def test_cider_tokenizer_is_checked_before_scoring(monkeypatch):
+    from dataoptim.errors import ConfigError
+    from dataoptim.evaluate import scoring
+
+    with pytest.raises(ConfigError, match="CIDEr tokenizer must be one of 'simple', 'ptb', found 'nope'"):
+        score(PREDS, BENCH, tokenizer="nope")
+    with pytest.raises(ConfigError, match="CIDEr tokenizer must be one of"):  # refused even with no caption to score
+        score({"v1": "2"}, BENCH[:1], tokenizer="nope")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ConfigError, match="'ptb' needs Java"):
+        scoring.check_cider_tokenizer("ptb")
+
+
 @pytest.mark.parametrize(
     "lines, message",
     [

@@ -105,8 +105,19 @@ def test_mlp_and_bad_projectors(parts):
         load_projector(root / "junk.bin")
 
 
-def test_load_model_errors(tmp_path):
+def test_load_model_errors(tmp_path, monkeypatch):
+    import torch
+
     from dataoptim.train.model import load_model
+
+    for kwargs, words in (({"device": "quantum"}, "unknown device 'quantum'"), ({"dtype": "int9"}, "found 'int9'"),
+                          ({"dtype": "int8"}, "floating-point"), ({"device": "cuda:99"}, "'cuda:99'")):
+        with pytest.raises(ConfigError, match=words):
+            load_model("tiny", **kwargs)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device 'cuda': CUDA is not available"):
+        load_model("tiny", device="cuda")
+    monkeypatch.undo()
 
     with pytest.raises(MissingFileError):
         load_model(tmp_path / "nope")

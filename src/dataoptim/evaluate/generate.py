@@ -266,6 +266,28 @@ def check_images(items: Sequence[Mapping[str, Any]], image_dir: str | Path | Non
                                record=i, id=items[i]["question_id"], field="image")
 
 
+def answer_budgets(max_new_tokens: int | Mapping[str, int] | None = None) -> dict[str, int]:
+    """New tokens per task: :data:`MAX_NEW_TOKENS`, one number for every task, or those updated from ``{task: n}``.
+
+    Raises:
+        ConfigError: a budget that is not an integer >= 1.
+    """
+    budgets = dict(MAX_NEW_TOKENS)
+    if isinstance(max_new_tokens, Mapping):
+        given = list(max_new_tokens.items())
+        budgets.update(max_new_tokens)
+    elif max_new_tokens is not None:
+        given = [(None, max_new_tokens)]
+        budgets = {task: max_new_tokens for task in budgets}
+    else:
+        given = []
+    for task, n in given:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            which = "" if task is None else f" of task {task!r}"
+            raise ConfigError(f"max_new_tokens{which} must be an integer >= 1, found {n!r}")
+    return budgets
+
+
 def plan_batches(items: Sequence[Mapping[str, Any]], batch_size: int) -> list[list[int]]:
     """Group item indices into batches of at most ``batch_size``, one task per batch.
 
@@ -302,7 +324,8 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
         Answers in benchmark order, and ``{"seconds", "questions_per_second"}``.
 
     Raises:
-        MissingFileError, RecordError, ConfigError: from :func:`check_images`.
+        MissingFileError, RecordError, ConfigError: from :func:`check_images`; ConfigError: a bad
+            ``max_new_tokens`` (:func:`answer_budgets`) or ``batch_size``.
         ModelInputError: an image that cannot be decoded.
     """
     from dataoptim.train.images import load_image
@@ -311,11 +334,7 @@ def generate_answers(generator: Callable[..., list[str]], items: Sequence[Mappin
 
     check_images(items, image_dir, file=file, allow_symlinks_out=allow_symlinks_out)
     folder = ImageFolder(image_dir, allow_symlinks_out=allow_symlinks_out) if image_dir is not None else None
-    budgets = dict(MAX_NEW_TOKENS)
-    if isinstance(max_new_tokens, int):
-        budgets = {task: max_new_tokens for task in budgets}
-    elif max_new_tokens:
-        budgets.update(max_new_tokens)
+    budgets = answer_budgets(max_new_tokens)
     batches = plan_batches(items, batch_size)
     answers: dict[str, str] = {}
     bar = None

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from dataoptim.errors import InputError
+from dataoptim.errors import ConfigError, InputError
 from dataoptim.evaluate import metrics
 from dataoptim.evaluate.benchmark import TASKS, check_items, has_reference, read_benchmark, references, unique_ids
 from dataoptim.io import atomic_write, iter_jsonl, read_json, require_file, write_json
@@ -38,6 +38,24 @@ METRICS: dict[str, tuple[str, ...]] = {
 #: The one metric per task that the comparison report ranks on.
 MAIN_METRIC: dict[str, str] = {"vqa": "accuracy", "gqa": "accuracy", "mc": "accuracy", "caption": "cider",
                                "grounding": "acc@0.5", "pope": "f1"}
+
+
+#: CIDEr tokenisations (:func:`~dataoptim.evaluate.metrics.cider`).
+CIDER_TOKENIZERS = ("simple", "ptb")
+
+
+def check_cider_tokenizer(tokenizer: str) -> None:
+    """Refuse a CIDEr tokenisation that :func:`~dataoptim.evaluate.metrics.cider` would fail on (before any work).
+
+    Raises:
+        ConfigError: not one of :data:`CIDER_TOKENIZERS`, or ``"ptb"`` without Java.
+    """
+    import shutil
+
+    if tokenizer not in CIDER_TOKENIZERS:
+        raise ConfigError(f"CIDEr tokenizer must be one of {', '.join(map(repr, CIDER_TOKENIZERS))}, found {tokenizer!r}")
+    if tokenizer == "ptb" and shutil.which("java") is None:
+        raise ConfigError("CIDEr tokenizer 'ptb' needs Java (the Stanford PTB tokenizer), which is not on PATH; use 'simple'")
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:
@@ -122,9 +140,11 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         ``rows = {task: [{"item", "prediction", "score"}]}`` in benchmark order.
 
     Raises:
+        ConfigError: an unknown ``tokenizer`` (:func:`check_cider_tokenizer`).
         InputError: a prediction for a question not in the benchmark, questions
             without a prediction (unless ``allow_missing``), an item without reference.
     """
+    check_cider_tokenizer(tokenizer)
     items = check_items(items, require_reference=True)
     preds = {str(k): v for k, v in predictions.items()}
     known = {item["question_id"] for item in items}

@@ -346,6 +346,31 @@ def assemble_recipe_model(
     return model, tokenizer, image_processor
 
 
+def check_dtype_device(dtype: str | None = None, device: str | None = None) -> None:
+    """Refuse a ``dtype`` that names no floating-point ``torch`` dtype, and a ``device`` torch does not know or has not got.
+
+    Raises:
+        ConfigError: naming the value (e.g. ``--device quantum``, ``--device cuda`` without CUDA).
+    """
+    import torch
+
+    if dtype is not None:
+        value = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+        if not isinstance(value, torch.dtype) or not value.is_floating_point:
+            raise ConfigError(f"dtype must name a floating-point torch dtype ('bfloat16', 'float16', 'float32'), found {dtype!r}")
+    if device is not None:
+        try:
+            where = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ConfigError(f"unknown device {device!r} (e.g. 'cuda', 'cuda:1', 'cpu', 'mps')") from None
+        if where.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: CUDA is not available here")
+        if where.type == "cuda" and (where.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)")
+        if where.type == "mps" and not torch.backends.mps.is_available():
+            raise ConfigError(f"device {device!r}: MPS is not available here")
+
+
 def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = None, device: str | None = None, **tiny_kwargs: Any):
     """Load a model to train or to generate with: ``"tiny"`` or a llava-hf checkpoint.
 
@@ -366,10 +391,13 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
 
     Raises:
         MissingFileError: a local path that does not exist.
-        ConfigError: the checkpoint is not a LLaVA model.
+        ConfigError: the checkpoint is not a LLaVA model; a bad ``dtype`` or ``device``
+            (:func:`check_dtype_device`, before anything is loaded).
     """
     import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, LlavaForConditionalGeneration
+
+    check_dtype_device(dtype, device)
 
     if str(path_or_tiny) == "tiny":
         model, tokenizer, image_processor = build_tiny_model(**tiny_kwargs)
