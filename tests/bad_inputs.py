@@ -609,6 +609,8 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "predictions: a line truncated", _preds_raw(b'{"question_id": "q0", "text": "cat"}\n{"question_id": "q1", "te'), InputError, ("{file}", "record 1", "not valid JSON")),
     Case("score", "predictions: text is a number", _on_preds(lambda p: p.update(text=1)), InputError, ("{file}", _Q, "field 'text'")),
     Case("score", "predictions: question_id missing", _on_preds(_pop("question_id")), InputError, ("{file}", "record 1", "field 'question_id'", "missing")),
+    Case("score", "predictions: a question_id twice", lambda i: (i.preds.append(dict(i.preds[1])), i.names.update(file="preds.jsonl")),
+         InputError, ("{file}", "record 3 (id 'q1')", "field 'question_id'", "duplicate question_id 'q1' (line 4; first on line 2)")),
     Case("score", "predictions: an answer to a question not in the benchmark", _on_preds(lambda p: p.update(question_id="q9")), InputError, ("{file}", "'q9'", "not in the benchmark")),
     Case("score", "predictions: a question without an answer", lambda i: (i.preds.pop(), i.names.update(file="preds.jsonl")), InputError, ("{file}", "'q2'", "no prediction")),
     Case("score", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),

@@ -90,6 +90,22 @@ def test_missing_and_extra_predictions(tmp_path):
         score({**PREDS, "zz": "x"}, BENCH)
 
 
+def test_duplicate_prediction_is_named_as_such(tmp_path):
+    lines = [{"question_id": "v1", "text": "2"}, {"question_id": "v2", "text": "red"}, {"question_id": "v1", "text": "3"}]
+    jsonl = tmp_path / "preds.jsonl"
+    jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(InputError) as info:
+        score(jsonl, BENCH[:2])
+    assert str(info.value) == f"{jsonl}: record 2 (id 'v1'), field 'question_id': duplicate question_id 'v1' (line 3; first on line 1)"
+    listed = tmp_path / "preds.json"
+    listed.write_text(json.dumps(lines))
+    with pytest.raises(InputError, match=r"duplicate question_id 'v1' \(record 2; first on record 0\)"):
+        score(listed, BENCH[:2])
+    # a benchmark that repeats an id (LLaVA's MME files, read as "v1", "v1#2") pairs the repeats in order
+    bench = [BENCH[0], BENCH[1], {**BENCH[0], "question_id": "v1#2", "answers": ["3"]}]
+    assert score(jsonl, bench)["vqa"]["n"] == 3
+
+
 def test_cider_tokenizer_is_checked_before_scoring(monkeypatch):
     from dataoptim.errors import ConfigError
     from dataoptim.evaluate import scoring

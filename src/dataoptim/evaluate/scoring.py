@@ -58,11 +58,24 @@ def check_cider_tokenizer(tokenizer: str) -> None:
         raise ConfigError("CIDEr tokenizer 'ptb' needs Java (the Stanford PTB tokenizer), which is not on PATH; use 'simple'")
 
 
-def read_predictions(path: str | Path) -> dict[str, str]:
+class Predictions(dict):
+    """``{question_id: text}`` read by :func:`read_predictions`, remembering where repeated ids were.
+
+    Attributes:
+        repeats: for each repeat of a ``question_id``, its unique id (``"q1#2"``) ->
+            ``(question_id, record, where)``, e.g. ``("q1", 3, "line 4; first on line 2")``:
+            :func:`score_items` names a repeat that the benchmark does not repeat as a duplicate.
+    """
+
+    repeats: dict[str, tuple[str, int, str]]
+
+
+def read_predictions(path: str | Path) -> Predictions:
     """Read a LLaVA answer file into ``{question_id: text}`` (ids as strings).
 
     Repeated ids are made unique as the benchmark readers do
-    (:func:`~dataoptim.evaluate.benchmark.unique_ids`), so MME-style files pair up.
+    (:func:`~dataoptim.evaluate.benchmark.unique_ids`), so MME-style files pair up;
+    :attr:`Predictions.repeats` says where they were.
 
     Raises:
         MissingFileError: no such file.
@@ -77,7 +90,8 @@ def read_predictions(path: str | Path) -> dict[str, str]:
         rows: Iterable[tuple[int, Any]] = enumerate(data)
     else:
         rows = iter_jsonl(path, what="predictions file")
-    ids, texts = [], []
+    place = (lambda i: f"record {i}") if head.startswith(b"[") else (lambda i: f"line {i + 1}")
+    ids, texts, indices = [], [], []
     for index, obj in rows:
         if not isinstance(obj, dict):
             raise InputError(f"must be a JSON object, found {type(obj).__name__}", file=path, record=index)
@@ -92,7 +106,16 @@ def read_predictions(path: str | Path) -> dict[str, str]:
             raise InputError(f"must be a string, found {type(obj['text']).__name__}", file=path, record=index, id=str(qid), field="text")
         ids.append(qid)
         texts.append(obj["text"])
-    return dict(zip(unique_ids(ids), texts))
+        indices.append(index)
+    out = Predictions(zip(unique_ids(ids), texts))
+    out.repeats = {}
+    first: dict[str, int] = {}
+    for uid, qid, index in zip(out, ids, indices):
+        if str(qid) in first:
+            out.repeats[uid] = (str(qid), index, f"{place(index)}; first on {place(first[str(qid)])}")
+        else:
+            first[str(qid)] = index
+    return out
 
 
 def item_score(item: Mapping[str, Any], prediction: str) -> float:
@@ -141,7 +164,8 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
 
     Raises:
         ConfigError: an unknown ``tokenizer`` (:func:`check_cider_tokenizer`).
-        InputError: a prediction for a question not in the benchmark, questions
+        InputError: a prediction for a question not in the benchmark, a ``question_id``
+            repeated in the predictions file but not in the benchmark, questions
             without a prediction (unless ``allow_missing``), an item without reference.
     """
     check_cider_tokenizer(tokenizer)
@@ -149,6 +173,10 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
     preds = {str(k): v for k, v in predictions.items()}
     known = {item["question_id"] for item in items}
     extra = [qid for qid in preds if qid not in known]
+    repeated = [qid for qid in extra if qid in getattr(predictions, "repeats", {})]
+    if repeated:  # "q1#2" is a second answer to q1, not an answer to a question "q1#2"
+        qid, index, where = predictions.repeats[repeated[0]]
+        raise InputError(f"duplicate question_id {qid!r} ({where})", file=predictions_file, record=index, id=qid, field="question_id")
     if extra:
         raise InputError(f"{len(extra)} prediction(s) for questions not in the benchmark, first: {', '.join(map(repr, extra[:5]))}",
                          file=predictions_file, field="question_id")
