@@ -600,6 +600,7 @@ BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: answers is a string", _bench1(lambda b: (b.pop("answer"), b.update(answers="yes"))), InputError, ("{file}", _Q, "field 'answers'")),
     ("benchmark: image is a number", _bench1(lambda b: b.update(image=5)), InputError, ("{file}", _Q, "field 'image'")),
     ("benchmark: duplicate question_id", _bench1(lambda b: b.update(question_id="q0")), InputError, ("{file}", "record 1 (id 'q0')", "field 'question_id'", "duplicate")),
+    ("benchmark: a UTF-8 BOM at the start", lambda i: setattr(i, "bench", b"\xef\xbb\xbf" + _jsonl(*i.bench).encode()), None, ()),
     ("benchmark: extra fields", _bench1(lambda b: b.update(category="adversarial", note=[1, 2])), None, ()),
     ("benchmark as records: turns out of order", _records_benchmark(lambda r: r["conversations"].reverse()), RecordError, ("{file}", _R, "field 'conversations[0].from'")),
     ("benchmark as records: <image> missing", _records_benchmark(lambda r: r["conversations"][0].update(value="Where is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'")),
@@ -614,6 +615,7 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "predictions: an answer to a question not in the benchmark", _on_preds(lambda p: p.update(question_id="q9")), InputError, ("{file}", "'q9'", "not in the benchmark")),
     Case("score", "predictions: a question without an answer", lambda i: (i.preds.pop(), i.names.update(file="preds.jsonl")), InputError, ("{file}", "'q2'", "no prediction")),
     Case("score", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
+    Case("score", "predictions: a UTF-8 BOM at the start", lambda i: setattr(i, "preds", b"\xef\xbb\xbf" + _jsonl(*i.preds).encode()), None),
     Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
 ]
 

@@ -106,6 +106,20 @@ def test_duplicate_prediction_is_named_as_such(tmp_path):
     assert score(jsonl, bench)["vqa"]["n"] == 3
 
 
+@pytest.mark.parametrize("name", ["dataoptim_val.synthetic.json", "llava_pope_test.head40.jsonl"])
+def test_a_utf8_bom_is_skipped(tmp_path, name):
+    from dataoptim.evaluate import read_benchmark
+
+    copy = tmp_path / name
+    copy.write_bytes(b"\xef\xbb\xbf" + (EVAL / name).read_bytes())
+    assert read_benchmark(copy) == read_benchmark(EVAL / name)
+    preds = [{"question_id": "v1", "text": "2"}]
+    listed, lines = tmp_path / "preds.json", tmp_path / "preds.jsonl"
+    listed.write_bytes(b"\xef\xbb\xbf" + json.dumps(preds).encode())
+    lines.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(p) + "\n" for p in preds).encode())
+    assert read_predictions(listed) == read_predictions(lines) == {"v1": "2"}
+
+
 def test_cider_tokenizer_is_checked_before_scoring(monkeypatch):
     from dataoptim.errors import ConfigError
     from dataoptim.evaluate import scoring

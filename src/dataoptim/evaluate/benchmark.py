@@ -532,7 +532,7 @@ def detect_format(path: str | Path) -> str:
     require_file(path, "benchmark file")
     first: Any = None
     with open(path, "rb") as handle:
-        head = handle.read(1 << 16).lstrip()
+        head = handle.read(1 << 16).removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 byte-order mark (the readers skip it)
     if head.startswith(b"{"):
         for _, obj in iter_jsonl(path, what="benchmark file"):
             first = obj

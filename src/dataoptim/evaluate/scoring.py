@@ -84,7 +84,7 @@ def read_predictions(path: str | Path) -> Predictions:
     """
     path = require_file(path, "predictions file")
     with open(path, "rb") as handle:
-        head = handle.read(4096).lstrip()
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 byte-order mark (the readers skip it)
     if head.startswith(b"["):
         data = read_json(path, expect=list, what="predictions file")
         rows: Iterable[tuple[int, Any]] = enumerate(data)
