@@ -58,6 +58,9 @@ ENTRIES: dict[str, str] = {
 
 #: About 20 MB: the "huge single line" inputs.
 HUGE = 20_000_000
+#: JSON nested this deep: Python's json module runs out of recursion (RecursionError) long before.
+DEEP = 100_000
+DEEP_JSON = "[" * DEEP + "]" * DEEP
 
 
 # ----------------------------------------------------------------------------------------------
@@ -601,6 +604,9 @@ BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: image is a number", _bench1(lambda b: b.update(image=5)), InputError, ("{file}", _Q, "field 'image'")),
     ("benchmark: duplicate question_id", _bench1(lambda b: b.update(question_id="q0")), InputError, ("{file}", "record 1 (id 'q0')", "field 'question_id'", "duplicate")),
     ("benchmark: a UTF-8 BOM at the start", lambda i: setattr(i, "bench", b"\xef\xbb\xbf" + _jsonl(*i.bench).encode()), None, ()),
+    ("benchmark: a line nested 100,000 deep", lambda i: setattr(i, "bench", _jsonl(i.bench[0], '{"question_id": "q1", "text": %s}' % DEEP_JSON).encode()),
+     InputError, ("{file}", "record 1", "line 2", "nested too deeply")),
+    ("benchmark: a JSON list nested 100,000 deep", _bench_raw(DEEP_JSON.encode()), InputError, ("{file}", "record 0", "nested deeper than")),
     ("benchmark: extra fields", _bench1(lambda b: b.update(category="adversarial", note=[1, 2])), None, ()),
     ("benchmark as records: turns out of order", _records_benchmark(lambda r: r["conversations"].reverse()), RecordError, ("{file}", _R, "field 'conversations[0].from'")),
     ("benchmark as records: <image> missing", _records_benchmark(lambda r: r["conversations"][0].update(value="Where is the dog?")), RecordError, ("{file}", _R, "field 'conversations[0].value'")),
@@ -616,6 +622,9 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "predictions: a question without an answer", lambda i: (i.preds.pop(), i.names.update(file="preds.jsonl")), InputError, ("{file}", "'q2'", "no prediction")),
     Case("score", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
     Case("score", "predictions: a UTF-8 BOM at the start", lambda i: setattr(i, "preds", b"\xef\xbb\xbf" + _jsonl(*i.preds).encode()), None),
+    Case("score", "predictions: a line nested 100,000 deep", _preds_raw(_jsonl({"question_id": "q0", "text": "cat"}, '{"question_id": "q1", "text": %s}' % DEEP_JSON).encode()),
+         InputError, ("{file}", "record 1", "line 2", "nested too deeply")),
+    Case("score", "predictions: a JSON list nested 100,000 deep", _preds_raw(DEEP_JSON.encode()), InputError, ("{file}", "predictions file is nested too deeply")),
     Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
 ]
 
@@ -664,6 +673,7 @@ BOXES_ROWS = [
     Case("boxes", "image size unknown", _sizes({"0.jpg": [30, 20]}), MissingFileError, ("in.json", _R, "field 'image'", "size of image 'coco/1.jpg'")),
     Case("boxes", "size table: a width of zero", _sizes({"1.jpg": [0, 30]}), InputError, ("{file}", "field '1.jpg'")),
     Case("boxes", "size table: not an object", _sizes([[40, 30]]), InputError, ("{file}", "dict")),
+    Case("boxes", "size table: nested 100,000 deep", _sizes(DEEP_JSON.encode()), InputError, ("{file}", "image-size file is nested too deeply")),
     Case("boxes", "size table: truncated", _sizes(b'{"1.jpg": [40, 3'), InputError, ("{file}", "not valid JSON")),
     Case("boxes", "image path with '..' (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="../outside.jpg"))), RecordError, ("{file}", _R, "field 'image'", "inside the image folder")),
     Case("boxes", "image path absolute (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="/etc/hostname"))), RecordError, ("{file}", _R, "field 'image'", "relative")),
