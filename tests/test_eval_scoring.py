@@ -229,6 +229,13 @@ def test_compare_ranks_and_writes(tmp_path, capsys):
     assert "| 1 | B | 60.00 | 0.8000 | 1.50 |" in out and (tmp_path / "cmp2" / "comparison.md").is_file()
 
 
+def test_compare_help_says_the_plot_needs_output(capsys):
+    assert main(["compare", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "The bar plot is written only with --output." in text
+    assert "the bar plot comparison.png here (without it no plot is drawn)" in text
+
+
 def test_compare_bad_input(tmp_path, capsys):
     a = _run(tmp_path, "a", {"vqa": {"accuracy": 0.5}})
     bad = _run(tmp_path, "bad", {"vqa": {"accuracy": "high"}})

@@ -124,10 +124,10 @@ def register(app) -> None:
     @app.command("compare")
     def compare_command(
         runs: List[Path] = typer.Argument(..., help="Run folders holding scores.json (or scores.json files), two or more."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write comparison.md, .json and .png here."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write comparison.md, comparison.json and the bar plot comparison.png here (without it no plot is drawn)."),
         name: Optional[List[str]] = typer.Option(None, "--name", help="Display name per run, in order (repeatable)."),
     ) -> None:
-        """Compare evaluation runs: markdown table ranked per task, and a bar plot."""
+        """Compare evaluation runs: print a markdown table ranked per task. The bar plot is written only with --output."""
         from dataoptim.evaluate.report import compare, comparison_markdown, write_comparison
 
         result = compare(runs, names=name or None)
