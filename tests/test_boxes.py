@@ -252,6 +252,22 @@ def test_cli_converts_a_file_atomically(tmp_path, capsys):
     assert json.loads((tmp_path / "back.json").read_text())[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.105, 0.827, 1.0]."
 
 
+def test_cli_help_states_the_rounding_and_its_bound(capsys):
+    from dataoptim.cli import main
+
+    assert main(["boxes", "convert", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "exactly (no pixel rounding)" not in text
+    assert "converted exactly, then rounded once to DataOptim's 3 decimals" in text and "at most 0.0005 x (1 + long/short side)" in text
+    # the example it gives, and its bound over every short-axis value at that size
+    assert B.to_original(B.to_padded((0.0, 0.106, 0.827, 1.0), 640, 480), 640, 480) == (0.0, 0.105, 0.827, 1.0)
+    bound = 0.0005 * (1 + 640 / 480) + 1e-9
+    for v in range(1001):
+        box = (0.0, v / 1000, 1.0, 1.0)
+        back = B.to_original(B.to_padded(box, 640, 480), 640, 480)
+        assert back[0::2] == box[0::2] and abs(back[1] - box[1]) <= bound
+
+
 def test_cli_reads_sizes_from_image_headers(tmp_path):
     from PIL import Image
 

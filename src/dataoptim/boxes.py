@@ -568,7 +568,10 @@ def register(app) -> None:
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping."),
     ) -> None:
-        """Rewrite every \\[x1, y1, x2, y2] box of every record into the other frame, exactly (no pixel rounding)."""
+        """Rewrite every \\[x1, y1, x2, y2] box of every record into the other frame: converted exactly, then rounded once to DataOptim's 3 decimals.
+
+        So original -> padded -> original moves a short-axis value by at most 0.0005 x (1 + long/short side), e.g. 0.106 -> 0.105 at 640x480; to original, parts of a box in the padding are clamped to the image edge.
+        """
         from dataoptim.errors import ConfigError
 
         if image_sizes is None and image_folder is None:
