@@ -28,7 +28,12 @@ def test_atomic_write_never_creates_partial_new_file(tmp_path):
         with atomic_write(target) as handle:
             handle.write("{")
             raise KeyboardInterrupt
-    assert not target.exists() and list(target.parent.iterdir()) == []
+    assert not target.exists() and not target.parent.exists()  # the folder it made for the file goes too
+    (tmp_path / "kept").mkdir()  # a folder that was there stays
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(tmp_path / "kept" / "out.json") as handle:
+            raise KeyboardInterrupt
+    assert list((tmp_path / "kept").iterdir()) == []
 
 
 @pytest.mark.parametrize(

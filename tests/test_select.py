@@ -13,6 +13,7 @@ import pytest
 
 from dataoptim.cli import main
 from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError, UnknownIdError, UnsafeInputError
+from dataoptim.io import atomic_write
 from dataoptim.select import Pool, Selection, build_pool, check_images, validate_byod
 from dataoptim.select import materialize
 from dataoptim.select.cli import parse_mix
@@ -593,3 +594,34 @@ def test_select_cli_imports_stay_lean(pool, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split("\n")[-2] == "0 []", result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------- bad arguments
+def test_cli_checks_every_output_path_before_writing_anything(pool, tmp_path, capsys):
+    """--write-ids/--summary/--plot used to fail after out.json was written; a failed write left its parent folders."""
+    out = tmp_path / "out.json"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "afile").write_text("x")
+    base = ["select", "--pool", pool.path, "--ids", STANDARD, "-q"]
+    for extra, words in [
+        (["--output", out, "--write-ids", folder], "--write-ids"),
+        (["--output", out, "--summary", folder], "--summary"),
+        (["--output", out, "--plot", folder], "--plot"),
+        (["--output", out, "--write-ids", out], "same file as --output"),
+        (["--output", out, "--plot", tmp_path / "afile" / "p.png"], "is a file"),
+        (["--output", folder], "folder"),
+    ]:
+        code, _, err = run_cli(base + extra, capsys)
+        assert code == 2 and err.count("\n") == 1 and words in err, (extra, err)
+        assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # parents are made only when writing, and removed again if the write fails
+    code, _, err = run_cli(["select", "--pool", pool.path, "--ids", STANDARD, "--output", tmp_path / "a" / "b" / "out.json", "--image-folder", tmp_path / "absent", "-q"], capsys)
+    assert code == 2 and not (tmp_path / "a").exists()
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(tmp_path / "c" / "d" / "x.json") as handle:
+            handle.write("half")
+            raise KeyboardInterrupt
+    assert not (tmp_path / "c").exists()
+    code, _, _ = run_cli(base + ["--output", tmp_path / "a" / "b" / "out.json", "--write-ids", tmp_path / "a" / "ids.txt"], capsys)
+    assert code == 0 and (tmp_path / "a" / "ids.txt").read_text().split() == STANDARD.read_text().split()

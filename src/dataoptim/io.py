@@ -127,8 +127,15 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     path = Path(path)
     if path.is_dir():
         raise ConfigError("output path is a folder, not a file", file=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    made = make_parents(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        remove_made(made)
+        raise ConfigError(f"output cannot be written there ({exc.strerror or exc})", file=path) from None
+    except BaseException:
+        remove_made(made)
+        raise
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
@@ -139,7 +146,42 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        remove_made(made)
         raise
+
+
+def make_parents(path: PathLike) -> list[Path]:
+    """Create the missing parent folders of ``path``; return those made (outermost first), for :func:`remove_made`."""
+    missing = []
+    parent = Path(path).parent
+    while not parent.exists() and parent.parent != parent:
+        missing.append(parent)
+        parent = parent.parent
+    made = []
+    try:
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:  # made meanwhile by someone else: not ours to remove
+                continue
+            made.append(folder)
+    except OSError as exc:
+        remove_made(made)
+        raise ConfigError(f"output folder cannot be made ({exc.strerror or exc})", file=path) from None
+    except BaseException:
+        remove_made(made)
+        raise
+    if not Path(path).parent.is_dir():
+        remove_made(made)
+        raise ConfigError("output folder cannot be made: a file is in the way", file=path)
+    return made
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove folders made by :func:`make_parents` again, innermost first, where still empty (a failed write leaves none)."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def write_json(path: PathLike, obj: Any, *, indent: int | None = None) -> Path:

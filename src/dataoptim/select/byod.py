@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dataoptim import records
-from dataoptim.errors import InputError, MissingFileError, RecordError
+from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError
 from dataoptim.select.summary import Summary, SummaryBuilder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,10 +132,16 @@ def validate_byod(
             ``../`` or absolute image path, image file missing, empty or not a readable image).
         UnsafeInputError: an image path that, followed through links, leaves the image folder
             (unless ``allow_symlinks_out``).
+        ConfigError: ``output`` is a folder, cannot be written or is the submission itself.
     """
     from dataoptim.io import atomic_write
+    from dataoptim.select.checks import check_output_path
 
     path = Path(path).expanduser()
+    if output is not None:
+        output = check_output_path(output, field="output")  # before anything is read or written
+        if output.exists() and path.exists() and output.resolve() == path.resolve():
+            raise ConfigError("output is the submission file itself; write to another file", file=output, field="output")
     checker = _ImageChecker(image_folder, allow_symlinks_out) if image_folder is not None else None
     builder = SummaryBuilder(path.name)
     seen: dict[str, int] = {}

@@ -162,6 +162,8 @@ def register(app) -> None:
     ) -> None:
         """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary."""
         lean_arrow()
+        from dataoptim.select.checks import check_output_paths
+
         chosen = [name for name, value in (("--ids", ids), ("--byod", byod), ("--mix", mix)) if value is not None]
         if len(chosen) != 1:
             raise ConfigError("give exactly one of --ids, --byod or --mix" + (f" (got {', '.join(chosen)})" if chosen else ""))
@@ -171,6 +173,9 @@ def register(app) -> None:
             raise ConfigError("--budget is only for --mix", field="--budget")
         if (ids is not None or mix is not None) and pool is None:
             raise ConfigError(f"{chosen[0]} needs --pool POOL", field="--pool")
+        # every output can be written (no folder, a parent that exists or can be made, no two the same),
+        # checked before anything is read or written: a failure never leaves some outputs written
+        check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
         if byod is not None:
             from dataoptim.select.byod import validate_byod
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from dataoptim import catalog, records
 from dataoptim.errors import ConfigError, InputError, MissingFileError
+from dataoptim.select.checks import check_output_path
 from dataoptim.select.pool import Pool
 from dataoptim.select.summary import Summary, SummaryBuilder
 
@@ -472,6 +473,7 @@ class Selection:
         """
         from dataoptim.select.materialize import write_llava_json
 
+        path = check_output_path(path, field="path")  # before the (slow) image check, and before anything is written
         if image_folder is not None:
             self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
         if not summary:
@@ -485,6 +487,7 @@ class Selection:
         """Write the ids, one per line (a standard submission), atomically."""
         from dataoptim.select.ids import write_id_file
 
+        path = check_output_path(path, field="path")
         return write_id_file(self.table(["id"]).column("id"), path)
 
 
