@@ -418,6 +418,30 @@ def test_pool_order_fast_path_matches(big, tmp_path, monkeypatch):
     assert read(tmp_path / "direct.json") == expected
 
 
+@pytest.mark.parametrize("order", ["random", "pool"])
+def test_repeated_rows_taken_in_small_pieces_give_identical_output(big, tmp_path, monkeypatch, order):
+    """Rows repeated many times are taken out of a batch in pieces (TAKE_ROWS / TAKE_BYTES) so no take
+    can pass Arrow's 2 GB offset range (2M repeats of two long records did); tiny pieces change no byte."""
+    rng = np.random.default_rng(3)
+    rows = np.repeat(rng.integers(0, len(big), 30), rng.integers(1, 400, 30))  # rows repeated hundreds of times
+    rows = rng.permutation(rows) if order == "random" else np.sort(rows)
+    selection = Selection(big, rows)
+    whole = selection.to_llava_json(tmp_path / "whole.json")
+    table = selection.table()
+    monkeypatch.setattr(materialize, "TAKE_ROWS", 7)
+    monkeypatch.setattr(materialize, "TAKE_BYTES", 2_000)  # a few records per piece
+    pieces = [len(t) for t, _, _ in materialize.iter_taken(big, rows, ["id", "conversations"])]
+    assert max(pieces) <= 7 and len(pieces) > len(rows) // 7
+    assert selection.to_llava_json(tmp_path / "pieces.json") == whole
+    assert (tmp_path / "pieces.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    monkeypatch.setattr(materialize, "BUCKET_BYTES", 20_000)
+    materialize.write_llava_json(big, rows, tmp_path / "buckets.json", memory_budget=1)
+    assert (tmp_path / "buckets.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    assert selection.table().equals(table)  # rows_table in output-order pieces, too
+    selection.write_ids(tmp_path / "ids.txt")
+    assert (tmp_path / "ids.txt").read_text().split() == [r["id"] for r in read(tmp_path / "whole.json")]
+
+
 def test_interrupted_export_leaves_no_file(big, tmp_path, monkeypatch):
     calls = []
     original = materialize.JsonListWriter.write_elements

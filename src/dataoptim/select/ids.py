@@ -119,7 +119,12 @@ def write_id_file(ids: Iterable[str] | pa.Array, path: str | os.PathLike) -> Pat
     if isinstance(ids, (pa.Array, pa.ChunkedArray)):
         ids = ids.to_pylist()
     with atomic_write(path, "w") as handle:
+        lines: list[str] = []
         for value in ids:
-            handle.write(value)
-            handle.write("\n")
+            lines.append(value)
+            if len(lines) >= 65536:
+                handle.write("\n".join(lines) + "\n")
+                lines = []
+        if lines:
+            handle.write("\n".join(lines) + "\n")
     return Path(path)

@@ -40,6 +40,10 @@ BUCKET_BYTES = 24 << 20
 MAPPED_BYTES = 32 << 20
 #: Rows turned into JSON (and written) per chunk: a few MB of text.
 JSON_CHUNK_ROWS = 8192
+#: Rows taken out of one pool batch at once when the selection repeats its rows (:func:`take_pieces`).
+TAKE_ROWS = 8192
+#: Bytes of record data taken out of one pool batch at once when the selection repeats its rows.
+TAKE_BYTES = 32 << 20
 
 #: Called with each batch of taken records and the index of its source in ``pool.parts``.
 BatchHook = Callable[[pa.RecordBatch, int], None]
@@ -58,29 +62,39 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
     selected rows are copied out by ``take``), and every :data:`MAPPED_BYTES`
     the pages touched are handed back (``madvise(MADV_DONTNEED)``), so the
     resident memory of the process never holds more than that much of the pool.
-    Memory otherwise: the arrays of positions (16 bytes per selected row).
+    A batch whose rows are asked for again and again (a repeated id, a mixture
+    drawn with replacement) is taken in pieces of at most :data:`TAKE_ROWS` rows
+    and :data:`TAKE_BYTES` bytes of record data (:func:`take_pieces`), so what
+    is yielded at once does not grow with the selection and no Arrow array
+    exceeds its 2 GB offset range.
+    Memory otherwise: the arrays of positions (16 bytes per selected row; none
+    when ``rows`` is already in pool order).
     """
     from dataoptim.select.pool import open_source, source_path, unreadable_source
 
     rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) == 0:
+    n = len(rows)
+    if n == 0:
         return
     if rows.min() < 0 or rows.max() >= pool.num_rows:
         raise IndexError("selection rows outside the pool")
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    batch_of = np.searchsorted(pool.batch_starts, sorted_rows, side="right") - 1
-    cuts = np.flatnonzero(np.diff(batch_of)) + 1
-    starts = np.concatenate([[0], cuts])
-    stops = np.concatenate([cuts, [len(sorted_rows)]])
+    if is_sorted(rows):
+        order = None  # already in pool order: the positions are 0..n-1
+        sorted_rows = rows
+    else:
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+    # where the rows of each pool batch begin in sorted_rows (one entry per batch, none per row)
+    bounds = np.append(np.searchsorted(sorted_rows, pool.batch_starts, side="left"), n)
     schema = open_source(source_path(pool.path, pool.parts[0].name)).schema
     fields = [schema.get_field_index(c) for c in columns]
     readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
     maps: dict[int, mmap.mmap] = {}
     mapped = 0
     try:
-        for lo, hi in zip(starts, stops):
-            b = int(batch_of[lo])
+        for b in np.flatnonzero(bounds[1:] > bounds[:-1]):
+            b = int(b)
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
             k = int(pool.batch_source[b])
             path = source_path(pool.path, pool.parts[k].name)
             if k not in readers:
@@ -95,24 +109,107 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
                 batch = readers[k].get_batch(int(pool.batch_local[b]))
             except (pa.ArrowException, OSError, IndexError) as exc:  # a file changed since the pool was opened
                 raise unreadable_source(path, exc) from None
-            local = sorted_rows[lo:hi] - pool.batch_starts[b]
-            if len(local) == batch.num_rows and local[0] == 0 and local[-1] == batch.num_rows - 1 and (len(local) < 2 or np.all(np.diff(local) == 1)):
-                taken = batch
-            else:
-                taken = batch.take(pa.array(local))
+            batch = batch.select(list(columns))
+            start = int(pool.batch_starts[b])
+            for a, z, taken in take_pieces(batch, sorted_rows, lo, hi, start):
+                yield taken, (order[a:z] if order is not None else np.arange(a, z, dtype=np.int64)), k
+                if progress is not None:
+                    progress.update(z - a)
             mapped += batch.nbytes
             del batch
             if mapped > MAPPED_BYTES:  # let go of the pages read so far: they stay in the page cache, not in this process
                 for m in maps.values():
                     _release(m)
                 mapped = 0
-            yield taken.select(list(columns)), order[lo:hi], k
-            if progress is not None:
-                progress.update(hi - lo)
     finally:
         readers.clear()
         for m in maps.values():
             _release(m)
+
+
+def is_sorted(rows: np.ndarray, step: int = 1 << 22) -> bool:
+    """Whether ``rows`` never decrease (compared a few million at a time: no array as long as ``rows`` is made)."""
+    for lo in range(0, max(len(rows) - 1, 0), step):
+        part = rows[lo : lo + step + 1]
+        if not bool(np.all(part[1:] >= part[:-1])):
+            return False
+    return True
+
+
+def take_pieces(batch: pa.RecordBatch, sorted_rows: np.ndarray, lo: int, hi: int, start: int) -> Iterator[tuple[int, int, pa.RecordBatch]]:
+    """The rows ``sorted_rows[lo:hi]`` (global rows of ``batch``, which begins at global row ``start``; sorted) taken out of it.
+
+    Yields ``(a, z, records)`` for consecutive pieces ``sorted_rows[a:z]``. Rows
+    without repeats are one piece (the batch itself when all of it is asked for):
+    at most the batch. Rows with repeats are cut into pieces of at most
+    :data:`TAKE_ROWS` rows and :data:`TAKE_BYTES` bytes of record data (each row's
+    own size, :func:`row_bytes`; a single row larger than that is a piece of its own).
+    """
+    count = hi - lo
+    if count <= batch.num_rows:  # (more rows than the batch holds repeat some: no array of them all is made)
+        local = sorted_rows[lo:hi] - start
+        if count < 2 or bool(np.all(local[1:] > local[:-1])):
+            if count == batch.num_rows:  # every row once, in order
+                yield lo, hi, batch
+            else:
+                yield lo, hi, batch.take(pa.array(local))
+            return
+        del local
+    sizes = row_bytes(batch)
+    for a in range(lo, hi, TAKE_ROWS):
+        z = min(a + TAKE_ROWS, hi)
+        local = sorted_rows[a:z] - start
+        for p, q in _byte_cuts(sizes[local], TAKE_BYTES):
+            yield a + p, a + q, batch.take(pa.array(local[p:q]))
+
+
+def _byte_cuts(sizes: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
+    """Consecutive ``(p, q)`` ranges of ``sizes`` each summing to at most ``limit`` (at least one element each)."""
+    total = np.cumsum(sizes)
+    m = len(sizes)
+    p = 0
+    while p < m:
+        before = int(total[p - 1]) if p else 0
+        q = int(np.searchsorted(total, before + limit, side="right"))
+        q = max(q, p + 1)
+        yield p, q
+        p = q
+
+
+def row_bytes(data: pa.RecordBatch | pa.Table | pa.Array) -> np.ndarray:
+    """Bytes of record data in each row (string bytes, list and struct contents, fixed-width values; int64 array).
+
+    Counts at least what any one string or list array of a ``take`` of the row
+    would hold, so the sum over the rows of a piece bounds each of its arrays.
+    """
+    import pyarrow.compute as pc
+
+    if isinstance(data, (pa.RecordBatch, pa.Table)):
+        total = np.zeros(data.num_rows, dtype=np.int64)
+        for column in data.columns:
+            total += row_bytes(column)
+        return total
+    if isinstance(data, pa.ChunkedArray):
+        return np.concatenate([row_bytes(c) for c in data.chunks]) if data.num_chunks else np.zeros(0, dtype=np.int64)
+    n = len(data)
+    kind = data.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        sizes = pc.fill_null(pc.binary_length(data), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return sizes + 8  # the offset of each value
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        parents = pc.list_parent_indices(data).to_numpy(zero_copy_only=False)
+        inner = row_bytes(pc.list_flatten(data))
+        return np.bincount(parents, weights=inner, minlength=n).astype(np.int64) + 8
+    if pa.types.is_struct(kind):
+        total = np.zeros(n, dtype=np.int64)
+        for child in data.flatten():
+            total += row_bytes(child)
+        return total
+    try:
+        width = max(kind.bit_width // 8, 1)
+    except ValueError:  # a type of no fixed width not used by the pool
+        width = 16
+    return np.full(n, width, dtype=np.int64)
 
 
 def _release(m: "mmap.mmap") -> None:
@@ -127,6 +224,11 @@ def _release(m: "mmap.mmap") -> None:
 
 def take_rows(pool: "Pool", rows: np.ndarray, columns: Sequence[str] | None = None, *, hook: BatchHook | None = None) -> pa.Table:
     """The records at ``rows`` as one in-memory table, in the order of ``rows``.
+
+    The table is put together in output-order pieces of at most :data:`TAKE_ROWS`
+    rows and :data:`TAKE_BYTES` bytes (one chunk each): a single ``take`` over
+    all the records read would concatenate them first, and pass Arrow's 2 GB
+    offset range for a large selection.
 
     Args:
         columns: columns to keep (default all).
@@ -144,16 +246,47 @@ def take_rows(pool: "Pool", rows: np.ndarray, columns: Sequence[str] | None = No
     if not batches:
         schema = records.arrow_schema()
         return pa.schema([schema.field(c) for c in columns]).empty_table()
-    table = pa.Table.from_batches(batches)
-    inverse = np.argsort(np.concatenate(positions), kind="stable")
-    return table.take(pa.array(inverse))
+    if len(batches) == 1:
+        (batch,), (pos,) = batches, positions
+        if len(pos) < 2 or bool(np.all(pos[1:] > pos[:-1])):
+            return pa.Table.from_batches([batch])
+    starts = np.cumsum([0] + [b.num_rows for b in batches])
+    inverse = np.argsort(np.concatenate(positions), kind="stable")  # output position -> row of the batches one after the other
+    del positions
+    sizes = np.concatenate([row_bytes(b) for b in batches])[inverse]
+    pieces = []
+    for a in range(0, len(inverse), TAKE_ROWS):
+        z = min(a + TAKE_ROWS, len(inverse))
+        for p, q in _byte_cuts(sizes[a:z], TAKE_BYTES):
+            pieces.append(_gather(batches, starts, inverse[a + p : a + q]))
+    return pa.concat_tables(pieces)
+
+
+def _gather(batches: Sequence[pa.RecordBatch], starts: np.ndarray, index: np.ndarray) -> pa.Table:
+    """Rows ``index`` (of ``batches`` one after the other; ``starts`` where each begins), in that order, as one chunk.
+
+    Each batch's rows are taken from it alone, then the (small) result is put in order:
+    no take ever spans the chunks of all the batches.
+    """
+    owner = np.searchsorted(starts, index, side="right") - 1
+    by_owner = np.argsort(owner, kind="stable")
+    owner_sorted = owner[by_owner]
+    cuts = np.flatnonzero(np.diff(owner_sorted)) + 1
+    parts = []
+    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(index)]])):
+        c = int(owner_sorted[lo])
+        parts.append(batches[c].take(pa.array(index[by_owner[lo:hi]] - starts[c])))
+    grouped = pa.Table.from_batches(parts).combine_chunks()
+    back = np.empty(len(index), dtype=np.int64)
+    back[by_owner] = np.arange(len(index))
+    return grouped.take(pa.array(back))
 
 
 def estimate_bytes(pool: "Pool", rows: np.ndarray) -> int:
     """Bytes the selected records take in memory, from each source's average record size."""
     if len(rows) == 0:
         return 0
-    counts = np.bincount(pool.source_of_rows(np.asarray(rows)), minlength=len(pool.parts))
+    counts = pool.rows_per_source(rows)
     per_row = np.array([p.nbytes / max(p.rows, 1) for p in pool.parts])
     return int((counts * per_row).sum())
 
@@ -368,7 +501,7 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
             try:
                 writer = JsonListWriter(handle, background)
                 estimate = estimate_bytes(pool, rows)
-                in_pool_order = bool(np.all(rows[1:] >= rows[:-1]))
+                in_pool_order = is_sorted(rows)
                 buckets = 1 if estimate <= budget or in_pool_order else max(2, math.ceil(estimate / BUCKET_BYTES))
                 if buckets > 1:
                     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.sort-{os.getpid()}-", dir=path.parent))

@@ -342,6 +342,15 @@ class Pool:
         """Index into :attr:`parts` of the source holding each global row (int64 array, same shape)."""
         return np.searchsorted(self.source_starts, rows, side="right") - 1
 
+    def rows_per_source(self, rows: np.ndarray) -> np.ndarray:
+        """How many of ``rows`` each source holds (int64 array, one count per part), in bounded memory."""
+        counts = np.zeros(len(self.parts), dtype=np.int64)
+        rows = np.asarray(rows)
+        step = 1 << 22
+        for lo in range(0, len(rows), step):
+            counts += np.bincount(self.source_of_rows(rows[lo : lo + step]), minlength=len(self.parts))[: len(self.parts)]
+        return counts
+
     # -- the index ------------------------------------------------------------------------------
     def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         """The three index arrays, memory-mapped afresh, and their maps (for :func:`_release_maps`)."""

@@ -22,6 +22,10 @@ from dataoptim.select.pool import Pool
 from dataoptim.select.summary import Summary, SummaryBuilder
 
 
+#: Rows of a selection whose ids :meth:`Selection.write_ids` reads at a time.
+IDS_PER_READ = 1 << 20
+
+
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -159,7 +163,7 @@ class Selection:
 
     def source_counts(self) -> dict[str, int]:
         """Records per source (no data read: sources are row ranges)."""
-        counts = np.bincount(self.pool.source_of_rows(self.rows), minlength=len(self.pool.parts))
+        counts = self.pool.rows_per_source(self.rows)
         return {p.name: int(c) for p, c in zip(self.pool.parts, counts) if c}
 
     # -- filters ------------------------------------------------------------------------------
@@ -361,13 +365,17 @@ class Selection:
             if len(pool_rows) == 0:
                 raise ConfigError(f"{by} {key!r} has no records to draw from")
             rng = np.random.default_rng([int(seed), zlib.crc32(key.encode())])
-            if replace:
-                choice = np.sort(rng.integers(0, len(pool_rows), count))
+            choice = rng.integers(0, len(pool_rows), count) if replace else rng.choice(len(pool_rows), count, replace=False)
+            choice.sort()  # in place: a budget of 100M rows holds one array of them, not three
+            if int(pool_rows[-1]) - int(pool_rows[0]) == len(pool_rows) - 1:  # a run of consecutive rows (a whole source)
+                choice += pool_rows[0]
+                picked.append(choice)
             else:
-                choice = np.sort(rng.choice(len(pool_rows), count, replace=False))
-            picked.append(pool_rows[choice])
+                picked.append(pool_rows[choice])
+            del choice
             drawn[key] = count
-        rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        rows = picked[0] if len(picked) == 1 else np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        del picked
         if shuffle:
             rows = np.random.default_rng(int(seed)).permutation(rows)
         spec = ", ".join(f"{k}={ratios[k]:g}" for k in keys)
@@ -484,11 +492,19 @@ class Selection:
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
 
     def write_ids(self, path: str | os.PathLike) -> Path:
-        """Write the ids, one per line (a standard submission), atomically."""
+        """Write the ids, one per line (a standard submission), atomically.
+
+        Streams: the ids are read :data:`IDS_PER_READ` rows of the selection at a time.
+        """
         from dataoptim.select.ids import write_id_file
 
         path = check_output_path(path, field="path")
-        return write_id_file(self.table(["id"]).column("id"), path)
+
+        def ids():
+            for lo in range(0, len(self.rows), IDS_PER_READ):
+                yield from self.pool.rows_table(self.rows[lo : lo + IDS_PER_READ], ["id"]).column("id").to_pylist()
+
+        return write_id_file(ids(), path)
 
 
 def _iter(selection: Selection, columns: Sequence[str]):

@@ -18,6 +18,8 @@ from dataoptim import catalog
 
 #: Mislabelled image files listed by name in a :class:`Summary` (all are counted).
 MISLABELED_SHOWN = 20
+#: Image paths kept from added batches before they are merged into one distinct set.
+IMAGES_MERGED_AT = 1 << 20
 
 
 @dataclass
@@ -160,8 +162,9 @@ class Summary:
 class SummaryBuilder:
     """Accumulates a :class:`Summary` from batches of records.
 
-    Memory: the image paths of the records added (about 40 bytes each), counted
-    distinct once in :meth:`build`.
+    Memory: the distinct image paths of the records added (about 40 bytes each):
+    each batch's are made distinct as it is added, and all of them whenever more
+    than :data:`IMAGES_MERGED_AT` (or twice the distinct ones so far) have piled up.
     """
 
     def __init__(self, name: str = "selection"):
@@ -172,6 +175,8 @@ class SummaryBuilder:
         self.answers = 0
         self.answer_chars = 0
         self._images: list = []
+        self._pending_images = 0
+        self._merged_images = 0
         self._image_set: set[str] = set()
 
     def add_batch(self, batch, source: str | None = None) -> None:
@@ -203,7 +208,14 @@ class SummaryBuilder:
             self.answers += int(gpt.sum())
             self.answer_chars += int(lengths[gpt].sum())
         images = batch.column("image")
-        self._images.extend(images.chunks if isinstance(images, pa.ChunkedArray) else [images])
+        if isinstance(images, pa.ChunkedArray):
+            images = images.combine_chunks()
+        # distinct per batch, and merged now and then: memory grows with the distinct images, not the records
+        self._images.append(pc.unique(images))
+        self._pending_images += len(self._images[-1])
+        if self._pending_images > max(IMAGES_MERGED_AT, 2 * self._merged_images):
+            self._images = [self._distinct_images()]
+            self._pending_images = self._merged_images = len(self._images[0])
 
     def _distinct_images(self):
         """Distinct image paths of the batches added (one hash pass over all of them)."""
