@@ -463,7 +463,9 @@ POOL_ROWS = [
     Case("pool", "identical duplicate id (kept once, reported)", _dup_same_content, None),
     Case("pool", "no annotation file in the data folder", lambda i: setattr(i, "files", {"coco.json": None}) or setattr(i, "raw", None),
          MissingFileError, ("no source could be built",)),
-    Case("pool", "output is an existing folder that is not a pool", options(output_is_folder=True), ConfigError, ("not a pool folder",)),
+    Case("pool", "output is an existing folder that is not a pool", options(output_is_folder=True), ConfigError, ("pool", "not a pool; refusing to replace")),
+    Case("pool", "output is a folder with a sources/ sub-folder and the user's files (not a pool: never replaced)",
+         options(output_is_folder=True, with_sources=True), ConfigError, ("pool", "not a pool; refusing to replace")),
     Case("pool", "a file that names no source is ignored", setter(files={"notes.json": {"a": 1}, "readme.txt": "hi"}), None),
 ]
 

@@ -109,6 +109,8 @@ class PoolEntry(Entry):
         if inputs.options.get("output_is_folder") and not out.exists():
             out.mkdir()
             (out / "mine.txt").write_text("keep me")
+            if inputs.options.get("with_sources"):  # looks like a pool (a sources/ folder) but is not one
+                (out / "sources").mkdir()
         return out
 
     def api(self, inputs):
@@ -125,7 +127,8 @@ class PoolEntry(Entry):
     def check_nothing_left(self, inputs):
         out = self.out(inputs)
         if inputs.options.get("output_is_folder"):
-            assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+            assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] + (["sources"] if inputs.options.get("with_sources") else [])
+            assert (out / "mine.txt").read_text() == "keep me"
         else:
             assert not out.exists(), f"{out} was written"
         assert not _temp_leftovers(out), _temp_leftovers(out)

@@ -133,15 +133,20 @@ def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
         build_pool(data, out)
     assert not out.exists() and not list(tmp_path.glob("pool.tmp-*"))
     monkeypatch.undo()
-    # a crash that left its temporary folder behind: the next build removes it
+    # a crash that left its temporary folder behind (marked as a build's): the next build removes it
     (tmp_path / "pool.tmp-99999" / "sources").mkdir(parents=True)
+    (tmp_path / "pool.tmp-99999" / pool_module.BUILD_MARKER).write_text("")
     build_pool(data, out)
     assert not list(tmp_path.glob("pool.tmp-*")) and len(Pool.open(out)) == 17
-    # a folder without its manifest is refused
+    # a folder without its manifest is refused, and not replaced (it is not a pool of ours any more)
     (out / "manifest.json").unlink()
     with pytest.raises(MissingFileError, match="not a complete pool"):
         Pool.open(out)
-    build_pool(data, out)  # rerun rebuilds
+    with pytest.raises(ConfigError, match="not a pool; refusing to replace"):
+        build_pool(data, out)
+    assert (out / "sources" / "coco.arrow").is_file()
+    shutil.rmtree(out)
+    build_pool(data, out)  # once removed, a rerun builds
     assert len(Pool.open(out)) == 17
 
 
@@ -181,13 +186,19 @@ def test_leftover_folders_of_dead_builds_go_a_live_build_s_stay(tmp_path):
     import os
 
     data = example_data_dir(tmp_path)
-    dead, live = _dead_pid(), os.getppid()  # the parent of this process is running
-    for name in (f"pool.tmp-{dead}", f"pool.tmp-{live}", f"pool.old-{dead}", f"pool.old-{live}", "pool.tmp-notes"):
+    dead, live, other = _dead_pid(), os.getppid(), _dead_pid()  # the parent of this process is running
+    for name in (f"pool.tmp-{dead}", f"pool.tmp-{live}", f"pool.old-{dead}", f"pool.old-{live}"):
         (tmp_path / name / "sources").mkdir(parents=True)
+        (tmp_path / name / pool_module.BUILD_MARKER).write_text("")  # what a build puts in the folders it makes
+    # folders no build made: a name no build makes, and a build's name without the build's marker (a user's own)
+    for name in ("pool.tmp-notes", "pool.tmp-keep", f"pool.tmp-{other}", f"pool.old-{other}"):
+        (tmp_path / name / "sources").mkdir(parents=True)
+        (tmp_path / name / "thesis.tex").write_text("mine")
     build_pool(data, tmp_path / "pool")
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pool."))
-    assert left == [f"pool.old-{live}", f"pool.tmp-{live}", "pool.tmp-notes"]  # a live build's folders, and a name no build makes
-    assert len(Pool.open(tmp_path / "pool")) == 17
+    assert left == sorted([f"pool.old-{live}", f"pool.tmp-{live}", "pool.tmp-notes", "pool.tmp-keep", f"pool.tmp-{other}", f"pool.old-{other}"])
+    assert all((tmp_path / name / "thesis.tex").read_text() == "mine" for name in ("pool.tmp-keep", f"pool.tmp-{other}", f"pool.old-{other}"))
+    assert len(Pool.open(tmp_path / "pool")) == 17 and not (tmp_path / "pool" / pool_module.BUILD_MARKER).exists()
 
 
 def test_pool_moved_aside_by_a_killed_replacing_build_is_put_back(tmp_path):
@@ -196,22 +207,34 @@ def test_pool_moved_aside_by_a_killed_replacing_build_is_put_back(tmp_path):
     data = example_data_dir(tmp_path)
     out = tmp_path / "pool"
     build_pool(data, out)
+    def moved_aside(to):  # what a replacing build does first: mark the old pool as its own, rename it aside
+        (out / pool_module.BUILD_MARKER).write_text("")
+        os.rename(out, to)
+
     # killed between its two renames: the old pool aside, the new one (complete) not moved in
     aside = tmp_path / f"pool.old-{_dead_pid()}"
-    os.rename(out, aside)
+    moved_aside(aside)
     shutil.copytree(aside, tmp_path / f"pool.tmp-{_dead_pid()}")
     pool = Pool.open(out)  # put back, then opened
     assert len(pool) == 17 and not aside.exists() and pool.get("coco_0")["id"] == "coco_0"
+    assert not (out / pool_module.BUILD_MARKER).exists()
+
+    # a copy of a pool under such a name that no build made (no marker) is not taken
+    os.rename(out, aside)
+    with pytest.raises(MissingFileError):
+        Pool.open(out)
+    assert aside.is_dir() and not out.exists()
+    os.rename(aside, out)
 
     # a rebuild that fails after such a kill still leaves the previous pool in place
-    os.rename(out, aside)
+    moved_aside(aside)
     (data / "svit.json").write_text("[{]")
     with pytest.raises(InputError):
         build_pool(data, out)
     assert len(Pool.open(out)) == 17 and not aside.exists() and not list(tmp_path.glob("pool.tmp-*"))
 
     # the aside of a build still running (between its renames) is not taken: its new pool is about to appear
-    os.rename(out, tmp_path / f"pool.old-{os.getppid()}")
+    moved_aside(tmp_path / f"pool.old-{os.getppid()}")
     assert pool_module.recover_pool(out, wait=0.2) is False and not out.exists()
     with pytest.raises(MissingFileError):
         Pool.open(tmp_path / "elsewhere")  # nothing to recover there
@@ -272,3 +295,48 @@ def test_id_hash_is_stable():
     assert [int(h) for h in pool_module.id_hash(keys)] == [int(h) for h in pool_module.id_hash(keys.copy())]
     # pinned: saved indexes depend on these values staying the same
     assert [hex(int(h)) for h in pool_module.id_hash(keys)] == ["0x1090460de95c4dff", "0xcfd8cfdcc098674b"]
+
+
+def test_pool_build_never_replaces_a_folder_that_is_not_a_complete_pool(tmp_path, capsys):
+    """A folder with a ``sources/`` sub-folder used to count as a pool and was replaced: the user's thesis.tex went with it."""
+    from dataoptim.cli import main
+
+    data = example_data_dir(tmp_path)
+    proj = tmp_path / "proj"
+    (proj / "sources").mkdir(parents=True)
+    (proj / "thesis.tex").write_text("x\n")
+    code = main(["pool", "build", "--data-dir", str(data), "--output", str(proj)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "not a pool; refusing to replace" in err and str(proj) in err
+    assert (proj / "thesis.tex").read_text() == "x\n" and sorted(p.name for p in proj.iterdir()) == ["sources", "thesis.tex"]
+    for manifest in ('{"format": 2}', "[1]", "not json"):  # a damaged pool is not ours to replace either
+        (proj / "manifest.json").write_text(manifest)
+        with pytest.raises(ConfigError, match="not a pool; refusing to replace"):
+            build_pool(data, proj)
+        assert (proj / "thesis.tex").exists()
+    with pytest.raises(ConfigError, match="not a folder"):
+        build_pool(data, proj / "thesis.tex")
+    # what may be replaced: an empty folder, and a complete pool
+    (tmp_path / "empty").mkdir()
+    build_pool(data, tmp_path / "empty")
+    build_pool(data, tmp_path / "empty", sources=["coco"])
+    assert Pool.open(tmp_path / "empty").sources == ["coco"]
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    # a sibling of a build's name that no build made stays, with its files
+    keep = tmp_path / "pp.tmp-keep"
+    keep.mkdir()
+    (keep / "f").write_text("k")
+    build_pool(data, tmp_path / "pp")
+    assert (keep / "f").read_text() == "k" and len(Pool.open(tmp_path / "pp")) == 17
+    # a link is never replaced
+    (tmp_path / "link").symlink_to(tmp_path / "pp")
+    with pytest.raises(ConfigError, match="symbolic link"):
+        build_pool(data, tmp_path / "link")
+
+
+def test_pool_build_argument_errors_and_no_parent_folders_left(tmp_path):
+    data = example_data_dir(tmp_path)
+    (data / "svit.json").write_text("[{]")
+    with pytest.raises(InputError):
+        build_pool(data, tmp_path / "a" / "b" / "pool")
+    assert not (tmp_path / "a").exists()  # parents are made for a build, and removed again when it fails

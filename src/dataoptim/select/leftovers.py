@@ -8,7 +8,9 @@ beside its output:
   sort, ``.<name>.sort-<pid>-<random>``;
 * a pool build: ``<pool>.tmp-<pid>`` (the pool being written) and, if killed
   while replacing a pool, ``<pool>.old-<pid>`` (the previous, complete pool
-  moved aside; :func:`dataoptim.select.pool.recover_pool` puts it back).
+  moved aside; :func:`dataoptim.select.pool.recover_pool` puts it back). Both
+  bear the build's marker file (:data:`dataoptim.select.pool.BUILD_MARKER`);
+  a folder of such a name without it is someone else's and stays.
 
 They are never trusted (no manifest, hidden names), but they accumulate. Each
 new export or build removes the ones that are *stale*: older than the current

@@ -24,11 +24,14 @@ build's folder is left alone). A pool being replaced is first renamed aside to
 ``POOL.old-<pid>``, the new one renamed in, then the old one deleted: a build
 killed between the two renames leaves no ``POOL``, and :func:`recover_pool`
 (called by :meth:`Pool.open` and :func:`build_pool`) renames the complete old
-pool back.
+pool back. Both folders bear :data:`BUILD_MARKER` while they exist: a folder
+without it is never removed or renamed, whatever its name. Only a complete pool
+(a folder with a pool ``manifest.json``) or an empty folder is ever replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -252,7 +255,7 @@ class Pool:
             raise MissingFileError("pool folder not found (build one with `dataoptim pool build`)", file=path)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
-            raise MissingFileError("not a complete pool (no manifest.json: the build was interrupted or this is not a pool); run `dataoptim pool build` again", file=path)
+            raise MissingFileError("not a complete pool (no manifest.json: this is not a pool, or a damaged one); remove it and run `dataoptim pool build` again", file=path)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -765,8 +768,9 @@ def _gone(pid: int, path: Path) -> bool:
 def recover_pool(output: str | os.PathLike, *, wait: float = 10.0) -> bool:
     """Put a pool back that a replacing build moved aside and was killed before moving the new one in.
 
-    When ``output`` is missing and a complete ``<output>.old-<pid>`` (it has its
-    manifest) lies beside it, that folder is renamed back to ``output``. If its
+    When ``output`` is missing and a complete ``<output>.old-<pid>`` that a build moved
+    aside (it has its manifest and :data:`BUILD_MARKER`) lies beside it, that folder is
+    renamed back to ``output``. If its
     build is still running (it is between its two renames), this waits up to
     ``wait`` seconds for the new pool to appear instead.
 
@@ -777,31 +781,66 @@ def recover_pool(output: str | os.PathLike, *, wait: float = 10.0) -> bool:
     deadline = time.monotonic() + wait
     while not output.exists():
         asides = sorted(
-            ((pid, path) for kind, pid, path in _siblings(output) if kind == "old" and (path / MANIFEST).is_file()),
+            ((pid, path) for kind, pid, path in _siblings(output) if kind == "old" and _ours(path) and is_complete_pool(path)),
             key=lambda item: (item[1] / MANIFEST).stat().st_mtime, reverse=True,
         )
         done = [path for pid, path in asides if _gone(pid, path)]
         if done:
             try:
                 os.rename(done[0], output)  # the newest complete one
-                return True
             except OSError:  # another process put one back (or built one) first; or it cannot be renamed
                 return False
+            with contextlib.suppress(OSError):
+                (output / BUILD_MARKER).unlink()
+            return True
         if not asides or time.monotonic() > deadline:
             return False
         time.sleep(0.05)  # a live build between its two renames: its new pool is about to appear
     return False
 
 
+#: File a build puts in the folders it makes beside a pool (``<pool>.tmp-<pid>``, ``<pool>.old-<pid>``):
+#: only folders bearing it are ever removed as leftovers, so a user's own ``<pool>.tmp-123`` is never touched.
+BUILD_MARKER = ".dataoptim-build"
+
+
+def _mark(folder: Path) -> None:
+    (folder / BUILD_MARKER).write_text(f"made by dataoptim pool build, process {os.getpid()}\n", encoding="utf-8")
+
+
+def _ours(folder: Path) -> bool:
+    return (folder / BUILD_MARKER).is_file()
+
+
 def _remove_stale_siblings(output: Path) -> None:
-    """Remove what earlier builds of ``output`` left whose process is gone (a live build's folders stay)."""
+    """Remove what earlier builds of ``output`` left whose process is gone (a live build's folders stay).
+
+    Only folders that a build made (they bear :data:`BUILD_MARKER`) are removed; any
+    other folder of a matching name is left alone."""
     for kind, pid, path in _siblings(output):
-        if _gone(pid, path):
+        if _ours(path) and _gone(pid, path):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _is_pool_like(path: Path) -> bool:
-    return (path / MANIFEST).is_file() or (path / "sources").is_dir() or not any(path.iterdir())
+def is_complete_pool(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a pool of ours: a ``manifest.json`` that is a JSON object with
+    an integer ``format`` and a list of ``sources`` (a pool of an older format version counts; a damaged one does not)."""
+    manifest = Path(path) / MANIFEST
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 256 << 20:
+            return False
+        value = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("format"), int) and not isinstance(value.get("format"), bool) and isinstance(value.get("sources"), list)
+
+
+def _is_empty_folder(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def build_pool(
@@ -826,8 +865,10 @@ def build_pool(
     Args:
         data_dir: folder of annotation files (converted and/or original).
         output: the pool folder to write. Built in ``<output>.tmp-<pid>`` and renamed
-            into place when complete; an existing pool there is replaced (moved aside to
-            ``<output>.old-<pid>`` first, deleted once the new one is in place).
+            into place when complete; an existing pool there (a folder with a pool
+            ``manifest.json``) is replaced (moved aside to ``<output>.old-<pid>`` first,
+            deleted once the new one is in place). An empty folder is used; any other
+            folder is refused, never replaced.
         sources: only these sources (each must then be buildable).
         overwrite: replace an existing complete pool at ``output`` (else ConfigError).
         progress: show progress bars on a terminal.
@@ -837,11 +878,14 @@ def build_pool(
 
     Raises:
         MissingFileError: ``data_dir`` missing; a requested source has no files.
-        ConfigError: unknown source name; ``output`` is a non-pool folder, or a pool and ``overwrite`` is False.
+        ConfigError: unknown source name; ``output`` is a non-empty folder that is not
+            a pool (or a file, or a link), or a pool and ``overwrite`` is False.
         RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
         InputError: a file is not valid JSON; a source asked for in ``sources`` has a file that holds no records.
     """
     from dataoptim.builder import annotation_files
+
+    from dataoptim.io import make_parents, remove_made
 
     began = time.time()
     data_dir = Path(data_dir).expanduser()
@@ -853,19 +897,36 @@ def build_pool(
     if unknown:
         raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
     recover_pool(output)  # a replacing build killed between its renames: the old pool first comes back
+    if output.is_symlink():
+        raise ConfigError("output is a symbolic link; give the folder it points to (a link is never replaced)", file=output)
     if output.exists():
-        if not output.is_dir() or not _is_pool_like(output):
-            raise ConfigError("output exists and is not a pool folder; choose another path", file=output)
+        if not output.is_dir():
+            raise ConfigError("output exists and is not a folder; choose another path", file=output)
+        if not is_complete_pool(output) and not _is_empty_folder(output):
+            raise ConfigError(
+                "output folder is not a pool; refusing to replace it (it holds files but no pool manifest.json): choose another path or empty it",
+                file=output,
+            )
         if (output / MANIFEST).is_file() and not overwrite:
             raise ConfigError("a pool already exists here (pass overwrite / --overwrite to replace it)", file=output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_siblings(output)  # earlier interrupted builds; a live concurrent build's folder stays
     tmp = output.parent / f"{output.name}.tmp-{os.getpid()}"
+    aside = output.parent / f"{output.name}.old-{os.getpid()}"
+    made = make_parents(output)  # removed again if the build fails
     try:
-        tmp.mkdir()
-    except FileExistsError:
-        raise ConfigError("another build of this pool is running in this process", file=tmp) from None
+        _remove_stale_siblings(output)  # earlier interrupted builds; a live concurrent build's folder stays
+        if os.path.lexists(aside):
+            raise ConfigError("a folder of this name is in the way of the pool being replaced; move it", file=aside)
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            raise ConfigError("another build of this pool is running in this process (or a folder of this name is in the way)", file=tmp) from None
+        except OSError as exc:
+            raise ConfigError(f"pool folder cannot be written here ({exc.strerror or exc})", file=tmp) from None
+    except BaseException:
+        remove_made(made)
+        raise
     try:
+        _mark(tmp)
         (tmp / "sources").mkdir()
         files = {p.name: p for p in annotation_files(data_dir)}
         built: dict[str, int] = {}
@@ -942,19 +1003,29 @@ def build_pool(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         if output.exists():
-            # the old pool aside, the new one in, then the old one away: killed in between, recover_pool puts it back
-            aside = output.parent / f"{output.name}.old-{os.getpid()}"
-            os.replace(output, aside)
+            # the old pool aside (marked as ours), the new one in, then the old one away: killed in between, recover_pool puts it back
+            _mark(output)
+            try:
+                os.replace(output, aside)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    (output / BUILD_MARKER).unlink()
+                raise
             try:
                 os.replace(tmp, output)
             except BaseException:
                 os.replace(aside, output)
+                with contextlib.suppress(OSError):
+                    (output / BUILD_MARKER).unlink()
                 raise
             shutil.rmtree(aside, ignore_errors=True)
         else:
             os.replace(tmp, output)
+        with contextlib.suppress(OSError):
+            (output / BUILD_MARKER).unlink()  # kept until now: a build killed before this point left a marked folder
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_made(made)
         raise
     return BuildReport(built, skipped, examples, count, time.time() - began)
 
