@@ -500,6 +500,10 @@ SELECT_ROWS = [
     Case("select", "pool without manifest (interrupted build)", options(damage="manifest"), MissingFileError, ("not a complete pool",)),
     Case("select", "pool manifest truncated", options(damage="manifest-truncated"), InputError, ("manifest.json",)),
     Case("select", "pool source file truncated", options(damage="arrow-truncated"), InputError, ("coco.arrow", "manifest says")),
+    Case("select", "pool manifest holds only its format ({\"format\": 2})", options(damage="manifest-format-only"), InputError, ("manifest.json", "field 'id_width'", "damaged")),
+    Case("select", "pool manifest is a JSON list ([1])", options(damage="manifest-list"), InputError, ("manifest.json", "not a JSON object")),
+    Case("select", "pool index file index/ids.npy deleted", options(damage="index-ids-deleted"), MissingFileError, ("ids.npy", "missing")),
+    Case("select", "pool index file index/hashes.npy is garbage", options(damage="index-hashes-garbage"), InputError, ("hashes.npy", "cannot be read")),
 ]
 
 VALIDATE_ROWS = [

@@ -156,6 +156,14 @@ class Select(Entry):
         elif damage == "arrow-truncated":
             path = pool / "sources" / "coco.arrow"
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        elif damage == "manifest-format-only":
+            (pool / "manifest.json").write_text('{"format": 2}')
+        elif damage == "manifest-list":
+            (pool / "manifest.json").write_text("[1]")
+        elif damage == "index-ids-deleted":
+            (pool / "index" / "ids.npy").unlink()
+        elif damage == "index-hashes-garbage":
+            (pool / "index" / "hashes.npy").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(100))
         return pool
 
     def _images(self, inputs):

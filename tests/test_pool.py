@@ -340,3 +340,47 @@ def test_pool_build_argument_errors_and_no_parent_folders_left(tmp_path):
     with pytest.raises(InputError):
         build_pool(data, tmp_path / "a" / "b" / "pool")
     assert not (tmp_path / "a").exists()  # parents are made for a build, and removed again when it fails
+
+
+@pytest.mark.parametrize(
+    "damage, error, words",
+    [
+        ("manifest-format-only", InputError, ["manifest.json", "id_width"]),
+        ("manifest-list", InputError, ["manifest.json", "not a JSON object"]),
+        ("manifest-bad-source-name", InputError, ["manifest.json", "sources[0].name"]),
+        ("manifest-batch-starts", InputError, ["manifest.json", "batch_starts"]),
+        ("ids-deleted", MissingFileError, ["ids.npy", "missing"]),
+        ("hashes-garbage", InputError, ["hashes.npy", "cannot be read"]),
+        ("hashes-wrong-length", InputError, ["hashes.npy", "shape"]),
+        ("rows-out-of-range", InputError, ["rows.npy", "damaged"]),
+    ],
+)
+def test_damaged_pool_folder_is_a_typed_error_naming_the_file(example_pool, tmp_path, damage, error, words):
+    import json as json_module
+
+    pool = tmp_path / "pool"
+    shutil.copytree(example_pool.path, pool)
+    manifest = json_module.loads((pool / "manifest.json").read_text())
+    if damage == "manifest-format-only":
+        (pool / "manifest.json").write_text('{"format": 2}')
+    elif damage == "manifest-list":
+        (pool / "manifest.json").write_text("[1]")
+    elif damage == "manifest-bad-source-name":
+        manifest["sources"][0]["name"] = "../../etc/x"
+        (pool / "manifest.json").write_text(json_module.dumps(manifest))
+    elif damage == "manifest-batch-starts":
+        manifest["sources"][0]["batch_starts"] = "0"
+        (pool / "manifest.json").write_text(json_module.dumps(manifest))
+    elif damage == "ids-deleted":
+        (pool / "index" / "ids.npy").unlink()
+    elif damage == "hashes-garbage":
+        (pool / "index" / "hashes.npy").write_bytes(b"\x7fELF" + bytes(200))
+    elif damage == "hashes-wrong-length":
+        np.save(pool / "index" / "hashes.npy", np.zeros(3, dtype=np.uint64))
+    elif damage == "rows-out-of-range":
+        rows = np.load(pool / "index" / "rows.npy")
+        np.save(pool / "index" / "rows.npy", rows + 1000)
+    with pytest.raises(error) as info:
+        Pool.open(pool).by_ids(["coco_0", "svit_detail_0"])
+    assert all(w in str(info.value) for w in words), str(info.value)
+    assert "\n" not in str(info.value)

@@ -190,6 +190,58 @@ def _release_maps(maps) -> None:
         _release(mapping)
 
 
+INDEX_FILES = ("hashes", "ids", "rows")
+
+
+def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
+    """Check the keys and types :class:`Pool` reads from a manifest (a damaged or hand-edited one is refused, not crashed on).
+
+    Raises:
+        InputError: naming the manifest and the key at fault.
+    """
+
+    def bad(key: str, what: str) -> InputError:
+        return InputError(f"pool manifest is damaged: {what}; remove the folder and build the pool again with `dataoptim pool build`", file=path, field=key)
+
+    def integer(value: Any, least: int = 0) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    width = manifest.get("id_width")
+    if not integer(width, 8) or width % 8:
+        raise bad("id_width", f"must be a positive multiple of 8, found {width!r}")
+    sources = manifest.get("sources")
+    if not isinstance(sources, list):
+        raise bad("sources", f"must be a list, found {type(sources).__name__}")
+    start = 0
+    seen = set()
+    for i, entry in enumerate(sources):
+        key = f"sources[{i}]"
+        if not isinstance(entry, dict):
+            raise bad(key, f"must be an object, found {type(entry).__name__}")
+        name = entry.get("name")
+        if name not in catalog.SOURCES or name in seen:
+            raise bad(f"{key}.name", f"must be a source name given once, found {name!r}")
+        seen.add(name)
+        if not isinstance(entry.get("task"), str):
+            raise bad(f"{key}.task", f"must be a string, found {entry.get('task')!r}")
+        for field in ("start", "rows", "nbytes"):
+            if not integer(entry.get(field)):
+                raise bad(f"{key}.{field}", f"must be a non-negative integer, found {entry.get(field)!r}")
+        if entry["start"] != start:
+            raise bad(f"{key}.start", f"must be {start} (the rows of the sources before it), found {entry['start']}")
+        batches = entry.get("batch_starts")
+        if (
+            not isinstance(batches, list)
+            or not all(integer(b) for b in batches)
+            or (entry["rows"] and (not batches or batches[0] != 0 or batches[-1] >= entry["rows"] or any(b >= c for b, c in zip(batches, batches[1:]))))
+        ):
+            raise bad(f"{key}.batch_starts", "must be ascending row numbers starting at 0 inside the source")
+        start += entry["rows"]
+    hidden = manifest.get("hidden_rows", [])
+    if not isinstance(hidden, list) or not all(integer(r) and r < start for r in hidden):
+        raise bad("hidden_rows", "must be a list of rows of the pool")
+
+
 # ----------------------------------------------------------------------------------------
 # the Pool
 # ----------------------------------------------------------------------------------------
@@ -259,22 +311,31 @@ class Pool:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise InputError(f"pool manifest is unreadable ({exc})", file=manifest_path) from None
+            raise InputError(f"pool manifest is unreadable ({exc}); remove the folder and build the pool again with `dataoptim pool build`", file=manifest_path) from None
+        if not isinstance(manifest, dict):
+            raise InputError(f"pool manifest is not a JSON object (found {type(manifest).__name__}): the pool is damaged; remove the folder and build it again with `dataoptim pool build`", file=manifest_path)
         if manifest.get("format") != FORMAT_VERSION:
             raise InputError(f"pool format {manifest.get('format')!r} is not {FORMAT_VERSION}; rebuild the pool", file=manifest_path)
+        check_manifest(manifest, manifest_path)
         pool = cls(path, manifest)
         pool.check_files()
         return pool
 
     def check_files(self) -> None:
-        """Check that every source file has the size the manifest recorded (one ``stat`` per source).
+        """Check that every source file has the size the manifest recorded (one ``stat`` per source),
+        and that the three index files are there.
 
         A file cut short (a copy or a disk that ran out) or replaced since the
         build would otherwise fail deep inside Arrow, or be read wrongly.
 
         Raises:
             InputError: a source file is missing or of another size, naming the file.
+            MissingFileError: an index file is missing, naming it.
         """
+        for name in INDEX_FILES:
+            path = self.path / "index" / f"{name}.npy"
+            if not path.is_file():
+                raise MissingFileError("pool index file is missing: the pool is damaged; rebuild it with `dataoptim pool build`", file=path)
         for part in self.parts:
             path = source_path(self.path, part.name)
             try:
@@ -359,15 +420,27 @@ class Pool:
         """The three index arrays, memory-mapped afresh, and their maps (for :func:`_release_maps`)."""
         folder = self.path / "index"
         arrays, maps = [], []
-        for name in ("hashes", "ids", "rows"):
+        expected = {"hashes": np.dtype("<u8"), "ids": np.dtype(f"S{self.id_width}"), "rows": np.dtype("<i8")}
+        entries = self.num_rows - len(self._hidden)
+        for name in INDEX_FILES:
+            path = folder / f"{name}.npy"
             try:
-                array, mapping = _map_npy(folder / f"{name}.npy")
-            except (OSError, ValueError) as exc:  # missing, truncated or not a .npy file
+                array, mapping = _map_npy(path)
+            except (OSError, ValueError, SyntaxError, TypeError, OverflowError) as exc:  # missing, truncated or not a .npy file
                 _release_maps(maps)
                 reason = " ".join(str(exc).split()) or type(exc).__name__
-                raise InputError(f"pool index file cannot be read ({reason}): the pool is damaged; rebuild it with `dataoptim pool build`", file=folder / f"{name}.npy") from None
-            arrays.append(array)
+                if isinstance(exc, FileNotFoundError):
+                    raise MissingFileError("pool index file is missing: the pool is damaged; rebuild it with `dataoptim pool build`", file=path) from None
+                raise InputError(f"pool index file cannot be read ({reason[:200]}): the pool is damaged; rebuild it with `dataoptim pool build`", file=path) from None
             maps.append(mapping)
+            if array.dtype != expected[name] or array.shape != (entries,):
+                _release_maps(maps)
+                raise InputError(
+                    f"pool index file holds {array.dtype} of shape {array.shape}, not {expected[name]} of shape ({entries},) as the manifest says: "
+                    "the pool is damaged; rebuild it with `dataoptim pool build`",
+                    file=path,
+                )
+            arrays.append(array)
         return arrays[0], arrays[1], arrays[2], maps
 
     def lookup(self, ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
@@ -437,6 +510,12 @@ class Pool:
                 idx, at = idx[~match], at[~match]
         del hashes, index_ids, index_rows
         _release_maps(maps)
+        if len(out) and (out.max() >= self.num_rows or out.min() < -1):
+            raise InputError(
+                f"pool index file names row {int(out.max()) if out.max() >= self.num_rows else int(out.min())} of a pool of {self.num_rows:,}: "
+                "the pool is damaged; rebuild it with `dataoptim pool build`",
+                file=self.path / "index" / "rows.npy",
+            )
         return out
 
     def get(self, record_id: str) -> dict[str, Any]:
