@@ -16,7 +16,8 @@ Entry points (:data:`ENTRIES`):
 
 * ``builder`` — ``load_dataset("dataoptim", config, data_dir=...)``; CLI ``pool build --sources <source>``.
 * ``pool`` — ``build_pool(data_dir, out)``; CLI ``pool build``.
-* ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``.
+* ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
+  ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``.
 * ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
@@ -250,6 +251,11 @@ def setter(**attrs: Any) -> Callable[[Inputs], None]:
 
 def options(**opts: Any) -> Callable[[Inputs], None]:
     return lambda inputs: inputs.options.update(opts)
+
+
+def _names(**names: str) -> Callable[[Inputs], None]:
+    """A ``make`` that sets words of the expected message (``{file}``...)."""
+    return lambda inputs: inputs.names.update(names)
 
 
 def both(*makes: Callable[[Inputs], None]) -> Callable[[Inputs], None]:
@@ -504,6 +510,15 @@ SELECT_ROWS = [
     Case("select", "pool manifest is a JSON list ([1])", options(damage="manifest-list"), InputError, ("manifest.json", "not a JSON object")),
     Case("select", "pool index file index/ids.npy deleted", options(damage="index-ids-deleted"), MissingFileError, ("ids.npy", "missing")),
     Case("select", "pool index file index/hashes.npy is garbage", options(damage="index-hashes-garbage"), InputError, ("hashes.npy", "cannot be read")),
+    # a mixture (--mix SPEC --budget 2; the API: pool.mix(parse_mix(SPEC), 2, ...))
+    Case("select", "mixture --seed -1", options(mix="vqav2=1", seed=-1), ConfigError, ("seed", "non-negative integer", "-1")),
+    Case("select", "mixture --exclude-images is a binary file", both(options(mix="vqav2=1", exclude_images="eval.bin"), _names(file="eval.bin")),
+         InputError, ("{file}", "not UTF-8 text")),
+    Case("select", "mixture key repeated (vqav2=0.5,vqav2=0.5)", options(mix="vqav2=0.5,vqav2=0.5"), ConfigError, ("field '--mix'", "'vqav2' is given twice")),
+    Case("select", "mixture key repeated in a JSON object", options(mix='{"vqav2": 0.5, "vqav2": 0.5}'), ConfigError, ("field '--mix'", "'vqav2' is given twice")),
+    Case("select", "mixture weights sum to zero", options(mix="vqav2=0,llava=0"), ConfigError, ("field '--mix'", "sum to zero")),
+    Case("select", "mixture weight negative", options(mix="vqav2=-1,llava=1"), ConfigError, ("field '--mix'", "'vqav2'", ">= 0")),
+    Case("select", "mixture weight NaN", options(mix="vqav2=nan"), ConfigError, ("field '--mix'", "'vqav2'", "nan")),
 ]
 
 VALIDATE_ROWS = [

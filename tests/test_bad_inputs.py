@@ -169,14 +169,35 @@ class Select(Entry):
     def _images(self, inputs):
         return ["--image-folder", str(inputs.images)] if inputs.options.get("image_folder") else []
 
+    def _exclude(self, inputs):
+        """The ``exclude_images`` file of a mixture row: a binary file (the faults so far)."""
+        name = inputs.options.get("exclude_images")
+        if name is None:
+            return None
+        path = inputs.root / name
+        path.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff" * 10)
+        return path
+
     def api(self, inputs):
         from dataoptim.select import Pool
 
         folder = inputs.images if inputs.options.get("image_folder") else None
-        Pool.open(self._pool(inputs)).by_ids(inputs.main).to_llava_json(self.out(inputs), image_folder=folder, **_allow(inputs))
+        pool = Pool.open(self._pool(inputs))
+        if inputs.options.get("mix") is not None:
+            from dataoptim.select.cli import parse_mix
+
+            selection = pool.mix(parse_mix(inputs.options["mix"]), 2, seed=inputs.options.get("seed", 0), exclude_images=self._exclude(inputs))
+        else:
+            selection = pool.by_ids(inputs.main)
+        selection.to_llava_json(self.out(inputs), image_folder=folder, **_allow(inputs))
 
     def cli(self, inputs):
-        return [["select", "--pool", self._pool(inputs), "--ids", inputs.main, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs)]]
+        if inputs.options.get("mix") is not None:
+            exclude = self._exclude(inputs)
+            source = ["--mix", inputs.options["mix"], "--budget", "2", "--seed", str(inputs.options.get("seed", 0)), *(["--exclude-images", exclude] if exclude else [])]
+        else:
+            source = ["--ids", inputs.main]
+        return [["select", "--pool", self._pool(inputs), *source, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs)]]
 
 
 class Validate(Entry):

@@ -319,7 +319,7 @@ def test_pool_build_never_replaces_a_folder_that_is_not_a_complete_pool(tmp_path
     # what may be replaced: an empty folder, and a complete pool
     (tmp_path / "empty").mkdir()
     build_pool(data, tmp_path / "empty")
-    build_pool(data, tmp_path / "empty", sources=["coco"])
+    build_pool(data, tmp_path / "empty", sources="coco")  # one name, not its letters
     assert Pool.open(tmp_path / "empty").sources == ["coco"]
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     # a sibling of a build's name that no build made stays, with its files
@@ -336,6 +336,9 @@ def test_pool_build_never_replaces_a_folder_that_is_not_a_complete_pool(tmp_path
 
 def test_pool_build_argument_errors_and_no_parent_folders_left(tmp_path):
     data = example_data_dir(tmp_path)
+    for sources in ([], "", [""], ["coco", 5]):
+        with pytest.raises(ConfigError, match="sources"):
+            build_pool(data, tmp_path / "a" / "b" / "pool", sources=sources)
     (data / "svit.json").write_text("[{]")
     with pytest.raises(InputError):
         build_pool(data, tmp_path / "a" / "b" / "pool")

@@ -649,3 +649,34 @@ def test_cli_checks_every_output_path_before_writing_anything(pool, tmp_path, ca
     assert not (tmp_path / "c").exists()
     code, _, _ = run_cli(base + ["--output", tmp_path / "a" / "b" / "out.json", "--write-ids", tmp_path / "a" / "ids.txt"], capsys)
     assert code == 0 and (tmp_path / "a" / "ids.txt").read_text().split() == STANDARD.read_text().split()
+
+
+def test_cli_option_errors_name_the_option(pool, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    binary = tmp_path / "eval.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01\xd0\xff\x00")
+    mix = ["select", "--pool", pool.path, "--output", out, "-q", "--mix"]
+    for args, words in [
+        (mix + ["vqav2=1", "--budget", "2", "--seed", "-1"], "field '--seed': must be a non-negative integer, found -1"),
+        (mix + ["vqav2=1", "--budget", "2", "--exclude-images", binary], "eval.bin: field '--exclude-images': image list is not UTF-8 text"),
+        (mix + ["vqav2=0.5,vqav2=0.5", "--budget", "2"], "mixture key 'vqav2' is given twice"),
+        (mix + ["vqav2=0,coco=0", "--budget", "2"], "sum to zero"),
+        (mix + ["vqav2=-0.5", "--budget", "2"], ">= 0"),
+        (mix + ["vqav2=nan", "--budget", "2"], "nan"),
+        (mix + ["vqav2=1", "--budget", "-3"], "field '--budget'"),
+        (["select", "--pool", pool.path, "--output", out, "--ids", STANDARD, "--exclude-images", binary], "only for --mix"),
+        (["pool", "build", "--data-dir", tmp_path, "--output", tmp_path / "p", "--sources", ""], "field '--sources': no source named"),
+        (["pool", "build", "--data-dir", tmp_path, "--output", tmp_path / "p", "--sources", " , "], "field '--sources'"),
+    ]:
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and words in err, (args, err)
+        assert not out.exists() and not (tmp_path / "p").exists()
+    # each command's unknown-id error names its own way out (validate has no --skip-unknown)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\nnot_there\n")
+    _, _, err = run_cli(["validate", ids, "--pool", pool.path], capsys)
+    assert "not_there" in err and "--skip-unknown" not in err and "skip_unknown" not in err
+    _, _, err = run_cli(["select", "--pool", pool.path, "--ids", ids, "--output", out], capsys)
+    assert "pass --skip-unknown to drop them" in err and "skip_unknown=True" not in err
+    with pytest.raises(UnknownIdError, match=r"pass skip_unknown=True to drop them\)$"):
+        pool.by_ids(ids)

@@ -24,32 +24,72 @@ from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 def parse_mix(spec: str) -> dict[str, float]:
     """Parse a mixture spec: ``"vqav2=0.5,llava=0.5"`` (``:`` also accepted), a JSON object, or a JSON file.
 
+    Every weight must be a finite number ``>= 0``, at least one above 0, and each key given once.
+
     Raises:
-        ConfigError: unparsable spec or a weight that is not a number.
+        ConfigError: unparsable spec, a weight that is not a finite non-negative number, weights
+            that sum to zero, an empty or repeated key (naming it); all with field ``--mix``.
     """
+    import math
+
+    from dataoptim.errors import InputError
+
     text = spec.strip()
-    if not text.startswith("{") and Path(text).is_file():
-        text = Path(text).read_text(encoding="utf-8").strip()
+    file = None
+    try:
+        is_file = not text.startswith("{") and len(text) < 4096 and Path(text).is_file()
+    except OSError:  # a name too long for the file system, and the like: not a file
+        is_file = False
+    if is_file:
+        file = Path(text)
+        try:
+            text = file.read_bytes().decode("utf-8").lstrip("\ufeff").strip()
+        except UnicodeDecodeError:
+            raise InputError("mixture file is not UTF-8 text", file=file, field="--mix") from None
+        except OSError as exc:
+            raise InputError(f"mixture file cannot be read ({exc.strerror or exc})", file=file, field="--mix") from None
     if text.startswith("{"):
+
+        def no_repeats(pairs):
+            seen = {}
+            for key, value in pairs:
+                if key in seen:
+                    raise ConfigError(f"mixture key {key!r} is given twice; give each source or task once", file=file, field="--mix")
+                seen[key] = value
+            return seen
+
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=no_repeats)
         except ValueError as exc:
-            raise ConfigError(f"mixture spec is not valid JSON: {exc}", field="--mix") from None
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"mixture spec is not valid JSON: {exc}", file=file, field="--mix") from None
         if not isinstance(value, dict):
-            raise ConfigError("mixture spec must be a JSON object of key: weight", field="--mix")
-        return value
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        sep = "=" if "=" in part else ":" if ":" in part else None
-        if sep is None:
-            raise ConfigError(f"mixture term {part!r} must be key=weight (e.g. vqav2=0.5,llava=0.5)", field="--mix")
-        key, _, weight = part.partition(sep)
-        try:
-            out[key.strip()] = float(weight)
-        except ValueError:
-            raise ConfigError(f"weight of {key.strip()!r} is not a number: {weight!r}", field="--mix") from None
+            raise ConfigError("mixture spec must be a JSON object of key: weight", file=file, field="--mix")
+        out = value
+    else:
+        out = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            sep = "=" if "=" in part else ":" if ":" in part else None
+            if sep is None:
+                raise ConfigError(f"mixture term {part!r} must be key=weight (e.g. vqav2=0.5,llava=0.5)", file=file, field="--mix")
+            key, _, weight = part.partition(sep)
+            key = key.strip()
+            if key in out:
+                raise ConfigError(f"mixture key {key!r} is given twice; give each source or task once", file=file, field="--mix")
+            try:
+                out[key] = float(weight)
+            except ValueError:
+                raise ConfigError(f"weight of {key!r} is not a number: {weight!r}", file=file, field="--mix") from None
     if not out:
-        raise ConfigError("mixture spec is empty", field="--mix")
+        raise ConfigError("mixture spec is empty", file=file, field="--mix")
+    for key, weight in out.items():
+        if not key.strip():
+            raise ConfigError("mixture term without a key (e.g. '=0.5'); write source=weight", file=file, field="--mix")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"weight of {key!r} must be a finite number >= 0, found {weight!r}", file=file, field="--mix")
+    if sum(out.values()) <= 0:
+        raise ConfigError("mixture weights sum to zero: give at least one a positive weight", file=file, field="--mix")
     return out
 
 
@@ -117,7 +157,13 @@ def register(app) -> None:
         """Build a pool: stream and validate every source, write Arrow files and the id index."""
         from dataoptim.select.pool import build_pool
 
-        names = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
+        names = None
+        if sources is not None:
+            names = [s.strip() for s in sources.split(",")]
+            if not any(names):
+                raise ConfigError("no source named: give one or more, comma-separated (e.g. --sources coco,vqav2), or leave --sources out to build every source found", field="--sources")
+            if not all(names):
+                raise ConfigError(f"an empty source name in {sources!r}: give names separated by single commas", field="--sources")
         report = build_pool(data_dir, output, sources=names, overwrite=overwrite)
         total = sum(report.sources.values())
         typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
@@ -162,7 +208,7 @@ def register(app) -> None:
     ) -> None:
         """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary."""
         lean_arrow()
-        from dataoptim.select.checks import check_output_paths
+        from dataoptim.select.checks import check_output_paths, check_seed
 
         chosen = [name for name, value in (("--ids", ids), ("--byod", byod), ("--mix", mix)) if value is not None]
         if len(chosen) != 1:
@@ -171,11 +217,26 @@ def register(app) -> None:
             raise ConfigError("--mix needs --budget N", field="--budget")
         if budget is not None and mix is None:
             raise ConfigError("--budget is only for --mix", field="--budget")
+        if budget is not None and budget < 0:
+            raise ConfigError(f"must be a non-negative integer, found {budget}", field="--budget")
+        check_seed(seed, field="--seed")
+        if exclude_images is not None and mix is None:
+            raise ConfigError("--exclude-images is only for --mix", field="--exclude-images")
         if (ids is not None or mix is not None) and pool is None:
             raise ConfigError(f"{chosen[0]} needs --pool POOL", field="--pool")
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
         check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
+        ratios = parse_mix(mix) if mix is not None else None
+        excluded = None
+        if exclude_images is not None:
+            from dataoptim.errors import DataOptimError
+            from dataoptim.select.selection import read_image_list
+
+            try:
+                excluded = read_image_list(exclude_images)
+            except DataOptimError as exc:
+                raise type(exc)(exc.message, file=exc.file, field="--exclude-images") from None
         if byod is not None:
             from dataoptim.select.byod import validate_byod
 
@@ -197,14 +258,14 @@ def register(app) -> None:
 
             opened = Pool.open(pool)
             if ids is not None:
-                selection = opened.by_ids(ids, skip_unknown=skip_unknown)
+                selection = opened._by_ids(ids, skip_unknown=skip_unknown, unknown_hint="pass --skip-unknown to drop them")
                 report = selection.report
                 if report.get("unknown") and not quiet:
                     _echo(f"skipped {report['unknown']:,} unknown ids, e.g. {', '.join(report['unknown_examples'][:3])}")
                 if report.get("repeats") and not quiet:
                     _echo(f"{report['repeats']:,} repeated ids kept as repeated samples, e.g. {', '.join(report.get('repeated_examples', [])[:3])}")
             else:
-                selection = opened.mix(parse_mix(mix), budget, seed=seed, replace=replace, exclude_images=exclude_images)
+                selection = opened.mix(ratios, budget, seed=seed, replace=replace, exclude_images=excluded)
             full = not quiet or summary_json is not None or plot is not None
             summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out)
             if write_ids is not None:
@@ -255,7 +316,7 @@ def register(app) -> None:
                 return
             from dataoptim.select.pool import Pool
 
-            selection = Pool.open(pool).by_ids(submission)
+            selection = Pool.open(pool)._by_ids(submission, skip_unknown=False, unknown_hint="a standard submission may name only ids of the pool")
             if image_folder is not None:
                 report = selection.check_images(image_folder, allow_symlinks_out=allow_symlinks_out)
                 if not quiet:

@@ -567,6 +567,10 @@ class Pool:
             InputError: the file is unreadable, or holds malformed ids (with line numbers).
             MissingFileError: the file does not exist.
         """
+        return self._by_ids(ids, skip_unknown=skip_unknown, unknown_hint="pass skip_unknown=True to drop them")
+
+    def _by_ids(self, ids, *, skip_unknown: bool, unknown_hint: str) -> "Selection":
+        """:meth:`by_ids`, with the advice an unknown-id error gives (each command names its own option)."""
         from dataoptim.select.ids import read_id_file, check_ids
         from dataoptim.select.selection import Selection
 
@@ -585,7 +589,7 @@ class Pool:
             if not skip_unknown:
                 raise UnknownIdError(
                     f"{len(unknown):,} of {len(rows):,} ids are not in the pool, e.g. {', '.join(repr(f) for f in first)}"
-                    " (pass skip_unknown=True / --skip-unknown to drop them)",
+                    f" ({unknown_hint})",
                     file=source_file,
                 )
             report["unknown_examples"] = first
@@ -948,7 +952,7 @@ def build_pool(
             ``manifest.json``) is replaced (moved aside to ``<output>.old-<pid>`` first,
             deleted once the new one is in place). An empty folder is used; any other
             folder is refused, never replaced.
-        sources: only these sources (each must then be buildable).
+        sources: only these sources (a name, or a list of names; each must then be buildable).
         overwrite: replace an existing complete pool at ``output`` (else ConfigError).
         progress: show progress bars on a terminal.
 
@@ -957,7 +961,7 @@ def build_pool(
 
     Raises:
         MissingFileError: ``data_dir`` missing; a requested source has no files.
-        ConfigError: unknown source name; ``output`` is a non-empty folder that is not
+        ConfigError: unknown source name or an empty list of them; ``output`` is a non-empty folder that is not
             a pool (or a file, or a link), or a pool and ``overwrite`` is False.
         RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
         InputError: a file is not valid JSON; a source asked for in ``sources`` has a file that holds no records.
@@ -965,13 +969,15 @@ def build_pool(
     from dataoptim.builder import annotation_files
 
     from dataoptim.io import make_parents, remove_made
+    from dataoptim.select.checks import as_names
 
     began = time.time()
     data_dir = Path(data_dir).expanduser()
     output = Path(output).expanduser()
+    names = as_names(sources, "sources", field="sources")
     if not data_dir.is_dir():
         raise MissingFileError("data folder not found", file=data_dir)
-    wanted = list(catalog.SOURCES) if sources is None else list(dict.fromkeys(sources))
+    wanted = list(catalog.SOURCES) if names is None else list(dict.fromkeys(names))
     unknown = [s for s in wanted if s not in catalog.SOURCES]
     if unknown:
         raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")

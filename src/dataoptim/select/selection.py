@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from dataoptim import catalog, records
 from dataoptim.errors import ConfigError, InputError, MissingFileError
-from dataoptim.select.checks import check_output_path
+from dataoptim.select.checks import check_output_path, check_seed
 from dataoptim.select.pool import Pool
 from dataoptim.select.summary import Summary, SummaryBuilder
 
@@ -35,13 +35,35 @@ def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 
 def read_image_list(images: str | os.PathLike | Iterable[str]) -> list[str]:
-    """Image paths to exclude: a text file (one path per line) or an iterable of paths."""
-    if isinstance(images, (str, os.PathLike)) and Path(images).is_file():
-        lines = Path(images).read_text(encoding="utf-8").splitlines()
-        return [line.strip() for line in lines if line.strip()]
+    """Image paths to exclude: a text file (one path per line) or an iterable of paths.
+
+    Raises:
+        MissingFileError: no such file.
+        InputError: the file is not UTF-8 text (a binary file given by mistake) or cannot be read.
+        ConfigError: a folder, or neither a path nor an iterable of strings.
+    """
     if isinstance(images, (str, os.PathLike)):
-        raise MissingFileError("image list file not found", file=images)
-    return [str(i) for i in images]
+        path = Path(images).expanduser()
+        if path.is_dir():
+            raise ConfigError("image list must be a file of image paths (one per line), found a folder", file=path, field="exclude_images")
+        if not path.is_file():
+            raise MissingFileError("image list file not found", file=path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"image list is not UTF-8 text (byte {exc.start} cannot be read); give a text file of image paths, one per line", file=path) from None
+        except OSError as exc:
+            raise InputError(f"image list cannot be read ({exc.strerror or exc})", file=path) from None
+        if "\x00" in text:
+            raise InputError("image list is not text (it holds NUL bytes); give a text file of image paths, one per line", file=path)
+        return [line.strip().lstrip("\ufeff").strip() for line in text.splitlines() if line.strip().lstrip("\ufeff").strip()]
+    if isinstance(images, bytes) or not isinstance(images, Iterable):
+        raise ConfigError(f"exclude_images must be a file of image paths or a list of them, got {type(images).__name__}", field="exclude_images")
+    out = list(images)
+    bad = [i for i in out if not isinstance(i, (str, os.PathLike))]
+    if bad:
+        raise ConfigError(f"exclude_images must hold image paths (strings), found {bad[0]!r}", field="exclude_images")
+    return [str(i) for i in out]
 
 
 def largest_remainder(weights: Sequence[float], total: int) -> list[int]:
@@ -317,18 +339,19 @@ class Selection:
                 without replacement (naming the key, what was asked and what is there).
         """
         if not ratios:
-            raise ConfigError("a mixture needs at least one ratio")
+            raise ConfigError("a mixture needs at least one ratio", field="ratios")
+        seed = check_seed(seed)
         if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 0:
-            raise ConfigError(f"budget must be a non-negative integer, got {budget!r}")
+            raise ConfigError(f"budget must be a non-negative integer, got {budget!r}", field="budget")
         keys = list(ratios)
         weights = []
         for key in keys:
             w = ratios[key]
             if not isinstance(w, (int, float, np.number)) or isinstance(w, bool) or not np.isfinite(w) or w < 0:
-                raise ConfigError(f"ratio of {key!r} must be a non-negative number, got {w!r}")
+                raise ConfigError(f"ratio of {key!r} must be a non-negative finite number, got {w!r}", field="ratios")
             weights.append(float(w))
         if sum(weights) <= 0:
-            raise ConfigError("ratios sum to zero")
+            raise ConfigError(f"ratios sum to zero ({', '.join(f'{k}={ratios[k]}' for k in keys)}): give at least one a positive weight", field="ratios")
         if by is None:
             if all(k in catalog.SOURCES for k in keys):
                 by = "source"
