@@ -339,6 +339,8 @@ def test_pool_build_argument_errors_and_no_parent_folders_left(tmp_path):
     for sources in ([], "", [""], ["coco", 5]):
         with pytest.raises(ConfigError, match="sources"):
             build_pool(data, tmp_path / "a" / "b" / "pool", sources=sources)
+    with pytest.raises(ConfigError, match="pool folder must be a path"):
+        build_pool(data, None)
     (data / "svit.json").write_text("[{]")
     with pytest.raises(InputError):
         build_pool(data, tmp_path / "a" / "b" / "pool")

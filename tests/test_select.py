@@ -680,3 +680,41 @@ def test_cli_option_errors_name_the_option(pool, tmp_path, capsys):
     assert "pass --skip-unknown to drop them" in err and "skip_unknown=True" not in err
     with pytest.raises(UnknownIdError, match=r"pass skip_unknown=True to drop them\)$"):
         pool.by_ids(ids)
+
+
+def test_api_argument_errors_are_config_errors(pool, tmp_path):
+    """Wrong types and values raise ConfigError (a ValueError) naming the argument, not TypeError/KeyError/ArrowTypeError."""
+    sel = pool.by_ids(["coco_0"])
+    calls = {
+        "validate_byod(None)": (lambda: validate_byod(None), "path"),
+        "validate_byod(output=folder)": (lambda: validate_byod(BYOD, output=tmp_path), "folder"),
+        "validate_byod(pool=3)": (lambda: validate_byod(BYOD, pool=3), "pool"),
+        "by_ids([coco_0, 5])": (lambda: pool.by_ids(["coco_0", 5]), "position 1"),
+        "by_ids(None)": (lambda: pool.by_ids(None), "ids"),
+        "get(5)": (lambda: pool.get(5), "string"),
+        "get(None)": (lambda: pool.get(None), "string"),
+        "mix(list of pairs)": (lambda: pool.mix([("vqav2", 1)], budget=3), "mapping"),
+        "mix(seed=-1)": (lambda: pool.mix({"vqav2": 1}, budget=1, seed=-1), "seed"),
+        "mix(seed='a')": (lambda: pool.mix({"vqav2": 1}, budget=1, seed="a"), "seed"),
+        "mix(ratios sum 0)": (lambda: pool.mix({"vqav2": 0}, budget=1), "sum to zero"),
+        "mix(budget=1.5)": (lambda: pool.mix({"vqav2": 1}, budget=1.5), "budget"),
+        "sel | 3": (lambda: sel | 3, "Selection"),
+        "sel + None": (lambda: sel + None, "Selection"),
+        "sample(-1)": (lambda: sel.sample(-1), "'n'"),
+        "shuffle(seed=-1)": (lambda: sel.shuffle(seed=-1), "seed"),
+        "filter(source=5)": (lambda: pool.filter(source=5), "source"),
+        "filter(exclude_images=5)": (lambda: pool.filter(exclude_images=5), "exclude_images"),
+        "to_llava_json(folder)": (lambda: sel.to_llava_json(tmp_path), "folder"),
+        "write_ids(folder)": (lambda: sel.write_ids(tmp_path), "folder"),
+        "check_images(None)": (lambda: sel.check_images(None), "image folder"),
+        "Pool.open(None)": (lambda: Pool.open(None), "pool folder"),
+        "Selection rows outside the pool": (lambda: Selection(pool, np.array([len(pool)])).ids(), "rows"),
+    }
+    for name, (call, words) in calls.items():
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert isinstance(info.value, ValueError) and words in str(info.value), (name, str(info.value))
+    assert not list(tmp_path.iterdir())
+    # a pool given as a path is opened; a single source name is one name
+    assert validate_byod(BYOD, pool=pool.path).in_pool == 17
+    assert pool.filter(source="coco").source_counts() == {"coco": 1}

@@ -106,7 +106,7 @@ def validate_byod(
     path: str | os.PathLike,
     image_folder: str | os.PathLike | None = None,
     *,
-    pool: "Pool | None" = None,
+    pool: "Pool | str | os.PathLike | None" = None,
     output: str | os.PathLike | None = None,
     allow_symlinks_out: bool = False,
 ) -> Summary:
@@ -116,7 +116,8 @@ def validate_byod(
         path: the submission file.
         image_folder: if given, every record's image must exist under it and be a readable image
             (header parsed); ``.jpg`` files of another format are listed in ``summary.mislabeled``.
-        pool: if given, the summary's ``in_pool`` counts the ids that are pool ids.
+        pool: if given (a :class:`~dataoptim.select.pool.Pool` or a pool folder path), the summary's
+            ``in_pool`` counts the ids that are pool ids.
         output: if given, the validated records are written there as LLaVA JSON
             (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
@@ -132,16 +133,26 @@ def validate_byod(
             ``../`` or absolute image path, image file missing, empty or not a readable image).
         UnsafeInputError: an image path that, followed through links, leaves the image folder
             (unless ``allow_symlinks_out``).
-        ConfigError: ``output`` is a folder, cannot be written or is the submission itself.
+        ConfigError: ``path`` is not a path; ``output`` is a folder, cannot be written or is the
+            submission itself; ``pool`` is neither a pool nor a path.
     """
     from dataoptim.io import atomic_write
-    from dataoptim.select.checks import check_output_path
+    from dataoptim.select.checks import as_path, check_output_path
 
-    path = Path(path).expanduser()
+    path = as_path(path, "submission", field="path")
     if output is not None:
         output = check_output_path(output, field="output")  # before anything is read or written
         if output.exists() and path.exists() and output.resolve() == path.resolve():
             raise ConfigError("output is the submission file itself; write to another file", file=output, field="output")
+    if pool is not None:
+        from dataoptim.select.pool import Pool
+
+        if isinstance(pool, (str, os.PathLike)):
+            pool = Pool.open(pool)
+        elif not isinstance(pool, Pool):
+            raise ConfigError(f"pool must be a Pool or a pool folder path, got {type(pool).__name__}", field="pool")
+    if image_folder is not None:
+        image_folder = as_path(image_folder, "image folder", field="image_folder")
     checker = _ImageChecker(image_folder, allow_symlinks_out) if image_folder is not None else None
     builder = SummaryBuilder(path.name)
     seen: dict[str, int] = {}

@@ -77,7 +77,9 @@ def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progre
     if n == 0:
         return
     if rows.min() < 0 or rows.max() >= pool.num_rows:
-        raise IndexError("selection rows outside the pool")
+        from dataoptim.errors import ConfigError
+
+        raise ConfigError(f"selection rows must be in [0, {pool.num_rows:,}) (the rows of the pool), found {int(rows.min()) if rows.min() < 0 else int(rows.max())}")
     if is_sorted(rows):
         order = None  # already in pool order: the positions are 0..n-1
         sorted_rows = rows

@@ -193,6 +193,26 @@ def _release_maps(maps) -> None:
 INDEX_FILES = ("hashes", "ids", "rows")
 
 
+def _id_array(ids: Any, *, strip: bool = False) -> pa.Array | pa.ChunkedArray:
+    """Ids as a pyarrow string array: a string array as is, or an iterable of ``str`` (``strip``: surrounding spaces dropped).
+
+    Raises:
+        ConfigError: ``ids`` is not an iterable of strings (a single string, a number, None, a non-string element,
+            naming its position).
+    """
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            raise ConfigError(f"ids must be strings, got an Arrow array of {ids.type}", field="ids")
+        return ids
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable) or isinstance(ids, Mapping):
+        raise ConfigError(f"ids must be an id file path or an iterable of id strings, got {type(ids).__name__}", field="ids")
+    values = list(ids)
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ConfigError(f"ids must be strings: position {position} is {value!r} ({type(value).__name__})", field="ids")
+    return pa.array([v.strip() for v in values] if strip else values, type=pa.string())
+
+
 def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     """Check the keys and types :class:`Pool` reads from a manifest (a damaged or hand-edited one is refused, not crashed on).
 
@@ -300,7 +320,9 @@ class Pool:
                 or foreign folder: run ``dataoptim pool build`` again).
             InputError: the manifest is unreadable or of another format version.
         """
-        path = Path(path).expanduser()
+        from dataoptim.select.checks import as_path
+
+        path = as_path(path, "pool folder")
         if not path.exists():
             recover_pool(path)  # a replacing build killed between its two renames left the old pool aside
         if not path.is_dir():
@@ -461,8 +483,7 @@ class Pool:
         """
         import pyarrow.compute as pc
 
-        if not isinstance(ids, (pa.Array, pa.ChunkedArray)):
-            ids = pa.array(list(ids), type=pa.string())
+        ids = _id_array(ids)
         n = len(ids)
         out = np.full(n, -1, dtype=np.int64)
         if n == 0 or self.num_rows == 0:
@@ -523,7 +544,10 @@ class Pool:
 
         Raises:
             UnknownIdError: the id is not in the pool.
+            ConfigError: ``record_id`` is not a string.
         """
+        if not isinstance(record_id, str):
+            raise ConfigError(f"an id must be a string, got {type(record_id).__name__} {record_id!r}", field="record_id")
         row = int(self.lookup([record_id])[0])
         if row < 0:
             raise UnknownIdError("not in the pool", id=record_id)
@@ -579,7 +603,7 @@ class Pool:
             source_file = str(ids)
             id_array = read_id_file(ids)
         else:
-            id_array = pa.array([s.strip() if isinstance(s, str) else s for s in ids], type=pa.string())
+            id_array = _id_array(ids, strip=True)
             check_ids(id_array)
         rows = self.lookup(id_array)
         unknown = np.flatnonzero(rows < 0)
@@ -969,11 +993,11 @@ def build_pool(
     from dataoptim.builder import annotation_files
 
     from dataoptim.io import make_parents, remove_made
-    from dataoptim.select.checks import as_names
+    from dataoptim.select.checks import as_names, as_path
 
     began = time.time()
-    data_dir = Path(data_dir).expanduser()
-    output = Path(output).expanduser()
+    data_dir = as_path(data_dir, "data folder", field="data_dir")
+    output = as_path(output, "pool folder", field="output")
     names = as_names(sources, "sources", field="sources")
     if not data_dir.is_dir():
         raise MissingFileError("data folder not found", file=data_dir)

@@ -17,21 +17,13 @@ import pyarrow as pa
 
 from dataoptim import catalog, records
 from dataoptim.errors import ConfigError, InputError, MissingFileError
-from dataoptim.select.checks import check_output_path, check_seed
+from dataoptim.select.checks import as_names, as_path, check_count, check_output_path, check_seed
 from dataoptim.select.pool import Pool
 from dataoptim.select.summary import Summary, SummaryBuilder
 
 
 #: Rows of a selection whose ids :meth:`Selection.write_ids` reads at a time.
 IDS_PER_READ = 1 << 20
-
-
-def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return list(value)
 
 
 def read_image_list(images: str | os.PathLike | Iterable[str]) -> list[str]:
@@ -118,7 +110,7 @@ class Selection:
 
     def _check_same_pool(self, other: "Selection") -> None:
         if not isinstance(other, Selection):
-            raise TypeError(f"expected a Selection, got {type(other).__name__}")
+            raise ConfigError(f"a Selection combines only with another Selection (|, &, -, +), got {type(other).__name__}")
         if other.pool is not self.pool and Path(other.pool.path).resolve() != Path(self.pool.path).resolve():
             raise ConfigError("selections come from different pools")
 
@@ -147,15 +139,18 @@ class Selection:
 
     def shuffle(self, seed: int = 0) -> "Selection":
         """The same records in a seeded random order (``numpy.random.default_rng(seed)``)."""
-        return self._like(np.random.default_rng(seed).permutation(self.rows), self.name, **self.report)
+        return self._like(np.random.default_rng(check_seed(seed)).permutation(self.rows), self.name, **self.report)
 
     def sample(self, n: int, *, seed: int = 0, replace: bool = False) -> "Selection":
         """``n`` records drawn at random (seeded), kept in this selection's order.
 
         Raises:
-            ConfigError: ``n`` larger than the selection without replacement, or negative.
+            ConfigError: ``n`` larger than the selection without replacement, negative or not an integer;
+                a seed that is not a non-negative integer.
         """
-        if n < 0 or (not replace and n > len(self)):
+        n = check_count(n, field="n")
+        seed = check_seed(seed)
+        if not replace and n > len(self):
             raise ConfigError(f"cannot sample {n:,} of {len(self):,} records without replacement")
         rng = np.random.default_rng(seed)
         picks = rng.integers(0, len(self), n) if replace else np.sort(rng.choice(len(self), n, replace=False))
@@ -168,7 +163,7 @@ class Selection:
 
     def head(self, n: int = 5) -> list[dict[str, Any]]:
         """The first ``n`` records as dicts."""
-        return self.pool.rows_table(self.rows[:n]).to_pylist()
+        return self.pool.rows_table(self.rows[: check_count(n, field="n")]).to_pylist()
 
     def ids(self) -> list[str]:
         """The ids, in order (a list of ``str``)."""
@@ -225,14 +220,14 @@ class Selection:
         rows = self.rows
         notes: list[str] = []
         if source is not None:
-            names = _as_list(source)
+            names = as_names(source, "source", field="source")
             for n in names:
                 self.pool.part(n)
             wanted = [i for i, p in enumerate(self.pool.parts) if p.name in names]
             rows = rows[np.isin(self.pool.source_of_rows(rows), wanted)]
             notes.append(f"source={','.join(names)}")
         if task is not None:
-            tasks = _as_list(task)
+            tasks = as_names(task, "task", field="task")
             unknown = [t for t in tasks if t not in records.TASKS]
             if unknown:
                 raise ConfigError(f"unknown task(s) {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
@@ -338,8 +333,13 @@ class Selection:
             ConfigError: unknown keys, bad weights or budget, or a key with too few records
                 without replacement (naming the key, what was asked and what is there).
         """
+        if not isinstance(ratios, Mapping):
+            raise ConfigError(f"ratios must be a mapping of source or task name -> weight ({{'vqav2': 0.5, 'llava': 0.5}}), got {type(ratios).__name__}", field="ratios")
         if not ratios:
             raise ConfigError("a mixture needs at least one ratio", field="ratios")
+        bad_keys = [k for k in ratios if not isinstance(k, str)]
+        if bad_keys:
+            raise ConfigError(f"ratio keys must be source or task names (strings), found {bad_keys[0]!r}", field="ratios")
         seed = check_seed(seed)
         if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 0:
             raise ConfigError(f"budget must be a non-negative integer, got {budget!r}", field="budget")
@@ -420,6 +420,7 @@ class Selection:
         """Check every image of the selection under ``image_folder`` (see :func:`dataoptim.select.images.check_images`)."""
         from dataoptim.select.images import check_images
 
+        image_folder = as_path(image_folder, "image folder", field="image_folder")
         return check_images(self.images(), image_folder, formats=formats, allow_symlinks_out=allow_symlinks_out)
 
     def locate_image(self, image: str) -> tuple[int, str] | None:
