@@ -172,3 +172,13 @@ def test_no_files_online_fetches_the_release_archive(tmp_path, monkeypatch):
     import datasets.config
 
     assert (datasets.config.HF_DATASETS_CACHE / "dataoptim_release" / "data.zip" / "coco.json").is_file()
+
+
+def test_missing_data_files_are_a_typed_error(tmp_path):
+    from datasets import load_dataset
+
+    with pytest.raises(MissingFileError) as info:
+        load_dataset("dataoptim", "gqa", data_files=str(tmp_path / "nope.json"), cache_dir=str(tmp_path / "c"))
+    assert info.value.field == "data_files" and "nope.json" in str(info.value)
+    with pytest.raises(MissingFileError, match="data_dir is not a folder"):
+        load_dataset("dataoptim", "gqa", data_dir=str(tmp_path / "absent"), cache_dir=str(tmp_path / "c"))

@@ -107,7 +107,10 @@ def dataset_module(data_dir, data_files, download_config=None):
 
     base = Path(data_dir or "").expanduser().resolve()
     if data_files is not None:
-        files = DataFilesDict.from_patterns(sanitize_patterns(data_files), base_path=base.as_posix(), download_config=download_config)
+        try:
+            files = DataFilesDict.from_patterns(sanitize_patterns(data_files), base_path=base.as_posix(), download_config=download_config)
+        except FileNotFoundError as exc:
+            raise MissingFileError(f"data_files: {exc}", field="data_files") from None
     elif data_dir is not None:
         if not base.is_dir():
             raise MissingFileError("data_dir is not a folder", file=base)
