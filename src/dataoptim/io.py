@@ -301,6 +301,16 @@ def iter_json_kvitems(path: PathLike, prefix: str = "", *, what: str = "JSON fil
 _JSON_KINDS = {"start_map": "an object", "start_array": "a list", "string": "a string", "number": "a number", "boolean": "a boolean", "null": "null"}
 
 
+def _checked_if_empty(stream: Iterator[Any], check) -> Iterator[Any]:
+    """Yield ``stream``; if it gave nothing, run ``check()`` (which raises on a file of the wrong layout)."""
+    empty = True
+    for item in stream:
+        empty = False
+        yield item
+    if empty:
+        check()
+
+
 def iter_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Iterator[Any]:
     """Stream the items of the list under top-level ``key`` of a JSON object: ``{key: [...], ...}``.
 
@@ -313,12 +323,7 @@ def iter_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> Iter
         InputError: malformed JSON; the top level is not an object; it has no
             ``key`` (the message lists the keys it has); or ``key`` does not hold a list.
     """
-    count = 0
-    for item in iter_json_items(path, f"{key}.item", what=what):
-        count += 1
-        yield item
-    if count == 0:
-        check_json_list(path, key, what=what)
+    yield from _checked_if_empty(iter_json_items(path, f"{key}.item", what=what), lambda: check_json_list(path, key, what=what))
 
 
 def check_json_list(path: PathLike, key: str, *, what: str = "JSON file") -> None:
@@ -365,12 +370,7 @@ def iter_json_object(path: PathLike, *, what: str = "JSON file") -> Iterator[tup
         MissingFileError: the file does not exist.
         InputError: malformed JSON, or the top level is not an object.
     """
-    count = 0
-    for pair in iter_json_kvitems(path, "", what=what):
-        count += 1
-        yield pair
-    if count == 0:
-        check_json_top(path, dict, what=what)
+    yield from _checked_if_empty(iter_json_kvitems(path, "", what=what), lambda: check_json_top(path, dict, what=what))
 
 
 def iter_json_array(path: PathLike, *, what: str = "JSON file") -> Iterator[Any]:
@@ -383,12 +383,7 @@ def iter_json_array(path: PathLike, *, what: str = "JSON file") -> Iterator[Any]
         MissingFileError: the file does not exist.
         InputError: malformed JSON, or the top level is not a list.
     """
-    count = 0
-    for item in iter_json_items(path, "item", what=what):
-        count += 1
-        yield item
-    if count == 0:
-        check_json_top(path, list, what=what)
+    yield from _checked_if_empty(iter_json_items(path, "item", what=what), lambda: check_json_top(path, list, what=what))
 
 
 def check_json_top(path: PathLike, expect: type, *, what: str = "JSON file") -> None:
