@@ -399,6 +399,10 @@ def train_hf(
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
             image_processor.save_pretrained(str(output_dir))
+            from dataoptim.train.trained_with import write_trained_with  # what evaluation must repeat
+
+            write_trained_with(output_dir, image_position=image_position, pad=pad, image_processor=image_processor,
+                               model_max_length=model_max_length)
     metrics = dict(outcome.metrics)
     runtime = metrics.get("train_runtime") or 0.0
     metrics["global_step"] = int(trainer.state.global_step)
