@@ -59,9 +59,10 @@ def _plain(value: Any) -> Any:
 def processor_settings(image_processor: Any) -> dict[str, Any]:
     """The pixel-relevant settings of an image processor: its class name and :data:`PROCESSOR_KEYS` it has."""
     out: dict[str, Any] = {"class": type(image_processor).__name__}
+    values = image_processor.to_dict() if hasattr(image_processor, "to_dict") else {}
     for key in PROCESSOR_KEYS:
-        if hasattr(image_processor, key):
-            out[key] = _plain(getattr(image_processor, key))
+        if key in values or hasattr(image_processor, key):
+            out[key] = _plain(values[key] if key in values else getattr(image_processor, key))
     return out
 
 
