@@ -424,3 +424,23 @@ def test_mme_groups_rules():
                  {"question_id": "ok/1", "image": "ok/1.png", "text": "Q\tx?", "task": "vqa", "category": "ok", "answers": ["a"]}]
     groups, skipped = result_groups(dataoptim, {"../x/1": "b", "ok/1": "c\r\nd"}, dataoptim_layout=True)
     assert groups == {"ok": ["ok/1.jpg\tQ x?\ta\tc d\n"]} and skipped == [".."]
+
+
+def test_cli_protocol_recorded_and_compare_reads_the_run(tmp_path, capsys):
+    from dataoptim.evaluate.report import compare, load_scores
+
+    images = tmp_path / "images"
+    _image(images / "a.png", (30, 20), (5, 5, 5))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question_id": "q", "image": "a.png", "text": "What?", "task": "vqa", "answers": ["x"]}) + "\n")
+    for name, extra in (("run1", ["--protocol", "dataoptim", "--seed", "5"]), ("run2", ["--protocol", "llava"])):
+        assert main(["evaluate", "--model", "tiny", "--benchmark", str(bench), "--image-dir", str(images), "--output",
+                     str(tmp_path / name), "--max-new-tokens", "3", "--device", "cpu", *extra]) == 0
+        assert set(json.loads(capsys.readouterr().out)) == {"vqa"}  # stdout: the scores
+    first = json.loads((tmp_path / "run1" / "scores.json").read_text())
+    assert first["protocol"]["name"] == "dataoptim" and first["protocol"]["seed"] == 5
+    assert first["protocol"]["tasks"]["vqa"]["temperature"] == 0.2 and first["protocol"]["tasks"]["vqa"]["max_new_tokens"] == 3
+    second = json.loads((tmp_path / "run2" / "scores.json").read_text())
+    assert second["protocol"]["name"] == "llava" and second["protocol"]["tasks"]["vqa"]["prompt_suffix"] == SHORT_ANSWER
+    assert set(load_scores(tmp_path / "run1")) == {"vqa"}  # the protocol is not a task to compare
+    assert sorted(row["name"] for row in compare([tmp_path / "run1", tmp_path / "run2"])["runs"]) == ["run1", "run2"]

@@ -6,6 +6,9 @@
   CIDEr, grounding IoU, POPE — one plain function each.
 - :mod:`~dataoptim.evaluate.scoring`: score saved predictions; results files and ``scores.json``.
 - :mod:`~dataoptim.evaluate.generate`: batched greedy generation behind a small interface.
+- :mod:`~dataoptim.evaluate.protocol`: generation protocols (default, DataOptim's ``run_llava_eval.py``,
+  LLaVA's eval scripts) and the checkpoint's training settings they start from.
+- :mod:`~dataoptim.evaluate.result_txt`: header-less ``<task>.txt`` result files in MME's layout.
 - :mod:`~dataoptim.evaluate.runner`: :func:`evaluate`, all of it end to end.
 - :mod:`~dataoptim.evaluate.report`: comparison of runs (markdown table, bar plot).
 

@@ -51,6 +51,9 @@ Three protocols, each a fixed set of :class:`TaskSettings` per task:
 Options given by the caller (``--temperature``, ``--max-new-tokens``,
 ``--image-aspect-ratio``, ``--image-position``, ``--seed``) override any protocol.
 Everything a protocol chose is recorded (:func:`protocol_record`) in ``scores.json``.
+On CUDA, the ``dataoptim`` and ``llava`` protocols load a checkpoint in ``float16``
+unless a dtype is given (both scripts load through LLaVA's ``load_pretrained_model``,
+which uses ``float16``, and cast the image tensor with ``.half()``).
 Imports no ``torch``.
 """
 

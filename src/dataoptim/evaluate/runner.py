@@ -73,7 +73,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         batch_size: questions per model call (sampled questions go one at a time).
         max_new_tokens: one number or ``{task: n}`` (default: the protocol's).
         tokenizer: CIDEr tokenisation (``"simple"`` or ``"ptb"``).
-        dtype, device: for loading a checkpoint.
+        dtype, device: for loading a checkpoint (the ``dataoptim`` and ``llava`` protocols load a checkpoint
+            on CUDA in ``float16`` unless told otherwise, as their scripts do).
         temperature: None: the protocol's (0 = greedy; ``dataoptim``: 0.2); > 0 samples.
         seed: the run's seed; each sampled question is seeded from it and its id
             (:func:`~dataoptim.evaluate.protocol.question_seed`). Recorded.
@@ -112,6 +113,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         fmt = detect_format(bench_file)
     check_images(items, image_dir, file=bench_file, allow_symlinks_out=allow_symlinks_out)  # before the (slow) model load
     settings = resolve(protocol, [item["task"] for item in items], trained, max_new_tokens=max_new_tokens, **overrides)
+    if dtype is None and protocol != "default" and str(device or "").startswith("cuda") and isinstance(model, (str, Path)):
+        dtype = "float16"  # both reference scripts load through LLaVA's load_pretrained_model (float16) and cast images .half()
     generator = make_generator(model, dtype=dtype, device=device, backend=backend)
     if trained is None and getattr(generator, "trained_with", None):  # LLaVA's own checkpoint: its config.json
         trained = generator.trained_with
