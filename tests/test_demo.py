@@ -63,7 +63,10 @@ def test_demo_mixture_training_and_scores(demo):
     assert len(result.losses) == 2 and all(math.isfinite(x) for x in result.losses)
     assert set(result.scores) == {"vqa", "gqa", "mc", "caption"}
     assert all(math.isfinite(v) for m in result.scores.values() for v in m.values())
-    assert json.loads((result.output / "eval" / "scores.json").read_text()) == result.scores
+    saved = json.loads((result.output / "eval" / "scores.json").read_text())
+    protocol = saved.pop("protocol")  # how the answers were generated: the trained checkpoint's own settings
+    assert saved == result.scores
+    assert protocol["name"] == "default" and protocol["training_settings"].endswith("trained_with.json")
     report = (result.output / "report.md").read_text()
     assert "| coco | 1 | 106 |" in report and "composition.png" in report
     assert (result.output / "composition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -282,12 +282,13 @@ class LlavaRepoGenerator:
                 kwargs["images"] = pixels.to(device=device, dtype=dtype)
             if settings.stop_at_string and settings.stop_string:
                 kwargs["stopping_criteria"] = [KeywordsStoppingCriteria([settings.stop_string], self.tokenizer, ids)]
+            if settings.top_p is not None:  # unset: the checkpoint's generation config decides, as in the scripts
+                kwargs["top_p"] = settings.top_p
             if settings.sample:
                 torch.manual_seed(question_seed(settings.seed, key))
             with torch.inference_mode():
-                out = self.model.generate(ids, do_sample=settings.sample,
-                                          temperature=settings.temperature if settings.sample else None,
-                                          top_p=settings.top_p, max_new_tokens=max_new_tokens, use_cache=True, **kwargs)
+                out = self.model.generate(ids, do_sample=settings.sample, temperature=settings.temperature,
+                                          max_new_tokens=max_new_tokens, use_cache=True, **kwargs)
             start = ids.shape[1] if out.shape[1] > ids.shape[1] and bool((out[0, :ids.shape[1]] == ids[0].to(out.device)).all()) else 0
             answers.append(self.tokenizer.decode(out[0, start:], skip_special_tokens=True).strip())
         return answers
