@@ -247,7 +247,7 @@ def test_llava_protocol_prompts(tiny, tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny checkpoint trained one step by the hf backend with the recipe's pad and <image> front."""
+    """A tiny checkpoint trained one step by the hf backend with the recipe's pad and <image> front (and its checkpoint-1)."""
     from PIL import Image
 
     from dataoptim.train import train
@@ -261,8 +261,8 @@ def trained(tmp_path_factory):
             {"from": "human", "value": "Where is the <image> cat?"}, {"from": "gpt", "value": f"here {i}"}]})
     (root / "sel.json").write_text(json.dumps(records))
     train(root / "sel.json", root / "images", root / "ckpt", backend="hf", model="tiny", max_steps=1,
-          per_device_train_batch_size=2, dataloader_num_workers=0, cache_dir=root / "cache", save_strategy="no",
-          disable_tqdm=True)
+          per_device_train_batch_size=2, dataloader_num_workers=0, cache_dir=root / "cache", save_strategy="steps",
+          save_steps=1, disable_tqdm=True)
     return root / "ckpt"
 
 
@@ -275,6 +275,7 @@ def test_training_records_its_settings(trained):
     assert settings["pad_colour"] == [122, 116, 104] and settings["model_max_length"] == 2048
     assert settings["image_processor"]["crop_size"] == {"height": 28, "width": 28}
     assert settings["image_processor"]["image_mean"] == pytest.approx([0.48145466, 0.4578275, 0.40821073])
+    assert read_trained_with(trained / "checkpoint-1") == settings  # intermediate checkpoints carry it too
 
 
 def _grounding_bench(tmp_path):

@@ -92,7 +92,7 @@ def register(app) -> None:
         benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
         image_dir: Optional[Path] = typer.Option(None, "--image-dir", "-i", help="Folder the benchmark's image paths are relative to."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
-        output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, scores, run info)."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, MME-layout <task>.txt files, scores, run info)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Questions per model call."),
         max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Answer budget for every task (default: the protocol's, per task)."),
         dtype: Optional[str] = typer.Option(None, "--dtype", help="bfloat16, float16 or float32 (default: the checkpoint's)."),

@@ -138,6 +138,14 @@ def _from_worker(exc: DataOptimError) -> DataOptimError:
     return type(exc)(lines[-1][len(prefix):])
 
 
+def _trained_with_callback(image_position, pad, image_processor, model_max_length):
+    """Writes ``trained_with.json`` (what evaluation must repeat) into each intermediate checkpoint."""
+    from dataoptim.train.trained_with import trained_with_callback
+
+    return trained_with_callback(image_position=image_position, pad=pad, image_processor=image_processor,
+                                 model_max_length=model_max_length)
+
+
 def _make_trainer_class():
     from transformers import Trainer
 
@@ -387,7 +395,7 @@ def train_hf(
         train_dataset=dataset,
         data_collator=Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), _trained_with_callback(image_position, pad, image_processor, model_max_length)],
     )
     try:
         outcome = trainer.train()

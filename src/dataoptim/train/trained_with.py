@@ -17,7 +17,8 @@ fields, so this module writes them beside it, in one small JSON file::
      "backend": "hf"}
 
 :func:`write_trained_with` is called by the trainer when it saves the final
-checkpoint; :func:`read_trained_with` gives it back (``None`` for checkpoints
+checkpoint, :func:`trained_with_callback` when it saves an intermediate one
+(``checkpoint-<step>``); :func:`read_trained_with` gives it back (``None`` for checkpoints
 written before this file existed). Imports no ``torch``.
 """
 
@@ -103,6 +104,27 @@ def write_trained_with(output_dir: str | os.PathLike, **settings: Any) -> Path:
     from dataoptim.io import write_json
 
     return write_json(Path(output_dir) / FILENAME, trained_with(**settings), indent=2)
+
+
+def trained_with_callback(**settings: Any):
+    """A ``transformers.TrainerCallback`` that writes ``trained_with.json`` into every ``checkpoint-<step>`` folder the ``Trainer`` saves.
+
+    Keyword arguments are those of :func:`trained_with`; only the main process writes.
+    """
+    from transformers import TrainerCallback
+
+    content = trained_with(**settings)
+
+    class TrainedWith(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                from dataoptim.io import write_json
+
+                write_json(folder / FILENAME, content, indent=2)
+            return control
+
+    return TrainedWith()
 
 
 def read_trained_with(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
