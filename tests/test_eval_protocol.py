@@ -17,6 +17,7 @@ References (read at these commits, none of their code copied):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -47,6 +48,24 @@ def llava_llama_2_prompt(user: str, system: str = SYSTEM) -> str:
     return ret.lstrip("<s>")  # str.lstrip with the characters '<', 's', '>' as LLaVA calls it
 
 
+def llava_tokenizer_image_token(prompt: str, tokenizer, image_token_index: int = -200) -> list[int]:
+    """LLaVA 744cb3e ``llava/mm_utils.py`` ``tokenizer_image_token``, followed step by step.
+
+    The prompt is split at ``<image>``; each piece is tokenized on its own (``tokenizer(chunk).input_ids``);
+    when the first piece starts with BOS it is kept once and every piece loses its first token; the
+    pieces are joined with one ``image_token_index`` between them.
+    """
+    chunks = [tokenizer(chunk).input_ids for chunk in prompt.split("<image>")]
+    out, offset = [], 0
+    if chunks and chunks[0] and chunks[0][0] == tokenizer.bos_token_id:
+        offset = 1
+        out.append(chunks[0][0])
+    separated = [x for pair in zip(chunks, [[image_token_index] * (offset + 1)] * len(chunks)) for x in pair][:-1]
+    for x in separated:
+        out.extend(x[offset:])
+    return out
+
+
 def _image(path: Path, size, colour) -> None:
     from PIL import Image
 
@@ -56,6 +75,24 @@ def _image(path: Path, size, colour) -> None:
         for y in range(0, size[1], 3):
             image.putpixel((x, y), (x * 5 % 256, y * 7 % 256, 90))
     image.save(path)
+
+
+#: What LLaVA 744cb3e's own llava/conversation.py gives for the two questions of the dataoptim test, built as
+#: run_llava_eval.py builds it (conv_templates["llava_llama_2"].copy(), user "<image>\n" + question, assistant None,
+#: get_prompt()): printed by /work/refs/generate/conv_prompt.py (the file taken with `git show 744cb3e:llava/conversation.py`).
+LLAVA_744_PROMPTS = [
+    "[INST] <<SYS>>\nYou are a helpful language and vision assistant. You are able to understand the visual content that the "
+    "user provides, and assist the user with a variety of tasks using natural language.\n<</SYS>>\n\n<image>\nHow many cats "
+    "are there? [/INST]",
+    "[INST] <<SYS>>\nYou are a helpful language and vision assistant. You are able to understand the visual content that the "
+    "user provides, and assist the user with a variety of tasks using natural language.\n<</SYS>>\n\n<image>\n Is it red?  [/INST]",
+]
+
+#: sha256 (first 16 hex digits) of the float32 bytes of CLIPImageProcessor(size={"shortest_edge": 28},
+#: crop_size={"height": 28, "width": 28}).preprocess(image, return_tensors="np")["pixel_values"] under
+#: transformers 4.31.0 (LLaVA 744cb3e's pin), on the two images drawn below: /work/refs/generate/clip_pixels.py
+#: (a venv with transformers==4.31.0, pillow 13.0.0, numpy 2.4.6) printed them (sums -598.705441 and -737.802341).
+CLIP_431_SHA = {"vqa/0001": "30208551c379578b", "vqa/0002": "a98977ee4f28941d"}
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +207,16 @@ def test_dataoptim_protocol_prompt_and_pixels_equal_run_llava_eval(tiny, tmp_pat
     from transformers import CLIPImageProcessor
 
     assert processor.to_dict()["size"] == {"shortest_edge": 28} and processor.to_dict()["crop_size"] == {"height": 28, "width": 28}
-    for call, q in zip(spy.calls, questions):
+    for call, q, printed in zip(spy.calls, questions, LLAVA_744_PROMPTS):
         # the script: qs = "<image>\n" + question (kept as is), llava_llama_2, one user turn
-        assert call["prompts"] == [llava_llama_2_prompt("<image>\n" + q["question"])]
+        assert call["prompts"] == [llava_llama_2_prompt("<image>\n" + q["question"])] == [printed]
+        # the ids: LLaVA's tokenizer_image_token (744cb3e llava/mm_utils.py) with the image as -200, here expanded
+        # to the model's image_seq_length copies of its <image> id (llava-hf's layout)
+        ids = llava_tokenizer_image_token(printed, tokenizer)
+        at = ids.index(-200)
+        n = tiny[0].config.image_seq_length
+        expanded = ids[:at] + [tiny[0].config.image_token_index] * n + ids[at + 1:]
+        assert call["batch"]["input_ids"][0].tolist() == expanded
         # image_processor.preprocess(image, return_tensors='pt')['pixel_values']: resize + centre crop, no padding
         image = Image.open(images / f"{q['image_id']}.png").convert("RGB")
         clip = CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})  # the tiny model's
@@ -180,6 +224,9 @@ def test_dataoptim_protocol_prompt_and_pixels_equal_run_llava_eval(tiny, tmp_pat
         assert expected.shape == (1, 3, 28, 28)
         assert call["pad"] is False
         assert torch.equal(call["batch"]["pixel_values"], expected.to(call["batch"]["pixel_values"].dtype))
+        # and bit for bit what LLaVA's pinned transformers 4.31.0 CLIPImageProcessor.preprocess gives on these images
+        pixels = call["batch"]["pixel_values"].numpy().astype("float32")
+        assert hashlib.sha256(pixels.tobytes()).hexdigest()[:16] == CLIP_431_SHA[q["image_id"]]
     record = result["protocol"]
     assert record["name"] == "dataoptim" and record["seed"] == 3 and "61135d3" in record["follows"]
     vqa = record["tasks"]["vqa"]
@@ -192,6 +239,36 @@ def test_dataoptim_protocol_prompt_and_pixels_equal_run_llava_eval(tiny, tmp_pat
     assert [line.split("\t")[:3] for line in lines] == [["vqa/0001.jpg", "How many cats are there?", "two"],
                                                          ["vqa/0002.jpg", " Is it red? ", "no"]]
     assert [line.split("\t")[3] for line in lines] == [result["predictions"]["vqa/0001"], result["predictions"]["vqa/0002"]]
+
+
+#: LLaVA 744cb3e's tokenizer_image_token on run_llava_eval.py's prompt for "How many cats are there?", with
+#: LLaMA-2's slow tokenizer as load_pretrained_model loads it (use_fast=False), transformers 4.31.0:
+#: /work/refs/generate/llama_ids.py printed these ids, the same for legacy false and legacy true.
+#: Encoding the prompt whole instead loses the 29871 ("▁") after the image (-200).
+LLAMA_IDS_HOW_MANY = [
+    1, 518, 25580, 29962, 3532, 14816, 29903, 6778, 13, 3492, 526, 263, 8444, 4086, 322, 18551, 20255, 29889, 887, 526,
+    2221, 304, 2274, 278, 7604, 2793, 393, 278, 1404, 8128, 29892, 322, 6985, 278, 1404, 411, 263, 12875, 310, 9595, 773,
+    5613, 4086, 29889, 13, 29966, 829, 14816, 29903, 6778, 13, 13, -200, 29871, 13, 5328, 1784, 274, 1446, 526, 727, 29973,
+    518, 29914, 25580, 29962,
+]
+
+
+def test_inference_prompt_ids_are_llava_tokenizer_image_token_with_llama2():
+    from dataoptim.train.format import encode_prompt
+
+    folder = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+    if not (folder / "tokenizer.model").is_file():
+        pytest.skip("the LLaMA-2 tokenizer fixture (tests/fixtures/llama2-tokenizer, issue 11) is not here")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
+    except Exception as exc:  # converting tokenizer.model needs sentencepiece (the [train] extra)
+        pytest.skip(f"cannot load the LLaMA-2 tokenizer fixture here: {exc}")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    image = tokenizer.convert_tokens_to_ids("<image>")
+    ids = encode_prompt(LLAVA_744_PROMPTS[0], tokenizer, image_seq_length=1)
+    assert [-200 if t == image else t for t in ids] == LLAMA_IDS_HOW_MANY
 
 
 def test_dataoptim_sampling_repeats_with_the_recorded_seed(tiny, tmp_path):

@@ -306,7 +306,14 @@ def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int) -> list[int]
         ConfigError: the tokenizer lacks ``<image>``, or ``<image>`` did not become one token.
     """
     image_id = image_token_id(tokenizer)
-    ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    # as LLaVA's tokenizer_image_token (744cb3e llava/mm_utils.py): the text on each side of <image> is
+    # tokenized on its own (with LLaMA the text after the image then starts with "▁"), BOS kept once
+    pieces = [list(tokenizer(piece, add_special_tokens=True)["input_ids"]) for piece in prompt.split(IMAGE_TOKEN)]
+    bos = tokenizer.bos_token_id
+    skip = 1 if pieces[0] and bos is not None and pieces[0][0] == bos else 0
+    ids = pieces[0][:]
+    for piece in pieces[1:]:
+        ids += [image_id] + piece[skip:]
     count = ids.count(image_id)
     if count != prompt.count(IMAGE_TOKEN) or count > 1:
         raise ConfigError(f"{IMAGE_TOKEN} became {count} tokens in the prompt; the tokenizer and template do not match")
