@@ -140,6 +140,8 @@ def test_protocol_settings_per_task():
     # LLaVA's question files already end with the instruction: not added twice
     assert llava["vqa"].prompt("What is it?\n" + SHORT_ANSWER) == "What is it?\n" + SHORT_ANSWER
     assert llava["vqa"].prompt("What is it?") == "What is it?\n" + SHORT_ANSWER
+    # model_vqa_science: question['value'].replace('<image>', '').strip(), then the instruction
+    assert llava["mc"].prompt("<image>\nWhich? \nA. x ") == "Which? \nA. x\n" + LETTER_ANSWER
     # the default protocol: the checkpoint's settings; none recorded: the behaviour of earlier releases
     default = resolve("default", ["vqa", "grounding"], trained)
     assert (default["grounding"].image_position, default["vqa"].image_aspect_ratio, default["vqa"].max_new_tokens) == ("front", "pad", 64)

@@ -100,6 +100,8 @@ class TaskSettings:
         top_p: nucleus sampling mass, or None: the checkpoint's generation config decides.
         seed: the run's seed; a question is sampled after seeding with :func:`question_seed`.
         prompt_suffix: appended to the question after ``\\n`` unless the question already ends with it ("" = none).
+        strip_question: remove ``<image>`` from the question and strip it before the suffix
+            (``model_vqa_science.py``; the generator then puts ``<image>\\n`` in front).
         stop_string: text that ends the answer: removed from its end (LLaVA's ``stop_str``).
         stop_at_string: also stop generating when ``stop_string`` (or the BOS token) comes out
             (LLaVA's ``KeywordsStoppingCriteria``, as ``run_llava_eval.py`` uses it).
@@ -116,6 +118,7 @@ class TaskSettings:
     top_p: float | None = None
     seed: int = 0
     prompt_suffix: str = ""
+    strip_question: bool = False
     stop_string: str | None = None
     stop_at_string: bool = False
     newlines_to_spaces: bool = False
@@ -134,7 +137,10 @@ class TaskSettings:
         return self.temperature > 0
 
     def prompt(self, question: str) -> str:
-        """The question with :attr:`prompt_suffix` appended (after ``\\n``) unless it already ends with it."""
+        """The question (``<image>`` removed and stripped if :attr:`strip_question`) with :attr:`prompt_suffix` appended
+        (after ``\\n``) unless it already ends with it."""
+        if self.strip_question:
+            question = question.replace("<image>", "").strip()
         if self.prompt_suffix and not question.rstrip().endswith(self.prompt_suffix):
             return question + "\n" + self.prompt_suffix
         return question
@@ -215,7 +221,7 @@ def base_settings(protocol: str, task: str, checkpoint: Mapping[str, Any] | None
         return TaskSettings("front", own["image_aspect_ratio"], 128, prompt_suffix=SHORT_ANSWER, stop_string=stop,
                             follows="haotian-liu/LLaVA ce1aa08 llava/eval/model_vqa_loader.py", **common)
     if task == "mc":
-        return TaskSettings("front", "square", 1024, prompt_suffix=LETTER_ANSWER, stop_string=stop,
+        return TaskSettings("front", "square", 1024, prompt_suffix=LETTER_ANSWER, strip_question=True, stop_string=stop,
                             follows="haotian-liu/LLaVA ce1aa08 llava/eval/model_vqa_science.py --single-pred-prompt", **common)
     return TaskSettings("front", "square", 1024, stop_string=stop, follows="haotian-liu/LLaVA ce1aa08 llava/eval/model_vqa.py", **common)
 

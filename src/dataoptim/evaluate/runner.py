@@ -119,13 +119,15 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     if trained is None and getattr(generator, "trained_with", None):  # LLaVA's own checkpoint: its config.json
         trained = generator.trained_with
         settings = resolve(protocol, [item["task"] for item in items], trained, max_new_tokens=max_new_tokens, **overrides)
-    notes = [note] if note and protocol != "dataoptim" else []  # the dataoptim protocol fixes its own image settings
+    # the dataoptim protocol fixes its own image settings; so do both options when given
+    told = image_aspect_ratio is not None and image_position is not None
+    notes = [note] if note and protocol != "dataoptim" and not told else []
     takes = bool(getattr(generator, "takes_settings", False))
     name = type(generator).__name__ if takes else getattr(generator, "__name__", type(generator).__name__)
     if not takes:
         notes.append(f"the generator {name} takes no protocol settings: only prompt suffixes, budgets and answer clean-up apply")
-    record = protocol_record(protocol, settings, seed=seed, source=source, overrides={**overrides, "max_new_tokens": max_new_tokens}, dtype=dtype,
-                             batch_size=batch_size, generator=name)
+    record = protocol_record(protocol, settings, seed=seed, source=source, overrides={**overrides, "max_new_tokens": max_new_tokens},
+                             dtype=dtype, batch_size=batch_size, generator=name)
     if hasattr(generator, "decoding"):
         for task, s in settings.items():
             if s.sample:
