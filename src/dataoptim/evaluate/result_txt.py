@@ -25,6 +25,11 @@ Two programs define this layout:
 Every field has tabs, carriage returns and line feeds replaced by spaces (MME's
 tool would otherwise read a wrong number of fields or lines; DataOptim's script
 replaced only the prediction's ``\\n``). Lines keep benchmark order.
+
+MME's tool opens all 14 subtask files, so it runs on an output folder only when
+the benchmark held every subtask; and with a current scikit-learn it stops with a
+``ValueError`` on a subtask where no answer reads as yes or no (its
+``confusion_matrix`` gets no samples), whatever the files' layout.
 """
 
 from __future__ import annotations
