@@ -513,7 +513,7 @@ class Selection:
             self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
         transform = None
         if boxes is not None:
-            boxes.file = boxes.file or str(path)
+            boxes.file = boxes.file or self.file  # errors name the submission (if any), the position in the selection and the id
             transform = lambda batch, pos, k: boxes.batch(batch, pos, self.pool.parts[k].name)  # noqa: E731
         if not summary:
             write_llava_json(self.pool, self.rows, path, progress=progress, transform=transform)
