@@ -893,7 +893,8 @@ class BoxMover:
         return out
 
 
-def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, to: str, sizes: ImageSizes, *, strict: bool = True) -> dict[str, int]:
+def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, to: str, sizes: ImageSizes, *, strict: bool = True,
+                 frame_file: bool = True) -> dict[str, int]:
     """Rewrite the boxes of every record of a LLaVA JSON list into ``to`` (:data:`TARGETS`); write the result atomically.
 
     Every record is converted, whatever its source, as DataOptim's tool converts every
@@ -903,12 +904,15 @@ def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
 
     Args:
         to: ``"padded"`` (DataOptim's tool), ``"padded-exact"`` or ``"original"`` (exact).
+        frame_file: refuse an input whose sidecar says its boxes are already in that frame
+            (:func:`refuse_second_conversion`), and write the output's sidecar (:func:`write_frame_file`).
 
     Returns:
         Counts: ``records``, ``records_with_boxes``, ``boxes``, ``left_unchanged``.
 
     Raises:
         ConfigError: ``to`` unknown.
+        BoxFrameError: the input's sidecar says its boxes are already in the ``to`` frame.
         MissingFileError, InputError, BoxError: as :func:`convert_record`; nothing is written then.
     """
     from dataoptim.io import atomic_write, iter_json_items
@@ -916,7 +920,9 @@ def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     try:
         _check_target(to)
     except ConfigError as exc:
-        raise ConfigError(f"--to {exc.message}", field="to") from None
+        raise ConfigError(exc.message, field="--to") from None
+    if frame_file:
+        refuse_second_conversion(input_path, to)
     counts = {"records": 0, "records_with_boxes": 0, "boxes": 0, "left_unchanged": 0}
     _require_json_list(input_path)
     with atomic_write(output_path) as out:
@@ -929,6 +935,8 @@ def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
             counts["boxes"] += done
             counts["left_unchanged"] += skipped
         out.write("\n]\n")
+    if frame_file:
+        write_frame_file(output_path, {"frame": to, "records": counts["records_with_boxes"], "boxes": counts["boxes"], "from": Path(input_path).name})
     return counts
 
 
@@ -970,12 +978,11 @@ def register(app) -> None:
         """
         if to not in TARGETS:
             raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {to!r}", field="--to")
-        refuse_second_conversion(input, to)
+        refuse_second_conversion(input, to)  # before the sizes are read
         if image_sizes is None and image_folder is None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")
         sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
         counts = convert_file(input, output, to, sizes, strict=not lenient)
-        write_frame_file(output, {"frame": to, "records": counts["records_with_boxes"], "boxes": counts["boxes"], "from": Path(input).name})
         typer.echo(
             f"wrote {output}: {counts['records']:,} records, {counts['boxes']:,} boxes moved to the {to} frame"
             f" in {counts['records_with_boxes']:,} records"
