@@ -58,7 +58,8 @@ import posixpath
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
 from dataoptim.errors import BoxFrameError, ConfigError, InputError, MissingFileError
 
@@ -387,7 +388,7 @@ def expand_to_square_box(text: str, width: int, height: int) -> str | None:
         (a value that is not a number, such as ``0.1.2``, or too large to round).
     """
     try:
-        x1, y1, x2, y2 = (float(part.strip()) for part in text.strip("[]").split(","))
+        x1, y1, x2, y2 = map(float, text.strip("[]").split(","))  # float() ignores the spaces, as the tool's strip() does
         px = [round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height)]
     except (ValueError, OverflowError):
         return None
@@ -401,8 +402,7 @@ def expand_to_square_box(text: str, width: int, height: int) -> str | None:
         px[0] += shift
         px[2] += shift
         side = height
-    a, b, c, d = (round(v / side, 3) for v in px)
-    return f"[{a}, {b}, {c}, {d}]"
+    return f"[{round(px[0] / side, 3)}, {round(px[1] / side, 3)}, {round(px[2] / side, 3)}, {round(px[3] / side, 3)}]"
 
 
 def expand_to_square_text(text: str, width: int, height: int) -> tuple[str, int, int]:
