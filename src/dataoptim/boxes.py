@@ -450,8 +450,6 @@ FRAME_FORMAT = "dataoptim-box-frame/1"
 
 
 def _check_target(to: str, field: str = "to") -> str:
-    from dataoptim.errors import ConfigError
-
     if to not in TARGETS:
         raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {to!r}", field=field)
     return to
