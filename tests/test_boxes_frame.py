@@ -368,3 +368,23 @@ def test_square_is_clip_resize_and_centre_crop_without_padding(tmp_path):
         assert hashlib.sha256(np.ascontiguousarray(got).tobytes()).hexdigest() == digest, (w, h, float(got.astype(np.float64).sum()), total)
         if w != h:  # padding changes the picture: the two settings really differ
             assert not np.array_equal(padded[i]["pixel_values"].numpy(), got)
+
+
+def test_square_run_is_recorded_in_the_checkpoint(tmp_path, capsys):
+    """A 1-step hf run with ``--image-aspect-ratio square``: the checkpoint's config says so (LLaVA's field), and the report."""
+    from PIL import Image
+
+    (tmp_path / "images" / "coco").mkdir(parents=True)
+    records = []
+    for i in range(2):
+        Image.new("RGB", (40 + 10 * i, 24), (50 * i, 90, 200)).save(tmp_path / "images" / "coco" / f"{i}.jpg")
+        records.append({"id": f"coco_{i}", "image": f"coco/{i}.jpg",
+                        "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": f"a cat {i}"}]})
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps(records))
+    argv = ["train", "--backend", "hf", "--data", str(data), "--image-folder", str(tmp_path / "images"), "--model", "tiny",
+            "--output-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--dataloader-num-workers", "0",
+            "--per-device-train-batch-size", "2", "--max-steps", "1", "--image-aspect-ratio", "square"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["image_aspect_ratio"] == "square"
+    assert json.loads((tmp_path / "out" / "train_report.json").read_text())["pad"] is False
