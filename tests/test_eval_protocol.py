@@ -395,15 +395,32 @@ def test_checkpoint_without_settings_keeps_the_old_behaviour_with_a_note(trained
     (old / "trained_with.json").unlink()
     bench, images = _grounding_bench(tmp_path)
     spy = Spy(monkeypatch)
-    assert main(["evaluate", "--model", str(old), "--benchmark", str(bench), "--image-dir", str(images), "--output",
-                 str(tmp_path / "run"), "--max-new-tokens", "3", "--device", "cpu"]) == 0
-    assert spy.calls[0]["pad"] is True
-    assert spy.calls[0]["prompts"] == [llava_llama_2_prompt("Where is <expr>the cat</expr> in <image>? Box.")]
+    argv = ["evaluate", "--model", str(old), "--benchmark", str(bench), "--image-dir", str(images), "--max-new-tokens", "3",
+            "--device", "cpu"]
+    # config.json still says image_aspect_ratio (as LLaVA's checkpoints do): that is used; <image> stays inline, with a note
+    config = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps(dict(config, image_aspect_ratio="square")))
+    assert main([*argv, "--output", str(tmp_path / "run0")]) == 0
+    assert spy.calls[-1]["pad"] is False
+    assert spy.calls[-1]["prompts"] == [llava_llama_2_prompt("Where is <expr>the cat</expr> in <image>? Box.")]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {old} records its image_aspect_ratio (square, config.json) but not where <image> went in training "
+                     "(trained_with.json): <image> kept inline as earlier releases did; set --image-position to match its training"]
+    # nothing recorded at all: the behaviour of earlier releases, and a note
+    config.pop("image_aspect_ratio", None)
+    (old / "config.json").write_text(json.dumps(config))
+    assert main([*argv, "--output", str(tmp_path / "run")]) == 0
+    assert spy.calls[-1]["pad"] is True
+    assert spy.calls[-1]["prompts"] == [llava_llama_2_prompt("Where is <expr>the cat</expr> in <image>? Box.")]
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert notes == [f"note: {old} records no training settings (trained_with.json): evaluating as earlier releases did "
                      "(images padded, <image> kept inline); set --image-aspect-ratio / --image-position to match its training"]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["notes"] == [notes[0][len("note: "):]]
+    # told both: no note
+    assert main([*argv, "--output", str(tmp_path / "run2"), "--image-position", "front", "--image-aspect-ratio", "pad"]) == 0
+    assert spy.calls[-1]["prompts"] == [llava_llama_2_prompt("<image>\nWhere is <expr>the cat</expr> in ? Box.")]
+    assert "note:" not in capsys.readouterr().err
     # a damaged settings file is an error naming it, before anything is written
     (old / "trained_with.json").write_text(json.dumps({"format": "dataoptim.trained_with", "image_position": "top",
                                                        "image_aspect_ratio": "pad", "conversation_template": "llava_llama_2"}))

@@ -34,10 +34,25 @@ def checkpoint_settings(model: Any, backend: str = "hf") -> tuple[dict[str, Any]
     found = read_trained_with(model) if Path(model).is_dir() else None
     if found is not None:
         return found, str(Path(model) / FILENAME), None
+    aspect = _config_aspect_ratio(Path(model))
+    if aspect is not None:  # LLaVA's way, which train --backend hf also followed before trained_with.json
+        note = (f"{model} records its image_aspect_ratio ({aspect}, config.json) but not where <image> went in training "
+                f"({FILENAME}): <image> kept {LEGACY['image_position']} as earlier releases did; set --image-position to match its training")
+        settings = {"image_position": LEGACY["image_position"], "image_aspect_ratio": aspect}
+        return settings, f"config.json image_aspect_ratio; <image> {LEGACY['image_position']} (earlier releases)", note
     note = (f"{model} records no training settings ({FILENAME}): evaluating as earlier releases did "
             f"(images {LEGACY['image_aspect_ratio']}ded, <image> kept {LEGACY['image_position']}); "
             "set --image-aspect-ratio / --image-position to match its training")
     return None, f"none in the checkpoint: defaults of earlier releases ({legacy})", note
+
+
+def _config_aspect_ratio(folder: Path) -> str | None:
+    """``image_aspect_ratio`` (``pad``/``square``) of a checkpoint's ``config.json``, as LLaVA records it; None if absent or unreadable."""
+    try:
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("image_aspect_ratio")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if value in ("pad", "square") else None
 
 
 def _model_id(model: Any) -> str:
@@ -120,7 +135,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         trained = generator.trained_with
         settings = resolve(protocol, [item["task"] for item in items], trained, max_new_tokens=max_new_tokens, **overrides)
     # the dataoptim protocol fixes its own image settings; so do both options when given
-    told = image_aspect_ratio is not None and image_position is not None
+    told = image_position is not None and (image_aspect_ratio is not None or trained is not None)
     notes = [note] if note and protocol != "dataoptim" and not told else []
     takes = bool(getattr(generator, "takes_settings", False))
     name = type(generator).__name__ if takes else getattr(generator, "__name__", type(generator).__name__)
