@@ -6,8 +6,9 @@ Three protocols, each a fixed set of :class:`TaskSettings` per task:
     Greedy and deterministic, batched, with the checkpoint's own image
     processing and ``<image>`` placement as recorded in its ``trained_with.json``
     (:mod:`dataoptim.train.trained_with`). A checkpoint without that file keeps
-    the behaviour of earlier releases (images padded, ``<image>`` left where the
-    question has it) and the run says so in one note. Answer budgets per task:
+    the behaviour of earlier releases (``<image>`` left where the question has it;
+    images padded unless its ``config.json`` records ``image_aspect_ratio``, as
+    LLaVA's checkpoints do) and the run says so in one note. Answer budgets per task:
     :data:`~dataoptim.evaluate.generate.MAX_NEW_TOKENS`.
 
 ``dataoptim``
