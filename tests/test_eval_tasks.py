@@ -320,7 +320,7 @@ def test_mme_pairs_two_questions_per_image():
 
 @pytest.mark.parametrize("name, lines, message", [
     ("count.txt", ["a.jpg\tq\tYes\tyes"], "MME subtask 'count' has 1 questions; MME scores them two per image"),
-    ("count.txt", ["a.jpg\tq\tMaybe\tyes", "a.jpg\tq\tNo\tno"], "an MME reference must be yes or no, found 'Maybe'"),
+    ("count.txt", ["a.jpg\tq\tMaybe\tyes", "a.jpg\tq\tNo\tno"], "record 0 (id 'count:1'), field 'answer': an MME reference must be yes or no (any case), found 'Maybe'"),
     ("count.txt", ["a.jpg\tq\tYes\tyes", "a.jpg\tq\tNo"], "line 2: expected 4 tab-separated fields (image, question, answer, prediction), found 3"),
     ("count.txt", ["a.jpg\tq\tYes\tyes\tmore"], "line 1: expected 4 tab-separated fields (image, question, answer, prediction), found 5"),
     ("whatever.txt", ["a.jpg\tq\tYes\tyes"], "the file name 'whatever' names no task"),
@@ -539,3 +539,11 @@ def test_per_question_rows_name_what_was_parsed():
     assert flat == {"v": ("vqa", None, pytest.approx(1.0), "2"), "t": ("textvqa", None, 1.0, "dog 's"),
                     "p": ("pope", "random", 1.0, "no"), "m": ("mc", None, 0.0, "FAILED"), "r": ("grounding", None, 0.0, None),
                     "e1": ("mme", "OCR", 1.0, "yes"), "e2": ("mme", "OCR", 0.0, "other")}
+
+
+@needs_java
+def test_ptb_tokenizer_keeps_java_chatter_off_stderr(capfd):
+    from dataoptim.evaluate.tasks.shared import ptb_tokenize
+
+    assert ptb_tokenize({"a": ["A dog's well-lit kennel, isn't it?"]}) == {"a": ["a dog 's well-lit kennel is n't it"]}
+    assert capfd.readouterr().err == ""  # pycocoevalcap's Java process prints "PTBTokenizer tokenized ..." otherwise

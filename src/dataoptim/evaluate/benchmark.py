@@ -98,8 +98,9 @@ def check_item(obj: Any, *, file: str | None = None, index: int | None = None, r
         InputError: naming file, record (line index), id and field: not an object,
             missing/ill-typed ``question_id``, ``text``, ``task``, ``image``,
             ``answers``/``answer``, ``choices``; a task outside :data:`TASKS`;
-            no reference when ``require_reference``; an ``mc`` answer without a letter,
-            a ``grounding`` answer without a box.
+            no reference when ``require_reference``; an ``mc``/``aokvqa`` answer without a letter,
+            a ``grounding`` answer without a box; an ``mme`` question whose ``category`` is no
+            MME subtask or whose reference is not yes/no.
     """
     from dataoptim.evaluate.metrics import extract_choice, parse_box
 
@@ -134,6 +135,9 @@ def check_item(obj: Any, *, file: str | None = None, index: int | None = None, r
         choices = item["choices"]
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise InputError("must be a list of strings", field="choices", **where)
+    if item["task"] == "mme" and item.get("category") not in MME_SUBTASKS:
+        raise InputError(f"an MME question needs its subtask as 'category' (one of {', '.join(MME_SUBTASKS)}), "
+                         f"found {item.get('category')!r}", field="category", **where)
     if not has_reference(item):
         if require_reference:
             raise InputError("no reference: give 'answers' (list) or 'answer' (string) to score", field="answer", **where)
@@ -142,6 +146,10 @@ def check_item(obj: Any, *, file: str | None = None, index: int | None = None, r
     for ref in references(item):
         if item["task"] in ("mc", "aokvqa") and extract_choice(ref) is None:
             raise InputError(f"multiple-choice reference {ref!r} names no option letter", field=field, **where)
+        if item["task"] in ("mme", "pope") and not isinstance(ref, str):
+            raise InputError(f"must be a string, found {type(ref).__name__}", field=field, **where)
+        if item["task"] == "mme" and ref.lower() not in ("yes", "no"):
+            raise InputError(f"an MME reference must be yes or no (any case), found {ref!r}", field=field, **where)
         if item["task"] == "grounding" and parse_box(ref) is None:
             raise InputError(f"grounding reference {ref!r} holds no [x1, y1, x2, y2] box", field=field, **where)
     return item

@@ -94,7 +94,8 @@ def register(app) -> None:
             preds = read_predictions(predictions)
             items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,
-                                   allow_missing=allow_missing, predictions_file=str(predictions))
+                                   allow_missing=allow_missing, predictions_file=str(predictions),
+                                   benchmark_file=None if benchmark is None else str(benchmark))
         if output is not None:
             write_results(output, scores, rows)
         _show(scores, f"scores: {predictions.name}")

@@ -176,6 +176,7 @@ def read_results_dir(path: str | Path, *, task_map: Mapping[str, str] | None = N
         lines = text.splitlines()
         if not lines:
             raise InputError("empty result file: no question to score", file=file)
+        file_items: list[dict] = []
         for number, line in enumerate(lines, start=1):
             fields = line.split("\t")
             if len(fields) != 4:
@@ -189,9 +190,10 @@ def read_results_dir(path: str | Path, *, task_map: Mapping[str, str] | None = N
                 item["answer"] = answer
             else:
                 item["answers"] = _answer_list(answer)
-            items.append(item)
+            file_items.append(item)
             preds[qid] = prediction
-    return check_items(items), preds
+        items += check_items(enumerate(file_items), file=str(file), indexed=True)  # ids are unique by construction
+    return items, preds
 
 
 def _answer_list(cell: str) -> list[str]:
@@ -230,7 +232,7 @@ def _check_prompts(items: Sequence[Mapping[str, Any]], predictions: Mapping[str,
 
 def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, str], *, tokenizer: str = "ptb",
                 lenient: bool = False, grounding_rule: str = "lmms-eval", allow_missing: bool = False,
-                predictions_file: str | None = None) -> tuple[dict, dict[str, list[dict]]]:
+                predictions_file: str | None = None, benchmark_file: str | None = None) -> tuple[dict, dict[str, list[dict]]]:
     """Score canonical items against predictions, each task with its own scorer (:mod:`dataoptim.evaluate.tasks`).
 
     Predictions pair with questions by ``question_id`` (never by position); a prediction
@@ -245,6 +247,7 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         allow_missing: score a question without a prediction as the empty answer
             instead of failing.
         predictions_file: the predictions' file, for messages.
+        benchmark_file: the benchmark's file, for messages about its questions.
 
     Returns:
         ``(scores, rows)``: ``scores = {task: entry}`` (see the module docstring) for the
@@ -279,6 +282,13 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
     by_task: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         by_task[item["task"]].append(item)
+    for task, task_items in by_task.items():  # refuse what a task's scorer refuses before scoring anything
+        check = getattr(scorer(task), "check", None)
+        if check is not None:
+            try:
+                check(task_items)
+            except InputError as exc:
+                raise exc.located(file=benchmark_file) from None
     scores: dict[str, dict[str, Any]] = {}
     rows: dict[str, list[dict]] = {}
     for task in TASKS:
@@ -286,7 +296,10 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         if not task_items:
             continue
         answers = [preds.get(item["question_id"], "") for item in task_items]
-        result = scorer(task).score(task_items, answers, lenient=lenient, tokenizer=tokenizer, rule=grounding_rule)
+        try:
+            result = scorer(task).score(task_items, answers, lenient=lenient, tokenizer=tokenizer, rule=grounding_rule)
+        except InputError as exc:  # a question the task's scorer refuses (MME's pairs): name the benchmark
+            raise exc.located(file=benchmark_file) from None
         scores[task] = result.scores
         rows[task] = [{"item": item, **question} for item, question in zip(task_items, result.questions)]
     return scores, rows
@@ -320,8 +333,9 @@ def score(predictions: str | Path | Mapping[Any, str], benchmark: Any = None, *,
             pred_file = str(predictions)
             predictions = read_predictions(predictions)
         items = read_benchmark(benchmark, **read_options)
+    bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
     scores, _ = score_items(items, predictions, tokenizer=tokenizer, lenient=lenient, grounding_rule=grounding_rule,
-                            allow_missing=allow_missing, predictions_file=pred_file)
+                            allow_missing=allow_missing, predictions_file=pred_file, benchmark_file=bench_file)
     return scores
 
 

@@ -49,7 +49,7 @@ def check(items: Sequence[Mapping[str, Any]], *, file: str | None = None) -> Non
             (any case), or a subtask with an odd number of questions (it pairs them by image).
     """
     for item in items:
-        where = {"file": item.get("file", file), "record": item.get("record"), "id": item["question_id"]}
+        where = {"file": item.get("file", file), "record": item.get("record"), "id": item["question_id"]}  # results files keep both
         if item.get("category") not in SUBTASKS:
             raise InputError(f"MME subtask {item.get('category')!r} is none of {', '.join(SUBTASKS)}", field="category", **where)
         gold = refs(item)[0] if refs(item) else None

@@ -206,6 +206,41 @@ def check_cider_tokenizer(tokenizer: str, *, captions: bool = True) -> None:
                           "install a Java runtime, or pass --cider-tokenizer simple (not official)")
 
 
+def ptb_tokenize(captions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """pycocoevalcap's ``PTBTokenizer().tokenize`` on ``{key: [caption, ...]}``, with Java's chatter kept off stderr.
+
+    The Java tokenizer prints a progress line on stderr for every call; it is captured
+    here so that a command's stderr holds only its own messages. A failed Java run
+    (non-zero exit) is an error instead of silently empty tokens.
+
+    Raises:
+        RuntimeError: the Java tokenizer exited with an error.
+    """
+    import subprocess
+    from types import SimpleNamespace
+
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    runs: list[subprocess.Popen] = []
+
+    def popen(*args, **kwargs):
+        kwargs["stderr"] = subprocess.PIPE
+        proc = subprocess.Popen(*args, **kwargs)
+        runs.append(proc)
+        return proc
+
+    saved = ptbtokenizer.subprocess
+    ptbtokenizer.subprocess = SimpleNamespace(PIPE=subprocess.PIPE, Popen=popen)
+    try:
+        out = ptbtokenizer.PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
+    finally:
+        ptbtokenizer.subprocess = saved
+    failed = [p.returncode for p in runs if p.returncode]
+    if failed:
+        raise RuntimeError(f"the PTB tokenizer (java, pycocoevalcap) exited with status {failed[0]}")
+    return out
+
+
 def cider(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], *, tokenizer: str = "ptb") -> tuple[float, dict[str, float], dict[str, str]]:
     """CIDEr-D of a corpus with ``pycocoevalcap`` (``Cider``: n = 1..4, sigma = 6, document frequencies over these references).
 
@@ -239,11 +274,8 @@ def cider(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]
         res = {k: [caption_tokenize(predictions[k])] for k in keys}
         gts = {k: [caption_tokenize(r) for r in references[k]] for k in keys}
     else:
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
-        ptb = PTBTokenizer()
-        res = ptb.tokenize({k: [{"caption": predictions[k]}] for k in keys})
-        gts = ptb.tokenize({k: [{"caption": r} for r in references[k]] for k in keys})
+        res = ptb_tokenize({k: [predictions[k]] for k in keys})
+        gts = ptb_tokenize({k: list(references[k]) for k in keys})
     tokens = {k: res[k][0] for k in keys}
     if not any(ref.split() for refs in gts.values() for ref in refs):
         return 0.0, {k: 0.0 for k in keys}, tokens  # no reference word at all (pycocoevalcap would divide by zero)
