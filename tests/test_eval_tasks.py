@@ -547,3 +547,25 @@ def test_ptb_tokenizer_keeps_java_chatter_off_stderr(capfd):
 
     assert ptb_tokenize({"a": ["A dog's well-lit kennel, isn't it?"]}) == {"a": ["a dog 's well-lit kennel is n't it"]}
     assert capfd.readouterr().err == ""  # pycocoevalcap's Java process prints "PTBTokenizer tokenized ..." otherwise
+
+
+def test_no_empty_or_missing_answer_gets_credit_the_reference_would_not_give():
+    # a single reference "a" is read as ten identical answers: vqaEval compares "" with "a" as given -> 0
+    assert vqa.judge("", ["a"])[0] == 0.0
+    items = [
+        {"question_id": "v", "text": "q", "task": "vqa", "answers": ["a"] * 5 + ["an"] * 5},
+        {"question_id": "p", "text": "q", "task": "pope", "answer": "yes"},
+        {"question_id": "m", "text": "q", "task": "mc", "answer": "A"},
+        {"question_id": "r", "text": "q", "task": "grounding", "answer": "[0, 0, 1, 1]"},
+        {"question_id": "e1", "text": "q", "task": "mme", "answer": "Yes", "category": "count"},
+        {"question_id": "e2", "text": "q", "task": "mme", "answer": "No", "category": "count"},
+    ]
+    # unanswered questions (allow_missing) are wrong, whatever an empty string would read as
+    scores, rows = score_items(items, {"e1": "yes"}, allow_missing=True)
+    assert [r["score"] for task_rows in rows.values() for r in task_rows] == [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert rows["mc"][0]["parsed"] == "FAILED" and rows["pope"][0]["parsed"] is None and rows["mme"][1]["parsed"] == "other"
+    assert scores["pope"]["categories"]["all"]["fn"] == 1 and scores["grounding"]["center_acc"] == 0.0
+    # answered with "", the reference scorers' own readings apply: vqaEval credits "" when the articles differ,
+    # eval_pope reads "" as yes
+    scores, _ = score_items(items, {"v": "", "p": "", "m": "", "r": "", "e1": "", "e2": ""})
+    assert scores["vqa"]["accuracy"] == 1.0 and scores["pope"]["accuracy"] == 1.0 and scores["mc"]["accuracy"] == 0.0

@@ -73,7 +73,7 @@ def register(app) -> None:
         task: Optional[str] = typer.Option(None, "--task", help=task_help),
         answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
         task_map: Optional[List[str]] = typer.Option(None, "--task-map", help=map_help),
-        allow_missing: bool = typer.Option(False, "--allow-missing", help="Score questions without a prediction as empty answers."),
+        allow_missing: bool = typer.Option(False, "--allow-missing", help="Score questions without a prediction as wrong (no credit)."),
         cider_tokenizer: str = typer.Option("ptb", "--cider-tokenizer", help=cider_help),
         lenient: bool = typer.Option(False, "--lenient", help=lenient_help),
         grounding_rule: str = typer.Option("lmms-eval", "--grounding-rule", help=rule_help),

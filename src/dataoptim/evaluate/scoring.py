@@ -244,8 +244,8 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         tokenizer: CIDEr tokenisation, ``"ptb"`` (official, needs Java when captions are scored) or ``"simple"`` (not official).
         lenient: the friendlier readings of :mod:`dataoptim.evaluate.metrics` (not official; labelled in ``scores.json``).
         grounding_rule: ``"lmms-eval"`` (default) or ``"shikra"``.
-        allow_missing: score a question without a prediction as the empty answer
-            instead of failing.
+        allow_missing: score a question without a prediction as wrong (no credit; ``prediction``
+            and ``parsed`` null, ``FAILED`` for ``mc``) instead of failing.
         predictions_file: the predictions' file, for messages.
         benchmark_file: the benchmark's file, for messages about its questions.
 
@@ -295,7 +295,7 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         task_items = by_task.get(task)
         if not task_items:
             continue
-        answers = [preds.get(item["question_id"], "") for item in task_items]
+        answers = [preds.get(item["question_id"]) for item in task_items]  # None: unanswered (allow_missing), no credit
         try:
             result = scorer(task).score(task_items, answers, lenient=lenient, tokenizer=tokenizer, rule=grounding_rule)
         except InputError as exc:  # a question the task's scorer refuses (MME's pairs): name the benchmark

@@ -7,7 +7,8 @@ Every module here has the same interface::
 - ``items``: canonical benchmark items of that task (dicts with ``question_id``, the
   reference in ``answer`` / ``answers``, optional ``category``, ``choices``, ``text``),
   checked by :func:`dataoptim.evaluate.benchmark.check_items`.
-- ``predictions``: the model's answers, one string per item, in the same order.
+- ``predictions``: the model's answers, one string per item, in the same order; ``None``
+  for a question left unanswered (no credit).
 - ``lenient``: the friendlier readings of :mod:`dataoptim.evaluate.metrics`; the
   result is then labelled ``"official": false``.
 
@@ -97,13 +98,17 @@ def check_lengths(items: Sequence[Any], predictions: Sequence[Any]) -> None:
         raise ValueError(f"{len(predictions)} predictions for {len(items)} items")
 
 
-def per_item(items: Sequence[Mapping[str, Any]], predictions: Sequence[str],
+def per_item(items: Sequence[Mapping[str, Any]], predictions: Sequence[str | None],
              judge: Callable[[Mapping[str, Any], str], tuple[float, Any]]) -> tuple[list[float], list[dict[str, Any]]]:
-    """Apply ``judge(item, prediction) -> (score, parsed)`` to every pair; return the scores and question rows."""
+    """Apply ``judge(item, prediction) -> (score, parsed)`` to every pair; return the scores and question rows.
+
+    A missing prediction (``None``: a question left unanswered, scored only with ``allow_missing``)
+    gets no credit: score 0.0, parsed None.
+    """
     check_lengths(items, predictions)
     values, rows = [], []
     for item, pred in zip(items, predictions):
-        value, parsed = judge(item, pred)
+        value, parsed = (0.0, None) if pred is None else judge(item, pred)
         values.append(value)
         rows.append(question_row(item, pred, value, parsed))
     return values, rows

@@ -39,7 +39,8 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
     categories: dict[str, dict[str, Any]] = {}
     for cat, idx in by_category(items).items():
         keys = [str(i) for i in idx]
-        corpus, per, tokens = cider({k: predictions[int(k)] for k in keys}, {k: refs(items[int(k)]) for k in keys}, tokenizer=tokenizer)
+        # a missing caption (None) is the empty caption: no n-gram, CIDEr 0
+        corpus, per, tokens = cider({k: predictions[int(k)] or "" for k in keys}, {k: refs(items[int(k)]) for k in keys}, tokenizer=tokenizer)
         categories[cat] = {"cider": corpus, "n": len(idx)}
         for k in keys:
             i = int(k)

@@ -74,9 +74,6 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
         ConfigError: an unknown ``rule``.
     """
     check_rule(rule)
-    ious: list[float] = []
-    hits: list[bool] = []
-    centers: list[bool] = []
 
     def judge(item: Mapping[str, Any], pred: str) -> tuple[float, Any]:
         gt = gold_box(item)
@@ -84,23 +81,18 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
             from dataoptim.evaluate.metrics import box_iou, parse_box
 
             box = parse_box(pred)
-            iou = 0.0 if box is None else box_iou(box, gt)
-            hits.append(iou >= 0.5)
-            return iou, None if box is None else list(box)
+            return (0.0 if box is None else box_iou(box, gt)), None if box is None else list(box)
         if rule == "shikra":
             box = shikra_box(pred)
-            iou = shikra_iou(gt, box if box is not None else [0.0, 0.0, 0.0, 0.0])
-            hits.append(iou > 0.5)
-            return iou, box
+            return shikra_iou(gt, box if box is not None else [0.0, 0.0, 0.0, 0.0]), box
         box = lmms_box(pred)
-        used = box if box is not None else [0.0, 0.0, 0.0, 0.0]
-        iou = lmms_iou(gt, used)
-        hits.append(iou >= 0.5)
-        centers.append(_center_in(gt, used))
-        return iou, box
+        return lmms_iou(gt, box if box is not None else [0.0, 0.0, 0.0, 0.0]), box
 
     ious, rows = per_item(items, predictions, judge)
     n = len(items)
+    answered = [p is not None for p in predictions]
+    hits = [ok and (iou > 0.5 if rule == "shikra" and not lenient else iou >= 0.5) for ok, iou in zip(answered, ious)]
+    centers = [ok and _center_in(gold_box(it), row["parsed"] or [0.0, 0.0, 0.0, 0.0]) for ok, it, row in zip(answered, items, rows)]
 
     def metrics(idx: Sequence[int]) -> dict[str, Any]:
         k = len(idx)

@@ -56,9 +56,9 @@ def gold_letter(item: Mapping[str, Any]) -> str:
     return letter
 
 
-def judge(item: Mapping[str, Any], prediction: str) -> tuple[float, str]:
-    """``(1.0 or 0.0, letter or "FAILED")``."""
-    letter = read(prediction)
+def judge(item: Mapping[str, Any], prediction: str | None) -> tuple[float, str]:
+    """``(1.0 or 0.0, letter or "FAILED")``; a missing prediction is ``FAILED``, as the reference marks it."""
+    letter = FAILED if prediction is None else read(prediction)
     n = len(item["choices"]) if item.get("choices") else len(OPTIONS)
     return float(letter in OPTIONS[:n] and letter == gold_letter(item)), letter
 
@@ -72,6 +72,9 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
             letter = extract_choice(p, choices=it.get("choices"))
             return float(letter == gold_letter(it)), letter or FAILED
         values, rows = per_item(items, predictions, lenient_judge)
-    else:
-        values, rows = per_item(items, predictions, judge)
+    else:  # judge itself reads a missing prediction as FAILED (eval_science_qa.py's rule)
+        values, rows = per_item(items, [p if p is not None else "" for p in predictions], judge)
+        for i, pred in enumerate(predictions):
+            if pred is None:
+                rows[i]["prediction"] = None
     return TaskScore({**header(REFERENCE, HEADLINE, lenient=lenient), **mean_scores(items, values)}, rows)

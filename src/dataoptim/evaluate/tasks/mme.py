@@ -69,6 +69,9 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
     """
     check(items)
     values, rows = per_item(items, predictions, lambda it, p: (float(read(p) == refs(it)[0].lower()), read(p)))
+    for row in rows:
+        if row["parsed"] is None:  # a missing answer reads as MME's "other"
+            row["parsed"] = "other"
     categories: dict[str, dict[str, Any]] = {}
     groups = by_category(items)
     for cat in sorted(groups, key=SUBTASKS.index):

@@ -12,7 +12,7 @@ Reference: haotian-liu/LLaVA ``llava/eval/eval_pope.py`` @ c121f0432da27facab705
 - The task's values are the unweighted means over the categories (LLaVA reports the
   mean F1 over the three splits); ``f1`` is the headline.
 
-Where the reference divides by zero (no predicted or no actual positive in a category)
+A missing answer (``None``) counts as the wrong one. Where the reference divides by zero (no predicted or no actual positive in a category)
 the ratio is 0.0 here.
 
 ``lenient=True``: :func:`dataoptim.evaluate.metrics.pope_label` on both sides (lowercased,
@@ -69,7 +69,9 @@ def score(items: Sequence[Mapping[str, Any]], predictions: Sequence[str], *, len
     for cat, idx in by_category(items).items():
         tp = fp = tn = fn = 0
         for i in idx:
-            pred, gold = rows[i]["parsed"] == "yes", label_of(items[i]) == "yes"
+            gold = label_of(items[i]) == "yes"
+            # a missing answer (parsed None) counts as the wrong one
+            pred = (not gold) if rows[i]["parsed"] is None else rows[i]["parsed"] == "yes"
             tp += pred and gold
             fp += pred and not gold
             tn += (not pred) and (not gold)
