@@ -569,3 +569,18 @@ def test_no_empty_or_missing_answer_gets_credit_the_reference_would_not_give():
     # eval_pope reads "" as yes
     scores, _ = score_items(items, {"v": "", "p": "", "m": "", "r": "", "e1": "", "e2": ""})
     assert scores["vqa"]["accuracy"] == 1.0 and scores["pope"]["accuracy"] == 1.0 and scores["mc"]["accuracy"] == 0.0
+
+
+def test_evaluate_refuses_captions_without_java_before_loading_a_model(monkeypatch, tmp_path):
+    from dataoptim.evaluate import evaluate
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    items, _ = _caption_items()
+
+    def no_model(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("dataoptim.evaluate.runner.make_generator", no_model)
+    with pytest.raises(ConfigError, match="caption scoring needs Java"):
+        evaluate("tiny", items, None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
