@@ -306,3 +306,15 @@ def test_compare_bad_input(tmp_path, capsys):
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
     with pytest.raises(InputError):
         load_scores(_run(tmp_path, "list", {"vqa": [1]}))
+
+
+def test_compare_reads_the_described_scores_json(tmp_path):
+    b, p = _write(tmp_path)
+    assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run1")]) == 0
+    assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run2"), "--lenient"]) == 0
+    loaded = load_scores(tmp_path / "run1")
+    assert loaded["pope"] == pytest.approx(EXPECTED["pope"]) and "scorer" not in loaded["vqa"]  # descriptions left out
+    result = compare([tmp_path / "run1", tmp_path / "run2"])
+    assert [r["name"] for r in result["runs"]] == ["run2", "run1"]  # lenient: higher VQA accuracy
+    header = comparison_markdown(result).splitlines()[0]
+    assert "grounding acc@0.5*" in header and "pope f1*" in header and "scorer" not in header

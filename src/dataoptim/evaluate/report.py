@@ -26,12 +26,14 @@ def load_scores(run: str | Path) -> dict[str, dict[str, float]]:
 
     Raises:
         MissingFileError: no scores file.
-        InputError: not ``{task: {metric: number}}``.
+        InputError: not ``{task: {metric: number}}`` (the descriptive keys of each task's entry,
+            :data:`~dataoptim.evaluate.scoring.DESCRIPTIVE_KEYS`, are left out of the result).
     """
     path = Path(run)
     if path.is_dir():
         path = path / "scores.json"
     data = read_json(path, expect=dict, what="scores file")
+    data.pop("protocol", None)  # how the answers were generated (dataoptim.evaluate.protocol), not a task
     for task, values in data.items():
         if not isinstance(values, dict):
             raise InputError(f"must map metric names to numbers, found {type(values).__name__}", file=path, field=task)
