@@ -249,6 +249,11 @@ def test_pope_labels_by_id_need_label(tmp_path):
     labels.write_text('{"question_id": 1, "text": "Is there a dog?"}\n')
     with pytest.raises(InputError, match=r"record 0 \(id '1'\), field 'label': line 1: no 'label'"):
         read_llava(q, task="pope", answers=labels)
+    labels.write_text('{"question_id": 1, "text": "Is there a cat?", "label": "no"}\n')  # paired by id: the question must match
+    with pytest.raises(InputError, match=r"record 0 \(id '1'\), field 'text': line 1: question 'Is there a cat\?' is not question '1'"):
+        read_llava(q, task="pope", answers=labels)
+    labels.write_text('{"question_id": 1, "text": "Is there a dog?", "label": "no"}\n')
+    assert read_llava(q, task="pope", answers=labels)[0]["answer"] == "no"
 
 
 # ---------------------------------------------------------------- MME: calculation.py

@@ -392,6 +392,7 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     """Fill ``answer``/``answers`` of ``items`` in place from answer files (see :func:`read_llava`)."""
     by_id: dict[str, Any] = {}
     by_text: dict[tuple[str, str], Any] = {}
+    pope_rows: dict[str, tuple[Path, int, Mapping[str, Any]]] = {}
     for path in paths:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
@@ -436,6 +437,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                     raise InputError(f"line {index + 1}: no 'label' (a POPE label file gives each question's yes/no label)",
                                      file=path, record=index, id=qid, field="label")
                 by_id[qid] = value
+                if isinstance(obj.get("text"), str):  # the label line's question, checked against the question paired with it
+                    pope_rows[qid] = (path, index, obj)
                 continue
             value = _answer_value(obj)
             if value is None:
@@ -452,6 +455,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         if value is None:
             missing.append(item["question_id"])
             continue
+        if item["question_id"] in pope_rows:
+            _check_pope_row(pope_rows[item["question_id"]][2], item, *pope_rows[item["question_id"]][:2])
         if isinstance(value, list):
             item["answers"] = [str(v) for v in value]
         elif task in SINGLE_ANSWER_TASKS:

@@ -57,7 +57,7 @@ def register(app) -> None:
     import typer
 
     fmt_help = "Benchmark format: auto, canonical, dataoptim, llava, records."
-    task_help = "Task of a LLaVA question file (vqa, gqa, mc, caption, grounding, pope); default from its name."
+    task_help = "Task of a LLaVA question file (vqa, textvqa, gqa, mc, aokvqa, caption, grounding, pope, mme); default from its name."
     answers_help = "Answer/annotation file(s) for a LLaVA question file (repeatable)."
     map_help = "NAME=TASK: the task of a DataOptim prefix or LLaVA file name (repeatable)."
     cider_help = "CIDEr tokenisation: ptb (official, pycocoevalcap's Java PTBTokenizer) or simple (no Java; not official)."
@@ -130,7 +130,8 @@ def register(app) -> None:
 
             device = "cuda" if torch.cuda.is_available() else None
         result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                          tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule, dtype=dtype, device=device, temperature=temperature, seed=seed,
+                          tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule, dtype=dtype, device=device,
+                          temperature=temperature, seed=seed,
                           backend=backend, progress=sys.stderr.isatty(), allow_symlinks_out=allow_symlinks_out,
                           **_read_options(fmt, task, answers, task_map))
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "

@@ -11,13 +11,13 @@ Predictions come as:
   ``llava/eval/model_vqa*.py`` writes; a ``prompt`` is checked against the question;
   other fields ignored). A JSON list of the same objects is accepted too.
 - a folder of result files in MME's layout (:func:`read_results_dir`): one ``<task>.txt``
-  per task, lines ``image\tquestion\tanswer\tprediction``, no header (what MME's tool
+  per task, lines ``image\\tquestion\\tanswer\\tprediction``, no header (what MME's tool
   reads and DataOptim's ``evaluation/run_llava_eval.py`` writes). They carry their
   references, so they are scored alone.
 
 Outputs of :func:`write_results` in the output folder (each file written atomically):
 
-- ``{task}.tsv`` per task: a header line ``image\tquestion\tanswer\tprediction``,
+- ``{task}.tsv`` per task: a header line ``image\\tquestion\\tanswer\\tprediction``,
   then one line per question, in benchmark order. Tabs and line breaks inside a field
   become spaces; a list of references is written as a JSON list.
 - ``per_question.jsonl``: one line per question: ``question_id``, ``task``, ``category``,
@@ -143,7 +143,7 @@ def read_results_dir(path: str | Path, *, task_map: Mapping[str, str] | None = N
     (``existence`` ... ``code_reasoning``) is task ``mme`` with that subtask as ``category``;
     any other name is read by :func:`~dataoptim.evaluate.benchmark.task_from_name`
     (``task_map`` first; DataOptim's ``vqav2``, ``gqa``, ``coco``...) and kept as ``category``.
-    Each line is ``image\tquestion\tanswer\tprediction`` (no header; the answer may be a
+    Each line is ``image\\tquestion\\tanswer\\tprediction`` (no header; the answer may be a
     JSON list of strings, several references). Question ids are ``"<file stem>:<line>"``; each
     item also keeps ``file`` and ``record`` (0-based line) for messages.
 
