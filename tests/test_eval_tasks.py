@@ -268,7 +268,9 @@ MME_LAVIN = {  # calculation.py --results_dir LaVIN (the example shipped with MM
 
 def test_mme_lavin_results_folder_gives_the_official_totals(tmp_path, capsys):
     assert main(["score", "--predictions", str(EVAL / "mme_lavin"), "--output", str(tmp_path / "out")]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "existence score" in captured.err and "963.6114" in captured.err  # the table on stderr shows the subtasks
     assert list(result) == ["mme"]
     entry = result["mme"]
     assert entry["perception"] == pytest.approx(963.6114445778312) and round(entry["perception"], 2) == 963.61

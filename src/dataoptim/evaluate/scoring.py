@@ -402,4 +402,12 @@ def scores_table(scores: Mapping[str, Mapping[str, Any]], title: str | None = No
             shown = f"{value:.4f}" if metric in RAW_METRICS else f"{100 * value:.2f}%"
             table.add_row(label if i == 0 else "", metric + (" *" if metric == values.get("headline") else ""), shown,
                           str(values.get("n", "")) if i == 0 else "")
+        categories = values.get("categories") or {}
+        if len(categories) > 1:  # POPE splits, MME subtasks, caption sources: each one's headline (MME: its score)
+            for cat, cat_values in categories.items():
+                metric = values.get("headline") if values.get("headline") in cat_values else "score"
+                if metric in cat_values:
+                    value = cat_values[metric]
+                    shown = f"{value:.4f}" if metric in RAW_METRICS else f"{100 * value:.2f}%"
+                    table.add_row("", f"  {cat} {metric}", shown, str(cat_values.get("n", "")))
     return table
