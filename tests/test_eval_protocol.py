@@ -25,7 +25,7 @@ import pytest
 
 from dataoptim.cli import main
 from dataoptim.errors import ConfigError, InputError
-from dataoptim.evaluate import evaluate
+from dataoptim.evaluate import evaluate, score
 from dataoptim.evaluate.protocol import LETTER_ANSWER, SHORT_ANSWER, question_seed, resolve
 from dataoptim.evaluate.result_txt import MME_SUBTASKS, result_groups
 
@@ -435,11 +435,11 @@ def test_checkpoint_without_settings_keeps_the_old_behaviour_with_a_note(trained
 
 
 def mme_benchmark() -> list[dict]:
-    """Two questions on one image for each of MME's 14 subtasks (canonical items, task ``pope``, subtask as category)."""
+    """Two questions on one image for each of MME's 14 subtasks (canonical items, task ``mme``, subtask as category)."""
     items = []
     for k, name in enumerate(MME_SUBTASKS):
         for j, ref in enumerate(("Yes", "No")):
-            items.append({"question_id": f"{name}/{k}.jpg#{j}", "image": f"{name}/{k}.jpg", "task": "pope", "category": name,
+            items.append({"question_id": f"{name}/{k}.jpg#{j}", "image": f"{name}/{k}.jpg", "task": "mme", "category": name,
                           "text": f"Is this {name} picture {k}, question {j}?\nAnswer the question using a single word or phrase.",
                           "answer": ref})
     return items
@@ -505,7 +505,12 @@ def test_mme_txt_files_in_the_layout_of_mme_tool(tmp_path):
         lines = (tmp_path / "run" / f"{name}.txt").read_text().splitlines(keepends=True)
         assert _mme_tool_reading(lines) == MME_TOOL_SCORES[name], name
     assert "artwork.txt" in json.loads((tmp_path / "run" / "run.json").read_text())["txt_files"]
-    assert set(result["scores"]) == {"pope"}
+    # the library's MME scorer gives the tool's numbers, on the answers and on the folder of files alone
+    mme = result["scores"]["mme"]
+    assert (mme["perception"], mme["cognition"]) == (1250.0, 500.0)
+    assert {name: entry["score"] for name, entry in mme["categories"].items()} == MME_TOOL_SCORES
+    again = score(tmp_path / "run")["mme"]
+    assert (again["perception"], again["cognition"], again["n"]) == (1250.0, 500.0, 28)
 
 
 def test_mme_groups_rules():

@@ -38,12 +38,10 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
+from dataoptim.evaluate.benchmark import MME_SUBTASKS  # MME's subtasks, as calculation.py names its files
 from dataoptim.io import atomic_write
 
-#: MME's subtasks, as ``calculation.py`` names its files (``eval_type_dict``).
-MME_PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
-MME_COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
-MME_SUBTASKS = MME_PERCEPTION + MME_COGNITION
+__all__ = ["MME_SUBTASKS", "is_mme_question", "result_groups", "txt_field", "write_result_txt"]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+\-.]*$")
 
 

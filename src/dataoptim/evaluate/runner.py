@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
 from dataoptim.evaluate.generate import check_images, generate_answers, make_generator
-from dataoptim.evaluate.scoring import check_cider_tokenizer, score_items, write_results
+from dataoptim.evaluate.scoring import check_options, score_items, write_results
 from dataoptim.io import atomic_write, write_json
 
 
@@ -64,7 +64,8 @@ def _model_id(model: Any) -> str:
 
 
 def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_dir: str | Path | None = None, *,
-             batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, tokenizer: str = "simple",
+             batch_size: int = 8, max_new_tokens: int | Mapping[str, int] | None = None, tokenizer: str = "ptb",
+             lenient: bool = False, grounding_rule: str = "lmms-eval",
              dtype: str | None = None, device: str | None = None, temperature: float | None = None, seed: int = 0,
              backend: str = "hf", progress: bool = False, allow_symlinks_out: bool = False, protocol: str = "default",
              image_aspect_ratio: str | None = None, image_position: str | None = None, top_p: float | None = None,
@@ -87,7 +88,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
             atomically, and only after all answers exist.
         batch_size: questions per model call (sampled questions go one at a time).
         max_new_tokens: one number or ``{task: n}`` (default: the protocol's).
-        tokenizer: CIDEr tokenisation (``"simple"`` or ``"ptb"``).
+        tokenizer: CIDEr tokenisation (``"ptb"``, official, needs Java when captions are scored; ``"simple"``, not official).
+        lenient, grounding_rule: scoring options (:func:`~dataoptim.evaluate.scoring.score_items`).
         dtype, device: for loading a checkpoint (the ``dataoptim`` and ``llava`` protocols load a checkpoint
             on CUDA in ``float16`` unless told otherwise, as their scripts do).
         temperature: None: the protocol's (0 = greedy; ``dataoptim``: 0.2); > 0 samples.
@@ -119,9 +121,10 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
                  "top_p": top_p, "seed": seed}
     # options first: a bad one is refused before the benchmark is read or the model loaded
     resolve(protocol, [], max_new_tokens=max_new_tokens, **overrides)
-    check_cider_tokenizer(tokenizer)
+    check_options(tokenizer=tokenizer, grounding_rule=grounding_rule)
     trained, source, note = checkpoint_settings(model, backend)
     items = read_benchmark(benchmark, **read_options)
+    check_options(tokenizer=tokenizer, grounding_rule=grounding_rule, items=[i for i in items if has_reference(i)])  # Java for captions
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
     fmt = read_options.get("format", "auto")
     if fmt == "auto" and bench_file is not None and Path(bench_file).is_file():
@@ -151,7 +154,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
                                            progress=progress, allow_symlinks_out=allow_symlinks_out, settings=settings)
     scored = [item for item in items if has_reference(item)]
     scores, rows = score_items(scored, {item["question_id"]: predictions[item["question_id"]] for item in scored},
-                               tokenizer=tokenizer) if scored else ({}, {})
+                               tokenizer=tokenizer, lenient=lenient, grounding_rule=grounding_rule) if scored else ({}, {})
     groups, skipped = result_groups(items, predictions, dataoptim_layout=fmt == "dataoptim")
     if skipped:
         notes.append(f"no .txt result file for group(s) {', '.join(map(repr, skipped))}: not plain file names")
@@ -172,7 +175,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
             "max_new_tokens": {t: s.max_new_tokens for t, s in settings.items()},
             "decoding": "greedy" if not sampled else f"sampling ({', '.join(sampled)}) seed={seed}",
             "protocol": record, "notes": notes, "txt_files": sorted(f"{name}.txt" for name in groups),
-            "cider_tokenizer": tokenizer, **timing,
+            "cider_tokenizer": tokenizer, "lenient": lenient, "grounding_rule": grounding_rule, **timing,
         }, indent=2)
         write_results(out, {**scores, "protocol": record}, rows)  # scores.json last (only the protocol when nothing was scored)
     return {"scores": scores, "predictions": predictions, "protocol": record, "notes": notes, **timing}
