@@ -144,6 +144,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     name = type(generator).__name__ if takes else getattr(generator, "__name__", type(generator).__name__)
     if not takes:
         notes.append(f"the generator {name} takes no protocol settings: only prompt suffixes, budgets and answer clean-up apply")
+    if protocol == "dataoptim":
+        source += " (not used: the protocol fixes its own image settings)"
     record = protocol_record(protocol, settings, seed=seed, source=source, overrides={**overrides, "max_new_tokens": max_new_tokens},
                              dtype=dtype, batch_size=batch_size, generator=name)
     if hasattr(generator, "decoding"):
