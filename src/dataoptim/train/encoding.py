@@ -165,18 +165,20 @@ class LlamaText:
         return self.sp.id_to_piece(int(token_id))
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Text of ids (no special tokens dropped: ``<s>`` and ``</s>`` are written out)."""
-        out, run = [], []
+        """Text of ids piece by piece: ``▁`` is a space (a leading one too), byte pieces are decoded, ``<s>`` written out."""
+        out: list[str] = []
+        pending = bytearray()
         for t in ids:
-            if t in (self.bos_id, self.eos_id, self.unk_id):
-                if run:
-                    out.append(self.sp.decode(run))
-                    run = []
-                out.append(self.piece(t))
-            else:
-                run.append(int(t))
-        if run:
-            out.append(self.sp.decode(run))
+            piece = self.piece(t)
+            if len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+                pending.append(int(piece[3:5], 16))
+                continue
+            if pending:
+                out.append(pending.decode("utf-8", errors="replace"))
+                pending = bytearray()
+            out.append(piece.replace(_SPIECE, " "))
+        if pending:
+            out.append(pending.decode("utf-8", errors="replace"))
         return "".join(out)
 
 

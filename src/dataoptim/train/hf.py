@@ -138,6 +138,35 @@ def _from_worker(exc: DataOptimError) -> DataOptimError:
     return type(exc)(lines[-1][len(prefix):])
 
 
+def _text_encoder(tokenizer, model, model_name_or_path, legacy):
+    """LLaVA's tokenizer for this run: the SentencePiece model next to the start model's tokenizer, if any."""
+    from dataoptim.train.encoding import text_encoder
+
+    path = model_name_or_path or (model if isinstance(model, (str, os.PathLike)) and str(model) != "tiny" else None)
+    return text_encoder(tokenizer, path=path if path is not None and Path(path).is_dir() else None, legacy=legacy)
+
+
+def _keep_sentencepiece(text, output_dir: Path) -> None:
+    """Copy ``tokenizer.model`` (and its ``legacy``) into a checkpoint, so its encoding stays exact when training resumes from it."""
+    import shutil
+
+    from dataoptim.train.encoding import LlamaText
+
+    if not isinstance(text, LlamaText):
+        return
+    target = output_dir / "tokenizer.model"
+    if not target.exists():
+        shutil.copyfile(text.model_file, target)
+    config = output_dir / "tokenizer_config.json"
+    if config.is_file():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        if data.get("legacy") != text.legacy:
+            from dataoptim.io import write_json
+
+            data["legacy"] = text.legacy
+            write_json(config, data, indent=2)
+
+
 def _make_trainer_class():
     from transformers import Trainer
 
@@ -233,7 +262,10 @@ def train_hf(
     seed: int = 42,
     image_position: str = "front",
     pad: bool = True,
+    strict_length: bool = False,
     skip_bad_records: bool = False,
+    loss_per_device: bool = True,
+    legacy: bool | None = None,
     open_images: bool = False,
     allow_symlinks_out: bool = False,
     deepspeed: str | os.PathLike | dict | None = None,
@@ -266,8 +298,16 @@ def train_hf(
         seed: data order and initialisation seed.
         image_position: ``<image>`` to the ``front`` (LLaVA) or ``inline``.
         pad: pad images to squares with the CLIP mean colour (the recipe's ``image_aspect_ratio pad``).
-        skip_bad_records: drop records too long for ``model_max_length`` or with a template
-            mismatch (reported) instead of stopping.
+        strict_length: refuse records longer than ``model_max_length`` positions (the image counted
+            once) instead of cutting them as LLaVA does (:func:`dataoptim.train.data.prepare_dataset`).
+        skip_bad_records: drop (and report) the records LLaVA masks entirely and, with
+            ``strict_length``, those too long, instead of keeping (masked) or refusing them.
+        loss_per_device: the recipe's loss (default): each micro-batch's mean over its own label
+            tokens, divided by the accumulation steps, as LLaVA's transformers 4.31 ``Trainer``
+            computed it (``average_tokens_across_devices=False`` and no ``num_items_in_batch`` passed
+            to the model). False: transformers' newer averaging over all label tokens of the step,
+            across devices and accumulation steps (not the recipe).
+        legacy: override the LLaMA tokenizer's ``legacy`` setting (default: its ``tokenizer_config.json``).
         open_images: decode every image before training (catches corrupt files up front).
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
             ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
@@ -290,7 +330,7 @@ def train_hf(
     Raises:
         MissingFileError: selection, image folder, an image, or a model part is missing.
         UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
-        ModelInputError: a corrupt image, a record too long or mismatching the template.
+        ModelInputError: a corrupt image; with ``strict_length``, a record too long.
         InputError, RecordError: malformed selection. ConfigError: bad option
             (:func:`check_settings`, before anything is read or written).
     """
@@ -319,9 +359,9 @@ def train_hf(
         )
         _, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
-            model_max_length=model_max_length, image_position=image_position,
+            model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out,
+            allow_symlinks_out=allow_symlinks_out, text=_text_encoder(tokenizer, model, model_name_or_path, legacy),
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -334,6 +374,9 @@ def train_hf(
     ckpt = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
     compat[ckpt] = gradient_checkpointing
     compat[f"{ckpt}_kwargs"] = {"use_reentrant": False} if gradient_checkpointing else None
+    if "average_tokens_across_devices" in fields:
+        # transformers >= 4.46: False = no token count gathered across devices (LLaVA's 4.31 had none)
+        compat["average_tokens_across_devices"] = not loss_per_device
     if "warmup_ratio" in fields:
         compat["warmup_ratio"] = warmup_ratio
     else:
@@ -372,15 +415,19 @@ def train_hf(
     tokenizer.model_max_length = model_max_length
     net.config.use_cache = False
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
+    text = _text_encoder(tokenizer, model, model_name_or_path, legacy)
     with args.main_process_first(desc="preparing the selection"):
         encoded, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
-            model_max_length=model_max_length, image_position=image_position,
+            model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out,
+            allow_symlinks_out=allow_symlinks_out, text=text,
         )
     logger.info("selection: %s", report.summary())
-    dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out)
+    dataset = SupervisedDataset(
+        encoded, image_folder, image_processor, image_token_id=net.config.image_token_index,
+        image_seq_length=net.config.image_seq_length, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out,
+    )
     trainer = _make_trainer_class()(
         model=net,
         args=args,
@@ -389,6 +436,10 @@ def train_hf(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    if loss_per_device:
+        # no num_items_in_batch reaches the model: each micro-batch loss is its own mean over its label
+        # tokens, and the Trainer divides it by the accumulation steps, as transformers 4.31 did for LLaVA
+        trainer.model_accepts_loss_kwargs = False
     try:
         outcome = trainer.train()
     except DataOptimError as exc:
@@ -399,6 +450,7 @@ def train_hf(
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
             image_processor.save_pretrained(str(output_dir))
+            _keep_sentencepiece(text, output_dir)
     metrics = dict(outcome.metrics)
     runtime = metrics.get("train_runtime") or 0.0
     metrics["global_step"] = int(trainer.state.global_step)
@@ -420,6 +472,9 @@ def train_hf(
                     "bf16": bf16, "tf32": tf32, "seed": seed, "deepspeed": ds_config if isinstance(ds_config, str) else bool(ds_config),
                 },
                 "model_max_length": model_max_length,
+                "strict_length": strict_length,
+                "loss": "per-device micro-batch mean (LLaVA, transformers 4.31)" if loss_per_device else "token average across devices and accumulation steps",
+                "encoding": report.encoding,
                 "image_position": image_position,
                 "pad": pad,
                 "metrics": metrics,
