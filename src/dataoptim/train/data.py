@@ -378,7 +378,8 @@ def prepare_dataset(
         UnsafeInputError: an image leads out of the image folder through a link (unless allowed).
         ModelInputError: with ``open_images``, a corrupt image; with ``strict_length`` and
             without ``skip_bad_records``, the first record over ``model_max_length``, with the count.
-        InputError, RecordError: malformed selection; no record left.
+        InputError, RecordError: malformed selection; no record left, or none with a label left
+            (every answer cut away or masked: LLaVA's loss would be NaN).
     """
     import pyarrow.compute as pc
 
@@ -428,6 +429,12 @@ def prepare_dataset(
     report.usable = len(encoded)
     if report.usable == 0:
         raise InputError("no usable records left to train on", file=file)
+    if int(pc.max(table.column("answer_tokens")).as_py() or 0) == 0:
+        # LLaVA would run on with a loss of 0/0 (NaN): refuse
+        raise InputError(
+            f"no record has a label left to train on ({report.truncated} cut at model_max_length {model_max_length}, "
+            f"{report.masked} masked by the recipe)", file=file,
+        )
     report.tokens, report.answer_tokens, report.max_length, report.max_positions = _token_totals(table, image_seq_length or RECIPE_IMAGE_FEATURES)
     return encoded.select_columns(["index", "id", "image", "input_ids", "labels", "positions"]), report
 

@@ -138,10 +138,12 @@ def _from_worker(exc: DataOptimError) -> DataOptimError:
     return type(exc)(lines[-1][len(prefix):])
 
 
-def _text_encoder(tokenizer, model, model_name_or_path, legacy):
-    """LLaVA's tokenizer for this run: the SentencePiece model next to the start model's tokenizer, if any."""
-    from dataoptim.train.encoding import text_encoder
+def _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer=None):
+    """LLaVA's tokenizer for this run: the SentencePiece model given, or next to the start model's tokenizer, if any."""
+    from dataoptim.train.encoding import LlamaText, text_encoder
 
+    if llama_tokenizer is not None:
+        return LlamaText.from_dir(llama_tokenizer, legacy=legacy)
     path = model_name_or_path or (model if isinstance(model, (str, os.PathLike)) and str(model) != "tiny" else None)
     return text_encoder(tokenizer, path=path if path is not None and Path(path).is_dir() else None, legacy=legacy)
 
@@ -266,6 +268,7 @@ def train_hf(
     skip_bad_records: bool = False,
     loss_per_device: bool = True,
     legacy: bool | None = None,
+    llama_tokenizer: str | os.PathLike | None = None,
     open_images: bool = False,
     allow_symlinks_out: bool = False,
     deepspeed: str | os.PathLike | dict | None = None,
@@ -308,6 +311,9 @@ def train_hf(
             to the model). False: transformers' newer averaging over all label tokens of the step,
             across devices and accumulation steps (not the recipe).
         legacy: override the LLaMA tokenizer's ``legacy`` setting (default: its ``tokenizer_config.json``).
+        llama_tokenizer: a folder holding LLaMA-2's ``tokenizer.model`` to encode with (default: the
+            start model's folder when it holds one; else the model's own tokenizer, exact only as far
+            as it splits text like LLaMA-2's: :mod:`dataoptim.train.encoding`).
         open_images: decode every image before training (catches corrupt files up front).
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
             ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
@@ -361,7 +367,7 @@ def train_hf(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, text=_text_encoder(tokenizer, model, model_name_or_path, legacy),
+            allow_symlinks_out=allow_symlinks_out, text=_text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer),
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -415,7 +421,7 @@ def train_hf(
     tokenizer.model_max_length = model_max_length
     net.config.use_cache = False
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
-    text = _text_encoder(tokenizer, model, model_name_or_path, legacy)
+    text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
     with args.main_process_first(desc="preparing the selection"):
         encoded, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
