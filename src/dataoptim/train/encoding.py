@@ -81,6 +81,7 @@ class LlamaText:
         self.add_bos = bool(add_bos)
         self._proto = path.read_bytes()
         self._sp = None
+        self._cache: dict[str, tuple[int, ...]] = {}
         sp = self.sp
         self.bos_id, self.eos_id, self.unk_id = (sp.piece_to_id(t) for t in (BOS, EOS, UNK))
         #: LLaVA pads with ``<unk>`` (``tokenizer.pad_token = tokenizer.unk_token``)
@@ -127,29 +128,40 @@ class LlamaText:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_sp"] = None
+        state["_cache"] = {}
         return state
 
     def describe(self) -> str:
         """``"sentencepiece tokenizer.model, legacy false"``: for reports."""
         return f"{self.kind} {Path(self.model_file).name}, legacy {str(self.legacy).lower()}"
 
-    def _pieces(self, text: str) -> list[str]:
+    def _segment(self, text: str) -> tuple[int, ...]:
+        """Ids of one stretch between special tokens (transformers 4.31 ``LlamaTokenizer._tokenize``), cached."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        sp = self.sp
         if self.legacy:
-            return self.sp.encode(text, out_type=str)
-        first = text.startswith(_SPIECE)
-        if first:
-            text = text[1:]
-        pieces = self.sp.encode(text, out_type=str)
-        if not first and not text.startswith(" ") and pieces and pieces[0].startswith(_SPIECE):
-            pieces = ([pieces[0][1:]] if len(pieces[0]) > 1 else []) + pieces[1:]
-        return pieces
+            ids = sp.encode(text)
+        else:
+            first = text.startswith(_SPIECE)
+            body = text[1:] if first else text
+            ids = sp.encode(body)
+            if not first and not body.startswith(" ") and ids:
+                head = sp.id_to_piece(ids[0])
+                if head.startswith(_SPIECE):
+                    # the piece without its ▁; a piece the vocabulary lacks is <unk>, as piece_to_id gives it there
+                    ids = ([sp.piece_to_id(head[1:])] if len(head) > 1 else []) + list(ids[1:])
+        out = tuple(ids)
+        if len(self._cache) < 10_000:
+            self._cache[text] = out
+        return out
 
     def __call__(self, text: str) -> list[int]:
         """Token ids of ``text``, ``<s>`` first (``tokenizer(text).input_ids``)."""
         if not self.legacy:
             text = _SPIECE + text.replace(_SPIECE, " ")
         ids = [self.bos_id] if self.add_bos else []
-        piece_to_id = self.sp.piece_to_id
         for part in self._split.split(text):
             if not part:
                 continue
@@ -157,7 +169,7 @@ class LlamaText:
             if special is not None:
                 ids.append(special)
             else:
-                ids.extend(piece_to_id(p) for p in self._pieces(part))  # a piece unknown to the vocabulary is <unk>, as there
+                ids.extend(self._segment(part))
         return ids
 
     def piece(self, token_id: int) -> str:
