@@ -244,3 +244,45 @@ def test_trainer_dataset_gives_llava_ids(tmp_path, legacy):
         ids = [IMAGE_TOKEN_INDEX if t == 32000 else t for t in item["input_ids"].tolist()]
         assert ids == ref["input_ids"] and item["labels"].tolist() == ref["labels"], ref["id"]
         assert tuple(item["pixel_values"].shape) == (3, 28, 28)
+
+
+def test_text_encoder_finds_the_sentencepiece_model(tmp_path):
+    from dataoptim.errors import ConfigError
+    from dataoptim.train.encoding import TokenizerText, text_encoder
+    from dataoptim.train.model import build_tiny_tokenizer
+
+    exact = text_encoder(None, path=TOK)
+    assert isinstance(exact, LlamaText) and exact.legacy is False and exact.describe() == "sentencepiece tokenizer.model, legacy false"
+    tiny = build_tiny_tokenizer()
+    fallback = text_encoder(tiny, path=tmp_path)
+    assert isinstance(fallback, TokenizerText) and fallback.pad_id == tiny.pad_token_id == 0
+    # the same algorithm on another tokenizer: BOS kept once, image one position, labels on the answers
+    tokens = encode_record(_official()[3]["conversations"], fallback)
+    assert tokens.input_ids[0] == tiny.bos_token_id and tokens.input_ids.count(IMAGE_TOKEN_INDEX) == 1
+    assert tokens.masked is None and tokens.labels[-1] == tiny.eos_token_id and tokens.answer_tokens > 1
+    with pytest.raises(ConfigError, match="no SentencePiece tokenizer.model"):
+        text_encoder(None, path=tmp_path)
+
+
+def test_tokens_command_bad_input_is_one_line_and_no_output(tmp_path, capsys):
+    from dataoptim.cli import main
+
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps(_official()[:2]))
+    out = tmp_path / "tokens.jsonl"
+    cases = [
+        (["--tokenizer", str(tmp_path)], f"error: {tmp_path / 'tokenizer.model'}: SentencePiece tokenizer.model not found"),
+        (["--tokenizer", str(TOK), "--model-max-length", "0"], "error: model_max_length must be an integer >= 1, found 0"),
+        (["--tokenizer", str(TOK), "--image-position", "middle"], "error: --image-position must be 'front' or 'inline', found 'middle'"),
+    ]
+    for more, line in cases:
+        assert main(["tokens", "--data", str(data), "--output", str(out), *more]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [line]
+        assert not out.exists()
+    records = _official()[:2]
+    records[1]["conversations"][0]["value"] = "no image token here"
+    data.write_text(json.dumps(records))
+    assert main(["tokens", "--data", str(data), "--output", str(out), "--tokenizer", str(TOK)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {data}: record 1 (id 'flickr30k_0'), field 'conversations[0].value'")
+    assert not out.exists() and not list(tmp_path.glob(".tokens.jsonl*"))
