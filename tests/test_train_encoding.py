@@ -286,3 +286,16 @@ def test_tokens_command_bad_input_is_one_line_and_no_output(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {data}: record 1 (id 'flickr30k_0'), field 'conversations[0].value'")
     assert not out.exists() and not list(tmp_path.glob(".tokens.jsonl*"))
+
+
+def test_collator_pads_and_masks_as_llava():
+    """DataCollatorForSupervisedDataset: right padding with <unk> (0), labels -100, attention_mask = input_ids != pad."""
+    import torch
+
+    from dataoptim.train.data import Collator
+
+    items = [{"input_ids": torch.tensor([1, 5, 0, 7]), "labels": torch.tensor([-100, 5, 0, 7])}, {"input_ids": torch.tensor([1, 9]), "labels": torch.tensor([-100, 9])}]
+    batch = Collator(0)(items)
+    assert batch["input_ids"].tolist() == [[1, 5, 0, 7], [1, 9, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 5, 0, 7], [-100, 9, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 0, 1], [1, 1, 0, 0]]  # an <unk> inside is not attended to, as in LLaVA

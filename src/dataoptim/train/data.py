@@ -515,8 +515,11 @@ class Collator:
     """Pad a list of :class:`SupervisedDataset` items into a batch (right padding, as LLaVA).
 
     Returns ``{"input_ids", "labels", "attention_mask"}`` as ``LongTensor (B, L)`` with
-    ``L`` the longest item, padded with ``pad_token_id`` / -100 / 0, and ``pixel_values``
-    ``(I, 3, S, S)`` for the ``I`` items that have an image, in batch order.
+    ``L`` the longest item, padded with ``pad_token_id`` / -100, the attention mask
+    ``input_ids != pad_token_id`` as LLaVA's ``DataCollatorForSupervisedDataset`` builds it
+    (LLaMA-2 pads with ``<unk>``, so an ``<unk>`` in a text is not attended to either), and
+    ``pixel_values`` ``(I, 3, S, S)`` for the ``I`` items that have an image, in batch order.
+    The cut at ``model_max_length`` is already in the items (:mod:`dataoptim.train.encoding`).
     """
 
     pad_token_id: int
@@ -524,18 +527,16 @@ class Collator:
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        from dataoptim.train.format import IGNORE_INDEX
+        from dataoptim.train.encoding import IGNORE_INDEX
 
         width = max(len(it["input_ids"]) for it in items)
         ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, it in enumerate(items):
             n = len(it["input_ids"])
             ids[row, :n] = it["input_ids"]
             labels[row, :n] = it["labels"]
-            mask[row, :n] = 1
-        batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        batch = {"input_ids": ids, "labels": labels, "attention_mask": ids.ne(self.pad_token_id).long()}
         pixels = [it["pixel_values"] for it in items if "pixel_values" in it]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)

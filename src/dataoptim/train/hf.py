@@ -438,7 +438,8 @@ def train_hf(
         model=net,
         args=args,
         train_dataset=dataset,
-        data_collator=Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
+        # LLaVA pads with <unk> (LLaMA-2: 0) and attends to every other position
+        data_collator=Collator(text.pad_id if text.pad_id is not None else 0),
         processing_class=tokenizer,
         callbacks=callbacks,
     )
