@@ -1,7 +1,10 @@
 """Backend ``hf``: the challenge recipe natively with ``transformers`` (``Trainer``, optional DeepSpeed).
 
 Same data format, masking, image padding and hyper-parameters as the ``llava``
-backend (DESIGN §8, :mod:`dataoptim.train.recipe`), on llava-hf's
+backend (DESIGN §8, :mod:`dataoptim.train.recipe`): LLaVA 744cb3e's token ids,
+labels and cut at ``model_max_length`` (:mod:`dataoptim.train.encoding`), its
+pixels (PIL CLIP processor after ``expand2square``) and its loss (each
+micro-batch's mean on each device, as transformers 4.31 computed it), on llava-hf's
 ``LlavaForConditionalGeneration``: the vision tower is frozen, the projector
 and the language model train, AdamW with cosine decay after 3 % linear
 warm-up, gradient checkpointing, bf16 where the GPU supports it (tf32 on
