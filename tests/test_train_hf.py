@@ -139,6 +139,7 @@ def test_two_steps_with_repeats_and_a_truncated_record(tmp_path, capsys):
     assert "5 records (2 repeats), 5 used, 1 truncated at 512 positions" in err
     report = json.loads((tmp_path / "out" / "data_report.json").read_text())
     assert report["records"] == report["usable"] == 5 and report["repeats"] == 2
+    assert report["repeated_records"] == [{"index": 2, "id": "coco_0", "first_index": 0}, {"index": 4, "id": "coco_0", "first_index": 0}]
     assert [(r["index"], r["id"], r["positions_after"]) for r in report["truncated_records"]] == [(3, "coco_2", 512)]
     train_report = json.loads((tmp_path / "out" / "train_report.json").read_text())
     assert train_report["metrics"]["global_step"] == 2

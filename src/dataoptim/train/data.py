@@ -191,7 +191,8 @@ class DataReport:
         file: the selection file (or None for an in-memory dataset).
         records: records read (samples: repeats counted).
         usable: records kept for training (``records`` minus ``dropped``).
-        repeats: records that repeat an earlier one (same id, same content; each is trained).
+        repeats: records that repeat an earlier one (same id, same content; each is trained);
+            ``repeated_records`` lists each repeat ``{"index", "id", "first_index"}``.
         truncated: records longer than ``model_max_length`` positions (image counted once), cut
             and still trained as LLaVA does; ``truncated_records`` lists each:
             ``{"index", "id", "positions_before", "positions_after"}``.
@@ -212,6 +213,7 @@ class DataReport:
     records: int
     usable: int
     repeats: int = 0
+    repeated_records: list[dict[str, Any]] = field(default_factory=list)
     truncated: int = 0
     truncated_records: list[dict[str, Any]] = field(default_factory=list)
     masked: int = 0
@@ -396,6 +398,13 @@ def prepare_dataset(
         model_max_length=model_max_length, encoding=text.describe(),
         repeats=len(encoded) - pc.count_distinct(table.column("id")).as_py(),
     )
+    if report.repeats:
+        first_at: dict[str, int] = {}
+        for index, rid in zip(table.column("index").to_pylist(), table.column("id").to_pylist()):
+            if rid in first_at:
+                report.repeated_records.append({"index": index, "id": rid, "first_index": first_at[rid]})
+            else:
+                first_at[rid] = index
     cut = table.filter(table.column("truncated"))
     report.truncated = cut.num_rows
     report.truncated_records = [
