@@ -298,3 +298,38 @@ def test_empty_or_non_list_selection_is_an_input_error(tmp_path, content, words)
     with pytest.raises(InputError, match=words) as info:
         load_selection(path, cache_dir=tmp_path / "cache")
     assert info.value.file == str(path)
+
+
+def test_logged_loss_is_the_mean_of_micro_batch_means(tmp_path):
+    """One step of two micro-batches (accumulation 2): LLaVA's loss is the mean of each micro-batch's own mean,
+    not the mean over all label tokens of the step (which weights the long answer more)."""
+    import torch
+
+    from dataoptim.train.data import Collator, SupervisedDataset, prepare_dataset
+    from dataoptim.train.hf import train_hf
+    from dataoptim.train.model import build_tiny_model
+
+    data, images = _selection(tmp_path, n=2)
+    records = json.loads(data.read_text())
+    records[0]["conversations"] = records[0]["conversations"][:2]
+    records[0]["conversations"][1]["value"] = "yes"
+    records[1]["conversations"][1]["value"] = "a long answer about the cat on the mat " * 6
+    data.write_text(json.dumps(records))
+    model, tokenizer, processor = build_tiny_model(seed=0)
+    encoded, _ = prepare_dataset(data, images, tokenizer, model_max_length=2048, cache_dir=tmp_path / "cache")
+    dataset = SupervisedDataset(encoded, images, processor, image_token_id=model.config.image_token_index, image_seq_length=model.config.image_seq_length)
+    means, counts = [], []
+    with torch.no_grad():
+        for i in range(2):
+            batch = Collator(0)([dataset[i]])
+            means.append(float(model(**batch).loss))
+            counts.append(int((batch["labels"][:, 1:] != -100).sum()))
+    assert counts[0] < counts[1] / 5
+    per_device = sum(means) / 2
+    token_average = sum(m * c for m, c in zip(means, counts)) / sum(counts)
+    common = dict(max_steps=1, per_device_train_batch_size=1, gradient_accumulation_steps=2, dataloader_num_workers=0, learning_rate=0.0,
+                  warmup_ratio=0.0, save_strategy="no", save_final=False, disable_tqdm=True, cache_dir=tmp_path / "cache", tiny_kwargs={"seed": 0})
+    recipe = train_hf(data, images, tmp_path / "a", **common).losses[0]
+    newer = train_hf(data, images, tmp_path / "b", loss_per_device=False, **common).losses[0]
+    assert recipe == pytest.approx(per_device, rel=1e-4) and newer == pytest.approx(token_average, rel=1e-4)
+    assert abs(per_device - token_average) > 1e-3
