@@ -299,3 +299,20 @@ def test_collator_pads_and_masks_as_llava():
     assert batch["input_ids"].tolist() == [[1, 5, 0, 7], [1, 9, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 5, 0, 7], [-100, 9, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 0, 1], [1, 1, 0, 0]]  # an <unk> inside is not attended to, as in LLaVA
+
+
+def test_inference_prompt_ids_are_llavas_eval_ids(legacy, text):
+    """DataOptim's evaluation/run_llava_eval.py encodes the prompt with tokenizer_image_token: the reference ids
+    (fixtures/llava744/prompts.legacy-*.json) were printed by LLaVA 744cb3e's conversation + tokenizer_image_token
+    with transformers 4.31.0's slow LlamaTokenizer."""
+    from dataoptim.train.format import encode_prompt, inference_prompt
+    from dataoptim.train.model import build_tiny_tokenizer
+
+    tiny = build_tiny_tokenizer()  # only its <image> id is used here
+    image_id = tiny.convert_tokens_to_ids("<image>")
+    for ref in _json(REF / f"prompts.legacy-{legacy}.json"):
+        prompt = inference_prompt(ref["question"])
+        assert prompt == ref["prompt"]
+        ids = encode_prompt(prompt, tiny, image_seq_length=4, text=text)
+        at = ref["input_ids"].index(IMAGE_TOKEN_INDEX)
+        assert ids == ref["input_ids"][:at] + [image_id] * 4 + ref["input_ids"][at + 1 :]

@@ -333,3 +333,29 @@ def test_logged_loss_is_the_mean_of_micro_batch_means(tmp_path):
     newer = train_hf(data, images, tmp_path / "b", loss_per_device=False, **common).losses[0]
     assert recipe == pytest.approx(per_device, rel=1e-4) and newer == pytest.approx(token_average, rel=1e-4)
     assert abs(per_device - token_average) > 1e-3
+
+
+def test_training_with_llama2s_tokenizer_keeps_it_in_the_checkpoint(tmp_path):
+    """With LLaMA-2's SentencePiece model the checkpoint keeps tokenizer.model and its legacy setting,
+    so evaluation encodes prompts as LLaVA's eval does (dataoptim.train.encoding.sentencepiece_for)."""
+    from pathlib import Path
+
+    from dataoptim.train.encoding import LlamaText, sentencepiece_for
+    from dataoptim.train.hf import train_hf
+    from dataoptim.train.model import build_model_from_configs, build_tiny_image_processor, build_tiny_tokenizer, load_model
+
+    tok_dir = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+    tokenizer = build_tiny_tokenizer()
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=28, patch_size=7, projection_dim=32)
+    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048)
+    model = build_model_from_configs(vision, text, tokenizer, text_vocab_size=32064)
+    data, images = _selection(tmp_path, n=2)
+    result = train_hf(data, images, tmp_path / "out", model=(model, tokenizer, build_tiny_image_processor(28)), llama_tokenizer=tok_dir,
+                      max_steps=1, per_device_train_batch_size=2, dataloader_num_workers=0, save_strategy="no", disable_tqdm=True,
+                      cache_dir=tmp_path / "cache")
+    assert result.report["encoding"] == "sentencepiece tokenizer.model, legacy false"
+    assert (tmp_path / "out" / "tokenizer.model").read_bytes() == (tok_dir / "tokenizer.model").read_bytes()
+    assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["legacy"] is False
+    _, reloaded, _ = load_model(tmp_path / "out")
+    found = sentencepiece_for(reloaded)
+    assert isinstance(found, LlamaText) and found.legacy is False

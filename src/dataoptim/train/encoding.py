@@ -261,6 +261,14 @@ def text_encoder(tokenizer=None, *, path: str | os.PathLike | None = None, legac
     return TokenizerText(tokenizer)
 
 
+def sentencepiece_for(tokenizer) -> "LlamaText | None":
+    """:class:`LlamaText` from the ``tokenizer.model`` in the folder ``tokenizer`` was loaded from, or None if there is none."""
+    folder = getattr(tokenizer, "name_or_path", None)
+    if folder and (Path(folder) / "tokenizer.model").is_file():
+        return LlamaText.from_dir(folder)
+    return None
+
+
 def tokenizer_image_token(text: str, encode) -> list[int]:
     """Ids of a text holding ``<image>``: each stretch encoded on its own, ``<image>`` = one ``-200``.
 

@@ -147,22 +147,35 @@ def _expand_image(ids: list[int], labels: list[int], image_id: int, n: int) -> t
     return ids[:at] + [image_id] * n + ids[at + 1 :], labels[:at] + [IGNORE_INDEX] * n + labels[at + 1 :]
 
 
-def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int) -> list[int]:
+def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int, text=None) -> list[int]:
     """Token ids of an inference prompt (:func:`inference_prompt`), BOS first, ``<image>`` expanded.
+
+    With ``text`` (LLaMA-2's SentencePiece model, :class:`dataoptim.train.encoding.LlamaText`)
+    the ids are LLaVA's at evaluation (DataOptim ``evaluation/run_llava_eval.py``:
+    ``tokenizer_image_token``, the text after ``<image>`` encoded on its own); otherwise the
+    tokenizer encodes the whole prompt with ``<image>`` as one added token.
 
     Args:
         prompt: text holding at most one ``<image>``.
         tokenizer: a ``transformers`` tokenizer that adds BOS and knows ``<image>`` as one added token.
         image_seq_length: vision tokens per image (``model.config.image_seq_length`` of a
             checkpoint from :func:`dataoptim.train.model.load_model`).
+        text: the exact encoder, or None.
 
     Returns:
-        ``list[int]`` of length ``n_text + image_seq_length - 1`` when the prompt has an image.
+        ``list[int]``: the image as ``image_seq_length`` copies of the ``<image>`` id.
 
     Raises:
         ConfigError: the tokenizer lacks ``<image>``, or ``<image>`` did not become one token.
     """
     image_id = image_token_id(tokenizer)
+    if text is not None:
+        from dataoptim.train.encoding import IMAGE_TOKEN_INDEX, expand_images, tokenizer_image_token
+
+        if prompt.count(IMAGE_TOKEN) > 1:
+            raise ConfigError(f"the prompt holds {prompt.count(IMAGE_TOKEN)} {IMAGE_TOKEN} tokens; one image per prompt")
+        ids = tokenizer_image_token(prompt, text)
+        return expand_images(ids, [IGNORE_INDEX] * len(ids), image_seq_length, image_id)[0] if IMAGE_TOKEN_INDEX in ids else ids
     ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
     count = ids.count(image_id)
     if count != prompt.count(IMAGE_TOKEN) or count > 1:

@@ -499,8 +499,11 @@ def prepare_generation_inputs(prompts: Sequence[str], images: Sequence[Any] | No
     for prompt in prompts:
         if (images is not None) != (prompt.count(IMAGE_TOKEN) == 1):
             raise ConfigError(f"each prompt needs exactly one {IMAGE_TOKEN} when images are given (and none otherwise)")
+    from dataoptim.train.encoding import sentencepiece_for
+
     n = model.config.image_seq_length
-    seqs = [encode_prompt(p, tokenizer, image_seq_length=n) for p in prompts]
+    text = sentencepiece_for(tokenizer)  # LLaVA's eval ids when the checkpoint holds LLaMA-2's tokenizer.model
+    seqs = [encode_prompt(p, tokenizer, image_seq_length=n, text=text) for p in prompts]
     width = max(len(s) for s in seqs)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
