@@ -164,9 +164,12 @@ def encode_dataset(ds, text, *, model_max_length: int, image_position: str = "fr
         ``masked`` (None or the reason every label is masked), ``answer_tokens`` (labels used) and
         ``images`` (image positions left after the cut).
     """
-    from dataoptim.train.encoding import IMAGE_TOKEN_INDEX, encode_record
+    from dataoptim.train.encoding import ENCODING_VERSION, IMAGE_TOKEN_INDEX, encode_record
+
+    version = ENCODING_VERSION  # in the closure: datasets' cache key changes when the encoding does
 
     def encode(batch):
+        assert version
         out: dict[str, list] = {k: [] for k in ("input_ids", "labels", "positions", "positions_before", "truncated", "masked", "answer_tokens", "images")}
         for conversations, image in zip(batch["conversations"], batch["image"]):
             rec = encode_record(conversations, text, has_image=image is not None, model_max_length=model_max_length, image_position=image_position)

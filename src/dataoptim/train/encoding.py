@@ -48,6 +48,8 @@ IGNORE_INDEX = -100
 RECIPE_IMAGE_FEATURES = 256
 #: ``model_max_length`` of the recipe.
 RECIPE_MAX_LENGTH = 2048
+#: Changes whenever the encoding's output can change (part of the ``datasets`` cache key).
+ENCODING_VERSION = "llava744-1"
 _SPIECE = "\u2581"
 
 
