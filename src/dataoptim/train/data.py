@@ -166,10 +166,7 @@ def encode_dataset(ds, text, *, model_max_length: int, image_position: str = "fr
     """
     from dataoptim.train.encoding import ENCODING_VERSION, IMAGE_TOKEN_INDEX, encode_record
 
-    version = ENCODING_VERSION  # in the closure: datasets' cache key changes when the encoding does
-
-    def encode(batch):
-        assert version
+    def encode(batch, _version=ENCODING_VERSION):  # the version is part of datasets' cache key
         out: dict[str, list] = {k: [] for k in ("input_ids", "labels", "positions", "positions_before", "truncated", "masked", "answer_tokens", "images")}
         for conversations, image in zip(batch["conversations"], batch["image"]):
             rec = encode_record(conversations, text, has_image=image is not None, model_max_length=model_max_length, image_position=image_position)
