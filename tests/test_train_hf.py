@@ -359,3 +359,14 @@ def test_training_with_llama2s_tokenizer_keeps_it_in_the_checkpoint(tmp_path):
     _, reloaded, _ = load_model(tmp_path / "out")
     found = sentencepiece_for(reloaded)
     assert isinstance(found, LlamaText) and found.legacy is False
+
+
+def test_llama_tokenizer_option_and_a_vocabulary_that_does_not_fit(tmp_path, capsys):
+    from pathlib import Path
+
+    tok_dir = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+    data, images = _selection(tmp_path, n=2)
+    # the tiny model embeds 385 tokens, LLaMA-2's tokenizer gives ids up to 31999
+    assert main(_hf_argv(tmp_path, data, images, "--dry-run", "--llama-tokenizer", str(tok_dir))) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: the model's vocabulary has ") and "fewer than the 32000 of " in line

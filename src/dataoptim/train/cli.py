@@ -94,6 +94,7 @@ def register(app) -> None:
         image_position: str = typer.Option("front", "--image-position", help="[hf] <image> to the 'front' (LLaVA) or keep 'inline'."),
         strict_length: bool = typer.Option(False, "--strict-length", help="[hf] Refuse records longer than --model-max-length (image counted once) instead of cutting them as LLaVA does."),
         skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) the records LLaVA masks entirely, and with --strict-length those too long."),
+        llama_tokenizer: Optional[Path] = typer.Option(None, "--llama-tokenizer", help="[hf] Folder with LLaMA-2's tokenizer.model for LLaVA's exact ids (default: the start model's folder, when it holds one)."),
         token_average: bool = typer.Option(False, "--token-average", help="[hf] Not the recipe: average the loss over all label tokens across devices and accumulation steps (transformers' newer default) instead of LLaVA's per-device mean."),
         open_images: bool = typer.Option(False, "--open-images", help="[hf] Decode every image before training."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Arrow cache for the selection."),
@@ -113,7 +114,7 @@ def register(app) -> None:
                 "--model-max-length": model_max_length != 2048, "--dataloader-num-workers": dataloader_num_workers != 4,
                 "--no-gradient-checkpointing": not gradient_checkpointing, "--image-position": image_position != "front",
                 "--skip-bad-records": skip_bad_records, "--open-images": open_images, "--seed": seed != 42,
-                "--strict-length": strict_length, "--token-average": token_average,
+                "--strict-length": strict_length, "--token-average": token_average, "--llama-tokenizer": llama_tokenizer is not None,
             }
             used = [name for name, on in hf_only.items() if on]
             if used:
@@ -151,7 +152,7 @@ def register(app) -> None:
             model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
             gradient_checkpointing=gradient_checkpointing, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
-            strict_length=strict_length, loss_per_device=not token_average,
+            strict_length=strict_length, loss_per_device=not token_average, llama_tokenizer=llama_tokenizer,
             allow_symlinks_out=allow_symlinks_out,
             report_to=report_to or "none", dry_run=dry_run,
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar

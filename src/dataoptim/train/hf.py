@@ -151,6 +151,21 @@ def _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer=
     return text_encoder(tokenizer, path=path if path is not None and Path(path).is_dir() else None, legacy=legacy)
 
 
+def _check_vocabulary(text, net) -> None:
+    """Refuse ids the model cannot embed (a SentencePiece model larger than the model's vocabulary)."""
+    from dataoptim.train.encoding import LlamaText
+
+    if isinstance(text, LlamaText):
+        config = getattr(net.config, "text_config", net.config)
+        size = getattr(config, "vocab_size", None)
+        pieces = text.sp.get_piece_size()
+        if size is not None and size < pieces:
+            raise ConfigError(
+                f"the model's vocabulary has {size} tokens, fewer than the {pieces} of {text.model_file}: "
+                "this tokenizer does not belong to this model"
+            )
+
+
 def _keep_sentencepiece(text, output_dir: Path) -> None:
     """Copy ``tokenizer.model`` (and its ``legacy``) into a checkpoint, so its encoding stays exact when training resumes from it."""
     import shutil
@@ -341,7 +356,8 @@ def train_hf(
         UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
         ModelInputError: a corrupt image; with ``strict_length``, a record too long.
         InputError, RecordError: malformed selection. ConfigError: bad option
-            (:func:`check_settings`, before anything is read or written).
+            (:func:`check_settings`, before anything is read or written); a ``llama_tokenizer``
+            whose vocabulary is larger than the model's.
     """
     import torch
     from transformers import TrainingArguments
@@ -366,11 +382,13 @@ def train_hf(
             model, model_name_or_path=model_name_or_path, vision_tower=vision_tower,
             pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, dtype=dtype, tiny_kwargs=tiny_kwargs,
         )
+        text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
+        _check_vocabulary(text, net)
         _, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, text=_text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer),
+            allow_symlinks_out=allow_symlinks_out, text=text,
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -425,6 +443,7 @@ def train_hf(
     net.config.use_cache = False
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
     text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
+    _check_vocabulary(text, net)
     with args.main_process_first(desc="preparing the selection"):
         encoded, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
