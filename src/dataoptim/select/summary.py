@@ -47,6 +47,9 @@ class Summary:
             label of a record whose text holds the template's separators (``</s>``, ``"[/INST] "``)
             or ``<unk>`` (:func:`dataoptim.template.masked_reason`); ``train_nothing_shown`` lists the
             first :data:`TRAIN_NOTHING_SHOWN` as ``(id, reason)``.
+        boxes: for a written selection, which frame its boxes are in and what was moved
+            (:meth:`dataoptim.boxes.BoxMover.info`: ``frame``, ``records``, ``boxes``, ``sources``);
+            the same as its ``.boxes.json`` sidecar. None when not known.
     """
 
     records: int = 0
@@ -64,6 +67,7 @@ class Summary:
     mislabeled_count: int = 0
     train_nothing: int = 0
     train_nothing_shown: list[tuple[str, str]] = field(default_factory=list)
+    boxes: dict[str, Any] | None = None
 
     @property
     def mean_turns(self) -> float:
@@ -110,6 +114,7 @@ class Summary:
             + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
             + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
             + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
+            + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
         )
         return table
 
@@ -166,6 +171,15 @@ class Summary:
             with atomic_write(path, "wb") as handle:
                 fig.savefig(handle, format="png", dpi=110)
         return fig
+
+
+def describe_boxes(info: Mapping[str, Any]) -> str:
+    """A summary's ``boxes`` in words: ``boxes in the padded frame (DataOptim tool): 12 moved in 5 records``."""
+    frame = info.get("frame")
+    if frame == "original":
+        return f"boxes in the original frame, as released ({info.get('records', 0):,} records of sources with boxes)"
+    how = "DataOptim tool" if frame == "padded" else "exact, not DataOptim's tool"
+    return f"boxes in the {frame} frame ({how}): {info.get('boxes', 0):,} moved in {info.get('records', 0):,} records"
 
 
 class SummaryBuilder:

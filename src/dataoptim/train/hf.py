@@ -441,6 +441,7 @@ def train_hf(
     )
     tokenizer.model_max_length = model_max_length
     net.config.use_cache = False
+    net.config.image_aspect_ratio = "pad" if pad else "square"  # saved with the checkpoint, as LLaVA saves it; evaluation reads it
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
     text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
     _check_vocabulary(text, net)
