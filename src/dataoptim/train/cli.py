@@ -171,17 +171,18 @@ def register(app) -> None:
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )
         report = result.report
+        get = report.get
         typer.echo(
-            f"selection: {report['records']} records ({report['repeats']} repeats), {report['usable']} used, "
-            f"{report['truncated']} truncated at {report['model_max_length']} positions, {report['masked']} masked by the recipe "
-            f"({report['train_nothing']} train nothing), {report['dropped']} dropped; {report['tokens']} tokens (longest {report['max_length']})",
+            f"selection: {get('records', 0)} records ({get('repeats', 0)} repeats), {get('usable', 0)} used, "
+            f"{get('truncated', 0)} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0)} masked by the recipe "
+            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})",
             err=True,
         )
-        for row in report["truncated_records"][:5]:
+        for row in get("truncated_records", [])[:5]:
             typer.echo(f"truncated: {row['id']} (record {row['index']}): {row['positions_before']} -> {row['positions_after']} positions", err=True)
-        for row in report["masked_records"][:5]:
+        for row in get("masked_records", [])[:5]:
             typer.echo(f"masked: {row['id']} (record {row['index']}): {row['reason']}", err=True)
-        if report["truncated"] > 5 or report["masked"] > 5:
+        if get("truncated", 0) > 5 or get("masked", 0) > 5:
             typer.echo("(all of them are listed in data_report.json)", err=True)
         if dry_run:
             typer.echo(f"dry run: would train and write the checkpoint to {output_dir}")

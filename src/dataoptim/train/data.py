@@ -464,10 +464,11 @@ class SupervisedDataset:
     """A ``torch`` map-style dataset over encoded Arrow rows; images decoded on access.
 
     Item ``i`` is ``{"input_ids": LongTensor (n,), "labels": LongTensor (n,),
-    "pixel_values": FloatTensor (3, S, S)}``: the row's ids with each image position
-    (``-200``) widened to ``image_seq_length`` copies of ``image_token_id`` (labels -100),
-    as ``LlavaForConditionalGeneration`` takes them; no ``pixel_values`` when the ids hold no
-    image position (a text-only record). Pixels: the image padded to a square with the
+    "pixel_values": FloatTensor (3, S, S)}``: with ``image_token_id``, the row's ids (LLaVA's,
+    :func:`prepare_dataset`) with each image position (``-200``) widened to
+    ``image_seq_length`` copies of ``image_token_id`` (labels -100), as
+    ``LlavaForConditionalGeneration`` takes them, and no ``pixel_values`` when the ids hold no
+    image position; without it, the row's ids as they are and pixels for every row with an image. Pixels: the image padded to a square with the
     processor's mean colour (``int(m * 255)`` per channel) when ``pad``, then the processor,
     as LLaVA's ``expand2square`` + ``CLIPImageProcessor.preprocess``. Only the Arrow file
     handle crosses to data-loader workers.
@@ -477,15 +478,15 @@ class SupervisedDataset:
         selection file, record index, id and the image path.
     """
 
-    def __init__(self, encoded, image_folder: str | os.PathLike, image_processor, *, image_token_id: int, image_seq_length: int,
-                 pad: bool = True, file: str | None = None, allow_symlinks_out: bool = False):
+    def __init__(self, encoded, image_folder: str | os.PathLike, image_processor, *, image_token_id: int | None = None,
+                 image_seq_length: int | None = None, pad: bool = True, file: str | None = None, allow_symlinks_out: bool = False):
         from dataoptim.imagepath import ImageFolder
 
         self.data = encoded
         self.image_folder = ImageFolder(image_folder, allow_symlinks_out=allow_symlinks_out)
         self.image_processor = image_processor
-        self.image_token_id = int(image_token_id)
-        self.image_seq_length = int(image_seq_length)
+        self.image_token_id = None if image_token_id is None else int(image_token_id)
+        self.image_seq_length = None if image_seq_length is None else int(image_seq_length)
         self.pad = pad
         self.file = file
         #: pad colour: the processor's mean as 8-bit RGB, as LLaVA computes it ((122, 116, 104) for CLIP)
@@ -509,8 +510,12 @@ class SupervisedDataset:
         from dataoptim.train.images import load_image
 
         row = self.data[int(i)]
-        has_image = IMAGE_TOKEN_INDEX in row["input_ids"]
-        ids, labels = expand_images(row["input_ids"], row["labels"], self.image_seq_length, self.image_token_id)
+        ids, labels = row["input_ids"], row["labels"]
+        has_image = True
+        if self.image_token_id is not None:
+            # LLaVA's ids: an image position the cut removed takes its pixels with it
+            has_image = IMAGE_TOKEN_INDEX in ids
+            ids, labels = expand_images(ids, labels, self.image_seq_length, self.image_token_id)
         item = {"input_ids": torch.tensor(ids, dtype=torch.long), "labels": torch.tensor(labels, dtype=torch.long)}
         if row["image"] is not None and has_image:
             where = {"file": self.file, "record": row["index"], "id": row["id"]}
