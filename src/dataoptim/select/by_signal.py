@@ -436,7 +436,8 @@ def sample(selection: "Selection", *, budget: int | None = None, budget_tokens: 
 
     Token budgets: each source gets ``budget_tokens · p_s`` tokens and takes records in its seeded
     random order while they fit; the tokens left (sources too small, records too long) are then
-    filled from all sources' remaining records in one seeded random order, each taken if it fits.
+    filled from the remaining records of every source of weight above 0, in one seeded random
+    order, each taken if it fits.
 
     Raises:
         ConfigError: neither or both budgets; bad weights, temperature or seed; missing token column.
@@ -483,7 +484,11 @@ def sample(selection: "Selection", *, budget: int | None = None, budget_tokens: 
             taken_mask[order[:n]] = True
             used += int(cum[n - 1]) if n else 0
         left = budget_tokens - used
-        rest = np.flatnonzero(~taken_mask)
+        allowed = np.zeros(len(tokens), dtype=bool)
+        for source in sizes:
+            if probabilities[source] > 0:
+                allowed[orders[source]] = True
+        rest = np.flatnonzero(~taken_mask & allowed)  # weight 0 keeps a source out of the fill too
         rest = rest[np.random.default_rng([seed, 1]).permutation(len(rest))]
         for pos in rest:
             if left <= 0:
