@@ -115,19 +115,32 @@ class _Lengths:
             for piece in text.split("<image>"):
                 pieces.append(piece)
                 owner.append(k)
-        ids = self.tokenizer(pieces, add_special_tokens=True, verbose=False)["input_ids"] if pieces else []
-        bos = self.tokenizer.bos_token_id
+        lengths = self._lengths(pieces)
+        bos = self._adds_bos()
         out = [0] * len(self.texts)
         first = [True] * len(self.texts)
-        has_bos = [False] * len(self.texts)
-        for k, piece in zip(owner, ids):
+        for k, n in zip(owner, lengths):
             if first[k]:
                 first[k] = False
-                has_bos[k] = bool(piece) and piece[0] == bos
-                out[k] += len(piece)
+                out[k] += n
             else:
-                out[k] += 1 + (len(piece) - 1 if has_bos[k] else len(piece))  # the image position, then the piece without its BOS
+                out[k] += 1 + (n - 1 if bos else n)  # the image position, then the piece without its BOS
         return out
+
+    def _adds_bos(self) -> bool:
+        """Whether the tokenizer puts BOS in front of a text (LLaVA's ``offset``)."""
+        ids = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        return bool(ids) and ids[0] == self.tokenizer.bos_token_id
+
+    def _lengths(self, pieces: list[str]) -> list[int]:
+        """Token count of each piece (special tokens added): the Rust backend's lengths for a fast tokenizer
+        (no Python lists of ids are built), else the tokenizer's own call."""
+        if not pieces:
+            return []
+        backend = getattr(self.tokenizer, "_tokenizer", None) if getattr(self.tokenizer, "is_fast", False) else None
+        if backend is not None:
+            return [len(e) for e in backend.encode_batch(pieces, add_special_tokens=True)]
+        return [len(ids) for ids in self.tokenizer(pieces, add_special_tokens=True, verbose=False)["input_ids"]]
 
 
 def count(conversations, tokenizer, *, model_max_length: int = 2048, image_position: str = "front") -> list[tuple[int, int, int, bool, bool]]:
