@@ -189,6 +189,10 @@ class Select(Entry):
             selection = pool.mix(parse_mix(inputs.options["mix"]), 2, seed=inputs.options.get("seed", 0), exclude_images=self._exclude(inputs))
         else:
             selection = pool.by_ids(inputs.main)
+        if inputs.options.get("where") is not None:
+            selection = selection.where(inputs.options["where"])
+        if inputs.options.get("budget_tokens") is not None:
+            selection = selection.sample_budget(budget_tokens=inputs.options["budget_tokens"])
         selection.to_llava_json(self.out(inputs), image_folder=folder, **_allow(inputs))
 
     def cli(self, inputs):
@@ -197,6 +201,10 @@ class Select(Entry):
             source = ["--mix", inputs.options["mix"], "--budget", "2", "--seed", str(inputs.options.get("seed", 0)), *(["--exclude-images", exclude] if exclude else [])]
         else:
             source = ["--ids", inputs.main]
+        if inputs.options.get("where") is not None:
+            source += ["--where", inputs.options["where"]]
+        if inputs.options.get("budget_tokens") is not None:
+            source += ["--budget-tokens", str(inputs.options["budget_tokens"])]
         return [["select", "--pool", self._pool(inputs), *source, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs)]]
 
 

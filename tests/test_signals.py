@@ -52,6 +52,12 @@ def examples(tmp_path_factory):
     return Pool.open(root / "pool")
 
 
+def text_version():
+    from dataoptim.signals import text
+
+    return text.VERSION
+
+
 def column(pool, name, col):
     table = signals.load(pool, name)
     ids = pool.table(["id"]).column("id").to_pylist()
@@ -208,7 +214,7 @@ def test_images_signal_reads_headers_and_fills_width_height(examples, tmp_path):
 def test_stored_file_carries_version_and_parameters_and_is_recomputed_only_when_stale(examples, monkeypatch):
     path = signals.compute(examples, "text", progress=False)
     meta = base.read_meta(path)
-    assert meta["signal"] == "text" and meta["version"] == "1" and meta["params"] == {"long_words": 50, "short_words": 5}
+    assert meta["signal"] == "text" and meta["version"] == text_version() and meta["params"] == {"long_words": 50, "short_words": 5}
     assert meta["pool"]["num_rows"] == len(examples)
     calls = []
     import dataoptim.signals.text as text
@@ -221,7 +227,7 @@ def test_stored_file_carries_version_and_parameters_and_is_recomputed_only_when_
     assert calls  # new parameters: recomputed
     assert base.read_meta(path)["params"]["short_words"] == 3
     calls.clear()
-    monkeypatch.setattr(text, "VERSION", "2")
+    monkeypatch.setattr(text, "VERSION", text.VERSION + "-next")
     signals.compute(examples, "text", short_words=3, progress=False)
     assert calls  # new code version: recomputed
 

@@ -39,8 +39,11 @@ def turns(batch: pa.RecordBatch) -> Turns:
     """Flatten the ``conversations`` column of ``batch`` into :class:`Turns`."""
     conv = batch.column("conversations")
     flat = pc.list_flatten(conv)
-    parent = pc.list_parent_indices(conv).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = conv.offsets.to_numpy()
+    # offsets of the slice, read from the buffer (ListArray.offsets copies slowly): values run from offsets[0] to offsets[-1]
+    width = np.int64 if pa.types.is_large_list(conv.type) else np.int32
+    offsets = np.frombuffer(conv.buffers()[1], dtype=width)[conv.offset : conv.offset + len(conv) + 1].astype(np.int64)
+    lengths = np.diff(offsets)
+    parent = np.repeat(np.arange(len(conv), dtype=np.int64), lengths)  # (pc.list_parent_indices is ~50x slower on slices)
     starts = offsets[:-1] - offsets[0]
     index = np.arange(len(parent), dtype=np.int64) - starts[parent] if len(parent) else np.zeros(0, dtype=np.int64)
     values = flat.field("value") if len(flat) else pa.array([], type=pa.string())
