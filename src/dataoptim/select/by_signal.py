@@ -208,16 +208,31 @@ def sort_by(selection: "Selection", by: str, *, descending: bool = True, per: st
     return _like(selection, selection.rows[order], f"sorted by {by}")
 
 
+def _group_codes(keys: np.ndarray) -> np.ndarray:
+    """Integer code of each position's key, numbered in order of the key's first appearance (vectorised)."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
 def _per_group(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
     """``order`` regrouped: groups in order of first appearance (by position), each in ``order``'s order."""
-    first = {}
-    for pos in range(len(keys)):
-        first.setdefault(keys[pos], pos)
-    groups = sorted(first, key=first.get)
-    by_key = {g: [] for g in groups}
-    for pos in order:
-        by_key[keys[pos]].append(pos)
-    return np.array([p for g in groups for p in by_key[g]], dtype=np.int64)
+    codes = _group_codes(keys)
+    return order[np.argsort(codes[order], kind="stable")]
+
+
+def _first_n_per_group(codes: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
+    """The positions of ``order`` that are among the first ``n`` of their group (``codes``) in that order;
+    returned grouped (groups by code), each group in ``order``'s order."""
+    grouped = order[np.argsort(codes[order], kind="stable")]
+    g = codes[grouped]
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if len(g) else np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.r_[starts, len(g)])
+    rank = np.arange(len(g)) - np.repeat(starts, lengths)
+    return grouped[rank < n]
 
 
 def top_k(selection: "Selection", k: int, by: str, *, descending: bool = True, per: str | None = None) -> "Selection":
@@ -239,14 +254,7 @@ def top_k(selection: "Selection", k: int, by: str, *, descending: bool = True, p
     if keys is None:
         picked = order[:k]
     else:
-        seen: dict[Any, int] = {}
-        chosen = []
-        for pos in order:
-            key = keys[pos]
-            if seen.get(key, 0) < k:
-                seen[key] = seen.get(key, 0) + 1
-                chosen.append(pos)
-        picked = _per_group(keys, np.array(chosen, dtype=np.int64))
+        picked = _first_n_per_group(_group_codes(keys), order, k)
     return _like(selection, selection.rows[picked], f"top {k} by {by}" + (f" per {per}" if per else ""))
 
 
@@ -329,7 +337,9 @@ def dedup(selection: "Selection", by: str | Sequence[str] = "conversation", *, k
         order = _order(frame, score, descending)
     else:
         order = np.arange(frame.height, dtype=np.int64)
-    ranked = frame[columns].with_row_index("_pos")[order.tolist()] if frame.height else frame[columns].with_row_index("_pos")
+    ranked = frame[columns].with_row_index("_pos")
+    if keep == "best" and frame.height:
+        ranked = ranked[order]
     firsts = ranked.unique(subset=columns, keep="first", maintain_order=True)["_pos"].to_numpy()
     positions = np.sort(firsts.astype(np.int64))
     return _like(selection, selection.rows[positions], f"dedup by {'+'.join(names)}", removed=int(len(selection.rows) - len(positions)))
@@ -343,18 +353,14 @@ def cap_per_image(selection: "Selection", n: int, *, score: str | None = None, d
     n = _count(n, "n")
     frame = read_columns(selection.pool, ["image"] + ([score] if score else []), selection.rows)
     order = _order(frame, score, descending) if score else np.arange(frame.height, dtype=np.int64)
-    images = frame["image"].to_numpy()
-    seen: dict[str, int] = {}
-    keep = np.zeros(frame.height, dtype=bool)
-    for pos in order:
-        image = images[pos]
-        if image is None:
-            keep[pos] = True
-            continue
-        c = seen.get(image, 0)
-        if c < n:
-            seen[image] = c + 1
-            keep[pos] = True
+    has_image = ~frame["image"].is_null().to_numpy()
+    keep = ~has_image  # records without an image are all kept
+    with_image = np.flatnonzero(has_image)
+    if len(with_image):
+        codes = np.full(frame.height, -1, dtype=np.int64)
+        codes[with_image] = _group_codes(frame["image"].to_numpy()[with_image])
+        kept = _first_n_per_group(codes, order[has_image[order]], n)
+        keep[kept] = True
     return _like(selection, selection.rows[keep], f"at most {n} per image", removed=int((~keep).sum()))
 
 
@@ -552,7 +558,12 @@ def kmeans_diverse(selection: "Selection", budget: int, *, clusters: int, column
         raise ConfigError(f"column {column!r} is not an embedding (a list of numbers per record)", field="column")
     valid = ~series.is_null().to_numpy()
     positions = np.flatnonzero(valid)
-    vectors = np.array(series.filter(series.is_not_null()).to_list(), dtype=np.float32)
+    present = series.filter(series.is_not_null())
+    lengths = present.list.len().to_numpy()
+    if len(lengths) and (lengths.min() != lengths.max() or lengths.min() == 0):
+        raise ConfigError(f"column {column!r} holds vectors of different lengths ({int(lengths.min())} to {int(lengths.max())})", field="column")
+    flat = present.explode().to_numpy().astype(np.float32)
+    vectors = flat.reshape(len(present), int(lengths[0]) if len(lengths) else 0)
     labels = kmeans_clusters(vectors, clusters, seed=seed)
     names = sorted(set(labels.tolist()))
     sizes = {c: int((labels == c).sum()) for c in names}
