@@ -115,7 +115,11 @@ class _Lengths:
             for piece in text.split("<image>"):
                 pieces.append(piece)
                 owner.append(k)
-        lengths = self._lengths(pieces)
+        # identical pieces are tokenized once: every text whose image is in front starts with the same
+        # "[INST] <<SYS>>\n{system}\n<</SYS>>\n\n" piece, and short prompts repeat across records
+        distinct = list(dict.fromkeys(pieces))
+        known = dict(zip(distinct, self._lengths(distinct)))
+        lengths = [known[p] for p in pieces]
         bos = self._adds_bos()
         out = [0] * len(self.texts)
         first = [True] * len(self.texts)
