@@ -65,8 +65,12 @@ def compute(batch: pa.RecordBatch, params) -> dict:
     from dataoptim.boxes import BOX_PATTERN
 
     t = turns(batch)
-    empty = pc.equal(pc.utf8_trim_whitespace(t.values), "").to_numpy(zero_copy_only=False).astype(bool) & t.is_answer
-    refusal = pc.match_substring_regex(t.values, pattern=REFUSAL_PATTERN).to_numpy(zero_copy_only=False).astype(bool) & t.is_answer
+    answers = np.flatnonzero(t.is_answer)
+    replies = t.values.take(pa.array(answers))  # the two reply checks read the gpt turns only
+    empty = np.zeros(len(t.is_answer), dtype=bool)
+    refusal = np.zeros(len(t.is_answer), dtype=bool)
+    empty[answers] = pc.equal(pc.utf8_trim_whitespace(replies), "").to_numpy(zero_copy_only=False).astype(bool)
+    refusal[answers] = pc.match_substring_regex(replies, pattern=REFUSAL_PATTERN).to_numpy(zero_copy_only=False).astype(bool)
     boxes = pc.count_substring_regex(t.values, pattern=BOX_PATTERN.pattern).to_numpy(zero_copy_only=False)
     empty_r = t.per_record(empty) > 0
     refusal_r = t.per_record(refusal) > 0

@@ -2,7 +2,7 @@
 
 Needs: ``conversations``. Writes: ``turns`` (exchanges: human + gpt pairs), ``prompt_chars``,
 ``answer_chars``, ``prompt_words``, ``answer_words`` (summed over the record's human / gpt
-turns; ``<image>`` and the newline beside it not counted; words are runs of non-space
+turns, each without ``<image>`` and trimmed of surrounding whitespace; words are runs of non-space
 characters, Unicode whitespace), ``answer_length_class`` (``short`` ≤ 5 answer words, e.g. VQA's one-word answers;
 ``medium`` ≤ 50; ``long`` above: the split that the answer-length baselines rank by).
 
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from dataoptim.signals.turns import turns
 
 NAME = "text"
-VERSION = "2"
+VERSION = "3"
 NEEDS = ("conversations",)
 WRITES = {
     "turns": pa.int32(),
@@ -37,9 +37,8 @@ CLASSES = ("short", "medium", "long")
 
 def compute(batch: pa.RecordBatch, params) -> dict:
     t = turns(batch)
-    text = pc.replace_substring_regex(t.values, pattern=r"\n?<image>\n?", replacement="")
-    chars = pc.utf8_length(text).to_numpy(zero_copy_only=False)
-    trimmed = pc.utf8_trim_whitespace(text)
+    trimmed = pc.utf8_trim_whitespace(pc.replace_substring(t.values, "<image>", ""))  # literal: 2x faster than a regex
+    chars = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False)
     # runs of non-whitespace: split on Unicode whitespace (3x faster than a regex count), an empty text has none
     words = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).to_numpy(zero_copy_only=False) - (pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) == 0)
     answer_words = t.per_record(words, t.is_answer).astype(np.int64)
