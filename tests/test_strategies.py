@@ -138,3 +138,44 @@ def test_every_strategy_module_has_the_same_form():
         module = strategies.get(name)
         assert module.NAME == name and module.PAPER and module.DESCRIPTION and callable(module.run)
         assert all(n in signals.SIGNALS for n in module.NEEDS)
+
+
+class FakeState:
+    """Stands in for ``accelerate.PartialState``: process ``rank`` of ``world``. ``at_barrier`` maps a barrier's
+    number (1st, 2nd... call of ``wait_for_everyone``) to what the other processes do before it opens."""
+
+    def __init__(self, rank: int, world: int, at_barrier=None):
+        self.process_index, self.num_processes = rank, world
+        self.is_main_process = rank == 0
+        self.device = "cpu"
+        self.at_barrier = at_barrier or {}
+        self.barriers = 0
+
+    def wait_for_everyone(self):
+        self.barriers += 1
+        if self.barriers in self.at_barrier:
+            self.at_barrier[self.barriers]()
+
+
+def test_model_signal_shards_split_over_processes(samples):
+    from dataoptim.signals import base, model
+
+    module = signals.get("embed")
+    params = dict(model="tiny", image_folder=str(samples.path.parent / "images"), batch_size=16, shard_rows=20, device="cpu")
+    single = signals.load(samples, "embed").column("embedding").to_pylist()
+    base.signal_path(samples, "embed").unlink()
+    partial = base.signals_dir(samples) / ".embed.partial"
+    seen = {}
+
+    def process_1():  # runs while process 0 waits at its second barrier: it scores shards 1 and 3 (rows 20-39, 60-69)
+        model.compute_model_signal(samples, module, params, state=FakeState(1, 2), progress=False)
+        seen["after process 1"] = sorted(p.name for p in partial.glob("shard-*.arrow"))
+        seen["joined by process 1"] = base.signal_path(samples, "embed").exists()
+
+    # process 0 scores shards 0 and 2, waits for process 1, then joins all four in row order
+    model.compute_model_signal(samples, module, params, state=FakeState(0, 2, {2: process_1}), progress=False)
+    assert seen == {"after process 1": [f"shard-00000{k}.arrow" for k in range(4)], "joined by process 1": False}
+    joined = signals.load(samples, "embed").column("embedding").to_pylist()
+    assert len(joined) == 70 and not partial.exists()
+    for a, b in zip(joined, single):
+        assert a == pytest.approx(b, abs=1e-5)
