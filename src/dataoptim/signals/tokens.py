@@ -18,9 +18,12 @@ Writes:
   positions, or LLaVA's length check fails (``cur_len != total_len`` below the limit: it then
   masks the whole record, a "tokenization mismatch").
 
-This is this module's own arithmetic on the tokenizer's lengths, written to LLaVA's rules; the
-exact encoding (ids and labels) is :mod:`dataoptim.train.format`'s job. Where the trainer's
-encoder gives counts directly, this module should call it instead (one definition of the count).
+This is this module's own arithmetic on the tokenizer's lengths, written to LLaVA's rules and
+checked against LLaVA 744cb3e's own encoding of DataOptim's 17 example records (tests); the exact
+encoding (ids and labels) is :mod:`dataoptim.train`'s job. **Switch point:** :func:`count` is the
+one place that turns conversations into counts; once the trainer's exact LLaVA encoder (and its
+tokenizer-free detector of masked records) is in :mod:`dataoptim.train`, :func:`count` should call
+it, so the signal and ``dataoptim tokens`` give one definition of the count.
 
 Paper: token budgets as in the data-selection literature that fixes a token rather than a
 record budget (e.g. DataComp-LM, Li et al. 2024); LLaVA (Liu et al. 2023) training format.
