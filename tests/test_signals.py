@@ -165,6 +165,36 @@ def test_token_counts_equal_llava_744(examples):
     assert not any(column(examples, "tokens", "masked").values())
 
 
+def test_token_engines_agree_and_equal_dataoptim_tokens(examples, tmp_path):
+    """The exact engine (tokenizer.model, the trainer's encoder) is what `dataoptim tokens` writes; the
+    fast-tokenizer engine (a folder with only tokenizer.json) gives the same counts."""
+    import shutil
+
+    from dataoptim.cli import main
+    from dataoptim.signals import tokens
+    from test_select_support import BYOD
+
+    assert base.read_meta(base.signal_path(examples, "tokens"))["params"]["engine"] == "llava744"
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(BYOD), "--tokenizer", str(TOKENIZER), "--output", str(out)]) == 0
+    lines = {line["id"]: line for line in map(json.loads, out.read_text().splitlines())}
+    total = column(examples, "tokens", "total_tokens")
+    answer = column(examples, "tokens", "answer_tokens")
+    for rid, line in lines.items():
+        assert total[rid] == line["positions_before"]
+        assert answer[rid] == sum(1 for x in line["labels"] if x != -100)
+    fast_only = tmp_path / "fast-only"
+    fast_only.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(TOKENIZER / name, fast_only / name)
+    records = examples.table(["image", "conversations"]).to_pylist()
+    for limit in (2048, 120, 80):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        fast = tokens.count([r["conversations"] for r in records], tokens.load_tokenizer(str(fast_only)), model_max_length=limit)
+        assert exact == fast, limit
+    assert sum(r[3] for r in tokens.count_exact(records, str(TOKENIZER), model_max_length=80)) > 5
+
+
 def test_token_truncated_and_masked_flags(examples, tmp_path):
     from dataoptim.signals.tokens import count, load_tokenizer
 

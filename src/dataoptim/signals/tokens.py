@@ -10,20 +10,24 @@ Writes:
   :func:`dataoptim.train.format.render_conversation` does, split at ``<image>``, each piece
   tokenized with its BOS, the pieces after the first without it (LLaVA's
   ``tokenizer_image_token``);
-* ``answer_tokens``: positions whose label is kept (LLaVA's ``preprocess_llama_2``: per round,
-  the round's length less its instruction's length + 2), counted before any truncation;
-  ``prompt_tokens`` = ``total_tokens - answer_tokens``;
+* ``answer_tokens``: positions whose label the loss uses (LLaVA's ``preprocess_llama_2``: per round,
+  the round's length less its instruction's length + 2), inside the first ``model_max_length``
+  positions (what trains), 0 for a masked record; ``prompt_tokens`` = ``total_tokens - answer_tokens``
+  (the positions that carry no loss);
 * ``truncated``: ``total_tokens > model_max_length`` (the collator cuts ``input_ids`` there);
 * ``masked``: the record trains nothing: no kept label inside the first ``model_max_length``
   positions, or LLaVA's length check fails (``cur_len != total_len`` below the limit: it then
   masks the whole record, a "tokenization mismatch").
 
-This is this module's own arithmetic on the tokenizer's lengths, written to LLaVA's rules and
-checked against LLaVA 744cb3e's own encoding of DataOptim's 17 example records (tests); the exact
-encoding (ids and labels) is :mod:`dataoptim.train`'s job. **Switch point:** :func:`count` is the
-one place that turns conversations into counts; once the trainer's exact LLaVA encoder (and its
-tokenizer-free detector of masked records) is in :mod:`dataoptim.train`, :func:`count` should call
-it, so the signal and ``dataoptim tokens`` give one definition of the count.
+Engines (recorded in the parameters, so a change makes the stored signal stale):
+
+* ``llava744`` when the folder holds LLaMA-2's SentencePiece ``tokenizer.model`` (the recipe's base
+  model folders do): the trainer's exact encoder, :func:`dataoptim.train.encoding.encode_record`
+  with :class:`~dataoptim.train.encoding.LlamaText` — the counts are those of ``dataoptim tokens``;
+* ``lengths`` otherwise (a folder with only a fast ``tokenizer.json``): this module's own arithmetic
+  on the fast tokenizer's lengths, written to the same LLaVA rules (:func:`count`; identical pieces
+  tokenized once per batch). On DataOptim's 17 example records and 5,000 generated ones it gives
+  the ``llava744`` counts exactly; other tokenizers are exact only as far as they split like LLaMA-2's.
 
 Paper: token budgets as in the data-selection literature that fixes a token rather than a
 record budget (e.g. DataComp-LM, Li et al. 2024); LLaVA (Liu et al. 2023) training format.
@@ -38,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 NAME = "tokens"
-VERSION = "1"
+VERSION = "2"
 NEEDS = ("image", "conversations")
 WRITES = {
     "prompt_tokens": pa.int64(),
@@ -76,7 +80,14 @@ def prepare(params):
     length = params.get("model_max_length")
     if not isinstance(length, int) or isinstance(length, bool) or length < 1:
         raise ConfigError(f"model_max_length must be a positive integer, found {length!r}", field="model_max_length")
-    return {**params, "tokenizer": path, "fingerprint": _fingerprint(path)}
+    engine = "llava744" if os.path.isfile(os.path.join(path, "tokenizer.model")) and _has_sentencepiece() else "lengths"
+    return {**params, "tokenizer": path, "fingerprint": _fingerprint(path), "engine": engine}
+
+
+def _has_sentencepiece() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sentencepiece") is not None
 
 
 def load_tokenizer(path: str, use_fast: bool = True):
@@ -180,24 +191,49 @@ def count(conversations, tokenizer, *, model_max_length: int = 2048, image_posit
     for whole, rounds in plans:
         total = n[whole]
         cur = 1
-        labelled = kept = 0
+        kept = 0
         for rou, instr in rounds:
             round_len, instruction_len = n[rou], n[instr] - 2
             lo, hi = cur + instruction_len, cur + round_len
-            labelled += max(0, hi - lo)
             kept += max(0, min(hi, model_max_length) - min(lo, model_max_length))
             cur += round_len
         mismatch = cur < model_max_length and cur != total
-        masked = mismatch or kept == 0
-        answer = 0 if mismatch else labelled
-        out.append((total - answer, answer, total, total > model_max_length, masked))
+        answer = 0 if mismatch else kept
+        out.append((total - answer, answer, total, total > model_max_length, answer == 0))
+    return out
+
+
+def count_exact(records, path: str, *, model_max_length: int = 2048, image_position: str = "front") -> list[tuple[int, int, int, bool, bool]]:
+    """``(prompt, answer, total, truncated, masked)`` per record from the trainer's exact encoder
+    (:func:`dataoptim.train.encoding.encode_record` with the folder's SentencePiece model): the counts of ``dataoptim tokens``.
+
+    Args:
+        records: dicts with ``image`` and ``conversations``.
+        path: a folder holding ``tokenizer.model``.
+    """
+    from dataoptim.train.encoding import LlamaText, encode_record
+
+    key = ("sentencepiece", path)
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = LlamaText.from_dir(path)
+    text = _TOKENIZERS[key]
+    out = []
+    for record in records:
+        tokens = encode_record(record["conversations"], text, has_image=record.get("image") is not None,
+                               model_max_length=model_max_length, image_position=image_position)
+        answer = tokens.answer_tokens  # after the cut; 0 when LLaVA masks the record
+        out.append((tokens.positions_before - answer, answer, tokens.positions_before, bool(tokens.truncated), answer == 0))
     return out
 
 
 def compute(batch: pa.RecordBatch, params) -> dict:
-    tokenizer = load_tokenizer(params["tokenizer"], params["use_fast"])
-    convs = batch.column("conversations").to_pylist()
-    rows = count(convs, tokenizer, model_max_length=int(params["model_max_length"]), image_position=params["image_position"])
+    if params.get("engine") == "llava744":
+        rows = count_exact(batch.select(["image", "conversations"]).to_pylist(), params["tokenizer"],
+                           model_max_length=int(params["model_max_length"]), image_position=params["image_position"])
+    else:
+        tokenizer = load_tokenizer(params["tokenizer"], params["use_fast"])
+        convs = batch.column("conversations").to_pylist()
+        rows = count(convs, tokenizer, model_max_length=int(params["model_max_length"]), image_position=params["image_position"])
     arr = np.array([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
     return {
         "prompt_tokens": arr[:, 0],
