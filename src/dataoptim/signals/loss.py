@@ -7,7 +7,8 @@ Writes, from one forward pass per record and condition:
 
 * ``answer_loss``: mean cross-entropy (nats per token) of the answer tokens (and their ``</s>``)
   given image and prompts, the record encoded as training encodes it
-  (:func:`dataoptim.train.format.encode_conversations`); ``answer_ppl`` = ``exp(answer_loss)``;
+  (:func:`dataoptim.train.encoding.encode_record`, LLaVA 744cb3e's ids and labels, the image widened
+  to the model's ``image_seq_length`` positions); ``answer_ppl`` = ``exp(answer_loss)``;
 * ``prompt_free_loss``: the same answer tokens' mean loss given no prompt and no image (the
   answers alone, each as `` {answer} </s>`` after BOS);
 * ``ifd``: ``answer_loss / prompt_free_loss``, the instruction-following difficulty. Near or
@@ -26,7 +27,7 @@ import math
 import pyarrow as pa
 
 NAME = "loss"
-VERSION = "1"
+VERSION = "2"
 MODEL_SIGNAL = True
 NEEDS = ("image", "conversations")
 WRITES = {"answer_loss": pa.float32(), "answer_ppl": pa.float32(), "prompt_free_loss": pa.float32(), "ifd": pa.float32()}
@@ -60,44 +61,52 @@ def _mean_losses(model, sequences, device, pixel_values=None):
 def make_scorer(params, device):
     import torch
 
-    from dataoptim.train.format import EOS, encode_conversations
+    from dataoptim.train.encoding import encode_record, text_encoder
+    from dataoptim.train.format import EOS, image_token_id
     from dataoptim.train.model import load_model, preprocess_images
 
     model, tokenizer, processor = load_model(params["model"], dtype=params.get("dtype"), device=device)
     n_image = int(model.config.image_seq_length)
     max_len = int(params["model_max_length"])
+    path = params["model"] if params["model"] != "tiny" else None
+    text = text_encoder(tokenizer, path=path)  # the trainer's encoder: LLaMA-2's SentencePiece model when the checkpoint has it
+    image_id = image_token_id(tokenizer)
 
     @torch.no_grad()
     def score(records, images):
-        convs = [r["conversations"] for r in records]
         has_image = [im is not None for im in images]
-        stripped = [c if h else [{**t, "value": t["value"].replace("<image>", "").strip()} if k == 0 else t for k, t in enumerate(c)] for c, h in zip(convs, has_image)]
-        encoded = encode_conversations(stripped, tokenizer, image_seq_length=n_image, model_max_length=max_len, has_image=has_image)
         cond = [None] * len(records)
+        encoded = []
+        for record, with_image in zip(records, has_image):
+            conv = record["conversations"]
+            if not with_image:  # scored as text: the <image> token left out
+                conv = [{**t, "value": t["value"].replace("<image>", "").strip()} if k == 0 else t for k, t in enumerate(conv)]
+            tokens = encode_record(conv, text, has_image=with_image, model_max_length=max_len)
+            ids, labels = tokens.expanded(n_image, image_id) if with_image else (tokens.input_ids, tokens.labels)
+            usable = tokens.masked is None and tokens.answer_tokens > 0 and len(ids) <= getattr(model.config.text_config, "max_position_embeddings", 1 << 30)
+            encoded.append((ids, labels) if usable else None)
         for with_image in (True, False):
-            idx = [i for i, e in enumerate(encoded) if e.problem is None and has_image[i] == with_image]
+            idx = [i for i, e in enumerate(encoded) if e is not None and has_image[i] == with_image]
             if not idx:
                 continue
             pixels = preprocess_images([images[i] for i in idx], processor).to(device=device, dtype=next(model.parameters()).dtype) if with_image else None
-            for i, value in zip(idx, _mean_losses(model, [(encoded[i].input_ids, encoded[i].labels) for i in idx], device, pixels)):
+            for i, value in zip(idx, _mean_losses(model, [encoded[i] for i in idx], device, pixels)):
                 cond[i] = value
         free = [None] * len(records)
-        texts = [[f" {t['value']} {EOS}" for t in c[1::2]] for c in convs]
         idx = [i for i in range(len(records)) if cond[i] is not None]
         if idx:
             seqs = []
             for i in idx:
                 ids = [tokenizer.bos_token_id]
                 labels = [-100]
-                for piece in texts[i]:
-                    piece_ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
+                for turn in records[i]["conversations"][1::2]:
+                    piece_ids = tokenizer(f" {turn['value']} {EOS}", add_special_tokens=False)["input_ids"]
                     ids += piece_ids
                     labels += piece_ids
                 seqs.append((ids[:max_len], labels[:max_len]))
             for i, value in zip(idx, _mean_losses(model, seqs, device)):
                 free[i] = value
-        out = {"answer_loss": cond, "answer_ppl": [None if c is None else math.exp(min(c, 80.0)) for c in cond], "prompt_free_loss": free,
-               "ifd": [None if c is None or f is None or f == 0 else c / f for c, f in zip(cond, free)]}
-        return out
+        return {"answer_loss": cond, "answer_ppl": [None if c is None else math.exp(min(c, 80.0)) for c in cond], "prompt_free_loss": free,
+                "ifd": [None if c is None or f is None or f == 0 else c / f for c, f in zip(cond, free)]}
 
     return score
