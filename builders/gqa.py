@@ -39,7 +39,7 @@ from typing import Any, Iterator, Mapping
 import datasets
 
 from dataoptim import catalog
-from dataoptim.builder import LAYOUTS, SourceBuilder, SourceConfig, annotation_errors
+from dataoptim.builder import LAYOUTS, SourceBuilder, SourceConfig, annotation_errors, checked_tables
 from dataoptim.convert import vqa_record
 from dataoptim.errors import ConfigError, MissingFileError
 from dataoptim.io import iter_json_object
@@ -150,10 +150,12 @@ class GQA(SourceBuilder):
             raise MissingFileError(f"no GQA all-questions files found (need {wanted}); download {self.DOWNLOAD}", file=self.config.data_dir)
         return generators
 
-    def _generate_examples(self, layout: str, split: str, files: Mapping[str, Path], shards: list[Path] | None = None):
+    def _generate_tables(self, layout: str, split: str, files: Mapping[str, Path], shards: list[Path] | None = None):
         if shards is None:
-            yield from super()._generate_examples(layout, split, files)
+            yield from super()._generate_tables(layout, split, files)
             return
-        for path in shards:
-            for record in self.original_records(split, {"questions": Path(path)}):
-                yield record["id"], record
+        for shard, path in enumerate(shards):
+            one = {"questions": Path(path)}
+            tables = checked_tables(lambda: self.original_tables(split, one), lambda: self.original_records(split, one), str(path))
+            for index, table in enumerate(tables):
+                yield f"{split}-{shard}-{index}", table
