@@ -42,10 +42,10 @@ tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
   vouch for (a wrong type, a missing field, a repeated key, a join that does not
   match, a negative image id...) are never handled there: raise
   :class:`TablePathFailed` (or let ``msgspec``'s own error out) and the base
-  class runs ``original_records`` to name the file, record and field. A table
-  path must raise *before it yields its first table* whenever the reference
-  could give records (the base class then builds from the reference rows);
-  after that, only for input the reference refuses too.
+  class runs ``original_records`` to name the file, record and field; when
+  the reference finds no fault, its records from where the table path stopped
+  are used (so a table path may fail after yielding tables: it must only never
+  yield a record the reference would not give).
 * The record rules (DESIGN §2) are checked by the base class on every table,
   with column kernels (:func:`dataoptim.columns.rules_hold`); a table that
   fails is located by the reference rows the same way.
@@ -578,36 +578,31 @@ def checked_tables(
     """The tables of ``fast()``, each checked with :func:`dataoptim.columns.rules_hold`; on any failure, the reference ``rows()``.
 
     ``fast()`` returns the table path (None when there is none); ``rows()`` the row-by-row
-    reference. When the table path raises or a table breaks a rule, the reference runs,
-    validating every record (:func:`dataoptim.records.validate_record`): its first located
-    error is raised. If the reference finds no fault and no table was yielded yet, its records
-    are yielded instead (the table path could not vouch for them; recorded in :data:`FALLBACKS`).
+    reference, which gives the same records in the same order. When the table path raises or
+    a table breaks a rule, the reference runs, validating every record
+    (:func:`dataoptim.records.validate_record`): its first located error is raised. If it
+    finds no fault (the table path could not vouch for some value, e.g. an id written as a
+    string), its records from where the table path stopped are yielded instead; each such
+    hand-over is recorded in :data:`FALLBACKS`.
 
     Raises:
         DataOptimError: the reference's located error (file, record, field).
-        InputError: the table path failed after yielding tables and the reference found no fault
-            (a fault of the table path itself; never silent).
     """
-    yielded = False
+    done = 0
     try:
         tables = fast()
         if tables is not None:
             for table in tables:
                 if not columns.rules_hold(table):
                     raise TablePathFailed("a record breaks a record rule")
-                yielded = True
                 yield table
+                done += table.num_rows
             return
-        failure: BaseException | None = None
     except Exception as exc:  # every failure is located (or overruled) by the reference below
-        failure = exc
-    if failure is not None:
-        FALLBACKS.append((where, f"{type(failure).__name__}: {failure}"))
+        FALLBACKS.append((where, f"{type(exc).__name__}: {exc}"))
     stream = _validated(rows(), where)
-    if yielded:
-        for _ in stream:
-            pass
-        raise InputError(f"the table path failed ({type(failure).__name__}: {failure}) where the row-by-row rules found no fault", file=where)
+    for _ in range(done):  # already yielded by the table path: the same records, checked again
+        next(stream)
     yield from row_tables(stream)
 
 

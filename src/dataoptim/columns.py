@@ -55,6 +55,11 @@ def as_string_array(values: Any) -> pa.Array:
     return pa.array(values, type=pa.string())
 
 
+def concat(*parts: Any) -> pa.Array:
+    """Row-wise concatenation of strings and string columns: ``concat("visual_genome/", ids, ".jpg")``."""
+    return pc.binary_join_element_wise(*[p if isinstance(p, str) else as_string_array(p) for p in parts], "")
+
+
 def prefixed(prefix: str, keys: Any) -> pa.Array:
     """``prefix + str(key)`` for every key (ints are written in decimal, as ``f"{prefix}{key}"`` does)."""
     return pc.binary_join_element_wise(prefix, as_string_array(keys), "")
