@@ -37,10 +37,13 @@ sys.path.insert(0, str(HERE))
 from dataoptim.catalog import SOURCES  # noqa: E402
 
 BUILD = """
-import json, sys
+import json, sys, time
 from dataoptim.builder import build_source
+import dataoptim.builders._dispatch
+wall, cpu = time.perf_counter(), time.process_time()
 ds = build_source(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])
-print(json.dumps({s: ds[s].num_rows for s in ds}))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"splits": {s: ds[s].num_rows for s in ds}, "wall": wall, "cpu": cpu}))
 """
 EXPORT = """
 import sys
@@ -57,10 +60,13 @@ with open(sys.argv[4], "wb") as out:
     out.write(b"\\n]\\n")
 """
 JSON_LOADER = """
-import json, sys
+import json, sys, time
 import datasets
+import datasets.packaged_modules.json.json
+wall, cpu = time.perf_counter(), time.process_time()
 ds = datasets.load_dataset("json", data_files=sys.argv[1], cache_dir=sys.argv[2], split="train")
-print(json.dumps({"train": ds.num_rows}))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"splits": {"train": ds.num_rows}, "wall": wall, "cpu": cpu}))
 """
 
 
@@ -113,9 +119,10 @@ def main() -> None:
         cache = work / "cache" / name
         shutil.rmtree(cache, ignore_errors=True)
         built = measure([py, "-c", BUILD, name, str(originals), str(cache)], f"{name}: builder (original files)", logs / f"{name}-build.log")
-        splits = json.loads(built["stdout"])
-        built["records"] = sum(splits.values())
-        built["records_per_s"] = round(built["records"] / built["seconds"])
+        inner = json.loads(built["stdout"])
+        splits = inner["splits"]
+        built.update(records=sum(splits.values()), build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+        built["records_per_cpu_s"] = round(built["records"] / max(inner["cpu"], 1e-3))
         target = converted / f"{name}.json"
         if not target.is_file():
             subprocess.run([py, "-c", EXPORT, name, str(originals), str(cache), str(target)], check=True, stderr=subprocess.DEVNULL)
@@ -123,12 +130,12 @@ def main() -> None:
         json_cache = work / "cache" / f"{name}-json"
         shutil.rmtree(json_cache, ignore_errors=True)
         loaded = measure([py, "-c", JSON_LOADER, str(target), str(json_cache)], f"{name}: load_dataset('json') converted", logs / f"{name}-json.log")
-        loaded["records"] = json.loads(loaded["stdout"])["train"]
-        loaded["records_per_s"] = round(loaded["records"] / loaded["seconds"])
+        inner = json.loads(loaded["stdout"])
+        loaded.update(records=inner["splits"]["train"], build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+        loaded["records_per_cpu_s"] = round(loaded["records"] / max(inner["cpu"], 1e-3))
         shutil.rmtree(json_cache, ignore_errors=True)
-        base = results["startup"]["cpu_s"]
         results["sources"][name] = {"splits": splits, "builder": built, "json_loader": loaded,
-                                    "speedup_cpu": round(((loaded["cpu_s"] - base) / loaded["records"]) / max(built["cpu_s"] - base, 0.01) * built["records"], 2)}
+                                    "speedup_cpu": round(built["records_per_cpu_s"] / max(loaded["records_per_cpu_s"], 1), 2)}
     if not args.skip_release:
         for label, data in (("pool build: original files", originals), ("pool build: converted files", converted)):
             out = work / ("pool-original" if "original" in label else "pool-converted")
@@ -146,18 +153,23 @@ def main() -> None:
 
 
 def markdown(r: dict) -> str:
-    rows = [f"scale {r['scale']}, {r['date']}, {r['cpus']} CPUs, load average {r['load_average_at_start'][0]:.1f} at start / {r['load_average_at_end'][0]:.1f} at end", "",
-            f"start-up (python + imports, in every run): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", "",
-            "| source | records (all splits) | builder: wall s | CPU s | peak MB | rec/s | json loader (train, converted): wall s | CPU s | peak MB | rec/s | per-record CPU speed-up, start-up excluded |",
+    rows = [f"scale {r['scale']}, {r['date']}, {r['cpus']} CPUs, load average {r['load_average_at_start'][0]:.1f} at start / {r['load_average_at_end'][0]:.1f} at end",
+            f"start-up (python + imports, in every run, not in the build columns): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", "",
+            "| source | records (all splits) | builder: build CPU s | wall s | rec per CPU s | process peak MB | json loader (train, converted): build CPU s | wall s | rec per CPU s | process peak MB | speed-up (rec per CPU s) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    total_b = total_j = 0.0
+    total = {"b_cpu": 0.0, "b_wall": 0.0, "j_cpu": 0.0, "j_wall": 0.0, "b_rec": 0, "j_rec": 0}
     for name, s in r["sources"].items():
         b, j = s["builder"], s["json_loader"]
-        total_b += b["seconds"]
-        total_j += j["seconds"]
-        rows.append(f"| {name} | {b['records']:,} | {b['seconds']:.2f} | {b['cpu_s']:.2f} | {b['peak_rss_mb']:.0f} | {b['records_per_s']:,} | "
-                    f"{j['seconds']:.2f} | {j['cpu_s']:.2f} | {j['peak_rss_mb']:.0f} | {j['records_per_s']:,} | {s['speedup_cpu']:.1f}× |")
-    rows.append(f"| **sum of the runs** | | {total_b:.1f} | | | | {total_j:.1f} | | | | |")
+        total["b_cpu"] += b["build_cpu_s"]
+        total["b_wall"] += b["build_wall_s"]
+        total["j_cpu"] += j["build_cpu_s"]
+        total["j_wall"] += j["build_wall_s"]
+        total["b_rec"] += b["records"]
+        total["j_rec"] += j["records"]
+        rows.append(f"| {name} | {b['records']:,} | {b['build_cpu_s']:.2f} | {b['build_wall_s']:.2f} | {b['records_per_cpu_s']:,} | {b['peak_rss_mb']:.0f} | "
+                    f"{j['build_cpu_s']:.2f} | {j['build_wall_s']:.2f} | {j['records_per_cpu_s']:,} | {j['peak_rss_mb']:.0f} | {s['speedup_cpu']:.1f}× |")
+    rows.append(f"| **all** | {total['b_rec']:,} | {total['b_cpu']:.1f} | {total['b_wall']:.1f} | {round(total['b_rec'] / max(total['b_cpu'], 1e-3)):,} | | "
+                f"{total['j_cpu']:.1f} | {total['j_wall']:.1f} | {round(total['j_rec'] / max(total['j_cpu'], 1e-3)):,} | | |")
     for label in ("pool build: original files", "pool build: converted files"):
         if label in r:
             run = r[label]
