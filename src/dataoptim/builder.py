@@ -536,6 +536,39 @@ def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = co
         yield batch
 
 
+def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
+    """JSON objects (``msgspec.Raw`` views, e.g. the items of :func:`split_list`) parsed by ``pyarrow.json`` into ``schema``.
+
+    Types are strict (a number where a string is declared, a key written twice: ``ArrowInvalid``);
+    fields not in ``schema`` are skipped; a missing field comes back null, for the caller to refuse.
+
+    Raises:
+        TablePathFailed: an item is not a JSON object (checked first: ``pyarrow.json`` crashes on a lone ``null`` row).
+        pyarrow.ArrowInvalid: an item does not fit ``schema``.
+    """
+    import pyarrow.json as pj
+
+    data = b"\n".join(raws)
+    starts = np.zeros(len(raws), dtype=np.int64)
+    if len(raws) > 1:
+        np.cumsum(np.fromiter((len(r) + 1 for r in raws[:-1]), dtype=np.int64, count=len(raws) - 1), out=starts[1:])
+    if len(raws) and not (np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")).all():
+        raise TablePathFailed("an item is not a JSON object")
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=True)
+    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
+
+
+def split_list(buffer: Any, key: str | None = None) -> list:
+    """The items of a JSON list (or of the list under top-level ``key``) as ``msgspec.Raw`` views, no copy.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not valid JSON, or not such a list.
+    """
+    if key is None:
+        return msgspec.json.decode(buffer, type=list[msgspec.Raw])
+    return msgspec.json.decode(msgspec.json.decode(buffer, type=dict[str, msgspec.Raw])[key], type=list[msgspec.Raw])
+
+
 class Turn(msgspec.Struct):
     """One turn of a converted record, as decoded by the table path."""
 
@@ -543,35 +576,28 @@ class Turn(msgspec.Struct):
     value: str
 
 
-class ConvertedRecord(msgspec.Struct):
-    """The three fields of a record of DataOptim's converted ``<source>.json`` that the pool keeps."""
-
-    id: str
-    conversations: list[Turn]
-    image: str | None = None
-
-
-def turns_column(convs: list[list[Turn]]) -> pa.ListArray:
-    """A ``conversations`` column from decoded turns (speakers as given, for the rules to check)."""
-    offsets = np.zeros(len(convs) + 1, dtype=np.int64)
-    np.cumsum([len(c) for c in convs], out=offsets[1:])
-    flat = [t for c in convs for t in c]
-    return columns.conversations(offsets, [t.value for t in flat], [t.from_ for t in flat])
+#: What the table path reads of a converted record (:func:`converted_tables`).
+CONVERTED_SCHEMA = pa.schema([("id", pa.string()), ("image", pa.string()), ("conversations", columns.SCHEMA.field("conversations").type)])
 
 
 def converted_tables(path: str | os.PathLike, *, source: str, task: str) -> Iterator[pa.Table]:
     """DataOptim's converted ``<source>.json`` as record tables (the table path of :meth:`SourceBuilder.converted_records`).
 
+    The list is split into records (``msgspec.Raw``) and parsed :data:`dataoptim.columns.TABLE_ROWS`
+    at a time by ``pyarrow.json`` straight into columns (:data:`CONVERTED_SCHEMA`, strict types).
+
     Raises:
-        TablePathFailed, msgspec errors: anything the row path would refuse or must name (an id of another source...).
+        TablePathFailed, ArrowInvalid, msgspec errors: anything the row path would refuse or must
+        name (a wrong type, an id of another source...); the rules are checked by the caller.
     """
     prefix = f"{source}_"
-    for batch in decode_list_batches(load_bytes(path), ConvertedRecord):
-        ids = pa.array([r.id for r in batch], type=pa.string())
-        if len(ids) and not pc.all(pc.starts_with(ids, prefix)).as_py():
-            raise TablePathFailed(f"an id does not belong to source {source!r}")
-        table = columns.record_table(ids, [r.image for r in batch], turns_column([r.conversations for r in batch]), source=source, task=task)
-        yield table
+    raws = split_list(load_bytes(path))
+    for start in range(0, len(raws), columns.TABLE_ROWS):
+        parsed = read_objects(raws[start:start + columns.TABLE_ROWS], CONVERTED_SCHEMA)
+        ids = parsed.column("id")
+        if ids.null_count or not pc.all(pc.starts_with(ids, prefix)).as_py():
+            raise TablePathFailed(f"an id is missing or does not belong to source {source!r}")
+        yield columns.record_table(ids, parsed.column("image"), parsed.column("conversations").combine_chunks(), source=source, task=task)
 
 
 def _validated(rows: Iterable[Mapping[str, Any]], where: str) -> Iterator[Mapping[str, Any]]:
