@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--sources", default=None, help="comma-separated (default: all 14)")
     parser.add_argument("--num-proc", type=int, default=2, help="worker processes of the whole-release pool build")
     parser.add_argument("--skip-release", action="store_true", help="per-source runs only")
+    parser.add_argument("--skip-json", action="store_true", help="no load_dataset('json') runs")
+    parser.add_argument("--before", default=None, help="also time an older checkout's builders: a folder holding its `dataoptim` package "
+                        "with `builders/` copied inside (e.g. `git archive main | tar -x -C T && cp -r T/src/dataoptim P/ && cp -r T/builders P/dataoptim/`); put first on PYTHONPATH")
     args = parser.parse_args()
     names = args.sources.split(",") if args.sources else list(SOURCES)
     work = Path(args.workdir) / f"scale-{args.scale}"
@@ -123,10 +126,21 @@ def main() -> None:
         splits = inner["splits"]
         built.update(records=sum(splits.values()), build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
         built["records_per_cpu_s"] = round(built["records"] / max(inner["cpu"], 1e-3))
+        if args.before:
+            shutil.rmtree(cache, ignore_errors=True)
+            old = measure([py, "-c", BUILD, name, str(originals), str(cache)], f"{name}: BEFORE builder (original files)", logs / f"{name}-before.log",
+                          env={"PYTHONPATH": args.before})
+            inner = json.loads(old["stdout"])
+            old.update(records=sum(inner["splits"].values()), build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+            old["records_per_cpu_s"] = round(old["records"] / max(inner["cpu"], 1e-3))
+            built["before"] = old
         target = converted / f"{name}.json"
         if not target.is_file():
             subprocess.run([py, "-c", EXPORT, name, str(originals), str(cache), str(target)], check=True, stderr=subprocess.DEVNULL)
         shutil.rmtree(cache, ignore_errors=True)
+        if args.skip_json:
+            results["sources"][name] = {"splits": splits, "builder": built}
+            continue
         json_cache = work / "cache" / f"{name}-json"
         shutil.rmtree(json_cache, ignore_errors=True)
         loaded = measure([py, "-c", JSON_LOADER, str(target), str(json_cache)], f"{name}: load_dataset('json') converted", logs / f"{name}-json.log")
@@ -147,33 +161,59 @@ def main() -> None:
             run["cpu_s_with_workers"] = round((after.children_user - before.children_user) + (after.children_system - before.children_system), 2)
             results[label] = run
             shutil.rmtree(out, ignore_errors=True)
+            if args.before and "converted" in label:
+                before = os.times()
+                old = measure([py, "-m", "dataoptim", "pool", "build", "--data-dir", str(data), "--output", str(out)], f"{label}: BEFORE (one process)",
+                              logs / f"{out.name}-before.log", env={"PYTHONPATH": args.before})
+                after = os.times()
+                old["cpu_s_with_workers"] = round((after.children_user - before.children_user) + (after.children_system - before.children_system), 2)
+                results[label + " BEFORE"] = old
+                shutil.rmtree(out, ignore_errors=True)
     results["load_average_at_end"] = os.getloadavg()
     (work / "results.json").write_text(json.dumps(results, indent=1))
     print(markdown(results))
 
 
 def markdown(r: dict) -> str:
+    before = any("before" in s["builder"] for s in r["sources"].values())
+    has_json = all("json_loader" in s for s in r["sources"].values())
     rows = [f"scale {r['scale']}, {r['date']}, {r['cpus']} CPUs, load average {r['load_average_at_start'][0]:.1f} at start / {r['load_average_at_end'][0]:.1f} at end",
-            f"start-up (python + imports, in every run, not in the build columns): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", "",
-            "| source | records (all splits) | builder: build CPU s | wall s | rec per CPU s | process peak MB | json loader (train, converted): build CPU s | wall s | rec per CPU s | process peak MB | speed-up (rec per CPU s) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    total = {"b_cpu": 0.0, "b_wall": 0.0, "j_cpu": 0.0, "j_wall": 0.0, "b_rec": 0, "j_rec": 0}
+            f"start-up (python + imports, in every run, not in the build columns): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", ""]
+    head = "| source | records (all splits) | builder: build CPU s | wall s | rec per CPU s | process peak MB |"
+    line = "|---|---:|---:|---:|---:|---:|"
+    if before:
+        head += " before: build CPU s | rec per CPU s | process peak MB | speed-up over before |"
+        line += "---:|---:|---:|---:|"
+    if has_json:
+        head += " json loader (train, converted): build CPU s | rec per CPU s | process peak MB | speed-up over json loader |"
+        line += "---:|---:|---:|---:|"
+    rows += [head, line]
+    total = {"b": 0.0, "o": 0.0, "j": 0.0, "rb": 0, "rj": 0}
     for name, s in r["sources"].items():
-        b, j = s["builder"], s["json_loader"]
-        total["b_cpu"] += b["build_cpu_s"]
-        total["b_wall"] += b["build_wall_s"]
-        total["j_cpu"] += j["build_cpu_s"]
-        total["j_wall"] += j["build_wall_s"]
-        total["b_rec"] += b["records"]
-        total["j_rec"] += j["records"]
-        rows.append(f"| {name} | {b['records']:,} | {b['build_cpu_s']:.2f} | {b['build_wall_s']:.2f} | {b['records_per_cpu_s']:,} | {b['peak_rss_mb']:.0f} | "
-                    f"{j['build_cpu_s']:.2f} | {j['build_wall_s']:.2f} | {j['records_per_cpu_s']:,} | {j['peak_rss_mb']:.0f} | {s['speedup_cpu']:.1f}× |")
-    rows.append(f"| **all** | {total['b_rec']:,} | {total['b_cpu']:.1f} | {total['b_wall']:.1f} | {round(total['b_rec'] / max(total['b_cpu'], 1e-3)):,} | | "
-                f"{total['j_cpu']:.1f} | {total['j_wall']:.1f} | {round(total['j_rec'] / max(total['j_cpu'], 1e-3)):,} | | |")
-    for label in ("pool build: original files", "pool build: converted files"):
+        b = s["builder"]
+        total["b"] += b["build_cpu_s"]
+        total["rb"] += b["records"]
+        row = f"| {name} | {b['records']:,} | {b['build_cpu_s']:.2f} | {b['build_wall_s']:.2f} | {b['records_per_cpu_s']:,} | {b['peak_rss_mb']:.0f} |"
+        if before:
+            o = b["before"]
+            total["o"] += o["build_cpu_s"]
+            row += f" {o['build_cpu_s']:.2f} | {o['records_per_cpu_s']:,} | {o['peak_rss_mb']:.0f} | {o['build_cpu_s'] / max(b['build_cpu_s'], 1e-3):.1f}× |"
+        if has_json:
+            j = s["json_loader"]
+            total["j"] += j["build_cpu_s"]
+            total["rj"] += j["records"]
+            row += f" {j['build_cpu_s']:.2f} | {j['records_per_cpu_s']:,} | {j['peak_rss_mb']:.0f} | {s['speedup_cpu']:.1f}× |"
+        rows.append(row)
+    row = f"| **all** | {total['rb']:,} | {total['b']:.1f} | | {round(total['rb'] / max(total['b'], 1e-3)):,} | |"
+    if before:
+        row += f" {total['o']:.1f} | {round(total['rb'] / max(total['o'], 1e-3)):,} | | {total['o'] / max(total['b'], 1e-3):.1f}× |"
+    if has_json:
+        row += f" {total['j']:.1f} | {round(total['rj'] / max(total['j'], 1e-3)):,} | | {(total['rb'] / max(total['b'], 1e-3)) / max(total['rj'] / max(total['j'], 1e-3), 1):.1f}× |"
+    rows.append(row)
+    for label in ("pool build: original files", "pool build: converted files", "pool build: converted files BEFORE"):
         if label in r:
             run = r[label]
-            rows.append(f"\n{label}: {run['seconds']:.1f} s wall, {run['cpu_s_with_workers']:.1f} s CPU (workers included), {run['peak_rss_mb']:.0f} MB peak (main process) — {run['stdout_first']}")
+            rows.append(f"\n{label}: {run['seconds']:.1f} s wall, {run['cpu_s_with_workers']:.1f} s CPU (workers included), {run['peak_rss_mb']:.0f} MB peak (largest process) — {run['stdout_first']}")
     return "\n".join(rows)
 
 
