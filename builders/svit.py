@@ -40,14 +40,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from dataoptim import columns
-from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, load_bytes
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, list_pieces, read_objects
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, validate_record
@@ -76,29 +74,15 @@ ENTRY_SCHEMA = pa.schema([
 
 
 def read_entries(raws: list) -> pa.Table:
-    """Entries (``msgspec.Raw`` views of one JSON object each) parsed by ``pyarrow.json`` into :data:`ENTRY_SCHEMA`.
-
-    Types are strict (a string ``image_id``, a number as a speaker, a key written twice: ``ArrowInvalid``);
-    a missing field comes back null and is refused by :func:`part_tables`.
-
-    Raises:
-        TablePathFailed: an entry is not a JSON object (checked first: ``pyarrow.json`` 26 crashes on a lone ``null`` row).
-    """
-    data = b"\n".join(raws)
-    starts = np.zeros(len(raws), dtype=np.int64)
-    if len(raws) > 1:
-        np.cumsum(np.fromiter((len(r) + 1 for r in raws[:-1]), dtype=np.int64, count=len(raws) - 1), out=starts[1:])
-    if len(raws) and not (np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")).all():
-        raise TablePathFailed("an entry is not a JSON object")
-    options = pj.ParseOptions(explicit_schema=ENTRY_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True)
-    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
+    """Entries (``msgspec.Raw`` views) parsed into :data:`ENTRY_SCHEMA` by :func:`dataoptim.builder.read_objects`."""
+    return read_objects(raws, ENTRY_SCHEMA)
 
 
 def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
     """The table path of :func:`entry_records` over a whole part file: records ``svit_{part}_{i}`` in file order.
 
-    The file is split into entries (``msgspec.Raw``), :data:`ENTRY_BATCH` entries are parsed at a
-    time by ``pyarrow.json`` (no Python object per turn), and the records are built from the
+    The file is read in pieces and split into entries (:func:`~dataoptim.builder.list_pieces`, bounded
+    memory), :data:`ENTRY_BATCH` entries are parsed at a time by ``pyarrow.json`` (no Python object per turn), and the records are built from the
     flattened list columns.
 
     Raises:
@@ -107,10 +91,8 @@ def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
     """
     speakers = pa.array(list(ROLES), type=pa.string())
     mapped = pa.array(list(ROLES.values()), type=pa.string())
-    raws = msgspec.json.decode(load_bytes(path), type=list[msgspec.Raw])
     count = 0
-    for start in range(0, len(raws), ENTRY_BATCH):
-        entries = read_entries(raws[start:start + ENTRY_BATCH])
+    for entries in (read_entries(piece[start:start + ENTRY_BATCH]) for piece in list_pieces(path) for start in range(0, len(piece), ENTRY_BATCH)):
         image_ids, convs = entries.column("image_id").combine_chunks(), entries.column("conversations").combine_chunks()
         if image_ids.null_count or convs.null_count:
             raise TablePathFailed("an entry without image_id or conversations")
