@@ -144,6 +144,10 @@ class LLaVA(SourceBuilder):
         # a part config reads its own file (an instance attribute shadows the class's table)
         self.ORIGINAL_FILES = {"train": {"conversations": (LLAVA_FILES[self.config.subset],)}}
 
+    def converted_mask(self, table):
+        self.keep_converted({})  # a part config cannot read the converted file: its ConfigError, once
+        return None
+
     def keep_converted(self, record: Mapping[str, Any]) -> bool:
         if self.config.subset:
             raise ConfigError(

@@ -584,17 +584,21 @@ def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
     import pyarrow.json as pj
 
     data = b"\n".join(raws)
+    sizes = np.fromiter((len(r) + 1 for r in raws), dtype=np.int64, count=len(raws))
     starts = np.zeros(len(raws), dtype=np.int64)
-    if len(raws) > 1:
-        np.cumsum(np.fromiter((len(r) + 1 for r in raws[:-1]), dtype=np.int64, count=len(raws) - 1), out=starts[1:])
+    np.cumsum(sizes[:-1], out=starts[1:])
     if len(raws) and not (np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")).all():
         raise TablePathFailed("an item is not a JSON object")
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=True)
-    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
+    # items written on one line each (the usual case) let the reader cut blocks at newlines, which is faster
+    multiline = data.count(b"\n") != len(raws) - 1
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline)
+    # blocks of a few MB (a block must hold the longest item whole); one thread: pool builds use processes
+    block = max(4 << 20, 2 * int(sizes.max()) if len(sizes) else 0)
+    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=block, use_threads=False))
 
 
 #: Bytes of a JSON list read at a time by :func:`list_pieces` (memory: about twice this, whatever the file size).
-PIECE_BYTES = 64 << 20
+PIECE_BYTES = 32 << 20
 _BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 
 
