@@ -151,7 +151,8 @@ def main() -> None:
         results["sources"][name] = {"splits": splits, "builder": built, "json_loader": loaded,
                                     "speedup_cpu": round(built["records_per_cpu_s"] / max(loaded["records_per_cpu_s"], 1), 2)}
     if not args.skip_release:
-        for label, data in (("pool build: original files", originals), ("pool build: converted files", converted)):
+        runs = [("pool build: original files", originals)] + ([] if args.skip_json else [("pool build: converted files", converted)])
+        for label, data in runs:
             out = work / ("pool-original" if "original" in label else "pool-converted")
             shutil.rmtree(out, ignore_errors=True)
             before = os.times()

@@ -158,7 +158,7 @@ def ocrvqa(out: Path, scale: float, rng: random.Random, text: Text) -> None:
     n_train = _n("ocrvqa", scale)
     with open(out / "dataset.json", "wb") as handle:
         handle.write(b"{")
-        made, first = 0, True
+        made, first, keys = 0, True, set()
         total = n_train * 1.25  # train is 80% of the pairs
         while made < total:
             pairs = rng.randint(4, 6)
@@ -168,6 +168,9 @@ def ocrvqa(out: Path, scale: float, rng: random.Random, text: Text) -> None:
             entry = {"imageURL": "http://ecx.images-amazon.com/images/I/51x.jpg", "questions": [text(35) + "?" for _ in range(pairs)],
                      "answers": [text(12) for _ in range(pairs)], "title": text(40), "authorName": text(15), "genre": text(12), "split": split}
             key = "".join(rng.choices(string.digits + "X", k=10))
+            while key in keys:  # ASINs are unique keys (a repeat would send the builder to its row path)
+                key = "".join(rng.choices(string.digits + "X", k=10))
+            keys.add(key)
             handle.write((b"" if first else b",") + encode(key) + b":" + encode(entry))
             made += pairs
             first = False

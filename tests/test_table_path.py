@@ -360,3 +360,16 @@ def test_list_pieces_refuse_what_is_not_a_list(tmp_path):
         (tmp_path / "x.json").write_text(text)
         with pytest.raises(TablePathFailed):
             [p for p in list_pieces(tmp_path / "x.json", block=4)]
+
+
+def test_list_pieces_cut_between_items_not_between_nested_objects(tmp_path):
+    """SVIT-like entries (lists of objects inside each item) read in small blocks: every item, none split."""
+    from dataoptim.builder import list_pieces
+
+    items = [{"image_id": k, "conversations": [{"content": [{"from": "user", "value": "a},{b"}, {"from": "gpt", "value": "c"}]} for _ in range(3)]}
+             for k in range(200)]
+    for indent in (None, 2):
+        path = tmp_path / f"svit-{indent}.json"
+        path.write_text(json.dumps(items, indent=indent))
+        pieces = list(list_pieces(path, block=2048))
+        assert len(pieces) > 5 and [json.loads(bytes(r)) for p in pieces for r in p] == items

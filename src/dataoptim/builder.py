@@ -600,15 +600,17 @@ def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
 #: Bytes of a JSON list read at a time by :func:`list_pieces` (memory: about twice this, whatever the file size).
 PIECE_BYTES = 32 << 20
 _BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
+_FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*("(?:[^"\\]|\\.)*")[ \t\r\n]*:')
 
 
 def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[list]:
     """The items of a top-level JSON list of objects, as ``msgspec.Raw`` views, a block of the file at a time.
 
-    The file is read ``block`` bytes at a time and cut between two items (a ``}`` ``,`` ``{``
-    outside any string): each piece is decoded as a list by ``msgspec``, which proves the cut
-    (a cut inside a string leaves an unterminated string, which does not decode, and the
-    cut before it is tried). Memory stays about twice ``block``, however large the file.
+    The file is read ``block`` bytes at a time and cut between two items: at a ``}`` ``,`` ``{``
+    followed by the first item's first key (``"id":``), so cuts between nested objects are
+    rarely tried. Each piece is decoded as a list by ``msgspec``, which proves the cut (a cut
+    inside a string or a nested object does not decode, and the cut before it is tried).
+    Memory stays about twice ``block``, however large the file.
 
     Raises:
         TablePathFailed: not a JSON list as far as the cuts can tell (no ``[`` first, an end that
@@ -629,6 +631,7 @@ def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[l
             raise TablePathFailed("not a JSON list")
         buf = buf[1:]
         eof = False
+        boundary = None
         while True:
             if not eof and len(buf) < 2 * block:
                 more = handle.read(block)
@@ -642,19 +645,22 @@ def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[l
                 except msgspec.MsgspecError as exc:
                     raise TablePathFailed(f"the end of the list does not decode ({exc})") from None
                 return
-            cuts = list(_BOUNDARY.finditer(buf, 0, len(buf) - 1))
+            if boundary is None:  # items are objects: a cut is '}' ',' '{' followed by the first item's first key
+                first = _FIRST_KEY.match(buf)
+                boundary = re.compile(_BOUNDARY.pattern + (rb"(?=[ \t\r\n]*" + re.escape(first.group(1)) + rb"[ \t\r\n]*:)" if first else b""))
+            cuts = list(boundary.finditer(buf, 0, len(buf) - 1))
             for match in cuts[:-9:-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
                 try:
                     items = msgspec.json.decode(b"[" + buf[: match.start() + 1] + b"]", type=list[msgspec.Raw])
                 except msgspec.MsgspecError:
-                    continue  # a cut inside a string: try the one before
+                    continue  # a cut inside a string or a nested object: try the one before
                 yield items
                 buf = buf[match.end() - 1:]
                 break
             else:
-                if cuts:
+                if cuts and len(buf) > max(4 * block, 1 << 20):
                     raise TablePathFailed("no cut of the list decodes")
-                more = handle.read(block)  # no cut in the buffer (one long item): read on
+                more = handle.read(block)  # no cut that decodes yet (a long item, or cuts in strings): read on
                 eof = not more
                 buf += more
 
