@@ -17,7 +17,8 @@ Entry points (:data:`ENTRIES`):
 * ``builder`` — ``load_dataset("dataoptim", config, data_dir=...)``; CLI ``pool build --sources <source>``.
 * ``pool`` — ``build_pool(data_dir, out)``; CLI ``pool build``.
 * ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
-  ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``.
+  ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``. With ``options(where=SQL)`` /
+  ``options(budget_tokens=N)``: then ``.where(SQL)`` / ``.sample_budget(budget_tokens=N)``; CLI ``--where`` / ``--budget-tokens``.
 * ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
@@ -525,6 +526,11 @@ SELECT_ROWS = [
     Case("select", "pool index file index/ids.npy deleted", options(damage="index-ids-deleted"), MissingFileError, ("ids.npy", "missing")),
     Case("select", "pool index file index/hashes.npy is garbage", options(damage="index-hashes-garbage"), InputError, ("hashes.npy", "cannot be read")),
     # a mixture (--mix SPEC --budget 2; the API: pool.mix(parse_mix(SPEC), 2, ...))
+    Case("select", "--where on width, null in every record of a pool built from converted JSON", options(where="width > 100"), ConfigError,
+         ("'width'", "null in every record", "'images' signal", "--image-folder")),
+    Case("select", "--where on a column no pool or signal has", options(where="colour = 'red'"), ConfigError, ("'colour'", "unknown column")),
+    Case("select", "--where that does not parse", options(where="answer_words >>> 3"), ConfigError, ("where", "does not parse")),
+    Case("select", "--budget-tokens without the tokens signal", options(budget_tokens=100), ConfigError, ("'total_tokens'", "'tokens' signal", "--tokenizer")),
     Case("select", "mixture --seed -1", options(mix="vqav2=1", seed=-1), ConfigError, ("seed", "non-negative integer", "-1")),
     Case("select", "mixture --exclude-images is a binary file", both(options(mix="vqav2=1", exclude_images="eval.bin"), _names(file="eval.bin")),
          InputError, ("{file}", "not UTF-8 text")),
@@ -563,7 +569,12 @@ TRAIN_IMAGE_ROWS = [
 TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "train-llava") for text, make, err, words in TRAIN_IMAGE_ROWS] + [
     Case("train-hf", "corrupt image (found by the data loader)", _corrupt_image, ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded")),
     Case("train-hf", "corrupt image (--open-images: found before training)", both(options(open_images=True), _corrupt_image), ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded")),
-    Case("train-hf", "record longer than model_max_length", turns1(lambda t: t[1].update(value="word " * 3000)), ModelInputError, ("{file}", _R, "field 'conversations'", "model_max_length")),
+    Case("train-hf", "record longer than model_max_length (LLaVA cuts it and trains it; listed in data_report.json)", turns1(lambda t: t[1].update(value="word " * 3000)), None),
+    Case("train-hf", "record longer than model_max_length, --strict-length", both(options(strict_length=True), turns1(lambda t: t[1].update(value="word " * 3000))),
+         ModelInputError, ("{file}", _R, "field 'conversations'", "model_max_length", "--strict-length")),
+    Case("train-hf", "answer holding </s> (LLaVA masks the record: trains nothing, listed in data_report.json)", turns1(lambda t: t[1].update(value="Brown </s> and white.")), None),
+    Case("train-hf", "repeated sample (same id, same content: trained twice)", _dup_same_content, None),
+    Case("train-llava", "repeated sample (same id, same content: written twice, LLaVA trains both)", _dup_same_content, None),
     Case("train-hf", "JSONL selection: a line truncated", both(options(jsonl=True), raw(_jsonl(base_records()[0], '{"id": "coco_1", "ima'))), InputError, ("{file}", "record 1", "line 2", "not valid JSON")),
     Case("train-hf", "JSONL selection: a line not UTF-8", both(options(jsonl=True), raw(_jsonl(base_records()[0]).encode() + b'{"id": "caf\xe9"}\n')), InputError, ("{file}", "record 1", "not UTF-8")),
     Case("train-hf", "JSONL selection: a line is a list", both(options(jsonl=True), raw(_jsonl(base_records()[0], [1]))), InputError, ("{file}", "record 1", "JSON object")),
@@ -577,7 +588,9 @@ TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "tra
     Case("train-hf", "--max-steps 0", options(settings={"max_steps": 0}), ConfigError, ("max_steps", "found 0")),
     Case("train-hf", "--model-max-length 0", options(settings={"model_max_length": 0}), ConfigError, ("model_max_length", ">= 1", "found 0")),
     Case("train-hf", "--model-max-length -1", options(settings={"model_max_length": -1}), ConfigError, ("model_max_length", ">= 1", "found -1")),
-    Case("train-hf", "--model-max-length 10 (every record too long; no tokenizer warning beside the error)", options(settings={"model_max_length": 10}),
+    Case("train-hf", "--model-max-length 10 (every answer cut away: nothing to train)", options(settings={"model_max_length": 10}),
+         InputError, ("{file}", "no record has a label left", "model_max_length 10")),
+    Case("train-hf", "--model-max-length 10 --strict-length (every record too long)", both(options(strict_length=True), options(settings={"model_max_length": 10})),
          ModelInputError, ("{file}", "record 0 (id 'coco_0')", "field 'conversations'", "model_max_length 10")),
     Case("train-llava", "LLaVA checkout missing", options(no_repo=True), MissingFileError, ("LLaVA checkout not found",)),
     Case("train-llava", "pretrain projector missing", options(no_adapter=True), MissingFileError, ("mm_projector.bin",)),

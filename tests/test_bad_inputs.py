@@ -200,6 +200,10 @@ class Select(Entry):
             selection = pool.mix(parse_mix(inputs.options["mix"]), 2, seed=inputs.options.get("seed", 0), exclude_images=self._exclude(inputs))
         else:
             selection = pool.by_ids(inputs.main)
+        if inputs.options.get("where") is not None:
+            selection = selection.where(inputs.options["where"])
+        if inputs.options.get("budget_tokens") is not None:
+            selection = selection.sample_budget(budget_tokens=inputs.options["budget_tokens"])
         mover = None
         if inputs.options.get("boxes") is not None:
             from dataoptim import boxes
@@ -215,6 +219,10 @@ class Select(Entry):
             source = ["--mix", inputs.options["mix"], "--budget", "2", "--seed", str(inputs.options.get("seed", 0)), *(["--exclude-images", exclude] if exclude else [])]
         else:
             source = ["--ids", inputs.main]
+        if inputs.options.get("where") is not None:
+            source += ["--where", inputs.options["where"]]
+        if inputs.options.get("budget_tokens") is not None:
+            source += ["--budget-tokens", str(inputs.options["budget_tokens"])]
         boxes = []
         if inputs.options.get("boxes") is not None:
             sizes_file = _sizes_file(inputs)
@@ -242,7 +250,8 @@ class TrainHF(Entry):
 
         settings = {"max_steps": 1, "per_device_train_batch_size": 2, "dataloader_num_workers": 0, **inputs.options.get("settings", {})}
         train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", cache_dir=inputs.root / "cache",
-              open_images=bool(inputs.options.get("open_images")), disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
+              open_images=bool(inputs.options.get("open_images")), strict_length=bool(inputs.options.get("strict_length")),
+              disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         # a row's settings come last: the last of a repeated option wins
@@ -251,7 +260,8 @@ class TrainHF(Entry):
             "train", "--backend", "hf", "--model", "tiny", "--data", inputs.main, "--image-folder", self._images(inputs),
             "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
             "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
-            *(["--open-images"] if inputs.options.get("open_images") else []), *settings, *_allow_cli(inputs),
+            *(["--open-images"] if inputs.options.get("open_images") else []),
+            *(["--strict-length"] if inputs.options.get("strict_length") else []), *settings, *_allow_cli(inputs),
         ]]
 
     def check_nothing_left(self, inputs):
