@@ -349,7 +349,7 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
         where = ", ".join(dict.fromkeys(str(p) for p in files.values()))
         for index, record in enumerate(stream):
             # what the conversion made from the original files obeys the record rules too (DESIGN §2)
-            records.validate_record(record, file=where, index=index)
+            records.validate_record(record, file=where, index=index, require_image=catalog.requires_image(self.SOURCE))
             yield record["id"], record
 
     def converted_records(self, path: Path) -> Iterator[dict[str, Any]]:
@@ -363,13 +363,13 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
 
         prefix = f"{self.SOURCE}_"
         for index, item in enumerate(iter_json_array(path, what=f"DataOptim {self.converted_name}")):
-            records.validate_record(item, file=str(path), index=index)
-            if not item["id"].startswith(prefix):
+            records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(self.SOURCE))
+            if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not self.source:  # llava_v1.5_0 is no llava id
                 raise RecordError(f"id does not belong to source {self.SOURCE!r}", file=str(path), record=index, id=item["id"], field="id")
             if not self.keep_converted(item):
                 continue
             yield records.make_record(
-                item["id"], item["image"], item["conversations"], source=self.SOURCE, task=self.source.task
+                item["id"], item.get("image"), item["conversations"], source=self.SOURCE, task=self.source.task
             )
 
 

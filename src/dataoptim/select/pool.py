@@ -668,10 +668,10 @@ def _generic_converted_records(name: str, path: Path) -> Iterator[dict[str, Any]
     source = catalog.SOURCES[name]
     prefix = f"{name}_"
     for index, item in enumerate(iter_json_items(path, what=f"DataOptim {name}.json")):
-        records.validate_record(item, file=str(path), index=index)
-        if not item["id"].startswith(prefix):
+        records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(name))
+        if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not source:  # llava_v1.5_0 is no llava id
             raise RecordError(f"id does not belong to source {name!r}", file=str(path), record=index, id=item["id"], field="id")
-        yield records.make_record(item["id"], item["image"], item["conversations"], source=name, task=source.task)
+        yield records.make_record(item["id"], item.get("image"), item["conversations"], source=name, task=source.task)
 
 
 def _builder_class(name: str):
