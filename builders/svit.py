@@ -25,6 +25,12 @@ Configs: ``svit`` (all four parts; needs the four files) and ``svit_conversation
 ``svit_complex``, ``svit_detail``, ``svit_referring``. With DataOptim's converted
 ``svit.json`` a part config keeps the records whose id names its part.
 SVIT's all-in-one ``svit.json`` has the same name as DataOptim's file and is not read: use the four part files.
+
+Table path (:func:`part_tables`): each part file is split into entries and
+decoded :data:`ENTRY_BATCH` entries at a time with ``msgspec``
+(:class:`Entry`); the turns of a batch become flat Arrow columns (speakers
+mapped, object marks dropped with ``replace_substring``, ``<image>\n`` put
+before a first turn without it) and the records a list array over them.
 """
 
 from __future__ import annotations
@@ -33,8 +39,13 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, decode_list_batches, load_bytes
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, validate_record
@@ -49,6 +60,80 @@ SVIT_FILES = {
 #: SVIT's speaker names -> LLaVA's.
 ROLES = {"user": "human", "human": "human", "gpt": "gpt"}
 OBJECT_MARKS = ("<st>", "<ed>")
+
+
+#: Entries (images) decoded at a time by the table path; a conversation-part entry holds several records.
+ENTRY_BATCH = 20_000
+
+
+class Turn(msgspec.Struct):
+    from_: str = msgspec.field(name="from")
+    value: str
+
+
+class Conversation(msgspec.Struct):
+    content: list[Turn]
+
+
+class Entry(msgspec.Struct):
+    """The fields of an SVIT entry the table path reads."""
+
+    image_id: int | str
+    conversations: list[Conversation]
+
+
+def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
+    """The table path of :func:`entry_records` over a whole part file: records ``svit_{part}_{i}`` in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: an unknown speaker, an empty conversation, a negative image
+        id, a wrong type: anything the row path must name.
+    """
+    speakers = pa.array(list(ROLES), type=pa.string())
+    mapped = pa.array(list(ROLES.values()), type=pa.string())
+    count = 0
+    for entries in decode_list_batches(load_bytes(path), Entry, ENTRY_BATCH):
+        image_ids, lengths, froms, values = [], [], [], []
+        for entry in entries:
+            image_id = entry.image_id
+            if isinstance(image_id, str):  # a decimal string, as image_path accepts
+                if not image_id.isdigit():
+                    raise TablePathFailed(f"image_id {image_id!r} is not a number")
+                image_id = int(image_id)
+            for conversation in entry.conversations:
+                image_ids.append(image_id)
+                lengths.append(len(conversation.content))
+                for turn in conversation.content:
+                    froms.append(turn.from_)
+                    values.append(turn.value)
+        if not lengths:
+            continue
+        lengths = np.asarray(lengths, dtype=np.int64)
+        ids = np.asarray(image_ids, dtype=np.int64)
+        if (lengths == 0).any() or ids.min() < 0:
+            raise TablePathFailed("an empty conversation or a negative image id")
+        speaker = pc.index_in(pa.array(froms, type=pa.string()), value_set=speakers)
+        if speaker.null_count:
+            raise TablePathFailed("an unknown speaker")
+        text = pa.array(values, type=pa.string())
+        if part == "referring":
+            for mark in OBJECT_MARKS:
+                text = pc.replace_substring(text, mark, "")
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        first = np.zeros(len(text), dtype=bool)
+        first[offsets[:-1]] = True
+        needs = pc.and_(pa.array(first), pc.invert(pc.match_substring(text, IMAGE_TOKEN)))
+        text = pc.if_else(needs, pc.binary_join_element_wise(f"{IMAGE_TOKEN}\n", text, ""), text)
+        n = len(lengths)
+        table = columns.record_table(
+            columns.prefixed(f"svit_{part}_", pa.array(np.arange(count, count + n))),
+            columns.concat("visual_genome/", pa.array(ids), ".jpg"),
+            columns.conversations(offsets, text, mapped.take(speaker)),
+            source="svit", task="instruct", image_id=pa.array(ids),
+        )
+        count += n
+        yield table
 
 
 def image_path(image_id: int | str) -> str:
@@ -135,6 +220,14 @@ class SVIT(SourceBuilder):
 
     def keep_converted(self, record: Mapping[str, Any]) -> bool:
         return self.config.subset is None or record["id"].startswith(f"svit_{self.config.subset}_")
+
+    def converted_mask(self, table: pa.Table) -> pa.Array | None:
+        return None if self.config.subset is None else pc.starts_with(table.column("id"), f"svit_{self.config.subset}_")
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        for part in SVIT_FILES:
+            if part in files:
+                yield from part_tables(part, files[part])
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         for part in SVIT_FILES:

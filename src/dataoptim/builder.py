@@ -1,6 +1,6 @@
-"""What every source builder shares (DESIGN §3, §6, §12).
+"""What every source builder shares (DESIGN §3, §6, §12), and the shape of a source builder.
 
-A source is one module in ``builders/`` made of three pieces, as in TensorFlow
+A source is one module in ``builders/`` made of these pieces, as in TensorFlow
 Datasets' ``ref_coco`` and ``datasets``' packaged ``json`` builder:
 
 1. module-level **pure functions** that turn one original annotation into one
@@ -14,6 +14,52 @@ Datasets' ``ref_coco`` and ``datasets``' packaged ``json`` builder:
 
 Every builder also reads DataOptim's converted ``<source>.json`` (from the
 release's ``data.zip``): those records pass through validated.
+
+The builder shape: tables first, rows to locate errors
+------------------------------------------------------
+
+:class:`SourceBuilder` is a ``datasets.ArrowBasedBuilder``: it yields Arrow
+tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
+(``_generate_tables``), never one dict per record. A source plugs in:
+
+* ``original_records(split, files)`` — the **row-by-row reference** (ijson
+  streaming + the pure functions above). It is what the records *are*; the
+  table path must give the same records, byte for byte, or the same located
+  error (``tests/test_table_path.py`` checks this on random inputs).
+* ``original_tables(split, files)`` — the **table path** (optional): parse each
+  file once with a C decoder that keeps only the fields used (``msgspec``
+  typed ``Struct`` classes, declared at module level next to the pure functions:
+  ``class Question(msgspec.Struct): image_id: int; question: str; question_id: int``),
+  check the source's own rules over whole columns (unique keys with
+  :func:`dataoptim.columns.is_unique`, joins with ``pc.is_in``), then build the
+  columns with pyarrow compute and numpy (:func:`~dataoptim.columns.prefixed`,
+  :func:`~dataoptim.columns.coco_image_paths`,
+  :func:`~dataoptim.columns.vqa_prompts`,
+  :func:`~dataoptim.columns.caption_prompts` — the same stable prompt hash —,
+  :func:`~dataoptim.columns.two_turns` or
+  :func:`~dataoptim.columns.conversations` over flat turn arrays) and yield
+  :func:`~dataoptim.columns.record_table` tables. Values the table path cannot
+  vouch for (a wrong type, a missing field, a repeated key, a join that does not
+  match, a negative image id...) are never handled there: raise
+  :class:`TablePathFailed` (or let ``msgspec``'s own error out) and the base
+  class runs ``original_records`` to name the file, record and field; when
+  the reference finds no fault, its records from where the table path stopped
+  are used (so a table path may fail after yielding tables: it must only never
+  yield a record the reference would not give).
+* The record rules (DESIGN §2) are checked by the base class on every table,
+  with column kernels (:func:`dataoptim.columns.rules_hold`); a table that
+  fails is located by the reference rows the same way.
+* A JSON object keyed by id, decoded into a ``dict``, keeps only the last of
+  two repeated keys: count the entries another way (e.g.
+  :func:`count_token` on a key every entry has once) and fail when the counts
+  differ, so the reference's repeated-key check still fires.
+* A source without ``original_tables`` is built from its reference rows,
+  validated row by row and batched into tables (correct, slower).
+
+The converted ``<source>.json`` takes the table path of the base class
+(:meth:`SourceBuilder.converted_tables`); a source that keeps only some of
+its records overrides :meth:`SourceBuilder.converted_mask` (whole columns) or
+:meth:`SourceBuilder.keep_converted` (per record).
 """
 
 from __future__ import annotations
@@ -21,13 +67,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import mmap
 import os
+import re
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 import datasets
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim import catalog, records
+from dataoptim import catalog, columns, records
 from dataoptim.errors import ConfigError, DataOptimError, InputError, MissingFileError, RecordError
 
 #: Extensions of annotation files (images are never listed).
@@ -145,7 +197,7 @@ class SourceConfig(datasets.BuilderConfig):
             raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}", field="layout")
 
 
-class SourceBuilder(datasets.GeneratorBasedBuilder):
+class SourceBuilder(datasets.ArrowBasedBuilder):
     """Base of the 14 source builders; subclasses are thin (see module docstring).
 
     Subclasses set :attr:`SOURCE` (a key of :data:`dataoptim.catalog.SOURCES`),
@@ -341,16 +393,37 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             + (f", or the original files: {self.DOWNLOAD}" if self.DOWNLOAD else "")
         )
 
-    def _generate_examples(self, layout: str, split: str, files: Mapping[str, Path]):
-        if layout == "converted":
-            stream = self.converted_records(files["converted"])
-        else:
-            stream = self.original_records(split, files)
+    def _generate_tables(self, layout: str, split: str, files: Mapping[str, Path]):
         where = ", ".join(dict.fromkeys(str(p) for p in files.values()))
-        for index, record in enumerate(stream):
-            # what the conversion made from the original files obeys the record rules too (DESIGN §2)
-            records.validate_record(record, file=where, index=index, require_image=catalog.requires_image(self.SOURCE))
-            yield record["id"], record
+        if layout == "converted":
+            fast = lambda: self.converted_tables(files["converted"])  # noqa: E731
+            rows = lambda: self.converted_records(files["converted"])  # noqa: E731
+        else:
+            fast = lambda: self.original_tables(split, files)  # noqa: E731
+            rows = lambda: self.original_records(split, files)  # noqa: E731
+        for index, table in enumerate(checked_tables(fast, rows, where, require_image=catalog.requires_image(self.SOURCE))):
+            yield f"{split}-{index}", table
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table] | None:
+        """The table path of the original files (see the module docstring); None: this source has none yet."""
+        return None
+
+    def converted_mask(self, table: pa.Table) -> pa.Array | None:
+        """Which rows of a converted table this config keeps (None: all); the default asks :meth:`keep_converted` row by row."""
+        if type(self).keep_converted is SourceBuilder.keep_converted:
+            return None
+        return pa.array([self.keep_converted(r) for r in table.select(list(records.LLAVA_FIELDS)).to_pylist()], type=pa.bool_())
+
+    def converted_tables(self, path: Path) -> Iterator[pa.Table]:
+        """The table path of DataOptim's converted ``<source>.json``: :meth:`converted_records`, by columns.
+
+        Decodes the file once with ``msgspec`` (only ``id``, ``image``, ``conversations``),
+        :data:`dataoptim.columns.TABLE_ROWS` records at a time; raises (for the base class to
+        locate with :meth:`converted_records`) on anything the row path would refuse.
+        """
+        for table in converted_tables(path, source=self.SOURCE, task=self.source.task):
+            mask = self.converted_mask(table)
+            yield table if mask is None else table.filter(mask)
 
     def converted_records(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream DataOptim's converted ``<source>.json``, validating each record (DESIGN §2).
@@ -371,6 +444,174 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             yield records.make_record(
                 item["id"], item.get("image"), item["conversations"], source=self.SOURCE, task=self.source.task
             )
+
+
+class TablePathFailed(Exception):
+    """The table path cannot vouch for an input; the row-by-row reference decides (and names the fault)."""
+
+
+#: ``(where, why)`` of every table path that handed over to the row-by-row reference in this process (tests, benchmarks).
+FALLBACKS: list[tuple[str, str]] = []
+
+
+def load_bytes(path: str | os.PathLike) -> Any:
+    """The bytes of ``path``, memory-mapped read-only (an ``mmap``; a memoryview past a leading UTF-8 byte-order mark).
+
+    Raises:
+        OSError: the file cannot be opened; ValueError: it is empty (``mmap`` refuses those).
+    """
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mapped)[3:] if mapped[:3] == b"\xef\xbb\xbf" else mapped
+
+
+def count_token(buffer: Any, token: bytes, limit: int | None = None) -> int:
+    """How many times the JSON string token ``token`` (quotes included, e.g. ``b'"imageId"'``) occurs in ``buffer`` (up to ``limit``).
+
+    Inside a JSON string a quote is escaped, so every match is a string equal to the token's text:
+    counting a key that every entry holds once counts the entries, repeated keys included; a
+    top-level key counted twice may be a repeated key (``ijson`` reads both, a dict decoder one).
+    """
+    count = 0
+    if hasattr(buffer, "find"):  # mmap, bytes: the C fast search
+        position = buffer.find(token)
+        while position >= 0 and (limit is None or count < limit):
+            count += 1
+            position = buffer.find(token, position + len(token))
+        return count
+    for _ in re.finditer(re.escape(token), buffer):
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    return count
+
+
+def top_level_keys_once(buffer: Any, *keys: str) -> None:
+    """Raise :class:`TablePathFailed` unless each top-level ``key`` token occurs once in the file (see :func:`count_token`)."""
+    for key in keys:
+        if count_token(buffer, f'"{key}"'.encode(), limit=2) != 1:
+            raise TablePathFailed(f"{key!r} is not exactly once in the file")
+
+
+def decode_list_batches(buffer: Any, item_type: Any, rows: int = columns.TABLE_ROWS, *, key: str | None = None) -> Iterator[list]:
+    """Decode a JSON list (or the list under ``key`` of a top-level object) ``rows`` items at a time.
+
+    The list is split at item boundaries first (``msgspec.Raw`` views, no copy), then each batch is
+    decoded into ``item_type`` (a ``msgspec.Struct`` keeping only the fields used). Memory: the file's
+    bytes, one view per item and one batch of decoded items.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not such a list, or an item not of ``item_type``.
+    """
+    if key is None:
+        raws = msgspec.json.decode(buffer, type=list[msgspec.Raw])
+    else:
+        raws = msgspec.json.decode(buffer, type=dict[str, msgspec.Raw])[key]
+        raws = msgspec.json.decode(raws, type=list[msgspec.Raw])
+    decoder = msgspec.json.Decoder(list[item_type])
+    for start in range(0, len(raws), rows):
+        yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
+
+
+class Turn(msgspec.Struct):
+    """One turn of a converted record, as decoded by the table path."""
+
+    from_: str = msgspec.field(name="from")
+    value: str
+
+
+class ConvertedRecord(msgspec.Struct):
+    """The three fields of a record of DataOptim's converted ``<source>.json`` that the pool keeps."""
+
+    id: str
+    conversations: list[Turn]
+    image: str | None = None
+
+
+def turns_column(convs: list[list[Turn]]) -> pa.ListArray:
+    """A ``conversations`` column from decoded turns (speakers as given, for the rules to check)."""
+    offsets = np.zeros(len(convs) + 1, dtype=np.int64)
+    np.cumsum([len(c) for c in convs], out=offsets[1:])
+    flat = [t for c in convs for t in c]
+    return columns.conversations(offsets, [t.value for t in flat], [t.from_ for t in flat])
+
+
+def converted_tables(path: str | os.PathLike, *, source: str, task: str) -> Iterator[pa.Table]:
+    """DataOptim's converted ``<source>.json`` as record tables (the table path of :meth:`SourceBuilder.converted_records`).
+
+    Raises:
+        TablePathFailed, msgspec errors: anything the row path would refuse or must name (an id of another source...).
+    """
+    prefix = f"{source}_"
+    longer = [f"{n}_" for n in catalog.SOURCES if n != source and n.startswith(prefix)]  # llava_v1.5_0 is no llava id
+    for batch in decode_list_batches(load_bytes(path), ConvertedRecord):
+        ids = pa.array([r.id for r in batch], type=pa.string())
+        if len(ids) and not pc.all(pc.starts_with(ids, prefix)).as_py():
+            raise TablePathFailed(f"an id does not belong to source {source!r}")
+        if len(ids) and any(pc.any(pc.starts_with(ids, other)).as_py() for other in longer):
+            raise TablePathFailed(f"an id belongs to a source whose name starts with {source!r}")
+        table = columns.record_table(ids, [r.image for r in batch], turns_column([r.conversations for r in batch]), source=source, task=task)
+        yield table
+
+
+def _validated(rows: Iterable[Mapping[str, Any]], where: str, require_image: bool = True) -> Iterator[Mapping[str, Any]]:
+    for index, record in enumerate(rows):
+        # what the conversion made from the original files obeys the record rules too (DESIGN §2)
+        records.validate_record(record, file=where, index=index, require_image=require_image)
+        yield record
+
+
+def row_tables(rows: Iterable[Mapping[str, Any]], rows_per_table: int = columns.TABLE_ROWS) -> Iterator[pa.Table]:
+    """Records (dicts with the columns of :data:`dataoptim.records.COLUMNS`) batched into record tables."""
+    batch: list[Mapping[str, Any]] = []
+    for record in rows:
+        batch.append(record)
+        if len(batch) == rows_per_table:
+            yield pa.Table.from_pylist(batch, schema=columns.SCHEMA)
+            batch = []
+    if batch:
+        yield pa.Table.from_pylist(batch, schema=columns.SCHEMA)
+
+
+def checked_tables(
+    fast: Callable[[], Iterable[pa.Table] | None],
+    rows: Callable[[], Iterable[Mapping[str, Any]]],
+    where: str,
+    *,
+    require_image: bool = True,
+) -> Iterator[pa.Table]:
+    """The tables of ``fast()``, each checked with :func:`dataoptim.columns.rules_hold`; on any failure, the reference ``rows()``.
+
+    ``fast()`` returns the table path (None when there is none); ``rows()`` the row-by-row
+    reference, which gives the same records in the same order. When the table path raises or
+    a table breaks a rule, the reference runs, validating every record
+    (:func:`dataoptim.records.validate_record`): its first located error is raised. If it
+    finds no fault (the table path could not vouch for some value, e.g. an id written as a
+    string), its records from where the table path stopped are yielded instead; each such
+    hand-over is recorded in :data:`FALLBACKS`.
+
+    ``require_image``: every record must name an image (False for a source with text-only
+    records, :func:`dataoptim.catalog.requires_image`).
+
+    Raises:
+        DataOptimError: the reference's located error (file, record, field).
+    """
+    done = 0
+    try:
+        tables = fast()
+        if tables is not None:
+            for table in tables:
+                if not columns.rules_hold(table, require_image=require_image):
+                    raise TablePathFailed("a record breaks a record rule")
+                yield table
+                done += table.num_rows
+            return
+    except Exception as exc:  # every failure is located (or overruled) by the reference below
+        FALLBACKS.append((where, f"{type(exc).__name__}: {exc}"))
+    stream = _validated(rows(), where, require_image)
+    for _ in range(done):  # already yielded by the table path: the same records, checked again
+        next(stream)
+    yield from row_tables(stream)
 
 
 def fetch_release_file(name: str, builder: SourceBuilder | None = None) -> Path:
