@@ -16,6 +16,14 @@ give ``dvqa_validation_easy_{question_id}`` and ``dvqa_validation_hard_{question
 DataOptim's ``dvqa.json`` (no public record of it): ``dataoptim sources`` marks
 the original files unverified; the converted file passes through unchanged.
 Native column: ``question_id``.
+
+Table path (:meth:`DVQA.original_tables`): the file is decoded once with
+``msgspec`` into :class:`Question` structs (only the four fields used), the
+rules the row path applies are checked over whole columns (unique
+``question_id``, no blank question or answer, image names without folders), and
+the records are built by columns. Anything else (an answer written as a number,
+a missing field...) hands over to the row-by-row reference
+(:meth:`DVQA.original_records`), which gives the same records or names the fault.
 """
 
 from __future__ import annotations
@@ -23,12 +31,54 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, load_bytes
 from dataoptim.builders.docvqa import non_empty_text
 from dataoptim.convert import vqa_record
 from dataoptim.errors import InputError
 from dataoptim.io import iter_json_array
 from dataoptim.records import check_image_path
+
+
+class Question(msgspec.Struct):
+    """The fields of a DVQA question the table path reads."""
+
+    image: str
+    question: str
+    answer: str
+    question_id: int
+
+
+def question_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
+    """The table path of :meth:`DVQA.original_records` for one ``*_qa.json`` (ids ``{prefix}{question_id}``).
+
+    Raises:
+        TablePathFailed, msgspec errors: a repeated ``question_id``, a blank text, an image name
+        with a folder, a value of another type: anything the row path must name or convert.
+    """
+    questions = msgspec.json.decode(load_bytes(path), type=list[Question])
+    qids = np.fromiter((q.question_id for q in questions), dtype=np.int64, count=len(questions))
+    if len(np.unique(qids)) != len(qids):
+        raise TablePathFailed("a question_id appears twice")
+    images = pa.array([q.image for q in questions], type=pa.string())
+    texts = pa.array([q.question for q in questions], type=pa.string())
+    answers = pa.array([q.answer for q in questions], type=pa.string())
+    del questions
+    if columns.any_blank(images) or columns.any_blank(texts) or columns.any_blank(answers):
+        raise TablePathFailed("a blank image, question or answer")
+    if pc.any(pc.match_substring_regex(images, r"[/\\]")).as_py():
+        raise TablePathFailed("an image name with a folder")
+    keys = pa.array(qids).cast(pa.string())
+    table = columns.record_table(
+        columns.prefixed(prefix, keys), columns.concat("dvqa/", images, ""), columns.two_turns(columns.vqa_prompts(texts), answers),
+        source="dvqa", task="vqa", question_id=keys,
+    )
+    yield from columns.slices(table)
 
 
 def image_path(image: Any) -> str:
@@ -71,6 +121,9 @@ class DVQA(SourceBuilder):
   year={2018}
 }"""
     DOWNLOAD = "https://github.com/kushalkafle/DVQA_dataset (question-answer pairs: train_qa.json, val_easy_qa.json, val_hard_qa.json)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return question_tables(files["questions"], prefix=self.record_id("", split))
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["questions"]

@@ -16,6 +16,12 @@ answers are short sentences, often ending in a full stop), image
 ``vgqa.json`` (no public record of it), so ``dataoptim sources`` marks the
 original file unverified; DataOptim's converted file passes through unchanged.
 Native columns: ``question_id`` (``qa_id``), ``image_id``.
+
+Table path (:meth:`VGQA.original_tables`): the file is decoded once with
+``msgspec`` into :class:`Image`/:class:`QA` structs (only the fields used),
+flattened, checked over whole columns (unique ``qa_id``, non-negative image ids,
+no blank question or answer) and built by columns; anything else hands over to
+the row-by-row reference (:meth:`VGQA.original_records`), which names the fault.
 """
 
 from __future__ import annotations
@@ -23,11 +29,59 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, load_bytes
 from dataoptim.builders.docvqa import non_empty_text
 from dataoptim.convert import vqa_record
 from dataoptim.errors import InputError
 from dataoptim.io import iter_json_array
+
+
+class QA(msgspec.Struct):
+    """The fields of one VG question the table path reads."""
+
+    qa_id: int
+    image_id: int
+    question: str
+    answer: str
+
+
+class Image(msgspec.Struct):
+    """One entry of ``question_answers.json``: an image's questions."""
+
+    qas: list[QA]
+
+
+def qa_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
+    """The table path of :meth:`VGQA.original_records` (ids ``{prefix}{qa_id}``), in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: a repeated ``qa_id``, a negative image id, a blank text,
+        a value of another type: anything the row path must name or convert.
+    """
+    qas = [qa for image in msgspec.json.decode(load_bytes(path), type=list[Image]) for qa in image.qas]
+    qids = np.fromiter((q.qa_id for q in qas), dtype=np.int64, count=len(qas))
+    image_ids = np.fromiter((q.image_id for q in qas), dtype=np.int64, count=len(qas))
+    if len(np.unique(qids)) != len(qids):
+        raise TablePathFailed("a qa_id appears twice")
+    if len(image_ids) and image_ids.min() < 0:
+        raise TablePathFailed("a negative image id")
+    texts = pa.array([q.question for q in qas], type=pa.string())
+    answers = pa.array([q.answer for q in qas], type=pa.string())
+    del qas
+    if columns.any_blank(texts) or columns.any_blank(answers):
+        raise TablePathFailed("a blank question or answer")
+    keys = pa.array(qids).cast(pa.string())
+    images = pa.array(image_ids).cast(pa.string())
+    table = columns.record_table(
+        columns.prefixed(prefix, keys), columns.concat("visual_genome/", images, ".jpg"),
+        columns.two_turns(columns.vqa_prompts(texts), answers), source="vgqa", task="vqa", question_id=keys, image_id=images,
+    )
+    yield from columns.slices(table)
 
 
 def image_path(image_id: Any) -> str:
@@ -73,6 +127,9 @@ class VGQA(SourceBuilder):
   year={2017}
 }"""
     DOWNLOAD = "https://homes.cs.washington.edu/~ranjay/visualgenome/api.html (version 1.2: question_answers.json.zip)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return qa_tables(files["question_answers"], prefix=self.record_id("", split))
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["question_answers"]

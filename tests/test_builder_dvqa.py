@@ -54,3 +54,20 @@ def test_bad_input_is_located(tmp_path):
     assert (info.value.record, info.value.field) == (2, "[2].question_id")
     with pytest.raises(InputError, match="must hold a list"):
         build_from("dvqa", {"train_qa.json": {"questions": rows}}, tmp_path / "c")
+
+
+def test_table_path_gives_the_reference_records(tmp_path):
+    """The msgspec table path and the row-by-row reference build the same records; a number answer takes the reference."""
+    from dataoptim import builder
+    from dataoptim.builders.dvqa import DVQA
+
+    rows = fixture_json(FILES["train_qa.json"])
+    before = len(builder.FALLBACKS)
+    fast = build_from("dvqa", {"train_qa.json": rows}, tmp_path / "a")["train"].to_list()
+    assert len(builder.FALLBACKS) == before  # built by the table path
+    b = DVQA(config_name="dvqa", data_dir=str(tmp_path / "a" / "data"), cache_dir=str(tmp_path / "x"))
+    reference = list(b.original_records("train", {"questions": tmp_path / "a" / "data" / "train_qa.json"}))
+    assert fast == reference
+    rows[2]["answer"] = 2  # DVQA-style number: msgspec refuses it, the reference writes "2"
+    slow = build_from("dvqa", {"train_qa.json": rows}, tmp_path / "b")["train"].to_list()
+    assert slow == reference and len(builder.FALLBACKS) == before + 1

@@ -57,3 +57,14 @@ def test_bad_input_is_located(tmp_path):
     with pytest.raises(InputError) as info:
         build_from("vgqa", {"question_answers.json": entries}, tmp_path / "c")
     assert (info.value.record, info.value.field) == (0, "[0].qas")
+
+
+def test_table_path_gives_the_reference_records(tmp_path):
+    from dataoptim import builder
+    from dataoptim.builders.vgqa import VGQA
+
+    before = len(builder.FALLBACKS)
+    fast = build_from("vgqa", {"question_answers.json": fixture_json(FILES["question_answers.json"])}, tmp_path)["train"].to_list()
+    assert len(builder.FALLBACKS) == before  # built by the table path
+    b = VGQA(config_name="vgqa", data_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "x"))
+    assert fast == list(b.original_records("train", {"question_answers": tmp_path / "data" / "question_answers.json"}))

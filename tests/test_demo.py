@@ -29,6 +29,13 @@ EXPECTED_COUNTS = {
     "shikra": {"train": 2},
     "llava": {"train": 3},
     "svit": {"train": 8},
+    "textocrgpt4v": {"train": 3},
+    "scienceqa": {"train": 2, "validation": 1, "test": 2},
+    "vgqa": {"train": 3},
+    "docvqa": {"train": 2, "validation": 1},
+    "dvqa": {"train": 3, "validation_easy": 1, "validation_hard": 1},
+    "sharegpt4v": {"train": 3},
+    "llava_v1.5": {"train": 6},
 }
 
 
@@ -42,7 +49,7 @@ def demo(tmp_path_factory):
 def test_demo_builds_every_source_from_the_samples(demo):
     result, lines = demo
     assert result.counts == EXPECTED_COUNTS
-    assert any(line.startswith("[build] 214 records") for line in lines)
+    assert any(line.startswith("[build] 242 records from the shipped samples of 21 sources") for line in lines)
 
 
 def test_demo_selects_exactly_the_official_example_ids(demo):
@@ -56,7 +63,7 @@ def test_demo_selects_exactly_the_official_example_ids(demo):
 
 def test_demo_mixture_training_and_scores(demo):
     result, _ = demo
-    assert sum(result.mixture.values()) == 40 and result.pool_size == 70
+    assert sum(result.mixture.values()) == 40 and result.pool_size == 92
     train = json.loads((result.output / "train.json").read_text())
     assert len(train) == 40 and all(set(r) == {"id", "image", "conversations"} for r in train)
     assert result.byod_records == 17
@@ -72,7 +79,7 @@ def test_demo_mixture_training_and_scores(demo):
 def test_shipped_samples_are_the_test_fixtures():
     """Every shipped sample file is byte-identical to a fixture of the same name (one source of truth, with provenance)."""
     shipped = [p for p in samples_dir().rglob("*") if p.is_file() and p.name != "PROVENANCE.md"]
-    assert len(shipped) == 32
+    assert len(shipped) == 43
     fixtures: dict[str, set[bytes]] = {}
     for path in FIXTURES.rglob("*"):
         if path.is_file():
