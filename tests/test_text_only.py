@@ -119,3 +119,15 @@ def test_the_llava_backend_writes_text_only_records_without_image_key(pool, tmp_
                             cache_dir=tmp_path / "cache")
     written = json.loads(run.files["data"].read_text())
     assert written[0] == {"id": "llava_v1.5_1", "conversations": CHAT} and written[1]["image"] == "coco_2017/000000033471.jpg"
+
+
+def test_box_frames_per_source(pool):
+    """LLaVA-v1.5's boxes are in the padded square (DataOptim README), the other grounding sources' in the original image."""
+    from dataoptim import catalog
+
+    opened, _, _ = pool
+    assert {p.name: p.box_frame for p in opened.parts} == {"coco": None, "llava_v1.5": "padded"}
+    assert opened.by_ids(["coco_0", "llava_v1.5_0"]).box_frames() == {"llava_v1.5": "padded"}
+    assert opened.by_ids(["coco_0"]).box_frames() == {}
+    assert {n: s.box_frame for n, s in catalog.SOURCES.items() if s.box_frame} == {
+        "ref3rec": "original", "ref3reg": "original", "shikra": "original", "svit": "original", "llava_v1.5": "padded"}

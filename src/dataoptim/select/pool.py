@@ -86,6 +86,11 @@ class SourcePart:
         """Global row one past its last record."""
         return self.start + self.rows
 
+    @property
+    def box_frame(self) -> str | None:
+        """Frame of the boxes in its records: ``"original"``, ``"padded"`` (LLaVA-v1.5) or None (no boxes); see :attr:`dataoptim.catalog.Source.box_frame`."""
+        return catalog.box_frame_of(self.name)
+
 
 def source_path(pool_dir: Path, name: str) -> Path:
     """Path of the Arrow file of source ``name`` in a pool folder."""
