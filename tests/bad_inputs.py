@@ -343,8 +343,8 @@ RECORD_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] 
         "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
     }),
     ("image is null", rec1(lambda r: r.update(image=None)), RecordError, ("{file}", _R, "field 'image'", "null"), {
-        "builder": (RecordError, ("{file}", _R, "field 'image'", "missing")),
-        "pool": (RecordError, ("{file}", _R, "field 'image'", "missing")),
+        "builder": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
+        "pool": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
         "train-hf": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
         "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
     }),
