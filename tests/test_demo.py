@@ -107,3 +107,25 @@ def test_readme_api_block_runs_on_the_demo_outputs(demo, tmp_path, monkeypatch):
     assert [r["id"] for r in exported[:17]] == result.standard_ids
     assert len(exported) == 17 + len([i for i in namespace["mix"].ids() if i not in result.standard_ids])
     assert namespace["gqa"]["train"][0]["id"].startswith("gqa_")
+
+
+def test_the_pool_of_all_21_sources_selects_ids_of_each_new_source(demo, tmp_path):
+    """The demo's pool holds all 21 sources from the shipped samples; ids of the seven later ones select and export (issue 13)."""
+    from dataoptim.select import Pool
+
+    result, _ = demo
+    pool = Pool.open(result.output / "pool")
+    assert [p.name for p in pool.parts] == list(__import__("dataoptim.catalog", fromlist=["SOURCES"]).SOURCES)
+    wanted = ["textocrgpt4v_0", "scienceqa_3", "vgqa_986768", "docvqa_337", "dvqa_2", "sharegpt4v_0", "llava_v1.5_5", "llava_v1.5_2"]
+    selection = pool.by_ids(wanted)
+    summary = selection.to_llava_json(tmp_path / "new.json")
+    exported = json.loads((tmp_path / "new.json").read_text())
+    assert [r["id"] for r in exported] == wanted
+    assert exported[6] == {"id": "llava_v1.5_5", "conversations": exported[6]["conversations"]}  # text-only: no image key
+    assert [r.get("image") for r in exported[:4]] == ["open_images/a4ea732cd3d5948a.jpg", "scienceqa/3/image.png", "visual_genome/1.jpg", "docvqa/xnbl0037_1.png"]
+    assert summary.text_only == 1 and summary.by_task == {"caption": 1, "mcvqa": 1, "vqa": 3, "instruct": 1, "mixed": 2}
+    assert selection.box_frames() == {"llava_v1.5": "padded"}
+    # mixtures know the new tasks and sources
+    mix = pool.mix({"mixed": 0.5, "mcvqa": 0.5}, budget=6, seed=0, by="task")
+    assert sum(mix.source_counts().values()) == 6 and set(mix.source_counts()) <= {"aokvqa", "scienceqa", "llava_v1.5"}
+    assert pool.mix({"dvqa": 1.0}, budget=3, seed=0).ids() and set(pool.mix({"dvqa": 1.0}, budget=3, seed=0).source_counts()) == {"dvqa"}
