@@ -35,7 +35,8 @@ Ids ``llava_v1.5_{index}`` in file order (DataOptim's file is ``llava_v1.5.json`
 and its ids are ``{file name}_{key}``). The folder mapping and the ids are not
 checked against DataOptim's file (no public record of it): ``dataoptim sources``
 marks the original file unverified; the converted file passes through unchanged.
-Native column: ``image_id`` (LLaVA's ``id``).
+Native column: ``image_id`` (LLaVA's ``id``). Table path: ShareGPT-4V's
+(:func:`dataoptim.builders.sharegpt4v.conversation_tables`), text-only entries allowed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dataoptim.builder import SourceBuilder, annotation_errors
-from dataoptim.builders.sharegpt4v import copy_turns, dataoptim_image
+import pyarrow as pa
+
+from dataoptim.builders.sharegpt4v import conversation_tables, copy_turns, dataoptim_image
 from dataoptim.io import iter_json_array
 from dataoptim.records import make_record, validate_record
 
@@ -90,6 +93,9 @@ class LLaVAv15(SourceBuilder):
   year={2023}
 }"""
     DOWNLOAD = "https://huggingface.co/datasets/liuhaotian/LLaVA-Instruct-150K (llava_v1_5_mix665k.json)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return conversation_tables(files["conversations"], source=self.SOURCE, task="mixed", renames=IMAGE_FOLDERS, text_only=True)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["conversations"]

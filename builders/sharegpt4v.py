@@ -20,6 +20,12 @@ names are bare ``000000274591.jpg``); every other path is kept. Ids
 ``sharegpt4v.json`` (no public record of it): ``dataoptim sources`` marks the
 original file unverified; the converted file passes through unchanged.
 Native column: ``image_id`` (ShareGPT-4V's ``id``).
+
+Table path (:func:`conversation_tables`, shared with LLaVA-v1.5's mix665k): the file
+is decoded with ``msgspec`` (:class:`Entry`), image prefixes are renamed by
+columns and the turns become flat Arrow columns; the base class checks the record
+rules over whole columns, and any fault is named by the row-by-row reference
+(:meth:`ShareGPT4V.original_records`).
 """
 
 from __future__ import annotations
@@ -27,12 +33,64 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, Turn, annotation_errors, decode_list_batches, load_bytes
 from dataoptim.io import iter_json_array
 from dataoptim.records import check_image_path, make_record, validate_record
 
 #: Original path prefix -> DataOptim's folder (the first match wins; other paths are kept).
 IMAGE_FOLDERS: tuple[tuple[str, str], ...] = (("coco/train2017/", "coco_2017/"),)
+
+
+class Entry(msgspec.Struct):
+    """The fields of a LLaVA-layout entry (ShareGPT-4V, LLaVA-v1.5) the table path reads."""
+
+    conversations: list[Turn]
+    image: str | None = None
+    id: int | str | None = None
+
+
+def renamed(images: pa.Array, renames: tuple[tuple[str, str], ...]) -> pa.Array:
+    """:func:`dataoptim_image` over a column: the first matching prefix of ``renames`` replaced, other paths (and nulls) kept."""
+    out = images
+    done = pa.array([False] * len(images), type=pa.bool_()) if len(images) else pa.array([], pa.bool_())
+    for old, new in renames:
+        hit = pc.and_(pc.fill_null(pc.starts_with(images, old), False), pc.invert(done))
+        if pc.any(hit).as_py():
+            out = pc.if_else(hit, pc.binary_join_element_wise(new, pc.utf8_slice_codeunits(images, len(old)), ""), out)
+        done = pc.or_(done, hit)
+    return out
+
+
+def conversation_tables(path: Path, *, source: str, task: str, renames: tuple[tuple[str, str], ...], text_only: bool = False) -> Iterator[pa.Table]:
+    """Records ``{source}_{index}`` of a LLaVA-layout file, by columns (the table path of :func:`entry_to_record`).
+
+    Raises:
+        TablePathFailed, msgspec errors: a missing or blank image (where one is needed), a wrong
+        type: anything the row path must name.
+    """
+    start = 0
+    for entries in decode_list_batches(load_bytes(path), Entry):
+        images = pa.array([e.image for e in entries], type=pa.string())
+        if (images.null_count and not text_only) or columns.any_blank(images.drop_null()):
+            raise TablePathFailed("a missing or blank image")
+        lengths = np.fromiter((len(e.conversations) for e in entries), dtype=np.int64, count=len(entries))
+        offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        turns = [t for e in entries for t in e.conversations]
+        table = columns.record_table(
+            columns.prefixed(f"{source}_", pa.array(np.arange(start, start + len(entries)))),
+            renamed(images, renames),
+            columns.conversations(offsets, [t.value for t in turns], [t.from_ for t in turns]),
+            source=source, task=task, image_id=[None if e.id is None else str(e.id) for e in entries],
+        )
+        start += len(entries)
+        yield table
 
 
 def dataoptim_image(image: Any, renames: tuple[tuple[str, str], ...] = IMAGE_FOLDERS) -> str:
@@ -93,6 +151,9 @@ class ShareGPT4V(SourceBuilder):
   year={2023}
 }"""
     DOWNLOAD = "https://huggingface.co/datasets/Lin-Chen/ShareGPT4V (sharegpt4v_instruct_gpt4-vision_cap100k.json)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return conversation_tables(files["conversations"], source=self.SOURCE, task="instruct", renames=IMAGE_FOLDERS)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["conversations"]

@@ -62,3 +62,15 @@ def test_bad_input_is_located(tmp_path):
     with pytest.raises(InputError) as info:
         build_from("llava_v1.5", {NAME: entries}, tmp_path / "b")
     assert info.value.file.endswith(NAME) and (info.value.record, info.value.field) == (3, "[3]")
+
+
+def test_table_path_gives_the_reference_records(tmp_path):
+    from dataoptim import builder
+    from dataoptim.builder import builder_class_for
+
+    config = "llava_v1.5"
+    before = len(builder.FALLBACKS)
+    fast = build_from(config, {NAME: fixture_json(FILES[NAME])}, tmp_path)["train"].to_list()
+    assert len(builder.FALLBACKS) == before  # built by the table path
+    b = builder_class_for(config)(config_name=config, data_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "x"))
+    assert fast == list(b.original_records("train", {"conversations": tmp_path / "data" / NAME}))

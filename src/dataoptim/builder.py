@@ -198,7 +198,7 @@ class SourceConfig(datasets.BuilderConfig):
 
 
 class SourceBuilder(datasets.ArrowBasedBuilder):
-    """Base of the 14 source builders; subclasses are thin (see module docstring).
+    """Base of the source builders (21); subclasses are thin (see module docstring).
 
     Subclasses set :attr:`SOURCE` (a key of :data:`dataoptim.catalog.SOURCES`),
     :attr:`ORIGINAL_FILES`, :attr:`DESCRIPTION`, :attr:`HOMEPAGE`,

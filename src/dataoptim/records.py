@@ -41,7 +41,7 @@ def short_repr(value: Any, limit: int = 80) -> str:
 
 
 def features():
-    """Return the ``datasets.Features`` of a record (all 14 builders share it).
+    """Return the ``datasets.Features`` of a record (every builder shares it).
 
     ``conversations`` is a list of ``{"from": string, "value": string}`` structs;
     ``width``/``height`` are ``int32`` pixels of the original image or null.
