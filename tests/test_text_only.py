@@ -131,3 +131,4 @@ def test_box_frames_per_source(pool):
     assert opened.by_ids(["coco_0"]).box_frames() == {}
     assert {n: s.box_frame for n, s in catalog.SOURCES.items() if s.box_frame} == {
         "ref3rec": "original", "ref3reg": "original", "shikra": "original", "svit": "original", "llava_v1.5": "padded"}
+
