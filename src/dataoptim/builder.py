@@ -513,6 +513,29 @@ def decode_list_batches(buffer: Any, item_type: Any, rows: int = columns.TABLE_R
         yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
 
 
+def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = columns.TABLE_ROWS) -> Iterator[list]:
+    """Decode the non-blank lines of a JSON Lines file ``rows`` at a time, each line on its own (as :func:`dataoptim.io.iter_jsonl` reads them).
+
+    Each line is decoded separately, so a line holding two objects, or an object spread over two
+    lines, fails here as it does there.
+
+    Raises:
+        OSError, msgspec errors: the file cannot be read, or a line is not one ``item_type``.
+    """
+    decoder = msgspec.json.Decoder(item_type)
+    batch: list = []
+    with open(path, "rb") as handle:
+        for index, raw in enumerate(handle):
+            if not raw.strip():
+                continue
+            batch.append(decoder.decode(raw[3:] if index == 0 and raw.startswith(b"\xef\xbb\xbf") else raw))
+            if len(batch) == rows:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
 class Turn(msgspec.Struct):
     """One turn of a converted record, as decoded by the table path."""
 
