@@ -701,9 +701,10 @@ def _converted_tables(name: str, path: Path, scratch: Path) -> Iterator[pa.Table
     cls = _builder_class(name)
     if cls is None:
         task = catalog.SOURCES[name].task
-        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path))
+        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path),
+                              require_image=catalog.requires_image(name))
     builder = cls(config_name=name, data_dir=str(path.parent), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim")
-    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path))
+    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path), require_image=catalog.requires_image(name))
 
 
 def _original_tables(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.Table]:
