@@ -52,6 +52,7 @@ def test_pool_keeps_text_only_records_and_selection_exports_them_without_image_k
     assert exported[0] == {"id": "llava_v1.5_1", "conversations": CHAT}  # no "image" key, not null
     assert exported[3] == exported[0] and exported[1]["image"] == "coco/COCO_train2014_000000318556.jpg"
     assert (summary.records, summary.text_only, summary.images, summary.repeats) == (4, 2, 2, 1)
+    assert summary.box_frames == {"llava_v1.5": "padded"} and summary.as_dict()["box_frames"] == {"llava_v1.5": "padded"}
     assert summary.by_source == {"coco": 1, "llava_v1.5": 3} and summary.by_task == {"caption": 1, "mixed": 3}
     assert "2 text-only records" in summary.rich_table().caption and "2 text-only" in str(summary)
     assert selection.images() == ["coco/COCO_train2014_000000318556.jpg", "coco_2017/000000033471.jpg"]

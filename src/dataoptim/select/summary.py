@@ -33,6 +33,8 @@ class Summary:
         images: distinct image paths.
         text_only: records without an image (LLaVA-v1.5's ShareGPT conversations); counted
             in ``records`` and their source's count, and apart here.
+        box_frames: source -> frame of its boxes, for the sources present that have boxes
+            (``original``; ``padded`` for LLaVA-v1.5: :attr:`dataoptim.catalog.Source.box_frame`).
         messages: turns in all (human and gpt messages).
         answers: gpt turns.
         answer_chars: characters in all gpt turns.
@@ -59,6 +61,7 @@ class Summary:
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
     mislabeled_count: int = 0
     text_only: int = 0
+    box_frames: dict[str, str] = field(default_factory=dict)
 
     @property
     def mean_turns(self) -> float:
@@ -261,8 +264,9 @@ class SummaryBuilder:
         for name, count in by_source.items():
             task = catalog.SOURCES[name].task if name in catalog.SOURCES else "other"
             by_task[task] = by_task.get(task, 0) + count
+        frames = {name: frame for name in by_source if (frame := catalog.box_frame_of(name)) is not None}
         return Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name,
-                       text_only=self.text_only)
+                       text_only=self.text_only, box_frames=frames)
 
 
 def _count_prefixes(ids) -> dict[str, int]:
