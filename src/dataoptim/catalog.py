@@ -26,6 +26,10 @@ import importlib
 from dataclasses import dataclass
 
 
+#: Values of :attr:`Source.box_frame`.
+BOX_FRAMES = (None, "original", "padded")
+
+
 @dataclass(frozen=True)
 class Source:
     """One source of the pool.
@@ -38,10 +42,12 @@ class Source:
         qas: number of records in DataOptim's full release (the count a full build must give).
         image_folder: first path segment of ``image`` in its records.
         module: module under ``dataoptim.builders`` holding its builder.
-        box_frame: frame of the ``[x1, y1, x2, y2]`` boxes written in its records:
-            ``"original"`` (normalised by the original image's size), ``"padded"``
-            (by LLaVA's padded square: LLaVA-v1.5, per DataOptim's README and LLaVA
-            issue 606), or ``None`` (its records hold no boxes).
+        box_frame: where the boxes ``[x1, y1, x2, y2]`` in its records' text are normalised:
+            ``"original"`` (the image's own width and height; ``select --boxes padded`` moves
+            them, as DataOptim's ``tools/expand_to_square.py`` does for ref3rec, ref3reg,
+            shikra and svit), ``"padded"`` (already in LLaVA's padded square, as released:
+            left as they are: LLaVA-v1.5, per DataOptim's README and LLaVA issue 606), or None (a source without
+            boxes: never touched).
         other_folders: further first path segments of ``image`` (mixed sources).
         images: distinct images in DataOptim's release (its README), or None.
         text_only: whether some of its records have no image (LLaVA-v1.5's ShareGPT
@@ -64,6 +70,10 @@ class Source:
     images: int | None = None
     text_only: bool = False
     unverified: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.box_frame not in BOX_FRAMES:
+            raise ValueError(f"source {self.name!r}: box_frame must be one of {BOX_FRAMES}, found {self.box_frame!r}")
 
     @property
     def folders(self) -> tuple[str, ...]:

@@ -103,3 +103,7 @@ class UnsafeInputError(DataOptimError):
 
 class ModelInputError(DataOptimError):
     """A record cannot be fed to the model: too long for ``model_max_length``, corrupt image, template mismatch."""
+
+
+class BoxFrameError(ConfigError):
+    """A file's boxes are already in the frame a conversion would move them to (its ``.boxes.json`` says so)."""

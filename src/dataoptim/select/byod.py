@@ -111,6 +111,7 @@ def validate_byod(
     pool: "Pool | str | os.PathLike | None" = None,
     output: str | os.PathLike | None = None,
     allow_symlinks_out: bool = False,
+    boxes=None,
 ) -> Summary:
     """Validate a BYOD submission (a LLaVA JSON list) record by record, streaming.
 
@@ -124,6 +125,8 @@ def validate_byod(
             (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
             ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
+        boxes: with ``output``, a :class:`dataoptim.boxes.BoxMover` that moves the boxes of the
+            records written (by each id's source); its counts go into the summary's ``boxes``.
 
     Returns:
         The :class:`~dataoptim.select.summary.Summary` of the submission.
@@ -199,9 +202,12 @@ def validate_byod(
             lock_in_use(handle)
             handle.write(b"[")
             first = True
-            for record in records_checked():
+            if boxes is not None:
+                boxes.file = boxes.file or str(path)
+            for position, record in enumerate(records_checked()):
                 handle.write(b"\n" if first else b",\n")
-                handle.write(dumps(records.to_llava(record)))
+                out = records.to_llava(record)
+                handle.write(dumps(out if boxes is None else boxes.record(out, position)))
                 first = False
             if first:
                 raise InputError("submission holds no records", file=path)
@@ -214,6 +220,8 @@ def validate_byod(
         summary.in_pool = in_pool
     if checker is not None:
         summary.mislabeled, summary.mislabeled_count = list(checker.mislabeled), checker.mislabeled_count
+    if boxes is not None and output is not None:
+        summary.boxes = boxes.info()
     return summary
 
 
