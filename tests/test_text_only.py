@@ -133,3 +133,16 @@ def test_box_frames_per_source(pool):
     assert {n: s.box_frame for n, s in catalog.SOURCES.items() if s.box_frame} == {
         "ref3rec": "original", "ref3reg": "original", "shikra": "original", "svit": "original", "llava_v1.5": "padded"}
 
+
+
+def test_select_boxes_padded_leaves_llava_v15_records_as_they_are():
+    """``select --boxes padded`` moves the original-frame sources only; LLaVA-v1.5's boxes are padded already."""
+    from dataoptim.boxes import BoxMover, ImageSizes
+
+    sizes = ImageSizes({"coco/1.jpg": (640, 480), "coco_2017/1.jpg": (640, 480)})
+    mover = BoxMover("padded", sizes)
+    v15 = {"id": "llava_v1.5_0", "image": "coco_2017/1.jpg", "conversations": [{"from": "human", "value": "<image>\nWhere?"}, {"from": "gpt", "value": "[0.42, 0.27, 0.49, 0.36]"}]}
+    rec = {"id": "ref3rec_0", "image": "coco/1.jpg", "conversations": [{"from": "human", "value": "<image>\nWhere?"}, {"from": "gpt", "value": "[0.0, 0.106, 0.827, 1.0]."}]}
+    assert mover.record(v15) is v15
+    assert mover.record(rec)["conversations"][1]["value"] != rec["conversations"][1]["value"]
+    assert mover.kept_frames == {"llava_v1.5": "padded"} and mover.records == {"ref3rec": 1}
