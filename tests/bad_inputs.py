@@ -669,6 +669,16 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
          InputError, ("{file}", "record 1", "line 2", "nested too deeply")),
     Case("score", "predictions: a JSON list nested 100,000 deep", _preds_raw(DEEP_JSON.encode()), InputError, ("{file}", "predictions file is nested too deeply")),
     Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
+    Case("score", "predictions: the prompt is another question", _on_preds(lambda p: p.update(prompt="What colour is the bus?")),
+         InputError, ("{file}", _Q, "field 'prompt'", "do not belong together")),
+    Case("score", "predictions: the prompt is the question with <image> and an instruction", _on_preds(lambda p: p.update(prompt="<image>\nIs there a dog?\nAnswer yes or no.")), None),
+    Case("score", "--grounding-rule kosmos", options(settings={"grounding_rule": "kosmos"}), ConfigError, ("grounding rule", "'shikra'", "found 'kosmos'")),
+    Case("score", "benchmark: an MME question whose category is no subtask", _bench1(lambda b: b.update(task="mme", category="adversarial")),
+         InputError, ("{file}", _Q, "field 'category'", "needs its subtask")),
+    Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),
+         InputError, ("{file}", _Q, "field 'answer'", "yes or no")),
+    Case("score", "benchmark: an MME subtask with an odd number of questions", _bench1(lambda b: b.update(task="mme", category="count")),
+         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 questions", "even number")),
 ]
 
 EVALUATE_ROWS = [

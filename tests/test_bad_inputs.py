@@ -300,14 +300,22 @@ class TrainLlava(Entry):
         return inputs.root / "out"
 
 
+def _no_java_default() -> dict[str, str]:
+    """Without Java the official CIDEr tokenizer is refused (issue 15); the rows test other faults, so use 'simple' there."""
+    import shutil
+
+    return {} if shutil.which("java") else {"tokenizer": "simple"}
+
+
 class Score(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import score
 
-        score(inputs.root / "preds.jsonl", inputs.main, **inputs.options.get("settings", {}))
+        score(inputs.root / "preds.jsonl", inputs.main, **{**_no_java_default(), **inputs.options.get("settings", {})})
 
     def cli(self, inputs):
-        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out",
+        settings = [part for key, value in _no_java_default().items() for part in ("--cider-tokenizer", value)]
+        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out", *settings,
                  *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):
@@ -321,13 +329,14 @@ class Evaluate(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import evaluate
 
-        settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **inputs.options.get("settings", {})}
+        settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **_no_java_default(), **inputs.options.get("settings", {})}
         evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
         return [["evaluate", "--model", "tiny", "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
                  "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs),
+                 *[part for key, value in _no_java_default().items() for part in ("--cider-tokenizer", value)],
                  *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):

@@ -141,9 +141,14 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
 
     # 6. evaluate ------------------------------------------------------------------------------
     from dataoptim.evaluate import evaluate
+    from dataoptim.evaluate.tasks.shared import java_available
 
+    # CIDEr's official tokenizer runs in Java; without it the demo says so and uses the simple one (recorded in scores.json)
+    tokenizer = "ptb" if java_available() else "simple"
+    if tokenizer == "simple":
+        say("[evaluate] no Java on PATH: captions scored with --cider-tokenizer simple (not official)")
     with clock("evaluate"):
-        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12)
+        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12, tokenizer=tokenizer)
         result.scores = report["scores"]
     say(f"[evaluate] {len(held_out)} held-out questions -> {out / 'eval'}")
 
@@ -238,7 +243,7 @@ def _write_report(result: DemoResult, summary) -> None:
         f"| {task} | {m.get('n', '')} | {metric} | {value:.4f} |"
         for task, m in result.scores.items()
         for metric, value in m.items()
-        if metric != "n"
+        if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool)  # not scorer, options, categories
     )
     text = f"""# dataoptim demo report
 
