@@ -37,10 +37,13 @@ sys.path.insert(0, str(HERE))
 from dataoptim.catalog import SOURCES  # noqa: E402
 
 BUILD = """
-import json, sys
+import json, sys, time
 from dataoptim.builder import build_source
+import dataoptim.builders._dispatch
+wall, cpu = time.perf_counter(), time.process_time()
 ds = build_source(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])
-print(json.dumps({s: ds[s].num_rows for s in ds}))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"splits": {s: ds[s].num_rows for s in ds}, "wall": wall, "cpu": cpu}))
 """
 EXPORT = """
 import sys
@@ -57,10 +60,13 @@ with open(sys.argv[4], "wb") as out:
     out.write(b"\\n]\\n")
 """
 JSON_LOADER = """
-import json, sys
+import json, sys, time
 import datasets
+import datasets.packaged_modules.json.json
+wall, cpu = time.perf_counter(), time.process_time()
 ds = datasets.load_dataset("json", data_files=sys.argv[1], cache_dir=sys.argv[2], split="train")
-print(json.dumps({"train": ds.num_rows}))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"splits": {"train": ds.num_rows}, "wall": wall, "cpu": cpu}))
 """
 
 
@@ -92,6 +98,9 @@ def main() -> None:
     parser.add_argument("--sources", default=None, help="comma-separated (default: all 14)")
     parser.add_argument("--num-proc", type=int, default=2, help="worker processes of the whole-release pool build")
     parser.add_argument("--skip-release", action="store_true", help="per-source runs only")
+    parser.add_argument("--skip-json", action="store_true", help="no load_dataset('json') runs")
+    parser.add_argument("--before", default=None, help="also time an older checkout's builders: a folder holding its `dataoptim` package "
+                        "with `builders/` copied inside (e.g. `git archive main | tar -x -C T && cp -r T/src/dataoptim P/ && cp -r T/builders P/dataoptim/`); put first on PYTHONPATH")
     args = parser.parse_args()
     names = args.sources.split(",") if args.sources else list(SOURCES)
     work = Path(args.workdir) / f"scale-{args.scale}"
@@ -113,22 +122,34 @@ def main() -> None:
         cache = work / "cache" / name
         shutil.rmtree(cache, ignore_errors=True)
         built = measure([py, "-c", BUILD, name, str(originals), str(cache)], f"{name}: builder (original files)", logs / f"{name}-build.log")
-        splits = json.loads(built["stdout"])
-        built["records"] = sum(splits.values())
-        built["records_per_s"] = round(built["records"] / built["seconds"])
+        inner = json.loads(built["stdout"])
+        splits = inner["splits"]
+        built.update(records=sum(splits.values()), build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+        built["records_per_cpu_s"] = round(built["records"] / max(inner["cpu"], 1e-3))
+        if args.before:
+            shutil.rmtree(cache, ignore_errors=True)
+            old = measure([py, "-c", BUILD, name, str(originals), str(cache)], f"{name}: BEFORE builder (original files)", logs / f"{name}-before.log",
+                          env={"PYTHONPATH": args.before})
+            inner = json.loads(old["stdout"])
+            old.update(records=sum(inner["splits"].values()), build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+            old["records_per_cpu_s"] = round(old["records"] / max(inner["cpu"], 1e-3))
+            built["before"] = old
         target = converted / f"{name}.json"
         if not target.is_file():
             subprocess.run([py, "-c", EXPORT, name, str(originals), str(cache), str(target)], check=True, stderr=subprocess.DEVNULL)
         shutil.rmtree(cache, ignore_errors=True)
+        if args.skip_json:
+            results["sources"][name] = {"splits": splits, "builder": built}
+            continue
         json_cache = work / "cache" / f"{name}-json"
         shutil.rmtree(json_cache, ignore_errors=True)
         loaded = measure([py, "-c", JSON_LOADER, str(target), str(json_cache)], f"{name}: load_dataset('json') converted", logs / f"{name}-json.log")
-        loaded["records"] = json.loads(loaded["stdout"])["train"]
-        loaded["records_per_s"] = round(loaded["records"] / loaded["seconds"])
+        inner = json.loads(loaded["stdout"])
+        loaded.update(records=inner["splits"]["train"], build_wall_s=round(inner["wall"], 2), build_cpu_s=round(inner["cpu"], 2))
+        loaded["records_per_cpu_s"] = round(loaded["records"] / max(inner["cpu"], 1e-3))
         shutil.rmtree(json_cache, ignore_errors=True)
-        base = results["startup"]["cpu_s"]
         results["sources"][name] = {"splits": splits, "builder": built, "json_loader": loaded,
-                                    "speedup_cpu": round(((loaded["cpu_s"] - base) / loaded["records"]) / max(built["cpu_s"] - base, 0.01) * built["records"], 2)}
+                                    "speedup_cpu": round(built["records_per_cpu_s"] / max(loaded["records_per_cpu_s"], 1), 2)}
     if not args.skip_release:
         for label, data in (("pool build: original files", originals), ("pool build: converted files", converted)):
             out = work / ("pool-original" if "original" in label else "pool-converted")
@@ -140,28 +161,59 @@ def main() -> None:
             run["cpu_s_with_workers"] = round((after.children_user - before.children_user) + (after.children_system - before.children_system), 2)
             results[label] = run
             shutil.rmtree(out, ignore_errors=True)
+            if args.before and "converted" in label:
+                before = os.times()
+                old = measure([py, "-m", "dataoptim", "pool", "build", "--data-dir", str(data), "--output", str(out)], f"{label}: BEFORE (one process)",
+                              logs / f"{out.name}-before.log", env={"PYTHONPATH": args.before})
+                after = os.times()
+                old["cpu_s_with_workers"] = round((after.children_user - before.children_user) + (after.children_system - before.children_system), 2)
+                results[label + " BEFORE"] = old
+                shutil.rmtree(out, ignore_errors=True)
     results["load_average_at_end"] = os.getloadavg()
     (work / "results.json").write_text(json.dumps(results, indent=1))
     print(markdown(results))
 
 
 def markdown(r: dict) -> str:
-    rows = [f"scale {r['scale']}, {r['date']}, {r['cpus']} CPUs, load average {r['load_average_at_start'][0]:.1f} at start / {r['load_average_at_end'][0]:.1f} at end", "",
-            f"start-up (python + imports, in every run): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", "",
-            "| source | records (all splits) | builder: wall s | CPU s | peak MB | rec/s | json loader (train, converted): wall s | CPU s | peak MB | rec/s | per-record CPU speed-up, start-up excluded |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    total_b = total_j = 0.0
+    before = any("before" in s["builder"] for s in r["sources"].values())
+    has_json = all("json_loader" in s for s in r["sources"].values())
+    rows = [f"scale {r['scale']}, {r['date']}, {r['cpus']} CPUs, load average {r['load_average_at_start'][0]:.1f} at start / {r['load_average_at_end'][0]:.1f} at end",
+            f"start-up (python + imports, in every run, not in the build columns): {r['startup']['seconds']:.2f} s wall, {r['startup']['cpu_s']:.2f} s CPU, {r['startup']['peak_rss_mb']:.0f} MB", ""]
+    head = "| source | records (all splits) | builder: build CPU s | wall s | rec per CPU s | process peak MB |"
+    line = "|---|---:|---:|---:|---:|---:|"
+    if before:
+        head += " before: build CPU s | rec per CPU s | process peak MB | speed-up over before |"
+        line += "---:|---:|---:|---:|"
+    if has_json:
+        head += " json loader (train, converted): build CPU s | rec per CPU s | process peak MB | speed-up over json loader |"
+        line += "---:|---:|---:|---:|"
+    rows += [head, line]
+    total = {"b": 0.0, "o": 0.0, "j": 0.0, "rb": 0, "rj": 0}
     for name, s in r["sources"].items():
-        b, j = s["builder"], s["json_loader"]
-        total_b += b["seconds"]
-        total_j += j["seconds"]
-        rows.append(f"| {name} | {b['records']:,} | {b['seconds']:.2f} | {b['cpu_s']:.2f} | {b['peak_rss_mb']:.0f} | {b['records_per_s']:,} | "
-                    f"{j['seconds']:.2f} | {j['cpu_s']:.2f} | {j['peak_rss_mb']:.0f} | {j['records_per_s']:,} | {s['speedup_cpu']:.1f}× |")
-    rows.append(f"| **sum of the runs** | | {total_b:.1f} | | | | {total_j:.1f} | | | | |")
-    for label in ("pool build: original files", "pool build: converted files"):
+        b = s["builder"]
+        total["b"] += b["build_cpu_s"]
+        total["rb"] += b["records"]
+        row = f"| {name} | {b['records']:,} | {b['build_cpu_s']:.2f} | {b['build_wall_s']:.2f} | {b['records_per_cpu_s']:,} | {b['peak_rss_mb']:.0f} |"
+        if before:
+            o = b["before"]
+            total["o"] += o["build_cpu_s"]
+            row += f" {o['build_cpu_s']:.2f} | {o['records_per_cpu_s']:,} | {o['peak_rss_mb']:.0f} | {o['build_cpu_s'] / max(b['build_cpu_s'], 1e-3):.1f}× |"
+        if has_json:
+            j = s["json_loader"]
+            total["j"] += j["build_cpu_s"]
+            total["rj"] += j["records"]
+            row += f" {j['build_cpu_s']:.2f} | {j['records_per_cpu_s']:,} | {j['peak_rss_mb']:.0f} | {s['speedup_cpu']:.1f}× |"
+        rows.append(row)
+    row = f"| **all** | {total['rb']:,} | {total['b']:.1f} | | {round(total['rb'] / max(total['b'], 1e-3)):,} | |"
+    if before:
+        row += f" {total['o']:.1f} | {round(total['rb'] / max(total['o'], 1e-3)):,} | | {total['o'] / max(total['b'], 1e-3):.1f}× |"
+    if has_json:
+        row += f" {total['j']:.1f} | {round(total['rj'] / max(total['j'], 1e-3)):,} | | {(total['rb'] / max(total['b'], 1e-3)) / max(total['rj'] / max(total['j'], 1e-3), 1):.1f}× |"
+    rows.append(row)
+    for label in ("pool build: original files", "pool build: converted files", "pool build: converted files BEFORE"):
         if label in r:
             run = r[label]
-            rows.append(f"\n{label}: {run['seconds']:.1f} s wall, {run['cpu_s_with_workers']:.1f} s CPU (workers included), {run['peak_rss_mb']:.0f} MB peak (main process) — {run['stdout_first']}")
+            rows.append(f"\n{label}: {run['seconds']:.1f} s wall, {run['cpu_s_with_workers']:.1f} s CPU (workers included), {run['peak_rss_mb']:.0f} MB peak (largest process) — {run['stdout_first']}")
     return "\n".join(rows)
 
 

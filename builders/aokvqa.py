@@ -234,7 +234,7 @@ class AOKVQA(SourceBuilder):
             return None  # the row path names what is missing
 
         def rows() -> Iterator[dict[str, Any]]:
-            for batch in decode_list_batches(load_bytes(files["questions"]), Any):
+            for batch in decode_list_batches(files["questions"], Any):
                 for item in batch:
                     coco_split = coco2014_split(item["image_id"], split, val2014=lists.get("val2014"), train2014=lists.get("train2014"))
                     yield question_to_record(item, record_id=self.record_id(item["question_id"], split), coco_split=coco_split)

@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim import columns
-from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, Turn, annotation_errors, decode_list_batches, load_bytes
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, Turn, annotation_errors, decode_list_batches
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import check_image_path, make_record, validate_record
@@ -65,7 +65,7 @@ def entry_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
         TablePathFailed, msgspec errors: a blank image name, a wrong type: anything the row path must name.
     """
     start = 0
-    for entries in decode_list_batches(load_bytes(path), Entry):
+    for entries in decode_list_batches(path, Entry):
         images = pa.array([e.image for e in entries], type=pa.string())
         if columns.any_blank(images):
             raise TablePathFailed("a blank image name")

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataoptim import columns
-from dataoptim.builder import SourceBuilder, TablePathFailed, Turn, annotation_errors, decode_list_batches, load_bytes
+from dataoptim.builder import SourceBuilder, TablePathFailed, Turn, annotation_errors, decode_list_batches
 from dataoptim.io import iter_json_array
 from dataoptim.records import check_image_path, make_record, validate_record
 
@@ -75,7 +75,7 @@ def conversation_tables(path: Path, *, source: str, task: str, renames: tuple[tu
         type: anything the row path must name.
     """
     start = 0
-    for entries in decode_list_batches(load_bytes(path), Entry):
+    for entries in decode_list_batches(path, Entry):  # read in pieces: bounded memory
         images = pa.array([e.image for e in entries], type=pa.string())
         if (images.null_count and not text_only) or columns.any_blank(images.drop_null()):
             raise TablePathFailed("a missing or blank image")

@@ -26,11 +26,12 @@ Configs: ``svit`` (all four parts; needs the four files) and ``svit_conversation
 ``svit.json`` a part config keeps the records whose id names its part.
 SVIT's all-in-one ``svit.json`` has the same name as DataOptim's file and is not read: use the four part files.
 
-Table path (:func:`part_tables`): each part file is split into entries and
-decoded :data:`ENTRY_BATCH` entries at a time with ``msgspec``
-(:class:`Entry`); the turns of a batch become flat Arrow columns (speakers
-mapped, object marks dropped with ``replace_substring``, ``<image>\n`` put
-before a first turn without it) and the records a list array over them.
+Table path (:func:`part_tables`): each part file is split into entries with
+``msgspec`` and parsed :data:`ENTRY_BATCH` entries at a time by ``pyarrow.json``
+into list columns (:data:`ENTRY_SCHEMA`, strict types); the turns are the
+flattened columns (speakers mapped, object marks dropped with
+``replace_substring``, ``<image>\\n`` put before a first turn without it) and the
+records a list array over them.
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataoptim import columns
-from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, decode_list_batches, load_bytes
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, list_pieces, read_objects
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, validate_record
@@ -66,56 +66,51 @@ OBJECT_MARKS = ("<st>", "<ed>")
 ENTRY_BATCH = 20_000
 
 
-class Turn(msgspec.Struct):
-    from_: str = msgspec.field(name="from")
-    value: str
+#: How the table path reads an entry: only ``image_id`` and the turns, straight into Arrow (``pyarrow.json``).
+ENTRY_SCHEMA = pa.schema([
+    ("image_id", pa.int64()),
+    ("conversations", pa.list_(pa.struct([("content", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())])))]))),
+])
 
 
-class Conversation(msgspec.Struct):
-    content: list[Turn]
-
-
-class Entry(msgspec.Struct):
-    """The fields of an SVIT entry the table path reads."""
-
-    image_id: int | str
-    conversations: list[Conversation]
+def read_entries(raws: list) -> pa.Table:
+    """Entries (``msgspec.Raw`` views) parsed into :data:`ENTRY_SCHEMA` by :func:`dataoptim.builder.read_objects`."""
+    return read_objects(raws, ENTRY_SCHEMA)
 
 
 def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
     """The table path of :func:`entry_records` over a whole part file: records ``svit_{part}_{i}`` in file order.
 
+    The file is read in pieces and split into entries (:func:`~dataoptim.builder.list_pieces`, bounded
+    memory), :data:`ENTRY_BATCH` entries are parsed at a time by ``pyarrow.json`` (no Python object per turn), and the records are built from the
+    flattened list columns.
+
     Raises:
-        TablePathFailed, msgspec errors: an unknown speaker, an empty conversation, a negative image
-        id, a wrong type: anything the row path must name.
+        TablePathFailed, ArrowInvalid, msgspec errors: an unknown speaker, an empty conversation, a
+        missing field, a negative or string image id, a wrong type: anything the row path must decide.
     """
     speakers = pa.array(list(ROLES), type=pa.string())
     mapped = pa.array(list(ROLES.values()), type=pa.string())
     count = 0
-    for entries in decode_list_batches(load_bytes(path), Entry, ENTRY_BATCH):
-        image_ids, lengths, froms, values = [], [], [], []
-        for entry in entries:
-            image_id = entry.image_id
-            if isinstance(image_id, str):  # a decimal string, as image_path accepts
-                if not image_id.isdigit():
-                    raise TablePathFailed(f"image_id {image_id!r} is not a number")
-                image_id = int(image_id)
-            for conversation in entry.conversations:
-                image_ids.append(image_id)
-                lengths.append(len(conversation.content))
-                for turn in conversation.content:
-                    froms.append(turn.from_)
-                    values.append(turn.value)
-        if not lengths:
+    for entries in (read_entries(piece[start:start + ENTRY_BATCH]) for piece in list_pieces(path) for start in range(0, len(piece), ENTRY_BATCH)):
+        image_ids, convs = entries.column("image_id").combine_chunks(), entries.column("conversations").combine_chunks()
+        if image_ids.null_count or convs.null_count:
+            raise TablePathFailed("an entry without image_id or conversations")
+        conversation = convs.flatten()
+        if conversation.null_count or conversation.field("content").null_count:
+            raise TablePathFailed("a conversation without content")
+        content = conversation.field("content")
+        if len(content) == 0:
             continue
-        lengths = np.asarray(lengths, dtype=np.int64)
-        ids = np.asarray(image_ids, dtype=np.int64)
-        if (lengths == 0).any() or ids.min() < 0:
-            raise TablePathFailed("an empty conversation or a negative image id")
-        speaker = pc.index_in(pa.array(froms, type=pa.string()), value_set=speakers)
+        lengths = pc.list_value_length(content).to_numpy(zero_copy_only=False)
+        ids = image_ids.take(pc.list_parent_indices(convs)).to_numpy(zero_copy_only=False)
+        turns = content.flatten()
+        if (lengths == 0).any() or ids.min() < 0 or turns.null_count or turns.field("from").null_count or turns.field("value").null_count:
+            raise TablePathFailed("an empty conversation, a turn without 'from' or 'value', or a negative image id")
+        speaker = pc.index_in(turns.field("from"), value_set=speakers)
         if speaker.null_count:
             raise TablePathFailed("an unknown speaker")
-        text = pa.array(values, type=pa.string())
+        text = turns.field("value")
         if part == "referring":
             for mark in OBJECT_MARKS:
                 text = pc.replace_substring(text, mark, "")
@@ -126,14 +121,13 @@ def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
         needs = pc.and_(pa.array(first), pc.invert(pc.match_substring(text, IMAGE_TOKEN)))
         text = pc.if_else(needs, pc.binary_join_element_wise(f"{IMAGE_TOKEN}\n", text, ""), text)
         n = len(lengths)
-        table = columns.record_table(
+        yield columns.record_table(
             columns.prefixed(f"svit_{part}_", pa.array(np.arange(count, count + n))),
             columns.concat("visual_genome/", pa.array(ids), ".jpg"),
             columns.conversations(offsets, text, mapped.take(speaker)),
             source="svit", task="instruct", image_id=pa.array(ids),
         )
         count += n
-        yield table
 
 
 def image_path(image_id: int | str) -> str:

@@ -38,7 +38,6 @@ from typing import Any, Iterator, Mapping
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dataoptim import columns
 from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, decode_list_batches, load_bytes, top_level_keys_once

@@ -380,3 +380,25 @@ def test_a_repeated_question_id_key_is_not_dropped(tmp_path):
     with pytest.raises(RecordError, match="duplicate id with different content") as info:
         build_from("gqa", {"train_balanced_questions.json": body}, tmp_path / "build")
     assert info.value.id == "gqa_01"
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(st.dictionaries(st.sampled_from(["id", "a", "b"]), st.one_of(st.text("{},[] \"\\\n:ab", max_size=8), st.integers(), st.lists(st.text("{},", max_size=3), max_size=2)), max_size=3), max_size=8),
+       block=st.integers(1, 64), indent=st.sampled_from([None, 1, 2]))
+def test_list_pieces_cut_a_list_where_it_can_be_cut(tmp_path_factory, items, block, indent):
+    """Pieces of a JSON list read a block at a time hold exactly its items, also when strings hold '}, {'."""
+    from dataoptim.builder import list_pieces
+
+    path = tmp_path_factory.mktemp("pieces") / "list.json"
+    path.write_text(json.dumps(items, indent=indent))
+    got = [json.loads(bytes(raw)) for piece in list_pieces(path, block=block) for raw in piece]
+    assert got == items
+
+
+def test_list_pieces_refuse_what_is_not_a_list(tmp_path):
+    from dataoptim.builder import TablePathFailed, list_pieces
+
+    for text in ('{"a": 1}', '[{"a": 1}, {"b": 2}] trailing', '[{"a": "}, {"}, {"b": ]'):
+        (tmp_path / "x.json").write_text(text)
+        with pytest.raises(TablePathFailed):
+            [p for p in list_pieces(tmp_path / "x.json", block=4)]

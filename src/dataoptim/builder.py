@@ -27,9 +27,13 @@ tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
   table path must give the same records, byte for byte, or the same located
   error (``tests/test_table_path.py`` checks this on random inputs).
 * ``original_tables(split, files)`` — the **table path** (optional): parse each
-  file once with a C decoder that keeps only the fields used (``msgspec``
-  typed ``Struct`` classes, declared at module level next to the pure functions:
-  ``class Question(msgspec.Struct): image_id: int; question: str; question_id: int``),
+  file once with a C decoder that keeps only the fields used — ``msgspec``
+  typed ``Struct`` classes, declared at module level next to the pure functions
+  (``class Question(msgspec.Struct): image_id: int; question: str; question_id: int``;
+  :func:`load_bytes`, :func:`decode_list_batches`, :func:`jsonl_batches`), or, for
+  nested lists of turns, ``pyarrow.json`` straight into list columns
+  (:func:`split_list` + :func:`read_objects` with an explicit schema; strict types,
+  a missing field comes back null and must be refused) —
   check the source's own rules over whole columns (unique keys with
   :func:`dataoptim.columns.is_unique`, joins with ``pc.is_in``), then build the
   columns with pyarrow compute and numpy (:func:`~dataoptim.columns.prefixed`,
@@ -54,7 +58,40 @@ tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
   :func:`count_token` on a key every entry has once) and fail when the counts
   differ, so the reference's repeated-key check still fires.
 * A source without ``original_tables`` is built from its reference rows,
-  validated row by row and batched into tables (correct, slower).
+  validated row by row and batched into tables (correct, slower). A middle
+  way for small sources whose conversion is intricate (box arithmetic): decode
+  with ``msgspec`` and call the same pure functions per record, batched with
+  :func:`row_tables` (A-OKVQA, Shikra-RD, RefCOCO REC/REG do this).
+* A file read by several splits (OCR-VQA's ``dataset.json``, Karpathy's
+  Flickr30K file) is decoded once: keep the per-split columns on the builder
+  instance (``self._split_columns``) and build each split from them.
+* Checks: ``tests/test_table_path.py`` (add the source's generator of random
+  valid files to ``FORMATS``; it then checks the table path against the reference
+  on random valid and broken inputs, and that clean inputs never fall back);
+  :data:`FALLBACKS` lists hand-overs in a process.
+
+A minimal source (see ``builders/vqav2.py`` or ``builders/coco.py`` in full)::
+
+    class Caption(msgspec.Struct):          # only the fields used
+        image_id: int
+        caption: str
+
+    def caption_tables(path, *, prefix, seed=0):      # the table path
+        anns = msgspec.json.decode(load_bytes(path), type=CaptionsFile).annotations
+        image_ids = np.fromiter((a.image_id for a in anns), dtype=np.int64, count=len(anns))
+        ids = columns.prefixed(prefix, pa.array(np.arange(len(anns))))
+        yield from columns.slices(columns.record_table(
+            ids, columns.coco_image_paths(image_ids, "train2014"),
+            columns.two_turns(columns.caption_prompts(ids.to_pylist(), seed), [a.caption for a in anns]),
+            source="coco", task="caption", image_id=pa.array(image_ids)))
+
+    class Coco(SourceBuilder):
+        SOURCE = "coco"
+        ORIGINAL_FILES = {"train": {"captions": ("captions_train2014.json",)}}
+        def original_tables(self, split, files):     # fast; raise on anything doubtful
+            return caption_tables(files["captions"], prefix=self.record_id("", split), seed=self.config.seed)
+        def original_records(self, split, files):    # the reference; names every fault
+            ...
 
 The converted ``<source>.json`` takes the table path of the base class
 (:meth:`SourceBuilder.converted_tables`); a source that keeps only some of
@@ -493,24 +530,22 @@ def top_level_keys_once(buffer: Any, *keys: str) -> None:
             raise TablePathFailed(f"{key!r} is not exactly once in the file")
 
 
-def decode_list_batches(buffer: Any, item_type: Any, rows: int = columns.TABLE_ROWS, *, key: str | None = None) -> Iterator[list]:
+def decode_list_batches(source: Any, item_type: Any, rows: int = columns.TABLE_ROWS, *, key: str | None = None) -> Iterator[list]:
     """Decode a JSON list (or the list under ``key`` of a top-level object) ``rows`` items at a time.
 
-    The list is split at item boundaries first (``msgspec.Raw`` views, no copy), then each batch is
-    decoded into ``item_type`` (a ``msgspec.Struct`` keeping only the fields used). Memory: the file's
-    bytes, one view per item and one batch of decoded items.
+    ``source`` is a path (a top-level list: read in pieces by :func:`list_pieces`, bounded memory)
+    or the file's bytes (:func:`load_bytes`; needed with ``key``). The list is split at item
+    boundaries first (``msgspec.Raw`` views, no copy), then each batch is decoded into
+    ``item_type`` (a ``msgspec.Struct`` keeping only the fields used).
 
     Raises:
-        msgspec.DecodeError, msgspec.ValidationError: not such a list, or an item not of ``item_type``.
+        msgspec.DecodeError, msgspec.ValidationError, TablePathFailed: not such a list, or an item not of ``item_type``.
     """
-    if key is None:
-        raws = msgspec.json.decode(buffer, type=list[msgspec.Raw])
-    else:
-        raws = msgspec.json.decode(buffer, type=dict[str, msgspec.Raw])[key]
-        raws = msgspec.json.decode(raws, type=list[msgspec.Raw])
     decoder = msgspec.json.Decoder(list[item_type])
-    for start in range(0, len(raws), rows):
-        yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
+    pieces = list_pieces(source) if isinstance(source, (str, os.PathLike)) and key is None else [split_list(source, key)]
+    for raws in pieces:
+        for start in range(0, len(raws), rows):
+            yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
 
 
 def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = columns.TABLE_ROWS) -> Iterator[list]:
@@ -536,6 +571,101 @@ def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = co
         yield batch
 
 
+def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
+    """JSON objects (``msgspec.Raw`` views, e.g. the items of :func:`split_list`) parsed by ``pyarrow.json`` into ``schema``.
+
+    Types are strict (a number where a string is declared, a key written twice: ``ArrowInvalid``);
+    fields not in ``schema`` are skipped; a missing field comes back null, for the caller to refuse.
+
+    Raises:
+        TablePathFailed: an item is not a JSON object (checked first: ``pyarrow.json`` crashes on a lone ``null`` row).
+        pyarrow.ArrowInvalid: an item does not fit ``schema``.
+    """
+    import pyarrow.json as pj
+
+    data = b"\n".join(raws)
+    starts = np.zeros(len(raws), dtype=np.int64)
+    if len(raws) > 1:
+        np.cumsum(np.fromiter((len(r) + 1 for r in raws[:-1]), dtype=np.int64, count=len(raws) - 1), out=starts[1:])
+    if len(raws) and not (np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")).all():
+        raise TablePathFailed("an item is not a JSON object")
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=True)
+    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
+
+
+#: Bytes of a JSON list read at a time by :func:`list_pieces` (memory: about twice this, whatever the file size).
+PIECE_BYTES = 64 << 20
+_BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
+
+
+def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[list]:
+    """The items of a top-level JSON list of objects, as ``msgspec.Raw`` views, a block of the file at a time.
+
+    The file is read ``block`` bytes at a time and cut between two items (a ``}`` ``,`` ``{``
+    outside any string): each piece is decoded as a list by ``msgspec``, which proves the cut
+    (a cut inside a string leaves an unterminated string, which does not decode, and the
+    cut before it is tried). Memory stays about twice ``block``, however large the file.
+
+    Raises:
+        TablePathFailed: not a JSON list as far as the cuts can tell (no ``[`` first, an end that
+            does not decode, trailing bytes): the row path decides. Memory grows past ``2 * block``
+            only for one item longer than that.
+    """
+    with open(path, "rb") as handle:
+        buf = handle.read(max(block, 4))
+        if buf.startswith(b"\xef\xbb\xbf"):
+            buf = buf[3:]
+        buf = buf.lstrip(b" \t\r\n")
+        while not buf:
+            more = handle.read(block)
+            if not more:
+                raise TablePathFailed("an empty file")
+            buf = more.lstrip(b" \t\r\n")
+        if not buf.startswith(b"["):
+            raise TablePathFailed("not a JSON list")
+        buf = buf[1:]
+        eof = False
+        while True:
+            if not eof and len(buf) < 2 * block:
+                more = handle.read(block)
+                eof = not more
+                buf += more
+                if not eof:
+                    continue
+            if eof:
+                try:
+                    yield msgspec.json.decode(b"[" + buf, type=list[msgspec.Raw])
+                except msgspec.MsgspecError as exc:
+                    raise TablePathFailed(f"the end of the list does not decode ({exc})") from None
+                return
+            cuts = list(_BOUNDARY.finditer(buf, 0, len(buf) - 1))
+            for match in cuts[:-9:-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
+                try:
+                    items = msgspec.json.decode(b"[" + buf[: match.start() + 1] + b"]", type=list[msgspec.Raw])
+                except msgspec.MsgspecError:
+                    continue  # a cut inside a string: try the one before
+                yield items
+                buf = buf[match.end() - 1:]
+                break
+            else:
+                if cuts:
+                    raise TablePathFailed("no cut of the list decodes")
+                more = handle.read(block)  # no cut in the buffer (one long item): read on
+                eof = not more
+                buf += more
+
+
+def split_list(buffer: Any, key: str | None = None) -> list:
+    """The items of a JSON list (or of the list under top-level ``key``) as ``msgspec.Raw`` views, no copy.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not valid JSON, or not such a list.
+    """
+    if key is None:
+        return msgspec.json.decode(buffer, type=list[msgspec.Raw])
+    return msgspec.json.decode(msgspec.json.decode(buffer, type=dict[str, msgspec.Raw])[key], type=list[msgspec.Raw])
+
+
 class Turn(msgspec.Struct):
     """One turn of a converted record, as decoded by the table path."""
 
@@ -543,38 +673,32 @@ class Turn(msgspec.Struct):
     value: str
 
 
-class ConvertedRecord(msgspec.Struct):
-    """The three fields of a record of DataOptim's converted ``<source>.json`` that the pool keeps."""
-
-    id: str
-    conversations: list[Turn]
-    image: str | None = None
-
-
-def turns_column(convs: list[list[Turn]]) -> pa.ListArray:
-    """A ``conversations`` column from decoded turns (speakers as given, for the rules to check)."""
-    offsets = np.zeros(len(convs) + 1, dtype=np.int64)
-    np.cumsum([len(c) for c in convs], out=offsets[1:])
-    flat = [t for c in convs for t in c]
-    return columns.conversations(offsets, [t.value for t in flat], [t.from_ for t in flat])
+#: What the table path reads of a converted record (:func:`converted_tables`).
+CONVERTED_SCHEMA = pa.schema([("id", pa.string()), ("image", pa.string()), ("conversations", columns.SCHEMA.field("conversations").type)])
 
 
 def converted_tables(path: str | os.PathLike, *, source: str, task: str) -> Iterator[pa.Table]:
     """DataOptim's converted ``<source>.json`` as record tables (the table path of :meth:`SourceBuilder.converted_records`).
 
+    The file is read in pieces (:func:`list_pieces`, bounded memory), split into records
+    (``msgspec.Raw``) and parsed :data:`dataoptim.columns.TABLE_ROWS` at a time by ``pyarrow.json``
+    straight into columns (:data:`CONVERTED_SCHEMA`, strict types).
+
     Raises:
-        TablePathFailed, msgspec errors: anything the row path would refuse or must name (an id of another source...).
+        TablePathFailed, ArrowInvalid, msgspec errors: anything the row path would refuse or must
+        name (a wrong type, an id of another source...); the rules are checked by the caller.
     """
     prefix = f"{source}_"
     longer = [f"{n}_" for n in catalog.SOURCES if n != source and n.startswith(prefix)]  # llava_v1.5_0 is no llava id
-    for batch in decode_list_batches(load_bytes(path), ConvertedRecord):
-        ids = pa.array([r.id for r in batch], type=pa.string())
-        if len(ids) and not pc.all(pc.starts_with(ids, prefix)).as_py():
-            raise TablePathFailed(f"an id does not belong to source {source!r}")
-        if len(ids) and any(pc.any(pc.starts_with(ids, other)).as_py() for other in longer):
-            raise TablePathFailed(f"an id belongs to a source whose name starts with {source!r}")
-        table = columns.record_table(ids, [r.image for r in batch], turns_column([r.conversations for r in batch]), source=source, task=task)
-        yield table
+    for piece in list_pieces(path):
+        for start in range(0, len(piece), columns.TABLE_ROWS):
+            parsed = read_objects(piece[start:start + columns.TABLE_ROWS], CONVERTED_SCHEMA)
+            ids = parsed.column("id")
+            if ids.null_count or not pc.all(pc.starts_with(ids, prefix)).as_py():
+                raise TablePathFailed(f"an id is missing or does not belong to source {source!r}")
+            if any(pc.any(pc.starts_with(ids, other)).as_py() for other in longer):
+                raise TablePathFailed(f"an id belongs to a source whose name starts with {source!r}")
+            yield columns.record_table(ids, parsed.column("image"), parsed.column("conversations").combine_chunks(), source=source, task=task)
 
 
 def _validated(rows: Iterable[Mapping[str, Any]], where: str, require_image: bool = True) -> Iterator[Mapping[str, Any]]:
