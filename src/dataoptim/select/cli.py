@@ -105,6 +105,14 @@ def _echo_mislabeled(summary) -> None:
             _echo(f"  {image} is really {kind}")
 
 
+def _echo_train_nothing(summary) -> None:
+    """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
+    if summary.train_nothing:
+        _echo(f"{summary.train_nothing:,} records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
+        for rid, reason in summary.train_nothing_shown[:5]:
+            _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
+
+
 class _NoPandas:
     """Meta-path finder that refuses ``pandas`` (see :func:`lean_arrow`)."""
 
@@ -305,6 +313,7 @@ def register(app) -> None:
             summary.plot(plot)
         if not quiet:
             summary.print()
+            _echo_train_nothing(summary)
         typer.echo(f"wrote {summary.records:,} records to {output}")
 
     @app.command("validate")
@@ -358,7 +367,11 @@ def register(app) -> None:
             kind = "standard submission"
         if not quiet:
             summary.print()
-        typer.echo(f"{submission}: valid {kind}, {summary.records:,} records, {summary.images:,} images")
+            _echo_train_nothing(summary)
+        typer.echo(
+            f"{submission}: valid {kind}, {summary.records:,} records, {summary.images:,} images"
+            + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover
