@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import dataoptim  # noqa: F401  (registers the builder)
 from dataoptim import builder as builder_module
+from dataoptim import catalog
 from dataoptim.builder import builder_class_for, checked_tables
 from dataoptim.errors import DataOptimError
 
@@ -185,7 +186,47 @@ def converted_files(draw, text):
     return {"coco.json": records}
 
 
+@st.composite
+def vgqa_files(draw, text):
+    qids = iter(draw(unique_ints(0, 10**7, 8)))
+    images = [{"id": k, "qas": [{"qa_id": next(qids), "image_id": draw(st.integers(0, 10**6)), "question": draw(text), "answer": draw(text),
+                                 "a_objects": [], "q_objects": []} for _ in range(draw(st.integers(0, 2)))]}
+              for k in range(draw(st.integers(0, 3)))]
+    return {"question_answers.json": images}
+
+
+@st.composite
+def dvqa_files(draw, text):
+    qids = draw(unique_ints(0, 10**7, draw(st.integers(0, 4))))
+    return {"train_qa.json": [{"image": draw(text) + ".png", "question": draw(text), "answer": draw(text), "question_type": "data",
+                               "bbox_answer": [], "question_id": q} for q in qids]}
+
+
+@st.composite
+def sharegpt4v_files(draw, text):
+    prefixes = st.sampled_from(["coco/train2017/", "sam/images/", "wikiart/images/", ""])
+    entries = [{"id": draw(text), "image": draw(prefixes) + draw(text) + ".jpg", "conversations": draw(turns(text, True))}
+               for _ in range(draw(st.integers(0, 3)))]
+    return {"sharegpt4v_instruct_gpt4-vision_cap100k.json": entries}
+
+
+@st.composite
+def llava_v15_files(draw, text):
+    prefixes = st.sampled_from(["coco/train2017/", "gqa/images/", "vg/VG_100K/", "vg/VG_100K_2/", "ocr_vqa/images/", "textvqa/train_images/"])
+    entries = []
+    for _ in range(draw(st.integers(0, 4))):
+        if draw(st.booleans()):  # a text-only ShareGPT chat
+            entries.append({"id": draw(text), "model": "", "conversations": draw(turns(text, False))})
+        else:
+            entries.append({"id": draw(text), "image": draw(prefixes) + draw(text) + ".jpg", "conversations": draw(turns(text, True))})
+    return {"llava_v1_5_mix665k.json": entries}
+
+
 FORMATS = {
+    "vgqa": (vgqa_files, "original"),
+    "dvqa": (dvqa_files, "original"),
+    "sharegpt4v": (sharegpt4v_files, "original"),
+    "llava_v1.5": (llava_v15_files, "original"),
     "vqav2": (vqav2_files, "original"),
     "okvqa": (okvqa_files, "original"),
     "coco": (coco_files, "original"),
@@ -287,8 +328,9 @@ def _both(config: str, layout: str, files: dict[str, str], root: Path):
         else:
             fast = lambda kw=kw: b.original_tables(kw["split"], kw["files"])  # noqa: E731
             rows = lambda kw=kw: b.original_records(kw["split"], kw["files"])  # noqa: E731
-        table_path.append((g.name, _outcome(lambda: checked_tables(fast, rows, where))))
-        reference.append((g.name, _outcome(lambda: checked_tables(lambda: None, rows, where))))
+        need = catalog.requires_image(config if config in catalog.SOURCES else "coco")  # llava_v1.5 holds text-only records
+        table_path.append((g.name, _outcome(lambda: checked_tables(fast, rows, where, require_image=need))))
+        reference.append((g.name, _outcome(lambda: checked_tables(lambda: None, rows, where, require_image=need))))
     return table_path, reference
 
 

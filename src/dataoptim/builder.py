@@ -235,7 +235,7 @@ class SourceConfig(datasets.BuilderConfig):
 
 
 class SourceBuilder(datasets.ArrowBasedBuilder):
-    """Base of the 14 source builders; subclasses are thin (see module docstring).
+    """Base of the source builders (21); subclasses are thin (see module docstring).
 
     Subclasses set :attr:`SOURCE` (a key of :data:`dataoptim.catalog.SOURCES`),
     :attr:`ORIGINAL_FILES`, :attr:`DESCRIPTION`, :attr:`HOMEPAGE`,
@@ -438,7 +438,7 @@ class SourceBuilder(datasets.ArrowBasedBuilder):
         else:
             fast = lambda: self.original_tables(split, files)  # noqa: E731
             rows = lambda: self.original_records(split, files)  # noqa: E731
-        for index, table in enumerate(checked_tables(fast, rows, where)):
+        for index, table in enumerate(checked_tables(fast, rows, where, require_image=catalog.requires_image(self.SOURCE))):
             yield f"{split}-{index}", table
 
     def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table] | None:
@@ -473,13 +473,13 @@ class SourceBuilder(datasets.ArrowBasedBuilder):
 
         prefix = f"{self.SOURCE}_"
         for index, item in enumerate(iter_json_array(path, what=f"DataOptim {self.converted_name}")):
-            records.validate_record(item, file=str(path), index=index)
-            if not item["id"].startswith(prefix):
+            records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(self.SOURCE))
+            if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not self.source:  # llava_v1.5_0 is no llava id
                 raise RecordError(f"id does not belong to source {self.SOURCE!r}", file=str(path), record=index, id=item["id"], field="id")
             if not self.keep_converted(item):
                 continue
             yield records.make_record(
-                item["id"], item["image"], item["conversations"], source=self.SOURCE, task=self.source.task
+                item["id"], item.get("image"), item["conversations"], source=self.SOURCE, task=self.source.task
             )
 
 
@@ -699,19 +699,22 @@ def converted_tables(path: str | os.PathLike, *, source: str, task: str) -> Iter
         name (a wrong type, an id of another source...); the rules are checked by the caller.
     """
     prefix = f"{source}_"
+    longer = [f"{n}_" for n in catalog.SOURCES if n != source and n.startswith(prefix)]  # llava_v1.5_0 is no llava id
     for piece in list_pieces(path):
         for start in range(0, len(piece), columns.TABLE_ROWS):
             parsed = read_objects(piece[start:start + columns.TABLE_ROWS], CONVERTED_SCHEMA)
             ids = parsed.column("id")
             if ids.null_count or not pc.all(pc.starts_with(ids, prefix)).as_py():
                 raise TablePathFailed(f"an id is missing or does not belong to source {source!r}")
+            if any(pc.any(pc.starts_with(ids, other)).as_py() for other in longer):
+                raise TablePathFailed(f"an id belongs to a source whose name starts with {source!r}")
             yield columns.record_table(ids, parsed.column("image"), parsed.column("conversations").combine_chunks(), source=source, task=task)
 
 
-def _validated(rows: Iterable[Mapping[str, Any]], where: str) -> Iterator[Mapping[str, Any]]:
+def _validated(rows: Iterable[Mapping[str, Any]], where: str, require_image: bool = True) -> Iterator[Mapping[str, Any]]:
     for index, record in enumerate(rows):
         # what the conversion made from the original files obeys the record rules too (DESIGN §2)
-        records.validate_record(record, file=where, index=index)
+        records.validate_record(record, file=where, index=index, require_image=require_image)
         yield record
 
 
@@ -731,6 +734,8 @@ def checked_tables(
     fast: Callable[[], Iterable[pa.Table] | None],
     rows: Callable[[], Iterable[Mapping[str, Any]]],
     where: str,
+    *,
+    require_image: bool = True,
 ) -> Iterator[pa.Table]:
     """The tables of ``fast()``, each checked with :func:`dataoptim.columns.rules_hold`; on any failure, the reference ``rows()``.
 
@@ -742,6 +747,9 @@ def checked_tables(
     string), its records from where the table path stopped are yielded instead; each such
     hand-over is recorded in :data:`FALLBACKS`.
 
+    ``require_image``: every record must name an image (False for a source with text-only
+    records, :func:`dataoptim.catalog.requires_image`).
+
     Raises:
         DataOptimError: the reference's located error (file, record, field).
     """
@@ -750,14 +758,14 @@ def checked_tables(
         tables = fast()
         if tables is not None:
             for table in tables:
-                if not columns.rules_hold(table):
+                if not columns.rules_hold(table, require_image=require_image):
                     raise TablePathFailed("a record breaks a record rule")
                 yield table
                 done += table.num_rows
             return
     except Exception as exc:  # every failure is located (or overruled) by the reference below
         FALLBACKS.append((where, f"{type(exc).__name__}: {exc}"))
-    stream = _validated(rows(), where)
+    stream = _validated(rows(), where, require_image)
     for _ in range(done):  # already yielded by the table path: the same records, checked again
         next(stream)
     yield from row_tables(stream)

@@ -86,6 +86,11 @@ class SourcePart:
         """Global row one past its last record."""
         return self.start + self.rows
 
+    @property
+    def box_frame(self) -> str | None:
+        """Frame of the boxes in its records: ``"original"``, ``"padded"`` (LLaVA-v1.5) or None (no boxes); see :attr:`dataoptim.catalog.Source.box_frame`."""
+        return catalog.box_frame_of(self.name)
+
 
 def source_path(pool_dir: Path, name: str) -> Path:
     """Path of the Arrow file of source ``name`` in a pool folder."""
@@ -668,10 +673,10 @@ def _generic_converted_records(name: str, path: Path) -> Iterator[dict[str, Any]
     source = catalog.SOURCES[name]
     prefix = f"{name}_"
     for index, item in enumerate(iter_json_items(path, what=f"DataOptim {name}.json")):
-        records.validate_record(item, file=str(path), index=index)
-        if not item["id"].startswith(prefix):
+        records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(name))
+        if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not source:  # llava_v1.5_0 is no llava id
             raise RecordError(f"id does not belong to source {name!r}", file=str(path), record=index, id=item["id"], field="id")
-        yield records.make_record(item["id"], item["image"], item["conversations"], source=name, task=source.task)
+        yield records.make_record(item["id"], item.get("image"), item["conversations"], source=name, task=source.task)
 
 
 def _builder_class(name: str):
@@ -696,9 +701,10 @@ def _converted_tables(name: str, path: Path, scratch: Path) -> Iterator[pa.Table
     cls = _builder_class(name)
     if cls is None:
         task = catalog.SOURCES[name].task
-        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path))
+        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path),
+                              require_image=catalog.requires_image(name))
     builder = cls(config_name=name, data_dir=str(path.parent), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim")
-    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path))
+    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path), require_image=catalog.requires_image(name))
 
 
 def _original_tables(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.Table]:
