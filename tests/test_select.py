@@ -410,6 +410,36 @@ def test_bucket_sort_path_matches_in_memory_path(big, tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+#: sha256 and size of the output of the selections below, written by write_llava_json as of commit 18b5c7e
+#: (before the issue-14 point-8 speed-up: Polars NDJSON + bucket files); any faster path must keep these bytes.
+GOLDEN_OUTPUT = {
+    "random": ("13e34cbbd6ae936ff878b7c06d253c95bf17c7b9ec4c5b1fc81b12556041c5ec", 170345),
+    "repeats": ("1abc3aa7845cfb77c19820c686ad7fd3e6e933232b4e09108164d14102f490df", 1731812),
+    "pool_order": ("13117f9c568eed2b1e971127fd57eacac60aa9fd807c08338302a356a69c685c", 227023),
+}
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_output_bytes_are_unchanged(big, tmp_path, monkeypatch, budget):
+    """The exact bytes of the JSON written (random order, repeats, pool order; in memory and through bucket files)."""
+    import hashlib
+
+    rng = np.random.default_rng(14)
+    cases = {
+        "random": rng.permutation(len(big))[: len(big) // 4],
+        "repeats": rng.integers(0, len(big), 5000),
+        "pool_order": np.sort(rng.permutation(len(big))[: len(big) // 3]),
+    }
+    if budget is not None:
+        monkeypatch.setattr(materialize, "BUCKET_BYTES", 20_000)
+        monkeypatch.setattr(materialize, "JSON_CHUNK_ROWS", 100)
+    for name, rows in cases.items():
+        out = tmp_path / f"{name}.json"
+        materialize.write_llava_json(big, rows, out, memory_budget=budget)
+        data = out.read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == GOLDEN_OUTPUT[name], name
+
+
 def test_pool_order_fast_path_matches(big, tmp_path, monkeypatch):
     rows = np.sort(np.random.default_rng(2).integers(0, len(big), 2500))  # pool order, with repeats
     monkeypatch.setattr(materialize, "JSON_CHUNK_ROWS", 100)
