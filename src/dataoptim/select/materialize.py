@@ -410,7 +410,9 @@ class _Buckets:
     """JSON lines of selected records, grouped by output position: in memory, or one file per bucket.
 
     Bucket ``b`` holds output positions ``[b*n/B, (b+1)*n/B)``. JSON strings never
-    hold a raw newline, so a bucket's element text splits back into records at ``\n``.
+    hold a raw newline, so each chunk's element text is split into records at ``\n``
+    once, when it is made; the length of every line is kept beside its output
+    position, so a bucket read back is cut into lines without scanning it again.
     """
 
     def __init__(self, n: int, buckets: int, scratch: Path | None, background: _Background, direct: JsonListWriter | None = None):
@@ -419,41 +421,57 @@ class _Buckets:
         self.direct = direct
         self.texts: list[list[bytes]] = [[] for _ in range(buckets)]
         self.positions: list[list[np.ndarray]] = [[] for _ in range(buckets)]
+        self.lengths: list[list[np.ndarray]] = [[] for _ in range(buckets)]
         self.files: dict[int, object] = {}
 
     def add(self, table: pa.Table, pos: np.ndarray) -> None:
-        """Turn ``table`` into JSON lines and file each line under the bucket of its output position."""
+        """Turn ``table`` into JSON lines and file each line under the bucket of its output position.
+
+        The table is encoded in the order it came (pool order); the lines are then
+        grouped by bucket with one ``take`` over the text (a string array of one
+        line per record), which is cheaper than reordering the nested records.
+        """
         if self.direct is not None:
             self.direct.write_elements(_elements(table), table.num_rows)
             return
+        text = _elements(table)
+        ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1  # one past each record's newline
+        if len(ends) != table.num_rows or (len(ends) and ends[-1] != len(text)):
+            raise RuntimeError("internal error: JSON lines and records do not match")
+        offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+        offsets[1:] = ends
+        lengths = np.diff(offsets)
         if self.buckets == 1:
-            self.texts[0].append(_elements(table))
+            self.texts[0].append(text)
             self.positions[0].append(pos)
+            self.lengths[0].append(lengths)
             return
         bucket = (pos * self.buckets) // self.n
         order = np.argsort(bucket, kind="stable")
         if not np.all(order[1:] > order[:-1]):
-            table = table.take(pa.array(order))
-            pos, bucket = pos[order], bucket[order]
-        text = _elements(table)
-        ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1  # one past each record's newline
+            lines = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(text))
+            grouped = lines.take(pa.array(order))
+            data_offsets = np.frombuffer(grouped.buffers()[1], dtype=np.int64)
+            text = memoryview(grouped.buffers()[2])[data_offsets[0] : data_offsets[-1]]
+            offsets = data_offsets - data_offsets[0]
+            pos, bucket, lengths = pos[order], bucket[order], lengths[order]
+        else:
+            text = memoryview(text)
         cuts = np.flatnonzero(np.diff(bucket)) + 1
         for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(bucket)]])):
             b = int(bucket[lo])
-            first = 0 if lo == 0 else int(ends[lo - 1])
-            last = int(ends[hi - 1])
-            view = memoryview(text)
             if b not in self.files:
                 self.files[b] = open(self.scratch / f"{b:05d}.jsonl", "wb")
-            self.background.write(self.files[b], view[first:last])
+            self.background.write(self.files[b], text[int(offsets[lo]) : int(offsets[hi])])
             self.positions[b].append(pos[lo:hi])
+            self.lengths[b].append(lengths[lo:hi])
 
     def drain(self, writer: JsonListWriter) -> None:
         """Write every bucket in order, each sorted by output position.
 
         A bucket's text becomes a zero-copy Arrow string array (one element per
-        line, newline included); ``take`` puts the lines in output order, and the
-        data buffer of the result is the ordered text.
+        line, newline included, cut by the kept line lengths); ``take`` puts the
+        lines in output order, and the data buffer of the result is the ordered text.
         """
         self.background.wait()
         for handle in self.files.values():
@@ -469,13 +487,19 @@ class _Buckets:
                 text = path.read_bytes()
                 path.unlink()
             positions = np.concatenate(self.positions[b])
-            self.positions[b] = []
             offsets = np.zeros(len(positions) + 1, dtype=np.int64)
-            offsets[1:] = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1
-            if offsets[-1] != len(text) or len(offsets) != len(positions) + 1:
+            np.cumsum(np.concatenate(self.lengths[b]), out=offsets[1:])
+            self.positions[b], self.lengths[b] = [], []
+            if offsets[-1] != len(text):
                 raise RuntimeError("internal error: JSON lines and positions do not match")
             lines = pa.LargeStringArray.from_buffers(len(positions), pa.py_buffer(offsets), pa.py_buffer(text))
-            order = np.argsort(positions, kind="stable")
+            # the output positions of a bucket are each of [first, first + len) exactly once (each output
+            # position is one line, and a bucket is a run of positions): the order is a scatter, not a sort
+            first = int(positions.min())
+            if int(positions.max()) - first + 1 != len(positions):
+                raise RuntimeError("internal error: a bucket's output positions are not one run")
+            order = np.empty(len(positions), dtype=np.int64)
+            order[positions - first] = np.arange(len(positions), dtype=np.int64)
             for start in range(0, len(order), JSON_CHUNK_ROWS * 4):
                 chunk = lines.take(pa.array(order[start : start + JSON_CHUNK_ROWS * 4]))
                 data_offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
