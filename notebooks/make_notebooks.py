@@ -195,11 +195,12 @@ print("records per task (full release): ", {t: f"{n:,}" for t, n in full_by_task
 assert sum(by_task.values()) == sum(train_by_source.values()) == 64
 """),
     code("""
-import matplotlib
 import matplotlib.pyplot as plt
 
+from dataoptim.colors import task_color  # one fixed colour per task in every plot
+
 tasks = list(full_by_task)
-colour = {t: plt.get_cmap("tab10")(i) for i, t in enumerate(tasks)}
+colour = {t: task_color(t) for t in tasks}
 names = list(catalog.SOURCES)[::-1]
 fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
 left.barh(names, [train_by_source[n] for n in names], color=[colour[catalog.SOURCES[n].task] for n in names])

@@ -78,8 +78,13 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
         A :class:`DemoResult`.
 
     Raises:
+        MissingExtraError: the ``train`` or ``eval`` extra is not installed (checked first).
         dataoptim.errors.DataOptimError: a stage met bad input (should not happen on the shipped samples).
     """
+    from dataoptim.extras import require_extra
+
+    require_extra("train", "the demo (it trains and evaluates a tiny model)")  # before five stages of work
+    require_extra("eval", "the demo (it scores captions with CIDEr)")
     import datasets
 
     datasets.disable_progress_bars()

@@ -103,3 +103,21 @@ class UnsafeInputError(DataOptimError):
 
 class ModelInputError(DataOptimError):
     """A record cannot be fed to the model: too long for ``model_max_length``, corrupt image, template mismatch."""
+
+
+class MissingExtraError(DataOptimError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install (:mod:`dataoptim.extras`).
+
+    Args:
+        message: the one-line message (``... pip install "dataoptim[train]"``).
+        name: the first missing module (``ImportError.name``).
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, **where) -> None:
+        DataOptimError.__init__(self, message, **where)
+        self.name = name
+
+    def located(self, **where) -> "DataOptimError":
+        copy = DataOptimError.located(self, **where)
+        copy.name = self.name
+        return copy

@@ -76,10 +76,11 @@ def register(app) -> None:
     ) -> None:
         """Score saved predictions against a benchmark (no model); print scores.json."""
         from dataoptim.evaluate.benchmark import read_benchmark
-        from dataoptim.evaluate.scoring import read_predictions, score_items, write_results
+        from dataoptim.evaluate.scoring import read_predictions, require_captions_extra, score_items, write_results
 
         preds = read_predictions(predictions)
         items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+        require_captions_extra(items)
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, allow_missing=allow_missing,
                                    predictions_file=str(predictions))
         if output is not None:
@@ -107,6 +108,12 @@ def register(app) -> None:
         cider_tokenizer: str = typer.Option("simple", "--cider-tokenizer", help=cider_help),
     ) -> None:
         """Answer a benchmark with a model (greedy, batched) and score the answers."""
+        from dataoptim.extras import require_extra
+
+        require_extra("train", "dataoptim evaluate")  # before the benchmark is read or the model loaded
+        from dataoptim.modelref import check_model_ref
+
+        check_model_ref(model, option="--model", probe=backend == "hf")  # a mistyped folder: at once, no network
         from dataoptim.evaluate.runner import evaluate
 
         if device is None and backend == "hf":

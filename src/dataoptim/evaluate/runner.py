@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
 from dataoptim.evaluate.generate import answer_budgets, check_images, generate_answers, make_generator
-from dataoptim.evaluate.scoring import check_cider_tokenizer, score_items, write_results
+from dataoptim.evaluate.scoring import check_cider_tokenizer, require_captions_extra, score_items, write_results
 from dataoptim.io import atomic_write, write_json
 
 
@@ -53,6 +53,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     answer_budgets(max_new_tokens)  # options first: a bad one is refused before the benchmark is read or the model loaded
     check_cider_tokenizer(tokenizer)
     items = read_benchmark(benchmark, **read_options)
+    require_captions_extra(items)  # CIDEr's pycocoevalcap: said now, not after every answer is generated
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
     check_images(items, image_dir, file=bench_file, allow_symlinks_out=allow_symlinks_out)  # before the (slow) model load
     generator = make_generator(model, dtype=dtype, device=device, temperature=temperature, seed=seed, backend=backend)

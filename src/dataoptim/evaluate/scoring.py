@@ -285,3 +285,15 @@ def scores_table(scores: Mapping[str, Mapping[str, float]], title: str | None = 
             shown = f"{value:.4f}" if metric == "cider" else f"{100 * value:.2f}%"
             table.add_row(task if i == 0 else "", metric, shown, str(values.get("n", "")) if i == 0 else "")
     return table
+
+
+def require_captions_extra(items: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse at once when caption questions with references are to be scored and pycocoevalcap is missing.
+
+    Raises:
+        MissingExtraError: naming the ``eval`` extra (:func:`dataoptim.extras.require_extra`).
+    """
+    if any(item.get("task") == "caption" and has_reference(item) for item in items):
+        from dataoptim.extras import require_extra
+
+        require_extra("eval", "CIDEr (the benchmark has caption questions)")

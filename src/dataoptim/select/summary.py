@@ -129,23 +129,22 @@ class Summary:
             The ``matplotlib.figure.Figure``, drawn without ``pyplot``, so the
             session's backend (a notebook's inline plots) is left as it is.
         """
-        import matplotlib
         from matplotlib.figure import Figure
 
+        from dataoptim.colors import task_color
+
         tasks = list(self.by_task)
-        palette = matplotlib.colormaps["tab10"]
-        colours = {t: palette(i % 10) for i, t in enumerate(sorted(set(tasks) | {catalog.SOURCES[s].task for s in self.by_source if s in catalog.SOURCES}))}
         fig = Figure(figsize=(11, 4.5))
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
         names = list(self.by_source)
         counts = [self.by_source[n] for n in names]
-        bar_colours = [colours.get(catalog.SOURCES[n].task, "grey") if n in catalog.SOURCES else "grey" for n in names]
+        bar_colours = [task_color(catalog.SOURCES[n].task) if n in catalog.SOURCES else "grey" for n in names]  # fixed per task (dataoptim.colors)
         left.barh(names[::-1], counts[::-1], color=bar_colours[::-1])
         left.set_xlabel("records")
         left.set_title("records per source (colour: task)")
         for y, c in enumerate(counts[::-1]):
             left.text(c, y, f" {c:,}", va="center", fontsize=8)
-        right.bar(tasks, [self.by_task[t] for t in tasks], color=[colours[t] for t in tasks])
+        right.bar(tasks, [self.by_task[t] for t in tasks], color=[task_color(t) for t in tasks])
         right.set_ylabel("records")
         right.set_title("records per task")
         right.tick_params(axis="x", rotation=45)

@@ -76,6 +76,12 @@ def register(app) -> None:
         from dataoptim.errors import ConfigError
         from dataoptim.train import train
 
+        from dataoptim.modelref import check_model_ref
+
+        # a mistyped folder is refused at once, not taken for a hub id (llava: the launcher's machine loads them)
+        for option, value in (("--model", model), ("--model-name-or-path", model_name_or_path), ("--vision-tower", vision_tower)):
+            if value is not None:
+                check_model_ref(value, option=option, probe=backend is Backend.hf)
         if backend is Backend.llava:
             hf_only = {
                 "--model": model != "tiny", "--max-steps": max_steps != -1, "--deepspeed": deepspeed is not None,
@@ -113,6 +119,9 @@ def register(app) -> None:
 
         if llava_repo is not None or lora or qlora or extra or num_gpus is not None:
             raise ConfigError("--llava-repo, --lora, --qlora, --extra and --num-gpus apply to --backend llava only")
+        from dataoptim.extras import require_extra
+
+        require_extra("train", "dataoptim train --backend hf")  # before anything is read
         result = train(
             data, image_folder, output_dir, backend="hf", model=model, model_name_or_path=model_name_or_path,
             vision_tower=vision_tower, pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, max_steps=max_steps,
