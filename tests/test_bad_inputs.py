@@ -15,6 +15,7 @@ A row without an expected error must be accepted by both (exit status 0).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -395,6 +396,12 @@ def test_cli(case, tmp_path, capfd, example_pool):
             continue
         assert code == 2, f"exit status {code}: {err[-2000:]}"
         lines = err.splitlines()
+        if argv[0] == "validate" and len(lines) > 1:
+            # validate reports every problem (issue 12): one error line per bad record, then the total
+            assert re.fullmatch(r"[\d,]+ problems in total \(.*\)", lines[-1]), f"no total line: {err[-3000:]!r}"
+            lines = lines[:-1]
+            assert len(lines) > 1 and all(line.startswith("error: ") for line in lines), f"stderr: {err[-3000:]!r}"
+            lines = lines[:1]
         assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr is not one error line: {err[-3000:]!r}"
         _check_message(lines[0], case, inputs)
         entry.check_nothing_left(inputs)

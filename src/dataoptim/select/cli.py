@@ -19,6 +19,7 @@ import typer
 
 from dataoptim.errors import ConfigError
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+from dataoptim.select.validate import MAX_ERRORS
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -280,56 +281,62 @@ def register(app) -> None:
 
     @app.command("validate")
     def validate(
-        submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON)."),
+        submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON list, or JSON Lines: one record per line)."),
         pool: Optional[Path] = typer.Option(None, "--pool", help="Pool to look ids up in (needed to check a standard submission's ids)."),
-        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here."),
+        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here and is an image (its header parsed)."),
+        decode_images: bool = typer.Option(False, "--decode-images", help="Also decode every image fully, in parallel (finds files cut short after their header); needs --image-folder."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line verdict."),
+        max_errors: int = typer.Option(MAX_ERRORS, "--max-errors", help="Problems printed, one line each, before the total count."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Write every problem to this file as JSON Lines (written even when there is none)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the problems, or the one-line verdict."),
     ) -> None:
-        """Check a submission without writing anything; exit 0 when valid, 2 with one line saying why not."""
+        """Check a submission without changing it: every problem, one line each; exit 0 when valid, 2 otherwise."""
         lean_arrow()
-        from dataoptim.select.byod import _first_byte
+        from dataoptim.select.checks import check_output_paths
+        from dataoptim.select.validate import check_submission
 
-        if not submission.is_file():
-            from dataoptim.errors import MissingFileError
-
-            raise MissingFileError("submission file not found", file=submission)
-        is_json = submission.suffix.lower() == ".json" or _first_byte(submission) == b"["
-        if is_json:
-            from dataoptim.select.byod import validate_byod
-
-            opened = None
-            if pool is not None:
-                from dataoptim.select.pool import Pool
-
-                opened = Pool.open(pool)
-            summary = validate_byod(submission, image_folder, pool=opened, allow_symlinks_out=allow_symlinks_out)
-            kind = "BYOD submission"
+        if max_errors < 0:
+            raise ConfigError(f"must be an integer >= 0, found {max_errors}", field="--max-errors")
+        if decode_images and image_folder is None:
+            raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
+        if report is not None:
+            check_output_paths({"--report": report})  # before anything is read
+        found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
+                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
+        if report is not None:
+            found.write_report(report)
+        if not quiet and found.mislabeled_count:
+            _echo_mislabeled(found)
+        if found.problems:
+            for problem in found.problems[:max_errors]:
+                _echo(f"error: {' '.join(str(problem).split())}")
+            total = len(found.problems)
+            if total > 1 or total > max_errors:
+                shown = min(total, max_errors)
+                where = f"; all of them in {report}" if report is not None else ("; --report FILE lists all of them" if shown < total else "")
+                _echo(f"{total:,} problems in total ({shown:,} shown{where})")
             if not quiet:
-                _echo_mislabeled(summary)
-        else:
-            if pool is None:
-                from dataoptim.select.ids import read_id_file
-
-                count = len(read_id_file(submission))
-                typer.echo(f"{submission}: {count:,} well-formed ids (pass --pool to check they exist)")
+                typer.echo(found.checked())
+            raise typer.Exit(2)
+        summary = found.summary
+        if found.kind == "standard submission":
+            if found.pool_checked is None:
+                if not quiet:
+                    typer.echo(found.checked())
+                typer.echo(f"{submission}: {found.records:,} well-formed ids (pass --pool to check they exist)")
                 return
             from dataoptim.select.pool import Pool
 
             selection = Pool.open(pool)._by_ids(submission, skip_unknown=False, unknown_hint="a standard submission may name only ids of the pool")
-            if image_folder is not None:
-                report = selection.check_images(image_folder, allow_symlinks_out=allow_symlinks_out)
-                if not quiet:
-                    for line in report.lines():
-                        _echo(line)
-                selection.require_images(image_folder, report=report)
             summary = selection.summary()
             if selection.report.get("repeats") and not quiet:
                 _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")
-            kind = "standard submission"
         if not quiet:
             summary.print()
-        typer.echo(f"{submission}: valid {kind}, {summary.records:,} records, {summary.images:,} images")
+            typer.echo(found.checked())
+        kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
+        layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
+        typer.echo(f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images")
 
 
 if __name__ == "__main__":  # pragma: no cover
