@@ -563,12 +563,12 @@ def register(app) -> None:
         input: Path = typer.Argument(..., help="LLaVA JSON list (a selection, or DataOptim's ref3rec/ref3reg/shikra/svit .json)."),
         output: Path = typer.Argument(..., help="Where to write the converted JSON (written only when complete)."),
         to: str = typer.Option(..., "--to", help="Target frame: 'padded' (LLaVA --image_aspect_ratio pad) or 'original'."),
-        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: \\[width, height]} (image paths or bare file names)."),
+        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: [width, height]} (image paths or bare file names)."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Image folder: sizes read from image headers."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping."),
     ) -> None:
-        """Rewrite every \\[x1, y1, x2, y2] box of every record into the other frame: converted exactly, then rounded once to DataOptim's 3 decimals.
+        """Rewrite every [x1, y1, x2, y2] box of every record into the other frame: converted exactly, then rounded once to DataOptim's 3 decimals.
 
         So original -> padded -> original moves a short-axis value by at most 0.0005 x (1 + long/short side), e.g. 0.106 -> 0.105 at 640x480; to original, parts of a box in the padding are clamped to the image edge.
         """

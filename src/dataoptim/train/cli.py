@@ -70,7 +70,7 @@ def register(app) -> None:
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Arrow cache for the selection."),
         seed: int = typer.Option(42, "--seed", help="[hf] Seed."),
     ) -> None:
-        """Train on a selection with the challenge recipe (DESIGN §8)."""
+        """Train on a selection with the challenge's fixed recipe (LLaVA-LLaMA-2-7B instruction tuning): LLaVA's own launcher or transformers."""
         import warnings
 
         from dataoptim.errors import ConfigError
