@@ -201,6 +201,7 @@ def register(app) -> None:
         exclude_images: Optional[Path] = typer.Option(None, "--exclude-images", help="File of image paths (one per line) never to draw in a mixture."),
         skip_unknown: bool = typer.Option(False, "--skip-unknown", help="Drop ids that are not in the pool instead of failing."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here before writing."),
+        decode_images: bool = typer.Option(False, "--decode-images", help="Also decode every image fully, in parallel, before writing (finds files cut short after their header); needs --image-folder."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         write_ids: Optional[Path] = typer.Option(None, "--write-ids", help="Also write the selected ids, one per line."),
         summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
@@ -225,6 +226,8 @@ def register(app) -> None:
             raise ConfigError("--exclude-images is only for --mix", field="--exclude-images")
         if (ids is not None or mix is not None) and pool is None:
             raise ConfigError(f"{chosen[0]} needs --pool POOL", field="--pool")
+        if decode_images and image_folder is None:
+            raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
         check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
@@ -246,6 +249,15 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
+            if decode_images:  # every problem first, the images decoded; nothing is written when one is found
+                from dataoptim.select.validate import check_submission
+
+                found = check_submission(byod, image_folder, decode_images=True, allow_symlinks_out=allow_symlinks_out,
+                                         progress=sys.stderr.isatty())
+                if found.problems:
+                    first = found.problems[0]
+                    more = f" ({len(found.problems):,} problems in all: `dataoptim validate --decode-images` lists them)" if len(found.problems) > 1 else ""
+                    raise type(first)(first.message + more, file=first.file, record=first.record, id=first.id, field=first.field)
             summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out)
             if not quiet:
                 _echo_mislabeled(summary)
@@ -267,6 +279,10 @@ def register(app) -> None:
                     _echo(f"{report['repeats']:,} repeated ids kept as repeated samples, e.g. {', '.join(report.get('repeated_examples', [])[:3])}")
             else:
                 selection = opened.mix(ratios, budget, seed=seed, replace=replace, exclude_images=excluded)
+            if decode_images:
+                from dataoptim.select.validate import require_decodable
+
+                require_decodable(selection, image_folder, allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
             full = not quiet or summary_json is not None or plot is not None
             summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out)
             if write_ids is not None:

@@ -532,4 +532,39 @@ def _read_ids_unchecked(path: Path):
     return pa.array(good, pa.string()), bad
 
 
-__all__ = ["MAX_ERRORS", "ValidationReport", "check_submission", "image_hint", "sniff_layout"]
+def require_decodable(selection, image_folder: str | os.PathLike, *, allow_symlinks_out: bool = False, progress: bool = False,
+                      workers: int | None = None) -> int:
+    """Decode every existing image of a pool selection fully, in parallel; refuse the first that fails.
+
+    Missing or refused images are left to the export's own check (which names them all).
+
+    Returns:
+        The number of distinct image files decoded.
+
+    Raises:
+        ModelInputError: how many images cannot be decoded, naming the first and a record that uses it.
+    """
+    from dataoptim.errors import ModelInputError
+    from dataoptim.imagepath import ImageFolder
+    from dataoptim.train.images import decode_all
+
+    folder = ImageFolder(image_folder, allow_symlinks_out=allow_symlinks_out)
+    files = {}
+    for image in selection.images():
+        try:
+            full = folder.resolve(image)
+        except DataOptimError:
+            continue
+        if full.is_file():
+            files[image] = full
+    failed = decode_all(files, workers=workers, progress=progress)
+    if failed:
+        image, detail = next(iter(failed.items()))
+        table = selection.table(["id", "image"])
+        rid = next((r for r, i in zip(table.column("id").to_pylist(), table.column("image").to_pylist()) if i == image), None)
+        raise ModelInputError(f"{len(failed):,} image(s) cannot be decoded; first {image!r} under {folder.root}: {detail}",
+                              id=rid, field="image")
+    return len(files)
+
+
+__all__ = ["MAX_ERRORS", "ValidationReport", "check_submission", "image_hint", "require_decodable", "sniff_layout"]

@@ -66,7 +66,9 @@ def register(app) -> None:
         gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing", help="[hf] Recipe: on."),
         image_position: str = typer.Option("front", "--image-position", help="[hf] <image> to the 'front' (LLaVA) or keep 'inline'."),
         skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) records too long or mismatching the template instead of stopping."),
-        open_images: bool = typer.Option(False, "--open-images", help="[hf] Decode every image before training."),
+        open_images: bool = typer.Option(False, "--decode-images", "--open-images", help="Decode every image fully before training, in parallel with a progress bar (finds files cut short after their header); a bad one stops the run at once, naming the record."),
+        skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help="[hf] Decode every image before training and drop (and report in data_report.json) the records whose image cannot be decoded, instead of stopping."),
+        resume: bool = typer.Option(False, "--resume", help="[hf] Continue from the last checkpoint-N in --output-dir: weights, optimizer, scheduler and the place in the data order."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Arrow cache for the selection."),
         seed: int = typer.Option(42, "--seed", help="[hf] Seed."),
     ) -> None:
@@ -89,7 +91,8 @@ def register(app) -> None:
                 "--gradient-accumulation-steps": gradient_accumulation_steps != 1, "--learning-rate": learning_rate != 2e-5,
                 "--model-max-length": model_max_length != 2048, "--dataloader-num-workers": dataloader_num_workers != 4,
                 "--no-gradient-checkpointing": not gradient_checkpointing, "--image-position": image_position != "front",
-                "--skip-bad-records": skip_bad_records, "--open-images": open_images, "--seed": seed != 42,
+                "--skip-bad-records": skip_bad_records, "--seed": seed != 42,
+                "--skip-bad-images": skip_bad_images, "--resume": resume,
             }
             used = [name for name, on in hf_only.items() if on]
             if used:
@@ -107,7 +110,7 @@ def register(app) -> None:
                     data, image_folder, llava_repo, model_name_or_path, pretrain_mm_mlp_adapter, output_dir,
                     run_dir=run_dir, num_gpus=num_gpus, lora=lora, qlora=qlora, vision_tower=vision_tower,
                     report_to=report_to, extra=_parse_extra(extra), dry_run=dry_run, cache_dir=cache_dir,
-                    allow_symlinks_out=allow_symlinks_out,
+                    allow_symlinks_out=allow_symlinks_out, decode_images=open_images,
                 )
             for w in caught:
                 typer.echo(f"warning: {w.message}", err=True)
@@ -130,14 +133,15 @@ def register(app) -> None:
             model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
             gradient_checkpointing=gradient_checkpointing, image_position=image_position,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
-            allow_symlinks_out=allow_symlinks_out,
+            allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, resume=resume,
             report_to=report_to or "none", dry_run=dry_run,
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )
         report = result.report
         typer.echo(
             f"selection: {report['records']} records, {report['usable']} used, {report['too_long']} too long, "
-            f"{report['mismatch']} template mismatch; {report['tokens']} tokens (longest {report['max_length']})",
+            f"{report['mismatch']} template mismatch; {report['tokens']} tokens (longest {report['max_length']})"
+            + (f"; {report['bad_images']} dropped: image cannot be decoded (listed in data_report.json)" if report.get("bad_images") else ""),
             err=True,
         )
         if dry_run:

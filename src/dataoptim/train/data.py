@@ -175,6 +175,7 @@ class DataReport:
         too_long, mismatch: counts of records whose sequence exceeds ``model_max_length``
             / whose template tokenizes unexpectedly.
         missing_images: count of records whose image file is absent.
+        bad_images: records dropped because their image cannot be decoded (``skip_bad_images``).
         skipped: whether the problem records were dropped (else training stopped).
         examples: up to :data:`REPORT_EXAMPLES` of each kind, ``{"index", "id", "detail"}``.
         tokens: total tokens of usable records (after image expansion); answer_tokens: those with labels.
@@ -186,6 +187,7 @@ class DataReport:
     too_long: int = 0
     mismatch: int = 0
     missing_images: int = 0
+    bad_images: int = 0
     skipped: bool = False
     tokens: int = 0
     answer_tokens: int = 0
@@ -197,15 +199,16 @@ class DataReport:
         return dict(self.__dict__)
 
     def summary(self) -> str:
-        """One line: ``records N, usable K, too long a, template mismatch b, missing images c``."""
+        """One line: ``records N, usable K, too long a, template mismatch b, missing images c[, bad images d]``."""
         return (
             f"records {self.records}, usable {self.usable}, too long {self.too_long}, "
             f"template mismatch {self.mismatch}, missing images {self.missing_images}"
+            + (f", bad images {self.bad_images} (dropped)" if self.bad_images else "")
         )
 
 
 def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = False, file: str | None = None, num_threads: int = 16,
-                 allow_symlinks_out: bool = False) -> list[dict[str, Any]]:
+                 allow_symlinks_out: bool = False, progress: bool = False) -> list[dict[str, Any]]:
     """Find records whose image is refused by the image-path rule, missing, or (with ``open_images``) cannot be decoded.
 
     Args:
@@ -217,6 +220,7 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
         num_threads: threads checking files (I/O bound).
         allow_symlinks_out: follow links out of ``image_folder`` instead of refusing them
             (:mod:`dataoptim.imagepath`).
+        progress: with ``open_images``, a ``tqdm`` progress bar of the images decoded.
 
     Returns:
         ``[{"index", "id", "image", "kind", "detail", "error"}]`` for each bad record, in input order:
@@ -252,8 +256,12 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
                 return "corrupt", exc.message, None
         return None
 
+    from tqdm.auto import tqdm
+
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
-        bad = {rel: s for rel, s in zip(unique, pool.map(status, unique)) if s is not None}
+        results = tqdm(pool.map(status, unique), total=len(unique), desc="decoding images", unit=" img", leave=False,
+                       disable=None if open_images and progress else True)  # None: only on a terminal
+        bad = {rel: s for rel, s in zip(unique, results) if s is not None}
     if not bad:
         return []
     hit = pc.is_in(column, value_set=pa.array(sorted(bad), type=pa.string())).to_numpy(zero_copy_only=False)
@@ -305,11 +313,16 @@ def prepare_dataset(
     cache_dir: str | os.PathLike | None = None,
     num_proc: int | None = None,
     allow_symlinks_out: bool = False,
+    skip_bad_images: bool = False,
+    progress: bool = False,
 ):
     """Load, check and tokenize a selection; the one entry the trainer uses.
 
     ``allow_symlinks_out``: follow links out of ``image_folder`` instead of refusing them
-    (:mod:`dataoptim.imagepath`).
+    (:mod:`dataoptim.imagepath`). ``skip_bad_images``: decode every image first (as
+    ``open_images``) and drop the records whose image cannot be decoded, counted in the
+    report's ``bad_images`` and listed in its ``examples["bad_image"]``, instead of stopping.
+    ``progress``: progress bar while images are decoded.
 
     Returns:
         ``(dataset, report)``: the encoded ``datasets.Dataset`` of usable records and a
@@ -325,7 +338,17 @@ def prepare_dataset(
     """
     file = None if not isinstance(data, (str, os.PathLike)) else str(data)
     ds = load_selection(data, cache_dir=cache_dir)
-    raise_for_images(check_images(ds, image_folder, open_images=open_images, file=file, allow_symlinks_out=allow_symlinks_out), image_folder, file)
+    bad = check_images(ds, image_folder, open_images=open_images or skip_bad_images, file=file, allow_symlinks_out=allow_symlinks_out,
+                       progress=progress)
+    undecodable = [b for b in bad if b["kind"] == "corrupt"] if skip_bad_images else []
+    raise_for_images([b for b in bad if b not in undecodable], image_folder, file)
+    read = len(ds)
+    if undecodable:
+        dropped = {b["index"] for b in undecodable}
+        ds = ds.filter(lambda i: i not in dropped, input_columns="index", desc="dropping records with bad images")
+        if len(ds) == 0:
+            raise InputError(f"no usable records left to train on: every image failed to decode (first {undecodable[0]['image']!r}: "
+                             f"{undecodable[0]['detail']})", file=file)
     encoded = encode_dataset(
         ds, tokenizer, image_seq_length=image_seq_length, model_max_length=model_max_length,
         image_position=image_position, num_proc=num_proc,
@@ -335,9 +358,12 @@ def prepare_dataset(
     )
     kinds = problems["problem"]
     report = DataReport(
-        file=file, records=len(encoded), usable=len(encoded) - len(problems),
+        file=file, records=read, usable=len(encoded) - len(problems),
         too_long=kinds.count("too_long"), mismatch=kinds.count("mismatch"), skipped=bool(len(problems)) and skip_bad_records,
+        bad_images=len(undecodable),
     )
+    if undecodable:
+        report.examples["bad_image"] = [{k: b[k] for k in ("index", "id", "image", "detail")} for b in undecodable[:REPORT_EXAMPLES]]
     for kind in ("too_long", "mismatch"):
         rows = [r for r in problems.select(range(min(len(problems), 10 * REPORT_EXAMPLES))) if r["problem"] == kind]
         report.examples[kind] = [{"index": r["index"], "id": r["id"], "detail": r["detail"]} for r in rows[:REPORT_EXAMPLES]]

@@ -134,7 +134,7 @@ def decode_all(paths: "dict[Any, str | os.PathLike]", *, workers: int | None = N
 
     failed: dict[Any, str] = {}
     items = list(paths.items())
-    with tqdm(total=len(items), desc=desc, unit=" img", disable=not progress or not items, leave=False) as bar:
+    with tqdm(total=len(items), desc=desc, unit=" img", disable=None if progress and items else True, leave=False) as bar:  # None: on a terminal
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for key, problem in pool.map(one, items):
                 if problem is not None:

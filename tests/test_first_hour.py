@@ -1,0 +1,259 @@
+"""What a new participant and an organiser trip over in their first hour (issue 12).
+
+Each test here failed before the fix it holds: model paths refused at once
+(point 2), every problem of a submission in one run (point 3), images cut
+short after their header (point 4), fixed plot colours (point 6), JSON Lines
+BYOD and data.zip (point 7), resuming an hf run (point 8). The core-only
+install (point 1) is in ``test_core_install.py``; help texts (point 5) in
+``test_help_texts.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dataoptim.cli import main
+from dataoptim.errors import MissingFileError, ModelInputError, RecordError
+
+
+def _records(n=4):
+    return [
+        {"id": f"coco_{i}", "image": f"coco/{i}.jpg",
+         "conversations": [{"from": "human", "value": "<image>\nWhat is in the image?"}, {"from": "gpt", "value": f"a cat number {i}"}]}
+        for i in range(n)
+    ]
+
+
+def _images(root, names, size=(32, 24)):
+    from PIL import Image
+
+    for i, name in enumerate(names):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (40 * i % 255, 90, 200)).save(path, format="JPEG" if name.endswith(".jpg") else None)
+    return root
+
+
+def _cut_after_header(path):
+    """Keep a JPEG's header and the first bytes of its scan: Pillow reads the size, decoding fails."""
+    data = path.read_bytes()
+    scan = data.index(b"\xff\xda")  # start of scan: everything before is the header
+    path.write_bytes(data[: scan + 20])
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# point 2: --model values
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("value", ["ck-hff", "./ck-hff", "runs/ck-hff/", "/nonexistent/ck-hff", "~/nonexistent-ck-hff", "a/b/c"])
+def test_a_missing_model_folder_is_refused_at_once(value, tmp_path, monkeypatch, no_network):
+    from dataoptim.modelref import check_model_ref
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # even online: a path is never a hub id
+    start = time.perf_counter()
+    with pytest.raises(MissingFileError) as info:
+        check_model_ref(value)
+    assert time.perf_counter() - start < 1.0
+    assert "no such folder" in str(info.value) and value in str(info.value) and "--model" in str(info.value)
+
+
+def test_near_miss_folder_is_suggested(tmp_path, monkeypatch, no_network):
+    from dataoptim.modelref import check_model_ref
+
+    (tmp_path / "ck-hf").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingFileError, match=r"no such folder; did you mean 'ck-hf'"):
+        check_model_ref("ck-hff")
+    assert check_model_ref("ck-hf") == "ck-hf" and check_model_ref("tiny") == "tiny"
+
+
+def test_a_hub_id_offline_fails_in_under_a_second(monkeypatch, no_network):
+    from dataoptim.modelref import check_model_ref
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(MissingFileError, match="not in the local hub cache"):
+        check_model_ref("llava-hf/no-such-model-here")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_evaluate_and_train_refuse_a_missing_model_folder_in_one_line(tmp_path, capfd, no_network):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question_id": "q1", "text": "What?", "task": "vqa", "answers": ["cat"]}) + "\n")
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps(_records(1)))
+    (tmp_path / "images").mkdir()
+    for argv in (
+        ["evaluate", "--model", "ck-hff", "--benchmark", str(bench), "--output", str(tmp_path / "eval")],
+        ["train", "--model", "ck-hff", "--data", str(data), "--image-folder", str(tmp_path / "images"), "--output-dir", str(tmp_path / "o")],
+        ["train", "--model-name-or-path", "./llama-2-7b-chat", "--data", str(data), "--image-folder", str(tmp_path / "images"),
+         "--output-dir", str(tmp_path / "o")],
+    ):
+        start = time.perf_counter()
+        assert main(argv) == 2
+        elapsed = time.perf_counter() - start
+        err = capfd.readouterr().err.splitlines()
+        assert len(err) == 1 and "no such folder" in err[0], err
+        assert elapsed < 5.0, f"{argv[0]} took {elapsed:.1f} s"  # generous: no model or data was loaded
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# point 3 (and 7): validate reports every problem
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def faulty_byod(tmp_path):
+    """A BYOD file with five faults in records 1, 2, 4, 5 and 6, and an image folder with near misses."""
+    images = _images(tmp_path / "images", ["coco/0.jpg", "coco/3.jpg", "filckr30k/7.jpg", "ocrvqa/103.gif"])
+    records = _records(4)
+    records[1]["conversations"][0]["value"] = "What is in the image?"  # no <image> token
+    records[2]["image"] = "coco/2.jpg"  # missing, no near miss
+    records.append(dict(records[0]))  # 4: duplicate id coco_0
+    records.append({**_records(1)[0], "id": "flickr30k_7", "image": "flickr30k/7.jpg"})  # 5: folder misspelt on disk
+    records.append({**_records(1)[0], "id": "ocrvqa_103", "image": "ocrvqa/103.jpg"})  # 6: saved as .gif
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(records, indent=1))
+    return path, images
+
+
+def test_validate_reports_every_problem_in_one_run(faulty_byod, tmp_path, capsys):
+    path, images = faulty_byod
+    report = tmp_path / "problems.jsonl"
+    assert main(["validate", str(path), "--image-folder", str(images), "--report", str(report)]) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert [e.split("record ", 1)[1][:1] for e in errors] == ["1", "2", "4", "5", "6"]
+    assert "<image>" in errors[0] and "duplicate id, first used by record 0" in errors[2]
+    assert "no folder 'flickr30k/', but 'filckr30k/' is there: rename it to 'flickr30k/'?" in errors[3]
+    assert "'ocrvqa/103.gif' is there (another extension)" in errors[4]
+    assert "5 problems in total (5 shown; all of them in" in captured.err
+    assert "checked " in captured.out and "7 records read" in captured.out and "image files checked to exist" in captured.out
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [p["record"] for p in lines] == [1, 2, 4, 5, 6]
+    assert [p["field"] for p in lines][2:] == ["id", "image", "image"] and lines[0]["kind"] == "RecordError"
+
+
+def test_max_errors_shows_the_first_n_then_the_total(faulty_byod, capsys):
+    path, images = faulty_byod
+    assert main(["validate", str(path), "--image-folder", str(images), "--max-errors", "2", "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and err[2] == "5 problems in total (2 shown; --report FILE lists all of them)"
+
+
+def test_validate_says_what_it_checked(tmp_path, capsys):
+    images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(4)])
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(_records(4)))
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "images not checked (no --image-folder)" in out and "ids not looked up in a pool (no --pool)" in out
+    assert main(["validate", str(path), "--image-folder", str(images), "--decode-images"]) == 0
+    out = capsys.readouterr().out
+    assert "4 image files checked to exist (headers parsed)" in out and "4 image files fully decoded" in out
+
+
+def test_validate_accepts_json_lines_and_keeps_reading_after_a_bad_line(tmp_path, capsys):
+    images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(4)])
+    path = tmp_path / "sub.jsonl"  # LLaVA issue 1753: JSON Lines, one record per line
+    lines = [json.dumps(r) for r in _records(4)]
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["validate", str(path), "--image-folder", str(images)]) == 0
+    assert "valid BYOD submission (JSON Lines), 4 records, 4 images" in capsys.readouterr().out
+    same = tmp_path / "sub.txt"  # detected by content, whatever the name
+    same.write_text("\n".join(lines) + "\n")
+    assert main(["validate", str(same), "-q"]) == 0
+    lines[1] = lines[1][:-3]
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["validate", str(path), "-q"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {path}: record 1: line 2 is not valid JSON: Expecting ',' delimiter"]
+
+
+def test_validate_lists_every_bad_id_of_a_standard_submission(tmp_path, capsys):
+    path = tmp_path / "ids.txt"
+    path.write_text("coco_0\nbad id\ncoco_1\nalso bad!\n")
+    assert main(["validate", str(path), "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith("line 2: malformed id 'bad id' (an id is letters, digits and '_ . + -', one per line)")
+    assert "line 4: malformed id 'also bad!'" in err[1] and err[2] == "2 problems in total (2 shown)"
+
+
+def test_image_hint_uses_near_misses(tmp_path):
+    from dataoptim.select.validate import image_hint
+
+    _images(tmp_path, ["flickr30k/1.jpg", "ocrvqa/103.gif", "coco/COCO_train2014_000000000009.jpg"])
+    assert image_hint("ocrvqa/103.jpg", tmp_path) == "'ocrvqa/103.gif' is there (another extension)"
+    assert image_hint("coco/COCO_train2014_000000000008.jpg", tmp_path) == "did you mean 'coco/COCO_train2014_000000000009.jpg'?"
+    assert image_hint("filckr30k/1.jpg", tmp_path) == "no folder 'filckr30k/', but 'flickr30k/' is there: rename it to 'filckr30k/'?"
+    assert image_hint("gqa/1.jpg", tmp_path) == f"no folder 'gqa/' under {tmp_path}"
+    assert image_hint("coco/zzz.png", tmp_path) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# point 4: a JPEG cut short after its header
+# ----------------------------------------------------------------------------------------------
+def test_cut_jpeg_passes_the_header_check_and_fails_decoding(tmp_path):
+    from dataoptim.select.images import image_problem
+    from dataoptim.train.images import decode_all
+
+    _images(tmp_path, ["a.jpg", "b.jpg"], size=(64, 48))
+    cut = _cut_after_header(tmp_path / "b.jpg")
+    assert image_problem(cut, header=True) == ("jpeg", None)  # why the header check let it through
+    failed = decode_all({"a.jpg": tmp_path / "a.jpg", "b.jpg": cut}, workers=2)
+    assert list(failed) == ["b.jpg"] and "truncated" in failed["b.jpg"]
+
+
+def test_validate_and_select_decode_images(tmp_path, capsys):
+    images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(4)], size=(64, 48))
+    _cut_after_header(images / "coco" / "2.jpg")
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(_records(4)))
+    assert main(["validate", str(path), "--image-folder", str(images), "-q"]) == 0  # the header check passes it
+    capsys.readouterr()
+    assert main(["validate", str(path), "--image-folder", str(images), "--decode-images", "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "record 2 (id 'coco_2'), field 'image'" in err[0] and "cannot be decoded" in err[0]
+    out = tmp_path / "out.json"
+    assert main(["select", "--byod", str(path), "--image-folder", str(images), "--decode-images", "--output", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "record 2 (id 'coco_2')" in err[0] and "cannot be decoded" in err[0]
+    assert not out.exists()
+
+
+def test_select_ids_decode_images(tmp_path, capsys):
+    from dataoptim.select import build_pool
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "coco.json").write_text(json.dumps(_records(4)))
+    build_pool(data, tmp_path / "pool", progress=False)
+    images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(4)], size=(64, 48))
+    _cut_after_header(images / "coco" / "1.jpg")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\ncoco_1\n")
+    out = tmp_path / "out.json"
+    base = ["select", "--pool", str(tmp_path / "pool"), "--ids", str(ids), "--image-folder", str(images), "--output", str(out), "-q"]
+    assert main(base) == 0
+    capsys.readouterr()
+    out.unlink()
+    assert main([*base, "--decode-images"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "id 'coco_1'" in err[0] and "'coco/1.jpg'" in err[0] and "cannot be decoded" in err[0]
+    assert not out.exists()
