@@ -257,3 +257,78 @@ def test_select_ids_decode_images(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "id 'coco_1'" in err[0] and "'coco/1.jpg'" in err[0] and "cannot be decoded" in err[0]
     assert not out.exists()
+
+
+def _train_selection(tmp_path, n=4, size=(64, 48)):
+    images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(n)], size=size)
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps(_records(n)))
+    return data, images
+
+
+@pytest.mark.slow
+def test_train_skip_bad_images_drops_and_reports_a_cut_jpeg(tmp_path, capsys):
+    from dataoptim.train.hf import train_hf
+
+    data, images = _train_selection(tmp_path)
+    _cut_after_header(images / "coco" / "1.jpg")
+    common = dict(max_steps=1, per_device_train_batch_size=2, dataloader_num_workers=0, save_strategy="no", disable_tqdm=True,
+                  cache_dir=tmp_path / "cache")
+    # without a flag: the data loader meets it and the run stops, naming the record
+    with pytest.raises(ModelInputError, match=r"record 1 \(id 'coco_1'\), field 'image'.*cannot be decoded"):
+        train_hf(data, images, tmp_path / "plain", per_device_train_batch_size=4, **{k: v for k, v in common.items() if k != "per_device_train_batch_size"})
+    assert not (tmp_path / "plain" / "data_report.json").exists()
+    # --decode-images: stops before training, naming the record
+    with pytest.raises(ModelInputError, match=r"record 1 \(id 'coco_1'\), field 'image'.*cannot be decoded"):
+        train_hf(data, images, tmp_path / "decode", open_images=True, dry_run=True, cache_dir=tmp_path / "cache")
+    # --skip-bad-images: dropped, reported, trained on the rest
+    assert main(["train", "--data", str(data), "--image-folder", str(images), "--model", "tiny", "--output-dir", str(tmp_path / "skip"),
+                 "--max-steps", "1", "--per-device-train-batch-size", "2", "--dataloader-num-workers", "0",
+                 "--cache-dir", str(tmp_path / "cache"), "--skip-bad-images"]) == 0
+    assert "1 dropped: image cannot be decoded" in capsys.readouterr().err
+    report = json.loads((tmp_path / "skip" / "data_report.json").read_text())
+    assert report["records"] == 4 and report["usable"] == 3 and report["bad_images"] == 1
+    assert [(e["index"], e["id"], e["image"]) for e in report["examples"]["bad_image"]] == [(1, "coco_1", "coco/1.jpg")]
+    assert "truncated" in report["examples"]["bad_image"][0]["detail"]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from dataoptim.train.hf import train_hf
+
+    data, images = _train_selection(tmp_path, n=8)
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_training_stop = True  # an interruption right after checkpoint-2 is saved
+
+    common = dict(max_steps=4, per_device_train_batch_size=2, dataloader_num_workers=0, save_strategy="steps", save_steps=2,
+                  logging_steps=1, learning_rate=1e-3, disable_tqdm=True, cache_dir=tmp_path / "cache")
+    whole = train_hf(data, images, tmp_path / "whole", **common)
+    cut = train_hf(data, images, tmp_path / "cut", callbacks=[StopAt()], **common)
+    assert cut.metrics["global_step"] == 2 and (tmp_path / "cut" / "checkpoint-2" / "optimizer.pt").is_file()
+    resumed = train_hf(data, images, tmp_path / "cut", resume=True, **common)
+    assert resumed.metrics["global_step"] == 4
+    steps = lambda result: {e["step"]: e["loss"] for e in result.log_history if "loss" in e}  # noqa: E731
+    assert steps(whole)[2] == pytest.approx(steps(cut)[2], rel=1e-6)
+    assert steps(resumed)[3] == pytest.approx(steps(whole)[3], rel=1e-5) and steps(resumed)[4] == pytest.approx(steps(whole)[4], rel=1e-5)
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+    # a restarted run (no --resume) would differ: the learning went on from step 2
+    assert steps(resumed)[3] != pytest.approx(steps(cut)[1], rel=1e-3)
+
+
+def test_resume_without_a_checkpoint_is_refused_before_anything_is_read(tmp_path):
+    from dataoptim.train.hf import train_hf
+
+    data, images = _train_selection(tmp_path, n=1)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(MissingFileError, match="nothing to resume: no checkpoint-N folder"):
+        train_hf(data, images, tmp_path / "out", resume=True, max_steps=1, cache_dir=tmp_path / "cache")

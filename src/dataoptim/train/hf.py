@@ -180,6 +180,24 @@ def _make_trainer_class():
                 self._mark = (now, tokens, step)
             return super().log(logs, *args, **kwargs)
 
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            """Resume: load the weights through ``from_pretrained``, which maps llava-hf's saved key names.
+
+            ``Trainer``'s own loader reads ``model.safetensors`` with ``load_state_dict(strict=False)``;
+            transformers 5 saves LLaVA under its legacy key names (``language_model.model...``), so none
+            of them matched and the resumed run silently started from the initial weights. Here the
+            checkpoint is loaded as a model (once more in memory, on CPU) and its weights copied in,
+            strictly. Sharded, FSDP, PEFT and DeepSpeed checkpoints keep ``Trainer``'s way.
+            """
+            model = self.model if model is None else model
+            single = os.path.join(resume_from_checkpoint, "model.safetensors")
+            if not os.path.isfile(single) or self.is_fsdp_enabled or self.is_deepspeed_enabled or not hasattr(model, "config"):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            dtype = next(model.parameters()).dtype
+            loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
+            model.load_state_dict(loaded.state_dict(), strict=True)
+            del loaded
+
     return ThroughputTrainer
 
 
