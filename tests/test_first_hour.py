@@ -332,3 +332,50 @@ def test_resume_without_a_checkpoint_is_refused_before_anything_is_read(tmp_path
     (tmp_path / "out").mkdir()
     with pytest.raises(MissingFileError, match="nothing to resume: no checkpoint-N folder"):
         train_hf(data, images, tmp_path / "out", resume=True, max_steps=1, cache_dir=tmp_path / "cache")
+
+
+# ----------------------------------------------------------------------------------------------
+# point 6: one colour per task and per source, whatever else is in the plot
+# ----------------------------------------------------------------------------------------------
+def _summary(counts):
+    from dataoptim.select.summary import SummaryBuilder
+
+    builder = SummaryBuilder("s")
+    for source, n in counts.items():
+        for i in range(n):
+            builder.add_record({"id": f"{source}_{i}", "image": f"x/{source}{i}.jpg",
+                                "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]})
+    return builder.build()
+
+
+def _bar_colours(ax, horizontal):
+    """{bar label: colour} of a bar chart (labels on the y axis for ``barh``)."""
+    from matplotlib.colors import to_hex
+
+    labels = [t.get_text() for t in (ax.get_yticklabels() if horizontal else ax.get_xticklabels())]
+    return {label: to_hex(p.get_facecolor()) for label, p in zip(labels, ax.patches)}
+
+
+def test_a_task_keeps_its_colour_across_plots():
+    from matplotlib.colors import to_hex
+
+    from dataoptim.colors import source_color, task_color
+    from dataoptim.evaluate.report import compare, comparison_figure
+
+    # two compositions: vqa is the 2nd task of one, the 4th of the other (a by-position palette paints it differently)
+    first = _summary({"coco": 3, "vqav2": 2, "llava": 1}).plot()
+    second = _summary({"ref3rec": 1, "aokvqa": 2, "coco": 1, "gqa": 4, "shikra": 1}).plot()
+    per_task = [_bar_colours(fig.axes[1], horizontal=False) for fig in (first, second)]
+    per_source = [_bar_colours(fig.axes[0], horizontal=True) for fig in (first, second)]
+    assert per_task[0]["vqa"] == per_task[1]["vqa"] == task_color("vqa") == "#ff7f0e"
+    assert per_task[0]["caption"] == per_task[1]["caption"] == task_color("caption")
+    assert per_source[0]["vqav2"] == per_source[1]["gqa"] == task_color("vqa")  # sources coloured by their task
+    assert len({task_color(t) for t in ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")}) == 7
+    # the comparison plot: each task's panel in the same colour
+    scores = {"a": {"vqa": {"accuracy": 0.5, "n": 2}, "caption": {"cider": 0.1, "n": 2}}, "b": {"vqa": {"accuracy": 0.2, "n": 2}}}
+    figure = comparison_figure(compare(scores))
+    titles = {ax.get_title().split("\n")[0]: to_hex(ax.title.get_color()) for ax in figure.axes}
+    assert titles == {"vqa": task_color("vqa"), "caption": task_color("caption")}
+    # names not listed get a colour that depends on the name only
+    assert task_color("new-task") == task_color("new-task") and source_color("newsource") == source_color("newsource")
+    assert source_color("coco") != source_color("flickr30k")
