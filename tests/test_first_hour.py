@@ -379,3 +379,35 @@ def test_a_task_keeps_its_colour_across_plots():
     # names not listed get a colour that depends on the name only
     assert task_color("new-task") == task_color("new-task") and source_color("newsource") == source_color("newsource")
     assert source_color("coco") != source_color("flickr30k")
+
+
+# ----------------------------------------------------------------------------------------------
+# point 7: pool build --data-dir data.zip
+# ----------------------------------------------------------------------------------------------
+def test_pool_build_reads_dataoptims_data_zip(tmp_path, capsys):
+    import zipfile
+
+    from dataoptim.select import Pool
+
+    archive = tmp_path / "data.zip"
+    vqa = [{**r, "id": r["id"].replace("coco", "vqav2")} for r in _records(2)]
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data/coco.json", json.dumps(_records(3)))
+        zf.writestr("data/vqav2.json", json.dumps(vqa))
+        zf.writestr("data/README.md", "not a source")
+    assert main(["pool", "build", "--data-dir", str(archive), "--output", str(tmp_path / "pool")]) == 0
+    assert "pool " in capsys.readouterr().out
+    pool = Pool.open(tmp_path / "pool")
+    assert len(pool) == 5 and pool.sources == ["coco", "vqav2"]
+    assert pool.get("vqav2_1")["conversations"][1]["value"] == "a cat number 1"
+    assert json.loads((tmp_path / "pool" / "manifest.json").read_text())["data_dir"] == str(archive.resolve())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "pool"]  # the extracted members are gone
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w") as zf:
+        zf.writestr("notes.txt", "nothing here")
+    assert main(["pool", "build", "--data-dir", str(tmp_path / "empty.zip"), "--output", str(tmp_path / "p2")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "the archive holds no <source>.json of a known source" in err[0]
+    (tmp_path / "fake.zip").write_text("not a zip")
+    assert main(["pool", "build", "--data-dir", str(tmp_path / "fake.zip"), "--output", str(tmp_path / "p3")]) == 2
+    assert "not a valid zip archive" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "empty.zip", "fake.zip", "pool"]

@@ -150,7 +150,7 @@ def register(app) -> None:
 
     @pool_app.command("build")
     def pool_build(
-        data_dir: Path = typer.Option(..., "--data-dir", help="Folder of DataOptim's converted <source>.json files or original annotation files."),
+        data_dir: Path = typer.Option(..., "--data-dir", help="Folder of DataOptim's converted <source>.json files or original annotation files, or DataOptim's data.zip itself (no need to unzip it: its <source>.json members are streamed to a temporary folder beside --output, removed after the build)."),
         output: Path = typer.Option(..., "--output", "-o", help="Pool folder to write (replaced if it is a pool)."),
         sources: Optional[str] = typer.Option(None, "--sources", help="Comma-separated sources to build (default: every source found)."),
         overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Replace an existing pool at --output."),
