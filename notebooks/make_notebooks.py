@@ -515,10 +515,14 @@ Each record becomes a canonical benchmark item (`read_benchmark`): the question 
 human turn, the reference the last gpt turn, and the benchmark task follows the record's
 task — TextVQA questions are scored as `vqa`, COCO captions as `caption`. **VQA accuracy** (TextVQA, VQAv2) compares the normalised
 answer with the human answers: `min(#humans who gave it / 3, 1)`, averaged over the
-10-choose-9 subsets of the ten answers (here one reference each). **CIDEr** (captions;
-CIDEr-D as in the COCO caption evaluation) is the TF-IDF-weighted n-gram (1–4) cosine
-similarity between a caption and its references, with a length penalty, averaged over n and
-scaled by 10.
+10-choose-9 subsets of the ten answers. **CIDEr** (captions; CIDEr-D as in the COCO caption
+evaluation) is the TF-IDF-weighted n-gram (1–4) cosine similarity between a caption and its
+references, with a length penalty, averaged over n and scaled by 10.
+
+These held-out records have **one reference each**, so the scores below are not those
+metrics as published: the `vqa` score is an exact match against one answer (not VQAv2's
+10-answer accuracy) and the `caption` score is CIDEr-D against one reference caption (COCO
+has five). `dataoptim.demo.held_out_label` names each score for what it is.
 
 ## Two mixtures
 
@@ -575,12 +579,16 @@ questions, answers them in batches with greedy decoding, scores the answers and 
 and `scores.json`.
 """),
     code("""
+from dataoptim.demo import held_out_label  # one reference per question: named for what the scores are
 from dataoptim.evaluate import evaluate
 
 results = {}
 for name, run in runs.items():
     results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12)
-    print(name, json.dumps(results[name]["scores"]))
+    for task, metrics in results[name]["scores"].items():
+        for metric, value in metrics.items():
+            if metric != "n":
+                print(f"{name}: {held_out_label(task, metric)} = {value:.3f} ({metrics['n']} questions)")
     assert set(results[name]["scores"]) == {"vqa", "caption"}
     assert results[name]["scores"]["vqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
     assert all(math.isfinite(v) for m in results[name]["scores"].values() for v in m.values())
@@ -591,7 +599,7 @@ print("a prediction:", next(iter(results[first]["predictions"].items())))
 A random tiny model on stand-in images answers nonsense, so both runs score 0. Saved
 predictions can be scored again without the model — what an organiser does with submitted
 answer files: `dataoptim.evaluate.score(predictions, benchmark)` gives the same numbers.
-Scoring the references themselves shows the top of each scale here (VQA accuracy 1; CIDEr
+Scoring the references themselves shows the top of each scale here (exact match 1; CIDEr-D
 10 for captions equal to their single reference).
 """),
     code("""

@@ -66,6 +66,9 @@ def test_demo_mixture_training_and_scores(demo):
     assert json.loads((result.output / "eval" / "scores.json").read_text()) == result.scores
     report = (result.output / "report.md").read_text()
     assert "| coco | 1 | 106 |" in report and "composition.png" in report
+    # one reference per held-out question: the scores are named for what they are (issue 12)
+    assert "| vqa | 15 | held-out VQA exact match (1 reference; not VQAv2's 10-answer VQA accuracy) |" in report
+    assert "| caption | 12 | held-out CIDEr-D against 1 reference caption" in report and "| metric |" not in report
     assert (result.output / "composition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
