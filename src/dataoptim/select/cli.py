@@ -249,16 +249,8 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
-            if decode_images:  # every problem first, the images decoded; nothing is written when one is found
-                from dataoptim.select.validate import check_submission
-
-                found = check_submission(byod, image_folder, decode_images=True, allow_symlinks_out=allow_symlinks_out,
-                                         progress=sys.stderr.isatty())
-                if found.problems:
-                    first = found.problems[0]
-                    more = f" ({len(found.problems):,} problems in all: `dataoptim validate --decode-images` lists them)" if len(found.problems) > 1 else ""
-                    raise type(first)(first.message + more, file=first.file, record=first.record, id=first.id, field=first.field)
-            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out)
+            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out,
+                                    decode_images=decode_images, progress=sys.stderr.isatty())
             if not quiet:
                 _echo_mislabeled(summary)
             if write_ids is not None:
