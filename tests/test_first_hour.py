@@ -411,3 +411,25 @@ def test_pool_build_reads_dataoptims_data_zip(tmp_path, capsys):
     assert main(["pool", "build", "--data-dir", str(tmp_path / "fake.zip"), "--output", str(tmp_path / "p3")]) == 2
     assert "not a valid zip archive" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "empty.zip", "fake.zip", "pool"]
+
+
+def test_validate_a_standard_submission_reports_unknown_ids_and_missing_images(tmp_path, capsys):
+    from dataoptim.select import build_pool
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "coco.json").write_text(json.dumps(_records(4)))
+    build_pool(data, tmp_path / "pool", progress=False)
+    images = _images(tmp_path / "images", ["coco/0.jpg", "coco/2.gif"])
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\ncoco_9\ncoco_1\ncoco_2\ncoco_8\n")
+    report = tmp_path / "r.jsonl"
+    argv = ["validate", str(ids), "--pool", str(tmp_path / "pool"), "--image-folder", str(images), "--report", str(report)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert [e.split(": ", 2)[2] for e in errors[:2]] == ["line 2: id 'coco_9' is not in the pool", "line 5: id 'coco_8' is not in the pool"]
+    assert "id 'coco_1', field 'image': image file 'coco/1.jpg' not found" in errors[2]
+    assert "'coco/2.gif' is there (another extension)" in errors[3] and len(errors) == 4
+    assert "5 ids looked up in the pool (3 found)" in captured.out and "3 image files checked to exist" in captured.out
+    assert [json.loads(line)["kind"] for line in report.read_text().splitlines()] == ["UnknownIdError", "UnknownIdError", "RecordError", "RecordError"]
