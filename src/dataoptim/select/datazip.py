@@ -16,25 +16,22 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from dataoptim import catalog
-from dataoptim.errors import ConfigError, InputError, MissingFileError
+from dataoptim.errors import ConfigError, MissingFileError
 
 
 def archive_members(archive: Path, wanted: Sequence[str]) -> dict[str, str]:
     """``{source: member name}`` of the ``<source>.json`` members of ``archive``, first of each base name.
 
     Raises:
-        InputError: not a valid zip archive.
+        InputError: not a valid zip archive (:func:`dataoptim.files.member_names`).
     """
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = [i.filename for i in zf.infolist() if not i.is_dir()]
-    except zipfile.BadZipFile:
-        raise InputError("not a valid zip archive", file=archive) from None
+    from dataoptim.files import member_names
+
+    names = member_names(archive)
     found: dict[str, str] = {}
     for name in sorted(names, key=lambda n: (n.count("/"), n)):  # the shallowest first
         base = posixpath.basename(name)
