@@ -500,9 +500,11 @@ def _check_ids(path: Path, folder, pool, decode_images: bool, progress: bool, wo
     rows = zip(rows.column("id").to_pylist(), rows.column("image").to_pylist())
     images = _Images(folder, file)
     users: dict[str, list[tuple[int, str]]] = {}
+    named: set[str] = set()
     for rid, image in rows:
-        if image is None:
+        if image is None or rid in named:  # a repeated id (a repeated sample) is reported once
             continue
+        named.add(rid)
         problem = images.problem(image, {"file": file, "id": rid})
         if problem is not None:
             report.problems.append(problem)
