@@ -344,7 +344,11 @@ def register(app) -> None:
             typer.echo(found.checked())
         kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
         layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
-        typer.echo(f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images")
+        if found.images_checked is None:
+            checked = " (image files not checked: no --image-folder)"
+        else:
+            checked = " (image files found" + (" and decoded" if found.images_decoded is not None else ", headers parsed") + ")"
+        typer.echo(f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images{checked}")
 
 
 if __name__ == "__main__":  # pragma: no cover
