@@ -81,3 +81,18 @@ def test_what_needs_no_extra_still_works(core_venv, tmp_path):
     assert json.loads(done.stdout)["vqa"]["n"] == 1
     done = _run(core_venv, "train", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "[llava]" in done.stdout
+
+
+def test_the_python_api_names_the_extra_too(core_venv, tmp_path):
+    code = (
+        "from dataoptim.errors import MissingExtraError\n"
+        "from dataoptim.train import train\n"
+        "try:\n    train('sel.json', 'images', 'out')\n"
+        "except MissingExtraError as exc:\n    print(exc.name, '|', exc)\n"
+    )
+    done = subprocess.run([str(core_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == (
+        "torch | train(backend='hf') needs the 'train' extra (torch, transformers, accelerate are not installed): "
+        'pip install "dataoptim[train]"'
+    )
