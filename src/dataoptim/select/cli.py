@@ -322,7 +322,7 @@ def register(app) -> None:
             if total > 1 or total > max_errors:
                 shown = min(total, max_errors)
                 where = f"; all of them in {report}" if report is not None else ("; --report FILE lists all of them" if shown < total else "")
-                _echo(f"{total:,} problems in total ({shown:,} shown{where})")
+                _echo(f"{total:,} problem{'s' if total != 1 else ''} in total ({shown:,} shown{where})")
             if not quiet:
                 typer.echo(found.checked())
             raise typer.Exit(2)
