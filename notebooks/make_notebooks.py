@@ -520,9 +520,9 @@ evaluation) is the TF-IDF-weighted n-gram (1–4) cosine similarity between a ca
 references, with a length penalty, averaged over n and scaled by 10.
 
 These held-out records have **one reference each**, so the scores below are not those
-metrics as published: the `vqa` score is an exact match against one answer (not VQAv2's
-10-answer accuracy) and the `caption` score is CIDEr-D against one reference caption (COCO
-has five). `dataoptim.demo.held_out_label` names each score for what it is.
+metrics as published: the `vqa` and `textvqa` scores are exact matches against one answer
+(not the 10-answer accuracy) and the `caption` score is CIDEr-D against one reference caption
+(COCO has five). `dataoptim.demo.held_out_label` names each score for what it is.
 
 ## Two mixtures
 
@@ -587,7 +587,7 @@ for name, run in runs.items():
     results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12)
     for task, metrics in results[name]["scores"].items():
         for metric, value in metrics.items():
-            if metric != "n":
+            if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool):  # not the scorer's name
                 print(f"{name}: {held_out_label(task, metric)} = {value:.3f} ({metrics['n']} questions)")
     assert set(results[name]["scores"]) == {"vqa", "caption"}
     assert results[name]["scores"]["vqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12

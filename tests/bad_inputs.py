@@ -23,7 +23,9 @@ Entry points (:data:`ENTRIES`):
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
 * ``score`` — ``score(predictions, benchmark)``; CLI ``score``.
 * ``evaluate`` — ``evaluate("tiny", benchmark, images, out)``; CLI ``evaluate --model tiny``.
-* ``boxes`` — ``convert_file(in, out, "padded", sizes)``; CLI ``boxes convert``.
+* ``boxes`` — ``convert_file(in, out, TO, sizes)``; CLI ``boxes convert --to TO`` (``options(to=...)``, default
+  ``padded``; ``options(sidecar=...)`` writes ``in.json.boxes.json`` first). ``select`` rows with
+  ``options(boxes=..., image_sizes=...)``: ``to_llava_json(out, boxes=BoxMover(...))``; CLI ``select --boxes --image-sizes``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dataoptim.errors import (
+    BoxFrameError,
     ConfigError,
     InputError,
     MissingFileError,
@@ -484,6 +487,17 @@ POOL_ROWS = [
 SELECT_ROWS = [
     Case("select", "repeated ids (repeated samples), CRLF, BOM, spaces, blank lines", setter(ids="\ufeff coco_0\r\n\r\nsvit_detail_0  \r\ncoco_0\r\n"), None),
     Case("select", "id with a space", setter(ids="coco_0\ncoco 1\n"), InputError, ("{file}", "line 2", "'coco 1'")),
+    Case("select", "--boxes padded with --image-sizes (DataOptim's tool moves ref3rec's box)", both(setter(ids="ref3rec_287603\ncoco_0\n"),
+         options(boxes="padded", image_sizes={"COCO_train2014_000000544238.jpg": [640, 480]})), None),
+    Case("select", "--boxes padded without --image-folder or --image-sizes", options(boxes="padded"), ConfigError,
+         ("the images' sizes: give --image-folder DIR or --image-sizes FILE",)),
+    Case("select", "--boxes sideways", options(boxes="sideways"), ConfigError, ("must be one of original, padded, padded-exact", "'sideways'")),
+    Case("select", "--boxes padded, a record's image not in --image-sizes", both(setter(ids="coco_0\nref3rec_287603\n"), options(boxes="padded", image_sizes={"1.jpg": [640, 480]})),
+         MissingFileError, ("{file}", "record 1 (id 'ref3rec_287603')", "field 'image'", "size of image 'coco/COCO_train2014_000000544238.jpg'")),
+    Case("select", "--boxes padded, --image-sizes file truncated", options(boxes="padded", image_sizes=b'{"1.jpg": [640, 4'), InputError,
+         ("sizes.json", "image-size file", "not valid JSON")),
+    Case("select", "--boxes padded-exact, a box the exact conversion cannot place (here none: ref3rec's box is valid)",
+         both(setter(ids="ref3rec_287603\n"), options(boxes="padded-exact", image_sizes={"COCO_train2014_000000544238.jpg": [640, 480]})), None),
     Case("select", "id with '../'", setter(ids="coco_0\n../etc/passwd\n"), InputError, ("{file}", "line 2")),
     Case("select", "id not in the pool", setter(ids="coco_0\ncoco_999\n"), UnknownIdError, ("{file}", "coco_999")),
     Case("select", "id of an unknown source (prefix)", setter(ids="coco_0\nmine_1\n"), UnknownIdError, ("{file}", "mine_1")),
@@ -671,6 +685,16 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
          InputError, ("{file}", "record 1", "line 2", "nested too deeply")),
     Case("score", "predictions: a JSON list nested 100,000 deep", _preds_raw(DEEP_JSON.encode()), InputError, ("{file}", "predictions file is nested too deeply")),
     Case("score", "predictions: not UTF-8 text", _preds_raw(b'{"question_id": "q0", "text": "caf\xe9"}\n'), InputError, ("{file}", "UTF-8")),
+    Case("score", "predictions: the prompt is another question", _on_preds(lambda p: p.update(prompt="What colour is the bus?")),
+         InputError, ("{file}", _Q, "field 'prompt'", "do not belong together")),
+    Case("score", "predictions: the prompt is the question with <image> and an instruction", _on_preds(lambda p: p.update(prompt="<image>\nIs there a dog?\nAnswer yes or no.")), None),
+    Case("score", "--grounding-rule kosmos", options(settings={"grounding_rule": "kosmos"}), ConfigError, ("grounding rule", "'shikra'", "found 'kosmos'")),
+    Case("score", "benchmark: an MME question whose category is no subtask", _bench1(lambda b: b.update(task="mme", category="adversarial")),
+         InputError, ("{file}", _Q, "field 'category'", "needs its subtask")),
+    Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),
+         InputError, ("{file}", _Q, "field 'answer'", "yes or no")),
+    Case("score", "benchmark: an MME subtask with an odd number of questions", _bench1(lambda b: b.update(task="mme", category="count")),
+         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 questions", "even number")),
 ]
 
 EVALUATE_ROWS = [
@@ -713,8 +737,18 @@ BOXES_ROWS = [
     Case("boxes", "conversations is an object", _FAULT["conversations is an object"], InputError, ("{file}", _R, "field 'conversations'")),
     Case("boxes", "turn value is a number", turns1(lambda t: t[3].update(value=3)), InputError, ("{file}", _R, "field 'conversations[3].value'")),
     Case("boxes", "<image> missing (not the converter's rule: passed through)", _FAULT["<image> missing"], None),
-    Case("boxes", "box outside [0, 1]", _box("[0.1, 0.2, 1.5, 0.6]"), InputError, ("{file}", _R, "field 'conversations[1].value'", "outside")),
-    Case("boxes", "box reversed (x2 < x1)", _box("[0.5, 0.2, 0.1, 0.6]"), InputError, ("{file}", _R, "field 'conversations[1].value'", "reversed")),
+    Case("boxes", "box outside [0, 1] (--to padded-exact)", both(options(to="padded-exact"), _box("[0.1, 0.2, 1.5, 0.6]")), InputError, ("{file}", _R, "field 'conversations[1].value'", "outside")),
+    Case("boxes", "box reversed (x2 < x1) (--to padded-exact)", both(options(to="padded-exact"), _box("[0.5, 0.2, 0.1, 0.6]")), InputError, ("{file}", _R, "field 'conversations[1].value'", "reversed")),
+    Case("boxes", "box outside [0, 1] (--to padded: moved unchecked, as DataOptim's tool moves it)", _box("[0.1, 0.2, 1.5, 0.6]"), None),
+    Case("boxes", "box value that is no number, [0.1.2, ...] (--to padded: left, as DataOptim's tool leaves it)", _box("[0.1.2, 0.2, 0.3, 0.4]"), None),
+    Case("boxes", "--to sideways", options(to="sideways"), ConfigError, ("field '--to'", "must be one of original, padded, padded-exact", "'sideways'")),
+    Case("boxes", "a second conversion: in.json.boxes.json says the boxes are padded", options(sidecar={"frame": "padded"}), BoxFrameError,
+         ("{file}", "field '--to'", "already in the padded frame", "in.json.boxes.json says so", "move them twice")),
+    Case("boxes", "--to padded-exact on a file whose in.json.boxes.json says padded", both(options(to="padded-exact"), options(sidecar={"frame": "padded"})), BoxFrameError,
+         ("{file}", "already in the padded frame")),
+    Case("boxes", "--to original on a file whose in.json.boxes.json says padded (going back is allowed)", both(options(to="original"), options(sidecar={"frame": "padded"})), None),
+    Case("boxes", "in.json.boxes.json names no known frame", options(sidecar={"frame": "square"}), InputError, ("in.json.boxes.json", "field 'frame'", "no known frame", "'square'")),
+    Case("boxes", "in.json.boxes.json is not JSON", options(sidecar=b"{frame"), InputError, ("in.json.boxes.json", "box-frame file", "not valid JSON")),
     Case("boxes", "box of a record without image", rec1(_pop("image")), InputError, ("{file}", _R, "field 'image'")),
     Case("boxes", "image size unknown", _sizes({"0.jpg": [30, 20]}), MissingFileError, ("in.json", _R, "field 'image'", "size of image 'coco/1.jpg'")),
     Case("boxes", "size table: a width of zero", _sizes({"1.jpg": [0, 30]}), InputError, ("{file}", "field '1.jpg'")),

@@ -80,6 +80,17 @@ class Entry:
         out = self.out(inputs)
         assert not out.exists(), f"{out} was written"
         assert not _temp_leftovers(out), _temp_leftovers(out)
+        assert not out.with_name(out.name + ".boxes.json").exists(), "a box-frame sidecar was written"
+
+
+def _sizes_file(inputs: Inputs) -> Path | None:
+    """The ``image_sizes`` option of a row written to ``sizes.json`` (select ``--boxes`` rows)."""
+    sizes = inputs.options.get("image_sizes")
+    if sizes is None:
+        return None
+    path = inputs.root / "sizes.json"
+    path.write_bytes(sizes if isinstance(sizes, bytes) else json.dumps(sizes).encode())
+    return path
 
 
 class Builder(Entry):
@@ -190,7 +201,14 @@ class Select(Entry):
             selection = pool.mix(parse_mix(inputs.options["mix"]), 2, seed=inputs.options.get("seed", 0), exclude_images=self._exclude(inputs))
         else:
             selection = pool.by_ids(inputs.main)
-        selection.to_llava_json(self.out(inputs), image_folder=folder, **_allow(inputs))
+        mover = None
+        if inputs.options.get("boxes") is not None:
+            from dataoptim import boxes
+
+            sizes_file = _sizes_file(inputs)
+            sizes = boxes.ImageSizes(boxes.load_image_sizes(sizes_file) if sizes_file else None, folder, **_allow(inputs))
+            mover = boxes.BoxMover(inputs.options["boxes"], sizes if sizes else None)
+        selection.to_llava_json(self.out(inputs), image_folder=folder, boxes=mover, **_allow(inputs))
 
     def cli(self, inputs):
         if inputs.options.get("mix") is not None:
@@ -198,7 +216,11 @@ class Select(Entry):
             source = ["--mix", inputs.options["mix"], "--budget", "2", "--seed", str(inputs.options.get("seed", 0)), *(["--exclude-images", exclude] if exclude else [])]
         else:
             source = ["--ids", inputs.main]
-        return [["select", "--pool", self._pool(inputs), *source, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs)]]
+        boxes = []
+        if inputs.options.get("boxes") is not None:
+            sizes_file = _sizes_file(inputs)
+            boxes = ["--boxes", inputs.options["boxes"], *(["--image-sizes", sizes_file] if sizes_file else [])]
+        return [["select", "--pool", self._pool(inputs), *source, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs), *boxes]]
 
 
 class Validate(Entry):
@@ -283,14 +305,22 @@ class TrainLlava(Entry):
         return inputs.root / "out"
 
 
+def _no_java_default() -> dict[str, str]:
+    """Without Java the official CIDEr tokenizer is refused (issue 15); the rows test other faults, so use 'simple' there."""
+    import shutil
+
+    return {} if shutil.which("java") else {"tokenizer": "simple"}
+
+
 class Score(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import score
 
-        score(inputs.root / "preds.jsonl", inputs.main, **inputs.options.get("settings", {}))
+        score(inputs.root / "preds.jsonl", inputs.main, **{**_no_java_default(), **inputs.options.get("settings", {})})
 
     def cli(self, inputs):
-        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out",
+        settings = [part for key, value in _no_java_default().items() for part in ("--cider-tokenizer", value)]
+        return [["score", "-p", inputs.root / "preds.jsonl", "-b", inputs.main, "-o", inputs.root / "out", *settings,
                  *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):
@@ -304,13 +334,14 @@ class Evaluate(Entry):
     def api(self, inputs):
         from dataoptim.evaluate import evaluate
 
-        settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **inputs.options.get("settings", {})}
+        settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **_no_java_default(), **inputs.options.get("settings", {})}
         evaluate(inputs.options.get("model", "tiny"), inputs.main, self._image_dir(inputs), inputs.root / "out", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
         return [["evaluate", "--model", inputs.options.get("model", "tiny"), "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
                  "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs),
+                 *[part for key, value in _no_java_default().items() for part in ("--cider-tokenizer", value)],
                  *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
 
     def out(self, inputs):
@@ -321,15 +352,24 @@ class Boxes(Entry):
     def api(self, inputs):
         from dataoptim import boxes
 
+        self._sidecar(inputs)
         if inputs.options.get("image_folder"):
             sizes = boxes.ImageSizes(image_dir=inputs.images, **_allow(inputs))
         else:
             sizes = boxes.ImageSizes(boxes.load_image_sizes(inputs.root / "sizes.json"))
-        boxes.convert_file(inputs.main, self.out(inputs), "padded", sizes)
+        boxes.convert_file(inputs.main, self.out(inputs), inputs.options.get("to", "padded"), sizes)
+
+    def _sidecar(self, inputs):
+        """The row's ``sidecar`` (a JSON value or bytes) written as ``in.json.boxes.json``."""
+        sidecar = inputs.options.get("sidecar")
+        if sidecar is not None:
+            path = inputs.main.with_name(inputs.main.name + ".boxes.json")
+            path.write_bytes(sidecar if isinstance(sidecar, bytes) else json.dumps(sidecar).encode())
 
     def cli(self, inputs):
+        self._sidecar(inputs)
         where = ["--image-folder", inputs.images] if inputs.options.get("image_folder") else ["--image-sizes", inputs.root / "sizes.json"]
-        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", "padded", *where, *_allow_cli(inputs)]]
+        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", inputs.options.get("to", "padded"), *where, *_allow_cli(inputs)]]
 
 
 RUNNERS: dict[str, Entry] = {

@@ -244,12 +244,17 @@ def test_cli_converts_a_file_atomically(tmp_path, capsys):
 
     src, out = write(tmp_path / "in.json", RECORDS), tmp_path / "out.json"
     sizes = write(tmp_path / "sizes.json", {"a.jpg": [640, 480]})
-    assert main(["boxes", "convert", str(src), str(out), "--to", "padded", "--image-sizes", str(sizes)]) == 0
-    assert "1 boxes moved to the padded frame" in capsys.readouterr().out
+    # --to padded-exact: the library's own exact conversion (0.106 -> 0.2045 -> 0.204; DataOptim's tool gives 0.205)
+    assert main(["boxes", "convert", str(src), str(out), "--to", "padded-exact", "--image-sizes", str(sizes)]) == 0
+    assert "1 boxes moved to the padded-exact frame" in capsys.readouterr().out
     got = json.loads(out.read_text())
     assert got[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.204, 0.827, 0.875]." and got[1] == RECORDS[1]
+    assert json.loads((tmp_path / "out.json.boxes.json").read_text())["frame"] == "padded-exact"
     assert main(["boxes", "convert", str(out), str(tmp_path / "back.json"), "--to", "original", "--image-sizes", str(sizes)]) == 0
     assert json.loads((tmp_path / "back.json").read_text())[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.105, 0.827, 1.0]."
+    # --to padded (the default way to the padded square): DataOptim's tool, whole pixels first: 51 + 80 = 131 px -> 0.205
+    assert main(["boxes", "convert", str(src), str(tmp_path / "tool.json"), "--to", "padded", "--image-sizes", str(sizes)]) == 0
+    assert json.loads((tmp_path / "tool.json").read_text())[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.205, 0.827, 0.875]."
 
 
 def test_cli_help_states_the_rounding_and_its_bound(capsys):
@@ -285,7 +290,7 @@ def test_cli_errors_name_file_record_and_field_and_write_nothing(tmp_path, capsy
     bad = [RECORDS[1], {**RECORDS[0], "conversations": [RECORDS[0]["conversations"][0], {"from": "gpt", "value": "at [0.5, 0.1, 0.2, 0.4]"}]}]
     src, out = write(tmp_path / "in.json", bad), tmp_path / "out.json"
     sizes = write(tmp_path / "sizes.json", {"a.jpg": [640, 480]})
-    assert main(["boxes", "convert", str(src), str(out), "--to", "padded", "--image-sizes", str(sizes)]) == 2
+    assert main(["boxes", "convert", str(src), str(out), "--to", "padded-exact", "--image-sizes", str(sizes)]) == 2
     err = capsys.readouterr().err
     assert "in.json: record 1 (id 'ref3reg_1'), field 'conversations[1].value'" in err and "reversed" in err
     assert not out.exists() and list(tmp_path.glob(".out.json*")) == []

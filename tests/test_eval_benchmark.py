@@ -87,10 +87,12 @@ def test_unique_ids_pairs_repeats_in_order():
 
 def test_task_from_name():
     assert task_from_name("llava_pope_test") == "pope"
-    assert task_from_name("llava_textvqa_val_v051_ocr") == "vqa"
+    # TextVQA has its own scorer (LLaVA's m4c evaluator, issue 15), no longer vqaEval's
+    assert task_from_name("llava_textvqa_val_v051_ocr") == "textvqa"
     assert task_from_name("llava_gqa_testdev_balanced") == "gqa"
     assert task_from_name("vizwiz_llava_test") == "vqa"
-    assert task_from_name("llava_mme") is None
+    assert task_from_name("llava_mme") == "mme"  # MME has its own scorer now (issue 15)
+    assert task_from_name("existence") == task_from_name("OCR") == task_from_name("code_reasoning") == "mme"
     assert task_from_name("llava_mme", {"LLAVA_MME": "pope"}) == "pope"
     assert task_from_name("RefCOCO+") == "grounding"
 
@@ -121,7 +123,7 @@ def test_llava_textvqa_matched_by_image_and_question(tmp_path):
     items = read_llava(head5, answers=EVAL / "TextVQA_0.5.1_val.json")
     assert [i["question_id"] for i in items] == ["003a8ae2ef43b901", "b9dc400eb20bad64", "2b538a43dd933fc1",
                                                  "831bcec304a17054", "831bcec304a17054#2"]
-    assert items[0]["task"] == "vqa" and len(items[0]["answers"]) == 10
+    assert items[0]["task"] == "textvqa" and len(items[0]["answers"]) == 10
     assert items[4]["answers"][:3] == ["10 years", "10 year", "10 years"]
     # the TextVQA file holds only 5 answers: the 40-line file has 35 questions without one
     with pytest.raises(InputError, match=r"35 question\(s\) have no answer"):
@@ -129,8 +131,7 @@ def test_llava_textvqa_matched_by_image_and_question(tmp_path):
 
 
 def test_llava_mme_repeated_ids_and_task_option():
-    with pytest.raises(ConfigError, match="cannot tell the task"):
-        read_llava(EVAL / "llava_mme.head40.jsonl")
+    assert {i["task"] for i in read_llava(EVAL / "llava_mme.head40.jsonl")} == {"mme"}  # from the file name (issue 15)
     items = read_llava(EVAL / "llava_mme.head40.jsonl", task="pope")
     assert items[0]["question_id"] == "code_reasoning/0020.png"
     assert items[1]["question_id"] == "code_reasoning/0020.png#2"
@@ -204,11 +205,12 @@ def test_records_to_benchmark():
     items = from_records(RECORDS)
     cap, mc, rec, gqa, dia = items
     assert cap["task"] == "caption" and cap["answers"] == ["A cat on a mat."] and cap["text"].startswith("<image>\n")
-    assert mc["task"] == "mc" and mc["answer"] == "C" and mc["choices"] == ["one", "two", "three", "four"]
+    # A-OKVQA records keep DataOptim's answer sentence under their own task (issue 15: scored by that form's rule)
+    assert mc["task"] == "aokvqa" and mc["answer"] == "The correct option is C." and mc["choices"] == ["one", "two", "three", "four"]
     assert rec["task"] == "grounding" and rec["answer"] == "[0.1, 0.2, 0.3, 0.4]." and "<image>" in rec["text"]
     assert gqa["task"] == "gqa" and gqa["answer"] == "Yes, the sky is dark."
     assert dia["task"] == "caption" and dia["text"] == "What colour?" and dia["answers"] == ["Red."]
-    assert [i["task"] for i in from_records(RECORDS, tasks=["mc", "gqa"])] == ["mc", "gqa"]
+    assert [i["task"] for i in from_records(RECORDS, tasks=["aokvqa", "gqa"])] == ["aokvqa", "gqa"]
 
 
 def test_records_from_dataset_and_files(tmp_path):

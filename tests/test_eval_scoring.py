@@ -11,6 +11,7 @@ from dataoptim.cli import main
 from dataoptim.errors import InputError
 from dataoptim.evaluate import compare, read_predictions, score, score_items, write_comparison, write_results
 from dataoptim.evaluate.report import comparison_markdown, load_scores
+from dataoptim.evaluate.scoring import DESCRIPTIVE_KEYS
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"
 
@@ -35,18 +36,29 @@ def _write(tmp_path: Path, bench=BENCH, preds=PREDS) -> tuple[Path, Path]:
     b = tmp_path / "bench.jsonl"
     b.write_text("".join(json.dumps(r) + "\n" for r in bench))
     p = tmp_path / "answers.jsonl"
-    p.write_text("".join(json.dumps({"question_id": k, "prompt": "x", "text": v}) + "\n" for k, v in preds.items()))
+    prompts = {r["question_id"]: r["text"] for r in bench}
+    p.write_text("".join(json.dumps({"question_id": k, "prompt": prompts.get(k, "x"), "text": v}) + "\n" for k, v in preds.items()))
     return b, p
 
 
+# Official scorers (issue 15); every value below is what the reference rule gives on these answers:
 EXPECTED = {
-    "vqa": {"accuracy": (0.9 + 1.0) / 2, "n": 2},  # 3 of 10 humans said 2: 0.9
-    "gqa": {"accuracy": 1.0, "n": 1},
-    "mc": {"accuracy": 0.5, "n": 2},
-    "caption": {"cider": (3.486768699520282 + 7.5) / 2, "n": 2},
-    "grounding": {"acc@0.5": 0.5, "miou": (1 + 1 / 3) / 2, "n": 2},
+    # vqaEval: v1 "Two." vs 3x"2"/7x"3" is normalised (answers differ) -> "2", 3 humans: 0.9. v2 "Red" vs the single
+    # reference "red", read as ten identical answers: vqaEval normalises nothing then, so 0.0 (the library used to give 1.0)
+    "vqa": {"accuracy": (0.9 + 0.0) / 2, "n": 2},
+    "gqa": {"accuracy": 1.0, "n": 1},  # "Yes." -> rstrip('.').lower() == "yes"
+    "mc": {"accuracy": 0.5, "n": 2},  # "B" is B; "The correct option is C." is FAILED for ScienceQA's reader
+    "caption": {"cider": (3.486768699520282 + 7.5) / 2, "n": 2},  # PTB gives the same tokens as before here
+    # lmms-eval REC: integers are read; IoU 1 and 1/3
+    "grounding": {"acc@0.5": 0.5, "miou": (1 + 1 / 3) / 2, "acc@0.1": 1.0, "acc@0.3": 1.0, "acc@0.7": 0.5, "acc@0.9": 0.5,
+                  "center_acc": 1.0, "n": 2},
+    # one category ("all"): the mean over categories is that category
     "pope": {"accuracy": 0.5, "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "yes_ratio": 1.0, "n": 2},
 }
+
+
+def _numbers(scores):
+    return {t: {m: v for m, v in ms.items() if m not in DESCRIPTIVE_KEYS} for t, ms in scores.items()}
 
 
 def _approx(scores):
@@ -56,10 +68,36 @@ def _approx(scores):
 def test_score_every_task(tmp_path):
     b, p = _write(tmp_path)
     scores = score(p, b)
-    assert scores == _approx(EXPECTED)
+    assert _numbers(scores) == _approx(EXPECTED)
     assert list(scores) == ["vqa", "gqa", "mc", "caption", "grounding", "pope"]
+    assert scores["vqa"]["scorer"].startswith("vqaEval.py") and scores["vqa"]["official"] is True
+    assert scores["caption"]["options"] == {"lenient": False, "cider_tokenizer": "ptb"}
+    assert scores["grounding"]["options"] == {"lenient": False, "rule": "lmms-eval"} and scores["pope"]["headline"] == "f1"
+    assert scores["pope"]["categories"]["all"]["tp"] == 1 and scores["pope"]["categories"]["all"]["fp"] == 1
     # the same from Python objects
-    assert score(PREDS, BENCH) == _approx(EXPECTED)
+    assert _numbers(score(PREDS, BENCH)) == _approx(EXPECTED)
+
+
+def test_lenient_is_labelled_and_changes_the_numbers():
+    scores = score(PREDS, BENCH, lenient=True, tokenizer="simple")
+    assert scores["vqa"]["accuracy"] == pytest.approx((0.9 + 1.0) / 2)  # "Red" = "red" when always normalised
+    assert scores["mc"]["accuracy"] == 0.5
+    for task, entry in scores.items():
+        assert entry["official"] is False and "not official" in entry["scorer"] and entry["options"]["lenient"] is True, task
+
+
+def test_prompt_must_be_the_question(tmp_path):
+    b, p = _write(tmp_path)
+    lines = [json.loads(x) for x in p.read_text().splitlines()]
+    lines[3]["prompt"] = "<image>\nWhat is the capital of France?"
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    with pytest.raises(InputError) as info:
+        score(p, b)
+    assert str(info.value).startswith(f"{p}: record 3 (id 'm1'), field 'prompt': the prediction answers")
+    # the <image> token, spacing and an added answer instruction do not count as a different question
+    lines[3]["prompt"] = "<image>\nPick\nA. x\nB. y\nAnswer with the option's letter from the given choices directly."
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert score(p, b)["mc"]["n"] == 2
 
 
 def test_results_files(tmp_path):
@@ -68,8 +106,18 @@ def test_results_files(tmp_path):
 
     scores, rows = score_items(read_benchmark(b), read_predictions(p))
     written = write_results(tmp_path / "out", scores, rows)
-    assert sorted(x.name for x in written) == ["caption.tsv", "gqa.tsv", "grounding.tsv", "mc.tsv", "pope.tsv", "scores.json", "vqa.tsv"]
-    assert json.loads((tmp_path / "out" / "scores.json").read_text()) == _approx(EXPECTED)
+    assert sorted(x.name for x in written) == ["caption.tsv", "gqa.tsv", "grounding.tsv", "mc.tsv", "per_question.jsonl", "pope.tsv",
+                                               "scores.json", "vqa.tsv"]
+    assert _numbers(json.loads((tmp_path / "out" / "scores.json").read_text())) == _approx(EXPECTED)
+    per_question = [json.loads(x) for x in (tmp_path / "out" / "per_question.jsonl").read_text().splitlines()]
+    assert [q["question_id"] for q in per_question] == ["v1", "v2", "g1", "m1", "m2", "c1", "c2", "r1", "r2", "p1", "p2"]
+    assert per_question[0] == {"question_id": "v1", "task": "vqa", "category": None, "prediction": "Two.",
+                               "score": pytest.approx(0.9), "parsed": "2"}
+    assert per_question[1]["parsed"] == "Red" and per_question[1]["score"] == 0.0  # unanimous: compared as given
+    assert [q["parsed"] for q in per_question[3:5]] == ["B", "FAILED"]
+    assert per_question[5]["parsed"] == "a cat" and per_question[5]["score"] == pytest.approx(3.486768699520282)
+    assert per_question[7]["parsed"] == [0.0, 0.0, 1.0, 1.0] and per_question[8]["score"] == pytest.approx(1 / 3)
+    assert [q["parsed"] for q in per_question[9:]] == ["yes", "yes"] and [q["score"] for q in per_question[9:]] == [1.0, 0.0]
     grounding = (tmp_path / "out" / "grounding.tsv").read_text().splitlines()
     assert grounding == ["image\tquestion\tanswer\tprediction",
                          "g.png\tWhere is the dog?\t[0, 0, 1, 1]\tIt is at [0, 0, 1, 1].",
@@ -124,13 +172,19 @@ def test_cider_tokenizer_is_checked_before_scoring(monkeypatch):
     from dataoptim.errors import ConfigError
     from dataoptim.evaluate import scoring
 
-    with pytest.raises(ConfigError, match="CIDEr tokenizer must be one of 'simple', 'ptb', found 'nope'"):
+    with pytest.raises(ConfigError, match="CIDEr tokenizer must be one of 'ptb', 'simple', found 'nope'"):
         score(PREDS, BENCH, tokenizer="nope")
     with pytest.raises(ConfigError, match="CIDEr tokenizer must be one of"):  # refused even with no caption to score
         score({"v1": "2"}, BENCH[:1], tokenizer="nope")
     monkeypatch.setattr("shutil.which", lambda name: None)
-    with pytest.raises(ConfigError, match="'ptb' needs Java"):
-        scoring.check_cider_tokenizer("ptb")
+    with pytest.raises(ConfigError) as info:  # one line, never a silent fallback (issue 15)
+        score(PREDS, BENCH)
+    assert str(info.value) == ("caption scoring needs Java for CIDEr's official PTB tokenizer and no 'java' is on PATH: "
+                               "install a Java runtime, or pass --cider-tokenizer simple (not official)")
+    scoring.check_cider_tokenizer("ptb", captions=False)  # nothing to tokenise: no Java needed
+    assert score({"v1": "2"}, BENCH[:1])["vqa"]["n"] == 1
+    simple = score(PREDS, BENCH, tokenizer="simple")["caption"]
+    assert simple["official"] is False and "not official" in simple["scorer"]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +219,7 @@ def test_score_cli_prints_scores_json(tmp_path, capsys):
     b, p = _write(tmp_path)
     assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run")]) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out) == _approx(EXPECTED)
+    assert _numbers(json.loads(out.out)) == _approx(EXPECTED)
     assert "grounding" in out.err and "acc@0.5" in out.err  # the rich table, on stderr
     assert (tmp_path / "run" / "pope.tsv").is_file()
 
@@ -179,9 +233,12 @@ def test_score_cli_llava_pope_files(tmp_path, capsys):
     code = main(["score", "-p", str(p), "-b", str(questions), "--answers", str(EVAL / "coco_pope_adversarial.json")])
     assert code == 0
     pope = json.loads(capsys.readouterr().out)["pope"]
-    # labels: 'no' at indices 1, 4, ..., 37 (13 of 40), so all-yes gets 27/40 right
-    assert pope == _approx({"pope": {"accuracy": 27 / 40, "precision": 27 / 40, "recall": 1.0,
-                                     "f1": 2 * 27 / 40 / (1 + 27 / 40), "yes_ratio": 1.0, "n": 40}})["pope"]
+    # labels: 'no' at indices 1, 4, ..., 37 (13 of 40), so all-yes gets 27/40 right; one category (adversarial)
+    assert _numbers({"pope": pope}) == _approx({"pope": {"accuracy": 27 / 40, "precision": 27 / 40, "recall": 1.0,
+                                                         "f1": 2 * 27 / 40 / (1 + 27 / 40), "yes_ratio": 1.0, "n": 40}})
+    assert pope["categories"]["adversarial"] == {"accuracy": pytest.approx(27 / 40), "precision": pytest.approx(27 / 40), "recall": 1.0,
+                                                 "f1": pytest.approx(2 * 27 / 40 / (1 + 27 / 40)), "yes_ratio": 1.0,
+                                                 "tp": 27, "fp": 13, "tn": 0, "fn": 0, "n": 40}
 
 
 def test_score_cli_dataoptim_with_task_map(tmp_path, capsys):
@@ -194,7 +251,11 @@ def test_score_cli_dataoptim_with_task_map(tmp_path, capsys):
     assert "record 0 (id 'myset/1'), field 'image_id': task prefix 'myset' names no task" in capsys.readouterr().err
     assert main(["score", "-p", str(p), "-b", str(val), "--task-map", "myset=vqa", "--task-map", "refs=grounding"]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert scores["vqa"]["accuracy"] == 1.0 and scores["grounding"]["acc@0.5"] == 1.0
+    # one reference "two" is read as ten identical answers: vqaEval then compares "2" with "two" as given -> 0.0
+    assert scores["vqa"]["accuracy"] == 0.0 and scores["grounding"]["acc@0.5"] == 1.0
+    assert main(["score", "-p", str(p), "-b", str(val), "--task-map", "myset=vqa", "--task-map", "refs=grounding", "--lenient"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["vqa"]["accuracy"] == 1.0 and scores["vqa"]["official"] is False
     assert main(["score", "-p", str(p), "-b", str(val), "--task-map", "myset"]) == 2
     assert "--task-map takes NAME=TASK" in capsys.readouterr().err
 
@@ -245,3 +306,15 @@ def test_compare_bad_input(tmp_path, capsys):
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
     with pytest.raises(InputError):
         load_scores(_run(tmp_path, "list", {"vqa": [1]}))
+
+
+def test_compare_reads_the_described_scores_json(tmp_path):
+    b, p = _write(tmp_path)
+    assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run1")]) == 0
+    assert main(["score", "-p", str(p), "-b", str(b), "-o", str(tmp_path / "run2"), "--lenient"]) == 0
+    loaded = load_scores(tmp_path / "run1")
+    assert loaded["pope"] == pytest.approx(EXPECTED["pope"]) and "scorer" not in loaded["vqa"]  # descriptions left out
+    result = compare([tmp_path / "run1", tmp_path / "run2"])
+    assert [r["name"] for r in result["runs"]] == ["run2", "run1"]  # lenient: higher VQA accuracy
+    header = comparison_markdown(result).splitlines()[0]
+    assert "grounding acc@0.5*" in header and "pope f1*" in header and "scorer" not in header

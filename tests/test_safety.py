@@ -36,6 +36,7 @@ ALLOWED = {
     ("builders/ref3rec.py", "import pickle"),  # _PlainDataUnpickler: find_class refuses every global
     ("src/dataoptim/files.py", "import zipfile"),  # safe_extract: no escaping members, no links, size cap
     ("src/dataoptim/train/llava.py", "import subprocess"),  # argument lists, never a shell
+    ("src/dataoptim/evaluate/tasks/shared.py", "import subprocess"),  # ptb_tokenize: pycocoevalcap's own argument list (java -cp ...), stderr captured; never a shell
 }
 
 PICKLE_LIKE = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib"}

@@ -32,6 +32,20 @@ Precision of round trips (3 decimals, the written precision):
   box written with 3 decimals cannot hold more. :func:`to_padded` with
   ``exact=True`` keeps the exact value when that matters.
 
+DataOptim's own conversion (:func:`expand_to_square_text`, the default of
+``select --boxes padded`` and ``boxes convert --to padded``) is the other way:
+it reproduces ``tools/expand_to_square.py`` (BAAI-DCAI/DataOptim commit
+1d45a74) byte for byte, pixel rounding, regex and ``str.replace`` included. The
+exact conversion above is the ``padded-exact`` option (not DataOptim's).
+
+Which records are moved: those of a source whose boxes the catalog says are in
+the original frame (:attr:`dataoptim.catalog.Source.box_frame`, ``ref3rec``,
+``ref3reg``, ``shikra`` and ``svit``, the four files the tool reads), and those
+of no known source (a file the user hands over); records of other sources are
+left as they are. Which frame a written file's boxes are in is recorded next to
+it in a small sidecar file, ``<file>.boxes.json`` (:func:`write_frame_file`,
+:func:`read_frame_file`).
+
 Every check raises :class:`BoxError` (an :class:`~dataoptim.errors.InputError`).
 """
 
@@ -44,9 +58,10 @@ import posixpath
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
-from dataoptim.errors import InputError, MissingFileError
+from dataoptim.errors import BoxFrameError, ConfigError, InputError, MissingFileError
 
 #: Decimals written in DataOptim and Shikra boxes.
 PRECISION = 3
@@ -346,6 +361,252 @@ def convert_text(text: str, width: int, height: int, to: str, *, strict: bool = 
     return BOX_PATTERN.sub(replace, text), done, skipped
 
 
+# -- DataOptim's tools/expand_to_square.py ------------------------------------------------------
+#: What DataOptim's tool takes for a box: ``[``, four runs of digits and dots separated by ``", "``, ``]``.
+#: Unlike :data:`BOX_PATTERN` it also takes integers (``[1, 2, 3, 4]``) and no minus sign.
+TOOL_BOX_PATTERN = re.compile(r"\[[0-9.]+, [0-9.]+, [0-9.]+, [0-9.]+\]")
+#: Where the tool comes from.
+TOOL = "DataOptim tools/expand_to_square.py (BAAI-DCAI/DataOptim 1d45a74)"
+
+
+def expand_to_square_box(text: str, width: int, height: int) -> str | None:
+    """One box text moved to the padded square as DataOptim's ``tools/expand_to_square.py`` moves it.
+
+    Steps (BAAI-DCAI/DataOptim commit 1d45a74): each value times the image's width
+    (x) or height (y), rounded to a whole pixel with Python's ``round`` (half to
+    even: 62.5 -> 62); the short axis shifted by ``(long - short) // 2`` pixels
+    (nothing for a square image); every value divided by the long side and
+    rounded to 3 decimals with ``round(v, 3)`` (the nearest to the binary value,
+    ties to even); written as ``f"[{x1}, {y1}, {x2}, {y2}]"`` (``str`` of the floats).
+
+    Args:
+        text: a match of :data:`TOOL_BOX_PATTERN`, e.g. ``"[0.0, 0.106, 0.827, 1.0]"``.
+        width, height: the original image's size in pixels (``PIL.Image.open(path).size``).
+
+    Returns:
+        The moved box text, or None where the tool's ``try`` gives up and leaves the text
+        (a value that is not a number, such as ``0.1.2``, or too large to round).
+    """
+    try:
+        x1, y1, x2, y2 = map(float, text.strip("[]").split(","))  # float() ignores the spaces, as the tool's strip() does
+        px = [round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height)]
+    except (ValueError, OverflowError):
+        return None
+    if width > height:
+        shift = (width - height) // 2
+        px[1] += shift
+        px[3] += shift
+        side = width
+    else:
+        shift = (height - width) // 2  # 0 for a square image
+        px[0] += shift
+        px[2] += shift
+        side = height
+    return f"[{round(px[0] / side, 3)}, {round(px[1] / side, 3)}, {round(px[2] / side, 3)}, {round(px[3] / side, 3)}]"
+
+
+def expand_to_square_text(text: str, width: int, height: int) -> tuple[str, int, int]:
+    """Move every box of a turn's text as DataOptim's ``tools/expand_to_square.py`` does, byte for byte.
+
+    The tool finds the boxes with :data:`TOOL_BOX_PATTERN` in the original text,
+    then, box after box, replaces *every* occurrence of that box's text in the
+    text so far with the moved box (:func:`expand_to_square_box`). So a box that
+    appears twice is moved once per appearance of it in the match list (the second
+    time it is no longer there), and a moved box whose text equals a box later in
+    the list is moved again with it: ``[0.5, 0.5, 0.75, 0.75]`` on a 640x480 image
+    becomes ``[0.5, 0.5, 0.75, 0.688]``, and when that box also appears in the text
+    both end as ``[0.5, 0.5, 0.75, 0.641]``. These are kept, as the tool wrote the
+    challenge's data.
+
+    Args:
+        text: a turn's value.
+        width, height: the original image's size in pixels.
+
+    Returns:
+        ``(new_text, boxes_moved, boxes_left)``: matches moved, and matches the tool leaves
+        as they are (not numbers).
+    """
+    new_text, moved, left = text, 0, 0
+    for match in TOOL_BOX_PATTERN.findall(text):
+        box = expand_to_square_box(match, width, height)
+        if box is None:
+            left += 1
+            continue
+        new_text = new_text.replace(match, box)
+        moved += 1
+    return new_text, moved, left
+
+
+# -- frames of whole files ------------------------------------------------------------------------
+#: What ``select --boxes`` and ``boxes convert --to`` take: the frame a file's boxes end in, and how.
+TARGETS = {
+    "original": "original frame: normalised by the image's own width and height (as DataOptim released the data)",
+    "padded": f"LLaVA's padded square, moved as {TOOL} moves them (the challenge's final data)",
+    "padded-exact": "LLaVA's padded square, converted exactly and rounded once (dataoptim's own; not DataOptim's tool)",
+}
+#: Sidecar file of a data file: ``<data file>`` + this suffix.
+FRAME_SUFFIX = ".boxes.json"
+FRAME_FORMAT = "dataoptim-box-frame/1"
+
+
+def _check_target(to: str, field: str = "to") -> str:
+    if to not in TARGETS:
+        raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {to!r}", field=field)
+    return to
+
+
+def source_frame(record_id: Any) -> str | None:
+    """The frame the catalog gives for the boxes of ``record_id``'s source.
+
+    Returns:
+        ``"original"`` or ``"padded"`` (:attr:`dataoptim.catalog.Source.box_frame`), None for a
+        source without boxes, or ``"unknown"`` for an id of no known source.
+    """
+    from dataoptim.catalog import source_of
+
+    source = source_of(record_id) if isinstance(record_id, str) else None
+    return "unknown" if source is None else source.box_frame
+
+
+def moves_source(frame: str | None) -> bool:
+    """Whether records whose source frame is ``frame`` (:func:`source_frame`) get their boxes moved."""
+    return frame in ("original", "unknown")
+
+
+def frame_path(data: str | os.PathLike) -> Path:
+    """The sidecar of a data file: ``out.json`` -> ``out.json.boxes.json``."""
+    data = Path(data)
+    return data.with_name(data.name + FRAME_SUFFIX)
+
+
+def write_frame_file(data: str | os.PathLike, info: Mapping[str, Any]) -> Path:
+    """Write the sidecar of ``data`` (atomically): ``{"format", "data", "frame", "method", ...info}``.
+
+    Args:
+        data: the data file the boxes are in.
+        info: at least ``frame`` (a key of :data:`TARGETS`); counts and sources as wanted.
+
+    Returns:
+        The sidecar's path (:func:`frame_path`).
+    """
+    from dataoptim.io import write_json
+
+    frame = _check_target(info["frame"], "frame")
+    body = {"format": FRAME_FORMAT, "data": Path(data).name, "frame": frame, "method": TARGETS[frame], **{k: v for k, v in info.items() if k != "frame"}}
+    return write_json(frame_path(data), body, indent=2)
+
+
+def read_frame_file(data: str | os.PathLike) -> dict[str, Any] | None:
+    """The sidecar of ``data`` (:func:`frame_path`), or None when there is none.
+
+    Raises:
+        InputError: the sidecar exists but is not one (not JSON, no known ``frame``), naming it.
+    """
+    from dataoptim.io import read_json
+
+    path = frame_path(data)
+    if not path.is_file():
+        return None
+    info = read_json(path, expect=dict, what="box-frame file")
+    if info.get("frame") not in TARGETS:
+        raise InputError(f"box-frame file has no known frame (one of {', '.join(TARGETS)}), found {info.get('frame')!r}", file=path, field="frame")
+    return info
+
+
+def refuse_second_conversion(data: str | os.PathLike, to: str) -> None:
+    """Raise when ``data``'s sidecar says its boxes are already where ``to`` would put them.
+
+    ``padded`` and ``padded-exact`` count as the same frame (the padded square):
+    moving a padded file into it again would shift its boxes a second time.
+
+    Raises:
+        BoxFrameError: the sidecar's frame is ``to`` (or both are padded), naming the sidecar.
+        InputError: the sidecar is malformed.
+    """
+    info = read_frame_file(data)
+    if info is None:
+        return
+    have = info["frame"]
+    if have == to or (have.startswith("padded") and to.startswith("padded")):
+        raise BoxFrameError(
+            f"its boxes are already in the {have} frame ({frame_path(data).name} says so); converting them again would move them twice",
+            file=data, field="--to",
+        )
+
+
+def find_original_frame_boxes(data: str | os.PathLike) -> tuple[str, list[str]] | None:
+    """The first record of a LLaVA JSON/JSONL file whose source keeps boxes in the original frame and that holds one.
+
+    Reads the file only as far as that record. A file in which no id of such a source
+    (``"ref3rec_``, ``"svit_`` ...) appears at all is not parsed (one pass over its bytes).
+
+    Returns:
+        ``(record_id, [its source])``, or None (no such record, a folder, or a file that cannot be read:
+        the trainer reports that itself).
+    """
+    from dataoptim.catalog import SOURCES
+    from dataoptim.errors import DataOptimError
+    from dataoptim.io import iter_json_items, iter_jsonl
+
+    path = Path(data)
+    prefixes = [f'"{name}_'.encode() for name, src in SOURCES.items() if src.box_frame == "original"]
+    if not path.is_file() or not prefixes:
+        return None
+    try:
+        found, tail = False, b""
+        with open(path, "rb") as handle:
+            while not found and (chunk := handle.read(8 << 20)):
+                window = tail + chunk
+                found = any(p in window for p in prefixes)
+                tail = window[-32:]
+            handle.seek(0)
+            first = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        if not found:
+            return None
+        items = iter_json_items(path) if first == b"[" else (obj for _, obj in iter_jsonl(path))
+        for record in items:
+            if not isinstance(record, Mapping) or source_frame(record.get("id")) != "original":
+                continue
+            if _turns_with_boxes(record.get("conversations"), TOOL_BOX_PATTERN):
+                return record["id"], [record["id"].split("_", 1)[0]]
+    except (DataOptimError, OSError):
+        return None
+    return None
+
+
+def frame_note(data: Any, *, pad: bool) -> str | None:
+    """One line for ``train`` when the selection's boxes are not in the frame its images are trained in, else None.
+
+    With ``pad`` (the recipe's ``image_aspect_ratio pad``): the sidecar (:func:`read_frame_file`)
+    says ``original`` with records of sources with boxes, or, without a sidecar, a record of a
+    source that keeps boxes in the original frame holds a box (:func:`find_original_frame_boxes`).
+    Without ``pad`` (``square``, the October script): the sidecar says the boxes were moved to
+    the padded square. A ``datasets`` object or folder without a sidecar is not looked into.
+
+    Raises:
+        InputError: the sidecar exists but is malformed.
+    """
+    if not isinstance(data, (str, os.PathLike)):
+        return None
+    info = read_frame_file(data)
+    if info is not None:
+        frame, sources = info["frame"], sorted(info.get("sources") or {})
+        if pad and frame == "original" and sources:
+            where = f"{frame_path(data).name}: {', '.join(sources)}"
+        elif not pad and frame != "original" and info.get("records"):
+            return (f"note: {Path(data).name}'s grounding boxes are in the {frame} frame ({frame_path(data).name}) but images are trained "
+                    "square (resize and centre crop, no padding): the boxes do not match the pixels")
+        else:
+            return None
+    else:
+        hit = find_original_frame_boxes(data) if pad else None
+        if hit is None:
+            return None
+        where = f"e.g. {hit[0]!r}"
+    return (f"note: {Path(data).name} holds grounding boxes in the original frame ({where}) but images are trained padded to a square "
+            "(image_aspect_ratio pad); DataOptim's final data moved them: dataoptim select ... --boxes padded, or dataoptim boxes convert --to padded")
+
+
 # -- image sizes ----------------------------------------------------------------------------------
 def load_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
     """Read an image-size file: a JSON object ``{image: [width, height]}`` (or ``{image: {"width", "height"}}``).
@@ -468,25 +729,36 @@ def _inside(image: str) -> bool:
 
 
 # -- whole records and files ----------------------------------------------------------------------
-def convert_record(record: Mapping[str, Any], sizes: ImageSizes, to: str, *, strict: bool = True, file: str | None = None, index: int | None = None) -> tuple[dict[str, Any], int, int]:
-    """Rewrite every box in a record's turns into frame ``to``.
+def _turns_with_boxes(turns: Any, pattern: re.Pattern) -> bool:
+    return isinstance(turns, list) and any(isinstance(t, Mapping) and isinstance(t.get("value"), str) and pattern.search(t["value"]) for t in turns)
 
-    A record whose turns hold no box is returned unchanged without looking up its image size.
+
+def convert_record(record: Mapping[str, Any], sizes: ImageSizes, to: str, *, strict: bool = True, file: str | None = None, index: int | None = None) -> tuple[dict[str, Any], int, int]:
+    """Rewrite every box in a record's turns into ``to`` (a key of :data:`TARGETS`).
+
+    ``"padded"`` moves them as DataOptim's tool does (:func:`expand_to_square_text`: its regex,
+    no checks of the values); ``"padded-exact"`` and ``"original"`` convert exactly
+    (:func:`convert_text`, boxes of :data:`BOX_PATTERN`, checked). A record whose turns hold no
+    box is returned unchanged without looking up its image size. The record's source is not
+    looked at here (:class:`BoxMover` does that).
 
     Returns:
         ``(new_record, boxes_converted, boxes_left_as_they_were)``.
 
     Raises:
-        BoxError: an invalid box (while ``strict``), naming file, record, id and turn.
+        BoxError: an invalid box (``padded-exact``/``original``, while ``strict``), naming file, record, id and turn.
         MissingFileError: the record has boxes but its image size is unknown.
-        InputError: the record has no turns to read.
+        InputError: the record has no turns to read, or boxes but no image.
+        ConfigError: ``to`` unknown.
     """
+    _check_target(to)
     rid = record.get("id") if isinstance(record, Mapping) else None
     where = {"file": file, "record": index, "id": rid if isinstance(rid, str) else None}
     turns = record.get("conversations") if isinstance(record, Mapping) else None
     if not isinstance(turns, list):
         raise InputError("must be a list of turns", field="conversations", **where)
-    if not any(isinstance(t, Mapping) and isinstance(t.get("value"), str) and BOX_PATTERN.search(t["value"]) for t in turns):
+    tool = to == "padded"
+    if not _turns_with_boxes(turns, TOOL_BOX_PATTERN if tool else BOX_PATTERN):
         return dict(record), 0, 0
     image = record.get("image")
     if not isinstance(image, str):
@@ -497,30 +769,158 @@ def convert_record(record: Mapping[str, Any], sizes: ImageSizes, to: str, *, str
         value = turn.get("value") if isinstance(turn, Mapping) else None
         if not isinstance(value, str):
             raise InputError("must be a string", field=f"conversations[{i}].value", **where)
-        new, d, s = convert_text(value, width, height, to, strict=strict, field=f"conversations[{i}].value", **where)
+        if tool:
+            new, d, s = expand_to_square_text(value, width, height)
+        else:
+            new, d, s = convert_text(value, width, height, "padded" if to == "padded-exact" else "original", strict=strict,
+                                     field=f"conversations[{i}].value", **where)
         out_turns.append({**turn, "value": new})
         done, skipped = done + d, skipped + s
     return {**record, "conversations": out_turns}, done, skipped
 
 
-def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, to: str, sizes: ImageSizes, *, strict: bool = True) -> dict[str, int]:
-    """Rewrite the boxes of every record of a LLaVA JSON list into frame ``to``; write the result atomically.
+class BoxMover:
+    """Moves the boxes of records into one target (:data:`TARGETS`), source by source, and counts what it did.
 
+    Records are moved when their source keeps its boxes in the original frame, or is
+    unknown (:func:`source_frame`, :func:`moves_source`); the others pass unchanged.
+    With ``to="original"`` nothing is moved (the pool's boxes are already there):
+    the mover only counts, for the sidecar.
+
+    Args:
+        to: a key of :data:`TARGETS`.
+        sizes: where image sizes come from (needed unless ``to == "original"``).
+        file: the file named in errors.
+        strict: stop on an invalid box (exact conversions only; the tool has no checks).
+
+    Raises (from :meth:`record`, :meth:`batch`): as :func:`convert_record`.
+    """
+
+    def __init__(self, to: str, sizes: ImageSizes | None = None, *, file: str | None = None, strict: bool = True):
+        self.to = _check_target(to)
+        if to != "original" and not sizes:
+            raise ConfigError("boxes can be moved only with the images' sizes: give --image-folder DIR or --image-sizes FILE", field="--boxes")
+        self.sizes = sizes
+        self.file = file
+        self.strict = strict
+        #: source -> records / boxes moved; records kept by source frame; boxes the tool left (not numbers)
+        self.records: dict[str, int] = {}
+        self.boxes: dict[str, int] = {}
+        self.left = 0
+        self.kept_frames: dict[str, str] = {}
+
+    def _count(self, source: str, done: int, left: int) -> None:
+        if done or left:
+            self.records[source] = self.records.get(source, 0) + 1
+            self.boxes[source] = self.boxes.get(source, 0) + done
+            self.left += left
+
+    def record(self, record: Mapping[str, Any], index: int | None = None, source: str | None = None) -> Mapping[str, Any]:
+        """``record`` with its boxes moved (or itself, when its source's are not moved).
+
+        Args:
+            index: its position in the output, for errors.
+            source: its source's name if known (a pool part), else taken from its id.
+        """
+        from dataoptim.catalog import SOURCES
+
+        if source is None:
+            frame = source_frame(record.get("id"))
+            source = "other" if frame == "unknown" else record["id"].split("_", 1)[0]
+        else:
+            frame = SOURCES[source].box_frame if source in SOURCES else "unknown"
+        if not moves_source(frame):
+            if frame is not None:
+                self.kept_frames[source] = frame
+            return record
+        if self.to == "original":
+            self.records[source] = self.records.get(source, 0) + 1
+            return record
+        new, done, left = convert_record(record, self.sizes, self.to, strict=self.strict, file=self.file, index=index)
+        self._count(source, done, left)
+        return new
+
+    def batch(self, batch, positions, source: str):
+        """A pyarrow batch of records of ``source`` (``id``, ``image``, ``conversations``) with the boxes moved.
+
+        Args:
+            positions: each row's position in the output (int array), for errors.
+        """
+        import pyarrow as pa
+
+        from dataoptim.catalog import SOURCES
+
+        frame = SOURCES[source].box_frame if source in SOURCES else "unknown"
+        if not moves_source(frame):
+            if frame is not None and batch.num_rows:
+                self.kept_frames[source] = frame
+            return batch
+        if self.to == "original":
+            self.records[source] = self.records.get(source, 0) + batch.num_rows
+            return batch
+        column = batch.schema.names.index("conversations")
+        ids, images, turns = (batch.column(n).to_pylist() for n in ("id", "image", "conversations"))
+        changed = False
+        out = []
+        for i, (rid, image, conv) in enumerate(zip(ids, images, turns)):
+            new = self.record({"id": rid, "image": image, "conversations": conv}, int(positions[i]), source)
+            changed = changed or new["conversations"] is not conv
+            out.append(new["conversations"])
+        if not changed:
+            return batch
+        arrays = list(batch.columns)
+        arrays[column] = pa.array(out, type=batch.schema.field("conversations").type)
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def info(self) -> dict[str, Any]:
+        """What the sidecar and the summary say: the frame, and records/boxes by source.
+
+        ``sources`` maps each source whose boxes are in ``frame`` now to its records: those whose
+        boxes were moved, or for ``original`` all the records of the sources that keep boxes in the
+        original frame; ``other_frames`` maps the sources left as they were to the frame the
+        catalog gives them (``padded`` for a source released in the padded square).
+        """
+        out: dict[str, Any] = {"frame": self.to, "records": sum(self.records.values()), "boxes": sum(self.boxes.values()),
+                               "sources": dict(sorted(self.records.items()))}
+        if self.to == "original":
+            out.pop("boxes")
+        if self.left:
+            out["left_unchanged"] = self.left
+        if self.kept_frames:
+            out["other_frames"] = dict(sorted(self.kept_frames.items()))
+        return out
+
+
+def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, to: str, sizes: ImageSizes, *, strict: bool = True,
+                 frame_file: bool = True) -> dict[str, int]:
+    """Rewrite the boxes of every record of a LLaVA JSON list into ``to`` (:data:`TARGETS`); write the result atomically.
+
+    Every record is converted, whatever its source, as DataOptim's tool converts every
+    record of the files it reads (``select --boxes`` moves only the sources that need it).
     Streams the input (one record in memory at a time). The output is a JSON
     list, one record per line; it appears only once complete.
+
+    Args:
+        to: ``"padded"`` (DataOptim's tool), ``"padded-exact"`` or ``"original"`` (exact).
+        frame_file: refuse an input whose sidecar says its boxes are already in that frame
+            (:func:`refuse_second_conversion`), and write the output's sidecar (:func:`write_frame_file`).
 
     Returns:
         Counts: ``records``, ``records_with_boxes``, ``boxes``, ``left_unchanged``.
 
     Raises:
         ConfigError: ``to`` unknown.
+        BoxFrameError: the input's sidecar says its boxes are already in the ``to`` frame.
         MissingFileError, InputError, BoxError: as :func:`convert_record`; nothing is written then.
     """
-    from dataoptim.errors import ConfigError
     from dataoptim.io import atomic_write, iter_json_items
 
-    if to not in FRAMES:
-        raise ConfigError(f"--to must be one of {', '.join(FRAMES)}, got {to!r}", field="to")
+    try:
+        _check_target(to)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, field="--to") from None
+    if frame_file:
+        refuse_second_conversion(input_path, to)
     counts = {"records": 0, "records_with_boxes": 0, "boxes": 0, "left_unchanged": 0}
     _require_json_list(input_path)
     with atomic_write(output_path) as out:
@@ -533,6 +933,8 @@ def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
             counts["boxes"] += done
             counts["left_unchanged"] += skipped
         out.write("\n]\n")
+    if frame_file:
+        write_frame_file(output_path, {"frame": to, "records": counts["records_with_boxes"], "boxes": counts["boxes"], "from": Path(input_path).name})
     return counts
 
 
@@ -562,18 +964,19 @@ def register(app) -> None:
     def convert_command(
         input: Path = typer.Argument(..., help="LLaVA JSON list (a selection, or DataOptim's ref3rec/ref3reg/shikra/svit .json)."),
         output: Path = typer.Argument(..., help="Where to write the converted JSON (written only when complete)."),
-        to: str = typer.Option(..., "--to", help="Target frame: 'padded' (LLaVA --image_aspect_ratio pad) or 'original'."),
+        to: str = typer.Option(..., "--to", help="'padded': as DataOptim's tools/expand_to_square.py (the challenge's data); 'padded-exact': exact, rounded once (not DataOptim's); 'original': back, exact."),
         image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: [width, height]} (image paths or bare file names)."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Image folder: sizes read from image headers."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
-        lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping."),
+        lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping (padded-exact, original)."),
     ) -> None:
-        """Rewrite every [x1, y1, x2, y2] box of every record into the other frame: converted exactly, then rounded once to DataOptim's 3 decimals.
+        """Rewrite every [x1, y1, x2, y2] box of every record into another frame; write OUTPUT and OUTPUT.boxes.json (its frame).
 
-        So original -> padded -> original moves a short-axis value by at most 0.0005 x (1 + long/short side), e.g. 0.106 -> 0.105 at 640x480; to original, parts of a box in the padding are clamped to the image edge.
+        --to padded moves boxes exactly as DataOptim's tools/expand_to_square.py (1d45a74): whole pixels first, then 3 decimals, the same bytes. --to padded-exact and --to original are converted exactly, then rounded once to DataOptim's 3 decimals: original -> padded-exact -> original moves a short-axis value by at most 0.0005 x (1 + long/short side), e.g. 0.106 -> 0.105 at 640x480; to original, parts of a box in the padding are clamped to the image edge. A file whose INPUT.boxes.json says it is already in that frame is refused.
         """
-        from dataoptim.errors import ConfigError
-
+        if to not in TARGETS:
+            raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {to!r}", field="--to")
+        refuse_second_conversion(input, to)  # before the sizes are read
         if image_sizes is None and image_folder is None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")
         sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
@@ -581,7 +984,8 @@ def register(app) -> None:
         typer.echo(
             f"wrote {output}: {counts['records']:,} records, {counts['boxes']:,} boxes moved to the {to} frame"
             f" in {counts['records_with_boxes']:,} records"
-            + (f", {counts['left_unchanged']:,} invalid boxes left unchanged" if counts["left_unchanged"] else "")
+            + (f", {counts['left_unchanged']:,} boxes left unchanged" if counts["left_unchanged"] else "")
+            + f"; frame noted in {frame_path(output).name}"
         )
 
     app.add_typer(boxes_app, name="boxes")

@@ -11,6 +11,10 @@ import importlib
 from dataclasses import dataclass
 
 
+#: Values of :attr:`Source.box_frame`.
+BOX_FRAMES = (None, "original", "padded")
+
+
 @dataclass(frozen=True)
 class Source:
     """One source of the pool.
@@ -23,6 +27,11 @@ class Source:
         qas: number of records in DataOptim's full release (the count a full build must give).
         image_folder: first path segment of ``image`` in its records.
         module: module under ``dataoptim.builders`` holding its builder.
+        box_frame: where the boxes ``[x1, y1, x2, y2]`` in its records' text are normalised:
+            ``"original"`` (the image's own width and height; ``select --boxes padded`` moves
+            them, as DataOptim's ``tools/expand_to_square.py`` does for ref3rec, ref3reg,
+            shikra and svit), ``"padded"`` (already in LLaVA's padded square, as released:
+            left as they are), or None (a source without boxes: never touched).
     """
 
     name: str
@@ -32,6 +41,11 @@ class Source:
     qas: int
     image_folder: str
     module: str
+    box_frame: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.box_frame not in BOX_FRAMES:
+            raise ValueError(f"source {self.name!r}: box_frame must be one of {BOX_FRAMES}, found {self.box_frame!r}")
 
 
 SOURCES: dict[str, Source] = {
@@ -46,11 +60,11 @@ SOURCES: dict[str, Source] = {
         Source("gqa", "GQA (train balanced)", "vqa", "vqa", 943_000, "visual_genome", "gqa"),
         Source("textvqa", "TextVQA 0.5.1 (train)", "vqa", "vqa", 34_602, "open_images", "textvqa"),
         Source("aokvqa", "A-OKVQA 1.0 (train)", "vqa", "mcvqa", 17_056, "coco", "aokvqa"),
-        Source("ref3rec", "RefCOCO/+/g REC (Shikra)", "grounding", "rec", 143_802, "coco", "ref3rec"),
-        Source("ref3reg", "RefCOCO/+/g REG (Shikra)", "grounding", "reg", 143_802, "coco", "ref3reg"),
-        Source("shikra", "Shikra-RD (GPT-4)", "grounding", "dialogue", 5_922, "flickr30k", "shikra"),
+        Source("ref3rec", "RefCOCO/+/g REC (Shikra)", "grounding", "rec", 143_802, "coco", "ref3rec", box_frame="original"),
+        Source("ref3reg", "RefCOCO/+/g REG (Shikra)", "grounding", "reg", 143_802, "coco", "ref3reg", box_frame="original"),
+        Source("shikra", "Shikra-RD (GPT-4)", "grounding", "dialogue", 5_922, "flickr30k", "shikra", box_frame="original"),
         Source("llava", "LLaVA-Instruct-150K", "gpt4", "instruct", 157_712, "coco", "llava"),
-        Source("svit", "SVIT", "gpt4", "instruct", 2_992_799, "visual_genome", "svit"),
+        Source("svit", "SVIT", "gpt4", "instruct", 2_992_799, "visual_genome", "svit", box_frame="original"),
     ]
 }
 

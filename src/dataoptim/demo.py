@@ -42,6 +42,8 @@ HELD_OUT = [("textvqa", "validation", 5), ("vqav2", "validation", 10), ("gqa", "
 #: named for that, not for the benchmark metric of the same key (VQAv2's accuracy uses 10 answers, COCO's CIDEr 5).
 HELD_OUT_METRICS = {
     ("vqa", "accuracy"): "held-out VQA exact match (1 reference; not VQAv2's 10-answer VQA accuracy)",
+    ("textvqa", "accuracy"): "held-out TextVQA exact match (1 reference; not TextVQA's 10-answer accuracy)",
+    ("aokvqa", "accuracy"): "held-out A-OKVQA multiple-choice accuracy (the option letter)",
     ("caption", "cider"): "held-out CIDEr-D against 1 reference caption (COCO's has 5: not comparable with published CIDEr)",
     ("gqa", "accuracy"): "held-out GQA exact match (1 answer, as GQA's own accuracy)",
     ("mc", "accuracy"): "held-out multiple-choice accuracy (the option letter)",
@@ -160,9 +162,14 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
 
     # 6. evaluate ------------------------------------------------------------------------------
     from dataoptim.evaluate import evaluate
+    from dataoptim.evaluate.tasks.shared import java_available
 
+    # CIDEr's official tokenizer runs in Java; without it the demo says so and uses the simple one (recorded in scores.json)
+    tokenizer = "ptb" if java_available() else "simple"
+    if tokenizer == "simple":
+        say("[evaluate] no Java on PATH: captions scored with --cider-tokenizer simple (not official)")
     with clock("evaluate"):
-        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12)
+        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12, tokenizer=tokenizer)
         result.scores = report["scores"]
     say(f"[evaluate] {len(held_out)} held-out questions, 1 reference each (exact match, 1-reference CIDEr-D: see report.md) -> {out / 'eval'}")
 
@@ -257,7 +264,7 @@ def _write_report(result: DemoResult, summary) -> None:
         f"| {task} | {m.get('n', '')} | {held_out_label(task, metric)} | {value:.4f} |"
         for task, m in result.scores.items()
         for metric, value in m.items()
-        if metric != "n"
+        if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool)  # not scorer, options, categories
     )
     text = f"""# dataoptim demo report
 

@@ -105,6 +105,8 @@ class ModelInputError(DataOptimError):
     """A record cannot be fed to the model: too long for ``model_max_length``, corrupt image, template mismatch."""
 
 
+class BoxFrameError(ConfigError):
+    """A file's boxes are already in the frame a conversion would move them to (its ``.boxes.json`` says so)."""
 class MissingExtraError(DataOptimError, ImportError):
     """An optional dependency is not installed; the message names the extra to install (:mod:`dataoptim.extras`).
 

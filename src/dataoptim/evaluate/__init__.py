@@ -2,9 +2,12 @@
 
 - :mod:`~dataoptim.evaluate.benchmark`: the canonical benchmark file and readers
   (DataOptim validation set, LLaVA eval question files, builder records).
-- :mod:`~dataoptim.evaluate.metrics`: VQA accuracy, GQA exact match, multiple choice,
-  CIDEr, grounding IoU, POPE — one plain function each.
-- :mod:`~dataoptim.evaluate.scoring`: score saved predictions; results files and ``scores.json``.
+- :mod:`~dataoptim.evaluate.tasks`: one scorer per benchmark task, each reproducing its
+  reference implementation (vqaEval, LLaVA's eval scripts, MME's ``calculation.py``,
+  lmms-eval's REC rule, pycocoevalcap CIDEr-D); shared tables, box readers and CIDEr in ``tasks.shared``.
+- :mod:`~dataoptim.evaluate.metrics`: the friendlier readings used only with ``lenient=True`` (not official).
+- :mod:`~dataoptim.evaluate.scoring`: score saved predictions (or MME-layout result folders);
+  ``per_question.jsonl``, results files and ``scores.json``.
 - :mod:`~dataoptim.evaluate.generate`: batched greedy generation behind a small interface.
 - :mod:`~dataoptim.evaluate.runner`: :func:`evaluate`, all of it end to end.
 - :mod:`~dataoptim.evaluate.report`: comparison of runs (markdown table, bar plot).

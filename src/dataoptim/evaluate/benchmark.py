@@ -42,21 +42,24 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.io import atomic_write, iter_jsonl, read_json, require_file
 
-#: Task names of the canonical format; each names a metric.
-TASKS = ("vqa", "gqa", "mc", "caption", "grounding", "pope")
+#: Task names of the canonical format; each names its scorer (:mod:`dataoptim.evaluate.tasks`).
+TASKS = ("vqa", "textvqa", "gqa", "mc", "aokvqa", "caption", "grounding", "pope", "mme")
 #: Reader names accepted by :func:`read_benchmark`.
 FORMATS = ("auto", "canonical", "dataoptim", "llava", "records")
 IMAGE_TOKEN = "<image>"
 #: Tasks whose reference is one string (``answer``); the others take a list (``answers``).
-SINGLE_ANSWER_TASKS = ("gqa", "mc", "grounding", "pope")
+SINGLE_ANSWER_TASKS = ("gqa", "mc", "aokvqa", "grounding", "pope", "mme")
+#: MME's 14 subtask names (its result files are ``<subtask>.txt``); each names task ``mme`` (exact name only).
+MME_SUBTASKS = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR",
+                "commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 
 #: Words in a DataOptim task prefix or a LLaVA file name that name a task.
 TASK_ALIASES: dict[str, str] = {
     **{t: t for t in TASKS},
     "captioning": "caption", "coco": "caption", "cococap": "caption", "flickr30k": "caption",
     "flickr": "caption", "textcaps": "caption", "nocaps": "caption",
-    "vqav2": "vqa", "okvqa": "vqa", "textvqa": "vqa", "ocrvqa": "vqa", "vizwiz": "vqa", "docvqa": "vqa",
-    "mcvqa": "mc", "aokvqa": "mc", "scienceqa": "mc", "sqa": "mc", "mmbench": "mc", "seed": "mc",
+    "vqav2": "vqa", "okvqa": "vqa", "ocrvqa": "vqa", "vizwiz": "vqa", "docvqa": "vqa",
+    "mcvqa": "mc", "scienceqa": "mc", "sqa": "mc", "mmbench": "mc", "seed": "mc",
     "multiple_choice": "mc", "multiplechoice": "mc",
     "rec": "grounding", "refcoco": "grounding", "refcocog": "grounding", "refcoco+": "grounding", "ref3rec": "grounding",
     "hallucination": "pope",
@@ -95,8 +98,9 @@ def check_item(obj: Any, *, file: str | None = None, index: int | None = None, r
         InputError: naming file, record (line index), id and field: not an object,
             missing/ill-typed ``question_id``, ``text``, ``task``, ``image``,
             ``answers``/``answer``, ``choices``; a task outside :data:`TASKS`;
-            no reference when ``require_reference``; an ``mc`` answer without a letter,
-            a ``grounding`` answer without a box.
+            no reference when ``require_reference``; an ``mc``/``aokvqa`` answer without a letter,
+            a ``grounding`` answer without a box; an ``mme`` question whose ``category`` is no
+            MME subtask or whose reference is not yes/no.
     """
     from dataoptim.evaluate.metrics import extract_choice, parse_box
 
@@ -131,14 +135,21 @@ def check_item(obj: Any, *, file: str | None = None, index: int | None = None, r
         choices = item["choices"]
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise InputError("must be a list of strings", field="choices", **where)
+    if item["task"] == "mme" and item.get("category") not in MME_SUBTASKS:
+        raise InputError(f"an MME question needs its subtask as 'category' (one of {', '.join(MME_SUBTASKS)}), "
+                         f"found {item.get('category')!r}", field="category", **where)
     if not has_reference(item):
         if require_reference:
             raise InputError("no reference: give 'answers' (list) or 'answer' (string) to score", field="answer", **where)
         return item
     field = "answers" if item.get("answers") is not None else "answer"
     for ref in references(item):
-        if item["task"] == "mc" and extract_choice(ref) is None:
+        if item["task"] in ("mc", "aokvqa") and extract_choice(ref) is None:
             raise InputError(f"multiple-choice reference {ref!r} names no option letter", field=field, **where)
+        if item["task"] in ("mme", "pope") and not isinstance(ref, str):
+            raise InputError(f"must be a string, found {type(ref).__name__}", field=field, **where)
+        if item["task"] == "mme" and ref.lower() not in ("yes", "no"):
+            raise InputError(f"an MME reference must be yes or no (any case), found {ref!r}", field=field, **where)
         if item["task"] == "grounding" and parse_box(ref) is None:
             raise InputError(f"grounding reference {ref!r} holds no [x1, y1, x2, y2] box", field=field, **where)
     return item
@@ -213,13 +224,16 @@ def task_from_name(name: str, task_map: Mapping[str, str] | None = None) -> str 
     ``task_map`` entries win (exact match on the lowercased name); otherwise the
     name is split on non-alphanumerics (``+`` kept) and the first word found in
     :data:`TASK_ALIASES` decides (``"llava_pope_test"`` -> ``pope``,
-    ``"llava_textvqa_val_v051_ocr"`` -> ``vqa``).
+    ``"llava_textvqa_val_v051_ocr"`` -> ``textvqa``). An MME subtask name
+    (:data:`MME_SUBTASKS`, whole name, any case) names ``mme``.
     """
     low = name.lower()
     if task_map:
         for key, task in task_map.items():
             if key.lower() == low:
                 return task
+    if low in (sub.lower() for sub in MME_SUBTASKS):
+        return "mme"
     if low in TASK_ALIASES:
         return TASK_ALIASES[low]
     for word in re.split(r"[^a-z0-9+]+", low):
@@ -350,10 +364,35 @@ def _answer_value(obj: Mapping[str, Any]) -> Any:
     return None
 
 
+def _first_line(text: str) -> str:
+    return text.replace(IMAGE_TOKEN, "").strip().split("\n", 1)[0].strip()
+
+
+def _check_pope_row(obj: Any, item: Mapping[str, Any], path: Path, index: int) -> None:
+    """A POPE label line must carry ``label``, and its question (and image) must be the question it is paired with.
+
+    LLaVA's ``eval_pope.py`` pairs a label file with the questions of its category by line
+    order; a label file of another POPE version would pair silently with the wrong questions.
+    """
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("label"), str):
+        raise InputError(f"line {index + 1}: no 'label' (a POPE label file gives each question's yes/no label)",
+                         file=path, record=index, id=item["question_id"], field="label")
+    text = obj.get("text")
+    if isinstance(text, str) and _first_line(text) != _first_line(item["text"]):
+        raise InputError(f"line {index + 1}: question {text!r} is not question {item['question_id']!r} of the question file "
+                         f"({_first_line(item['text'])!r}); the label file is of another POPE version or order",
+                         file=path, record=index, id=item["question_id"], field="text")
+    image = obj.get("image")
+    if isinstance(image, str) and isinstance(item.get("image"), str) and Path(image).name != Path(item["image"]).name:
+        raise InputError(f"line {index + 1}: image {image!r} is not {item['image']!r} of question {item['question_id']!r}",
+                         file=path, record=index, id=item["question_id"], field="image")
+
+
 def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     """Fill ``answer``/``answers`` of ``items`` in place from answer files (see :func:`read_llava`)."""
     by_id: dict[str, Any] = {}
     by_text: dict[tuple[str, str], Any] = {}
+    pope_rows: dict[str, tuple[Path, int, Mapping[str, Any]]] = {}
     for path in paths:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
@@ -367,10 +406,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
             if len(targets) > len(rows):
                 raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
             for index, (item, obj) in enumerate(zip(targets, rows)):
-                value = _answer_value(obj)
-                if not isinstance(value, str):
-                    raise InputError("missing label", file=path, record=index, field="label")
-                item["answer"] = value
+                _check_pope_row(obj, item, path, index)
+                item["answer"] = obj["label"]
             continue
         if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
             for index, obj in enumerate(rows["data"]):
@@ -394,6 +431,15 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                 raise InputError("missing", file=path, record=index, field="question_id")
             ids.append(obj["question_id"])
         for index, (obj, qid) in enumerate(zip(rows, unique_ids(ids))):
+            if task == "pope":  # a POPE label is 'label' (or 'answer'), never a question's 'text'
+                value = obj.get("label", obj.get("answer"))
+                if not isinstance(value, str):
+                    raise InputError(f"line {index + 1}: no 'label' (a POPE label file gives each question's yes/no label)",
+                                     file=path, record=index, id=qid, field="label")
+                by_id[qid] = value
+                if isinstance(obj.get("text"), str):  # the label line's question, checked against the question paired with it
+                    pope_rows[qid] = (path, index, obj)
+                continue
             value = _answer_value(obj)
             if value is None:
                 raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
@@ -409,6 +455,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         if value is None:
             missing.append(item["question_id"])
             continue
+        if item["question_id"] in pope_rows:
+            _check_pope_row(pope_rows[item["question_id"]][2], item, *pope_rows[item["question_id"]][:2])
         if isinstance(value, list):
             item["answers"] = [str(v) for v in value]
         elif task in SINGLE_ANSWER_TASKS:
@@ -437,7 +485,8 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     the last gpt turn; ``question_id`` is the record id. The benchmark task is
     ``gqa`` for ``source == "gqa"``, else :data:`RECORD_TASKS` of the record's
     ``task`` (``mcvqa`` -> ``mc`` with the letter as ``answer`` and the options as
-    ``choices``; ``rec`` -> ``grounding`` with the box as ``answer``; captions and
+    ``choices``, but ``aokvqa`` for source ``aokvqa``, keeping DataOptim's answer sentence;
+    ``vqa`` from source ``textvqa`` -> ``textvqa``; ``rec`` -> ``grounding`` with the box as ``answer``; captions and
     free text -> ``caption``). A record without ``task`` is a caption only if it
     has one exchange; otherwise it needs ``task``.
 
@@ -484,6 +533,10 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
         else:
             raise InputError(f"task {kind!r} maps to no benchmark task (known: {', '.join(RECORD_TASKS)})",
                              file=file, record=index, id=str(rid), field="task")
+        if task == "mc" and rec.get("source") == "aokvqa":
+            task = "aokvqa"  # DataOptim's answer form "The correct option is B.", scored by that form's rule
+        elif task == "vqa" and rec.get("source") == "textvqa":
+            task = "textvqa"
         if tasks is not None and task not in tasks:
             continue
         if last - 1 != 0:  # a later turn: the <image> token is in the first turn, not here
@@ -497,6 +550,14 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
                 raise InputError(f"multiple-choice answer {answer!r} names no option letter", file=file, record=index,
                                  id=str(rid), field=f"conversations[{last}].value")
             item["answer"] = letter
+            choices = _mc_choices(question)
+            if choices:
+                item["choices"] = choices
+        elif task == "aokvqa":
+            if extract_choice(answer) is None:
+                raise InputError(f"multiple-choice answer {answer!r} names no option letter", file=file, record=index,
+                                 id=str(rid), field=f"conversations[{last}].value")
+            item["answer"] = answer
             choices = _mc_choices(question)
             if choices:
                 item["choices"] = choices

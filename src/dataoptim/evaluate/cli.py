@@ -57,32 +57,46 @@ def register(app) -> None:
     import typer
 
     fmt_help = "Benchmark format: auto, canonical, dataoptim, llava, records."
-    task_help = "Task of a LLaVA question file (vqa, gqa, mc, caption, grounding, pope); default from its name."
+    task_help = "Task of a LLaVA question file (vqa, textvqa, gqa, mc, aokvqa, caption, grounding, pope, mme); default from its name."
     answers_help = "Answer/annotation file(s) for a LLaVA question file (repeatable)."
     map_help = "NAME=TASK: the task of a DataOptim prefix or LLaVA file name (repeatable)."
-    cider_help = "CIDEr tokenisation: simple (no Java) or ptb (Java PTBTokenizer)."
+    cider_help = "CIDEr tokenisation: ptb (official, pycocoevalcap's Java PTBTokenizer) or simple (no Java; not official)."
+    lenient_help = "Friendlier answer readings (B., (B), 1e-1 boxes, any-case yes/no...): NOT official; labelled so in scores.json."
+    rule_help = "Grounding rule: lmms-eval (refcoco REC, default) or shikra (exactly one box, IoU > 0.5)."
 
     @app.command("score")
     def score_command(
-        predictions: Path = typer.Option(..., "--predictions", "-p", help="LLaVA answer file (JSONL: question_id, text)."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write {task}.tsv and scores.json here."),
+        predictions: Path = typer.Option(..., "--predictions", "-p", help="LLaVA answer file (JSONL: question_id, text), or a folder of MME-layout <task>.txt result files (scored alone)."),
+        benchmark: Optional[Path] = typer.Option(None, "--benchmark", "-b", help="Benchmark file (or Arrow folder of records); not with a results folder."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write {task}.tsv, per_question.jsonl and scores.json here."),
         fmt: str = typer.Option("auto", "--format", help=fmt_help),
         task: Optional[str] = typer.Option(None, "--task", help=task_help),
         answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
         task_map: Optional[List[str]] = typer.Option(None, "--task-map", help=map_help),
-        allow_missing: bool = typer.Option(False, "--allow-missing", help="Score questions without a prediction as empty answers."),
-        cider_tokenizer: str = typer.Option("simple", "--cider-tokenizer", help=cider_help),
+        allow_missing: bool = typer.Option(False, "--allow-missing", help="Score questions without a prediction as wrong (no credit)."),
+        cider_tokenizer: str = typer.Option("ptb", "--cider-tokenizer", help=cider_help),
+        lenient: bool = typer.Option(False, "--lenient", help=lenient_help),
+        grounding_rule: str = typer.Option("lmms-eval", "--grounding-rule", help=rule_help),
     ) -> None:
-        """Score saved predictions against a benchmark (no model); print scores.json."""
+        """Score saved predictions against a benchmark, or a folder of <task>.txt result files alone (no model); print scores.json."""
+        from dataoptim.errors import ConfigError
         from dataoptim.evaluate.benchmark import read_benchmark
-        from dataoptim.evaluate.scoring import read_predictions, require_captions_extra, score_items, write_results
+        from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, require_captions_extra, score_items, write_results
 
-        preds = read_predictions(predictions)
-        items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
-        require_captions_extra(items)
-        scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, allow_missing=allow_missing,
-                                   predictions_file=str(predictions))
+        check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
+        if predictions.is_dir():
+            if benchmark is not None:
+                raise ConfigError("a folder of <task>.txt result files carries its own references; drop --benchmark", file=predictions)
+            items, preds = read_results_dir(predictions, task_map=_task_map(task_map))
+        else:
+            if benchmark is None:
+                raise ConfigError("--benchmark is needed with a predictions file (only a folder of <task>.txt result files is scored alone)")
+            preds = read_predictions(predictions)
+            items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+        require_captions_extra(items)  # pycocoevalcap for CIDEr: one line naming the extra, before any scoring
+        scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,
+                                   allow_missing=allow_missing, predictions_file=str(predictions),
+                                   benchmark_file=None if benchmark is None else str(benchmark))
         if output is not None:
             write_results(output, scores, rows)
         _show(scores, f"scores: {predictions.name}")
@@ -105,7 +119,9 @@ def register(app) -> None:
         task: Optional[str] = typer.Option(None, "--task", help=task_help),
         answers: Optional[List[Path]] = typer.Option(None, "--answers", help=answers_help),
         task_map: Optional[List[str]] = typer.Option(None, "--task-map", help=map_help),
-        cider_tokenizer: str = typer.Option("simple", "--cider-tokenizer", help=cider_help),
+        cider_tokenizer: str = typer.Option("ptb", "--cider-tokenizer", help=cider_help),
+        lenient: bool = typer.Option(False, "--lenient", help=lenient_help),
+        grounding_rule: str = typer.Option("lmms-eval", "--grounding-rule", help=rule_help),
     ) -> None:
         """Answer a benchmark with a model (greedy, batched) and score the answers."""
         from dataoptim.extras import require_extra
@@ -121,7 +137,8 @@ def register(app) -> None:
 
             device = "cuda" if torch.cuda.is_available() else None
         result = evaluate(model, benchmark, image_dir, output, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                          tokenizer=cider_tokenizer, dtype=dtype, device=device, temperature=temperature, seed=seed,
+                          tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule, dtype=dtype, device=device,
+                          temperature=temperature, seed=seed,
                           backend=backend, progress=sys.stderr.isatty(), allow_symlinks_out=allow_symlinks_out,
                           **_read_options(fmt, task, answers, task_map))
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "

@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: ("Answer the question using a single word or phrase."), DataOptim's
 #: "The correct option is B.", a box "[0.123, 0.456, 0.789, 1.0]." (about 30 Llama
 #: tokens: one per digit), yes/no, and a one-sentence caption.
-MAX_NEW_TOKENS: dict[str, int] = {"vqa": 64, "gqa": 64, "mc": 32, "pope": 32, "grounding": 64, "caption": 128}
+MAX_NEW_TOKENS: dict[str, int] = {"vqa": 64, "textvqa": 64, "gqa": 64, "mc": 32, "aokvqa": 32, "pope": 32, "mme": 32, "grounding": 64,
+                                  "caption": 128}
 
 
 class Generator(Protocol):

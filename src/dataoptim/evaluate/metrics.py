@@ -1,6 +1,13 @@
-"""Benchmark metrics: one plain function per metric, no model, no I/O.
+"""Friendlier answer readings, used only under ``lenient=True`` / ``--lenient`` (NOT official).
 
-Each function names the public definition it follows. All accuracies are
+The official scorers, each reproducing its benchmark's reference implementation, are in
+:mod:`dataoptim.evaluate.tasks`; what they share is in :mod:`dataoptim.evaluate.tasks.shared`.
+The functions here forgive more than the references do (both sides always normalised,
+``B.``/``(B)``/option text read as a pick, ``.1``/``1e-1`` boxes, any-case yes/no); results
+computed with them are labelled not official. ``extract_choice`` and ``parse_box`` also
+read the benchmark's own references (the builders' answer sentences and boxes).
+
+Each function names the public definition it starts from. All accuracies are
 fractions in [0, 1]; CIDEr is on pycocoevalcap's scale (0 to 10 per image,
 usually reported ×100 in papers, which we do not do).
 
@@ -128,10 +135,11 @@ def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
     the leave-one-out subsets would be empty; the score is then exact match
     after normalisation (1.0 or 0.0).
 
-    Divergence from the script: the official script normalises the answers only
-    when the 10 human answers are not all the same (its annotations are stored
-    already normalised); we always normalise both sides, which gives the same
-    result on VQAv2 and the right one on raw references.
+    Divergence from the script (why this is the lenient reading): the official script
+    normalises nothing when the 10 human answers are all the same, so ``Yes`` scores 0
+    against ten ``yes`` there and 1 here; its contraction table also misses ``lets``,
+    ``shes``... and it removes at most 32 periods. :mod:`dataoptim.evaluate.tasks.vqa` is the
+    official reading.
 
     Source: Antol et al. 2015 / Goyal et al. 2017; VQAv2 ``vqaEval.py``.
 

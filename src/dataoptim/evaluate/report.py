@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from dataoptim.errors import ConfigError, InputError
 from dataoptim.evaluate.benchmark import TASKS
-from dataoptim.evaluate.scoring import MAIN_METRIC
+from dataoptim.evaluate.scoring import DESCRIPTIVE_KEYS, MAIN_METRIC, RAW_METRICS
 from dataoptim.io import atomic_write, read_json, write_json
 
 
@@ -26,19 +26,28 @@ def load_scores(run: str | Path) -> dict[str, dict[str, float]]:
 
     Raises:
         MissingFileError: no scores file.
-        InputError: not ``{task: {metric: number}}``.
+        InputError: not ``{task: {metric: number}}`` (the descriptive keys of each task's entry,
+            :data:`~dataoptim.evaluate.scoring.DESCRIPTIVE_KEYS`, are left out of the result).
     """
     path = Path(run)
     if path.is_dir():
         path = path / "scores.json"
     data = read_json(path, expect=dict, what="scores file")
+    data.pop("protocol", None)  # how the answers were generated (dataoptim.evaluate.protocol), not a task
     for task, values in data.items():
         if not isinstance(values, dict):
             raise InputError(f"must map metric names to numbers, found {type(values).__name__}", file=path, field=task)
         for metric, value in values.items():
+            if metric in DESCRIPTIVE_KEYS:  # scorer, options, categories...: described, not compared
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"must be a finite number, found {value!r}", file=path, field=f"{task}.{metric}")
-    return data
+    return {task: _numbers(values) for task, values in data.items()}
+
+
+def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
+    """A task's ``scores.json`` entry without its descriptive keys (:data:`~dataoptim.evaluate.scoring.DESCRIPTIVE_KEYS`)."""
+    return {k: v for k, v in values.items() if k not in DESCRIPTIVE_KEYS}
 
 
 def _names(runs: Sequence[str | Path]) -> list[str]:
@@ -69,7 +78,7 @@ def compare(runs: Sequence[str | Path] | Mapping[str, Mapping[str, Mapping[str, 
         MissingFileError, InputError: from :func:`load_scores`.
     """
     if isinstance(runs, Mapping):
-        labels, scores = list(runs), [dict(v) for v in runs.values()]
+        labels, scores = list(runs), [{t: _numbers(m) for t, m in v.items()} for v in runs.values()]
     else:
         labels, scores = _names(runs), [load_scores(r) for r in runs]
     if names is not None:
@@ -102,7 +111,7 @@ def compare(runs: Sequence[str | Path] | Mapping[str, Mapping[str, Mapping[str, 
 def _fmt(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.4f}" if metric == "cider" else f"{100 * value:.2f}"
+    return f"{value:.4f}" if metric in RAW_METRICS else f"{100 * value:.2f}"
 
 
 def comparison_markdown(result: Mapping[str, Any]) -> str:
@@ -120,7 +129,7 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
         cells += [_fmt(m, row["scores"].get(t, {}).get(m)) for t, m in cols]
         cells.append(f"{row['mean_rank']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
-    note = "\nMetrics in % except CIDEr; * = metric used for the per-task rank; runs sorted by mean rank.\n"
+    note = "\nMetrics in % except CIDEr and MME scores; * = metric used for the per-task rank; runs sorted by mean rank.\n"
     return "\n".join(lines) + "\n" + note
 
 
@@ -151,14 +160,14 @@ def comparison_figure(result: Mapping[str, Any]):
     for ax, task in zip(axes[0], tasks):
         metric = MAIN_METRIC[task]
         values = [r["scores"].get(task, {}).get(metric, float("nan")) for r in runs]
-        scale = 1.0 if metric == "cider" else 100.0
+        scale = 1.0 if metric in RAW_METRICS else 100.0
         ax.bar(range(len(runs)), [v * scale for v in values], color=[colours(i % 10) for i in range(len(runs))])
-        ax.set_title(f"{task}\n{metric}{'' if metric == 'cider' else ' (%)'}", fontsize=9, color=task_color(task))
+        ax.set_title(f"{task}\n{metric}{'' if metric in RAW_METRICS else ' (%)'}", fontsize=9, color=task_color(task))
         for spine in ax.spines.values():  # the task's fixed colour (dataoptim.colors), as in every plot
             spine.set_edgecolor(task_color(task))
         ax.set_xticks(range(len(runs)))
         ax.set_xticklabels([r["name"] for r in runs], rotation=45, ha="right", fontsize=7)
-        if metric != "cider":
+        if metric not in RAW_METRICS:
             ax.set_ylim(0, 100)
     fig.tight_layout()
     return fig

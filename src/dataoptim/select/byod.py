@@ -121,6 +121,7 @@ def validate_byod(
     allow_symlinks_out: bool = False,
     decode_images: bool = False,
     progress: bool = False,
+    boxes=None,
 ) -> Summary:
     """Validate a BYOD submission (a LLaVA JSON list, or JSON Lines) record by record, streaming.
 
@@ -139,6 +140,8 @@ def validate_byod(
             short after their header; a failure is a ``ModelInputError`` naming the first record
             that uses the image, and nothing is written.
         progress: progress bar while decoding.
+        boxes: with ``output``, a :class:`dataoptim.boxes.BoxMover` that moves the boxes of the
+            records written (by each id's source); its counts go into the summary's ``boxes``.
 
     Returns:
         The :class:`~dataoptim.select.summary.Summary` of the submission.
@@ -229,9 +232,12 @@ def validate_byod(
             lock_in_use(handle)
             handle.write(b"[")
             first = True
-            for record in records_checked():
+            if boxes is not None:
+                boxes.file = boxes.file or str(path)
+            for position, record in enumerate(records_checked()):
                 handle.write(b"\n" if first else b",\n")
-                handle.write(dumps(records.to_llava(record)))
+                out = records.to_llava(record)
+                handle.write(dumps(out if boxes is None else boxes.record(out, position)))
                 first = False
             if first:
                 raise InputError("submission holds no records", file=path)
@@ -245,6 +251,8 @@ def validate_byod(
         summary.in_pool = in_pool
     if checker is not None:
         summary.mislabeled, summary.mislabeled_count = list(checker.mislabeled), checker.mislabeled_count
+    if boxes is not None and output is not None:
+        summary.boxes = boxes.info()
     return summary
 
 

@@ -143,6 +143,28 @@ def lean_arrow() -> None:
         sys.meta_path.remove(blocker)
 
 
+def _box_mover(boxes: str, image_sizes: Path | None, image_folder: Path | None, allow_symlinks_out: bool):
+    """The :class:`dataoptim.boxes.BoxMover` of ``select --boxes`` (checked before anything is read or written).
+
+    Raises:
+        ConfigError: ``--boxes`` unknown; ``padded``/``padded-exact`` without ``--image-folder`` or
+            ``--image-sizes``; ``--image-sizes`` with ``--boxes original``.
+        MissingFileError, InputError: the image-size file is missing or malformed.
+    """
+    from dataoptim.boxes import TARGETS, BoxMover, ImageSizes, load_image_sizes
+
+    if boxes not in TARGETS:
+        raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {boxes!r}", field="--boxes")
+    if boxes == "original":
+        if image_sizes is not None:
+            raise ConfigError("--image-sizes is only for --boxes padded or padded-exact (the original frame needs no sizes)", field="--image-sizes")
+        return BoxMover("original")
+    if image_sizes is None and image_folder is None:
+        raise ConfigError(f"--boxes {boxes} needs the images' sizes: give --image-folder DIR or --image-sizes FILE", field="--boxes")
+    sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
+    return BoxMover(boxes, sizes)
+
+
 def register(app) -> None:
     """Add ``pool build``, ``pool info``, ``select`` and ``validate`` to the ``dataoptim`` Typer app."""
     pool_app = typer.Typer(help="Build and inspect a pool (all sources as Arrow files plus an id index).", no_args_is_help=True)
@@ -206,9 +228,11 @@ def register(app) -> None:
         write_ids: Optional[Path] = typer.Option(None, "--write-ids", help="Also write the selected ids, one per line."),
         summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the composition plot (PNG)."),
+        boxes: str = typer.Option("original", "--boxes", help="Frame of the grounding boxes written: 'original' (as released), 'padded' (moved as DataOptim's tools/expand_to_square.py: the challenge's final data; needs --image-folder or --image-sizes) or 'padded-exact' (exact, rounded once; not DataOptim's). Noted beside the output in OUT.json.boxes.json."),
+        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: \\[width, height]} instead of reading image headers."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line result."),
     ) -> None:
-        """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary."""
+        """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes)."""
         lean_arrow()
         from dataoptim.select.checks import check_output_paths, check_seed
 
@@ -231,6 +255,7 @@ def register(app) -> None:
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
         check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
+        mover = _box_mover(boxes, image_sizes, image_folder, allow_symlinks_out)
         ratios = parse_mix(mix) if mix is not None else None
         excluded = None
         if exclude_images is not None:
@@ -249,7 +274,7 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
-            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out,
+            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out, boxes=mover,
                                     decode_images=decode_images, progress=sys.stderr.isatty())
             if not quiet:
                 _echo_mislabeled(summary)
@@ -276,9 +301,12 @@ def register(app) -> None:
 
                 require_decodable(selection, image_folder, allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
             full = not quiet or summary_json is not None or plot is not None
-            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out)
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out, boxes=mover)
             if write_ids is not None:
                 selection.write_ids(write_ids)
+        from dataoptim.boxes import write_frame_file
+
+        write_frame_file(output, mover.info())  # always: a sidecar left by an earlier run never describes this file
         if summary_json is not None:
             summary.write_json(summary_json)
         if plot is not None:

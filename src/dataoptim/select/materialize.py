@@ -47,6 +47,9 @@ TAKE_BYTES = 32 << 20
 
 #: Called with each batch of taken records and the index of its source in ``pool.parts``.
 BatchHook = Callable[[pa.RecordBatch, int], None]
+#: Called with each batch of taken records, their output positions and the index of their source;
+#: returns the batch to write (e.g. with its boxes moved, :class:`dataoptim.boxes.BoxMover`).
+BatchTransform = Callable[[pa.RecordBatch, np.ndarray, int], pa.RecordBatch]
 
 
 def iter_taken(pool: "Pool", rows: np.ndarray, columns: Sequence[str], *, progress=None) -> Iterator[tuple[pa.RecordBatch, np.ndarray, int]]:
@@ -460,7 +463,8 @@ class _Buckets:
             del lines, text
 
 
-def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *, hook: BatchHook | None = None, progress: bool = False, memory_budget: int | None = None) -> int:
+def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *, hook: BatchHook | None = None, progress: bool = False, memory_budget: int | None = None,
+                     transform: BatchTransform | None = None) -> int:
     """Write the records at ``rows`` (in that order) as a LLaVA training JSON list, atomically.
 
     Only ``id``, ``image`` and ``conversations`` are written (LLaVA's
@@ -478,7 +482,8 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
         pool: the pool the rows belong to.
         rows: int64 global rows in output order (repeats allowed).
         path: output ``.json`` path.
-        hook: called on each batch of records read (pool order), for summaries.
+        hook: called on each batch of records read (pool order), for summaries (after ``transform``).
+        transform: applied to each batch of records read before it is written (pool order).
         progress: show a progress bar on a terminal.
         memory_budget: selected bytes sorted in memory at most (default :data:`MEMORY_BUDGET`).
 
@@ -512,6 +517,8 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
                 pending_pos: list[np.ndarray] = []
                 pending_rows = 0
                 for taken, pos, k in iter_taken(pool, rows, columns, progress=bar):
+                    if transform is not None:
+                        taken = transform(taken, pos, k)
                     if hook is not None:
                         hook(taken, k)
                     if taken.column("image").null_count:

@@ -480,7 +480,7 @@ class Selection:
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
 
     def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False, summary: bool = True,
-                      allow_symlinks_out: bool = False) -> Summary:
+                      allow_symlinks_out: bool = False, boxes=None) -> Summary:
         """Write the selection as LLaVA training JSON (``id``, ``image``, ``conversations``), atomically.
 
         Streams: memory stays bounded (see :mod:`dataoptim.select.materialize`)
@@ -494,6 +494,9 @@ class Selection:
             summary: compute the full summary in the same pass (images, turns, answer
                 length); if False only the counts of :meth:`counts` (a little faster).
             allow_symlinks_out: with ``image_folder``, follow links out of it instead of refusing them.
+            boxes: a :class:`dataoptim.boxes.BoxMover`: the boxes of the sources it moves are
+                written in its frame (``padded``: as DataOptim's ``tools/expand_to_square.py``);
+                its :meth:`~dataoptim.boxes.BoxMover.info` goes into the summary's ``boxes``.
 
         Returns:
             The :class:`Summary` of what was written.
@@ -508,12 +511,21 @@ class Selection:
         path = check_output_path(path, field="path")  # before the (slow) image check, and before anything is written
         if image_folder is not None:
             self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
+        transform = None
+        if boxes is not None:
+            boxes.file = boxes.file or self.file  # errors name the submission (if any), the position in the selection and the id
+            transform = lambda batch, pos, k: boxes.batch(batch, pos, self.pool.parts[k].name)  # noqa: E731
         if not summary:
-            write_llava_json(self.pool, self.rows, path, progress=progress)
-            return self.counts()
-        builder = SummaryBuilder(self.name)
-        write_llava_json(self.pool, self.rows, path, hook=lambda batch, k: builder.add_batch(batch, self.pool.parts[k].name), progress=progress)
-        return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+            write_llava_json(self.pool, self.rows, path, progress=progress, transform=transform)
+            out = self.counts()
+        else:
+            builder = SummaryBuilder(self.name)
+            write_llava_json(self.pool, self.rows, path, hook=lambda batch, k: builder.add_batch(batch, self.pool.parts[k].name), progress=progress,
+                             transform=transform)
+            out = builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+        if boxes is not None:
+            out.boxes = boxes.info()
+        return out
 
     def write_ids(self, path: str | os.PathLike) -> Path:
         """Write the ids, one per line (a standard submission), atomically.

@@ -41,6 +41,9 @@ class Summary:
         mislabeled: for a BYOD file checked against an image folder, ``(image, real_format)`` of
             the first :data:`MISLABELED_SHOWN` ``.jpg`` files of another image format (accepted:
             Pillow reads them by content; DESIGN §11), and ``mislabeled_count`` of them in all.
+        boxes: for a written selection, which frame its boxes are in and what was moved
+            (:meth:`dataoptim.boxes.BoxMover.info`: ``frame``, ``records``, ``boxes``, ``sources``);
+            the same as its ``.boxes.json`` sidecar. None when not known.
     """
 
     records: int = 0
@@ -56,6 +59,7 @@ class Summary:
     in_pool: int | None = None
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
     mislabeled_count: int = 0
+    boxes: dict[str, Any] | None = None
 
     @property
     def mean_turns(self) -> float:
@@ -101,6 +105,7 @@ class Summary:
             + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
             + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
             + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
+            + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
         )
         return table
 
@@ -156,6 +161,15 @@ class Summary:
             with atomic_write(path, "wb") as handle:
                 fig.savefig(handle, format="png", dpi=110)
         return fig
+
+
+def describe_boxes(info: Mapping[str, Any]) -> str:
+    """A summary's ``boxes`` in words: ``boxes in the padded frame (DataOptim tool): 12 moved in 5 records``."""
+    frame = info.get("frame")
+    if frame == "original":
+        return f"boxes in the original frame, as released ({info.get('records', 0):,} records of sources with boxes)"
+    how = "DataOptim tool" if frame == "padded" else "exact, not DataOptim's tool"
+    return f"boxes in the {frame} frame ({how}): {info.get('boxes', 0):,} moved in {info.get('records', 0):,} records"
 
 
 class SummaryBuilder:

@@ -47,6 +47,7 @@ def register(app) -> None:
         pretrain_mm_mlp_adapter: Optional[Path] = typer.Option(None, "--pretrain-mm-mlp-adapter", help="LLaVA pretrain projector mm_projector.bin."),
         vision_tower: Optional[str] = typer.Option(None, "--vision-tower", help="Replace openai/clip-vit-large-patch14 (e.g. a local copy)."),
         report_to: Optional[str] = typer.Option(None, "--report-to", help="Logging integration (recipe: wandb for llava; hf default none)."),
+        image_aspect_ratio: str = typer.Option("pad", "--image-aspect-ratio", help="'pad' (the recipe: DataOptim's final script) or 'square' (CLIP resize and centre crop, no padding: DataOptim's October script)."),
         # llava backend
         llava_repo: Optional[Path] = typer.Option(None, "--llava-repo", help="[llava] LLaVA checkout (commit 744cb3e)."),
         num_gpus: Optional[int] = typer.Option(None, "--num-gpus", help="[llava] deepspeed --num_gpus (default: all)."),
@@ -75,15 +76,26 @@ def register(app) -> None:
         """Train on a selection with the challenge's fixed recipe (LLaVA-LLaMA-2-7B instruction tuning): LLaVA's own launcher or transformers."""
         import warnings
 
+        from dataoptim.boxes import frame_note
         from dataoptim.errors import ConfigError
-        from dataoptim.train import train
-
         from dataoptim.modelref import check_model_ref
+        from dataoptim.train import train
 
         # a mistyped folder is refused at once, not taken for a hub id (llava: the launcher's machine loads them)
         for option, value in (("--model", model), ("--model-name-or-path", model_name_or_path), ("--vision-tower", vision_tower)):
             if value is not None:
                 check_model_ref(value, option=option, probe=backend is Backend.hf)
+        if image_aspect_ratio not in ("pad", "square"):
+            raise ConfigError(f"must be 'pad' (the recipe) or 'square' (the October script), got {image_aspect_ratio!r}", field="--image-aspect-ratio")
+        extras = _parse_extra(extra)
+        if image_aspect_ratio != "pad":
+            if extras.get("image_aspect_ratio", image_aspect_ratio) != image_aspect_ratio:
+                raise ConfigError(f"--extra image_aspect_ratio={extras['image_aspect_ratio']} contradicts --image-aspect-ratio {image_aspect_ratio}")
+            extras["image_aspect_ratio"] = image_aspect_ratio
+        note = frame_note(data, pad=extras.get("image_aspect_ratio", "pad") == "pad")
+        if note:
+            typer.echo(note, err=True)
+
         if backend is Backend.llava:
             hf_only = {
                 "--model": model != "tiny", "--max-steps": max_steps != -1, "--deepspeed": deepspeed is not None,
@@ -109,7 +121,7 @@ def register(app) -> None:
                 run = prepare_llava(
                     data, image_folder, llava_repo, model_name_or_path, pretrain_mm_mlp_adapter, output_dir,
                     run_dir=run_dir, num_gpus=num_gpus, lora=lora, qlora=qlora, vision_tower=vision_tower,
-                    report_to=report_to, extra=_parse_extra(extra), dry_run=dry_run, cache_dir=cache_dir,
+                    report_to=report_to, extra=extras, dry_run=dry_run, cache_dir=cache_dir,
                     allow_symlinks_out=allow_symlinks_out, decode_images=open_images,
                 )
             for w in caught:
@@ -131,7 +143,7 @@ def register(app) -> None:
             per_device_train_batch_size=per_device_train_batch_size,
             gradient_accumulation_steps=gradient_accumulation_steps, learning_rate=learning_rate,
             model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
-            gradient_checkpointing=gradient_checkpointing, image_position=image_position,
+            gradient_checkpointing=gradient_checkpointing, image_position=image_position, pad=image_aspect_ratio == "pad",
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
             allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, resume=resume,
             report_to=report_to or "none", dry_run=dry_run,

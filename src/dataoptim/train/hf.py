@@ -419,6 +419,7 @@ def train_hf(
     )
     tokenizer.model_max_length = model_max_length
     net.config.use_cache = False
+    net.config.image_aspect_ratio = "pad" if pad else "square"  # saved with the checkpoint, as LLaVA saves it; evaluation reads it
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
     with args.main_process_first(desc="preparing the selection"):
         encoded, report = prepare_dataset(
