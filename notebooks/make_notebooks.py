@@ -500,10 +500,10 @@ from dataoptim.samples import make_stand_in_images
 
 held_out = list(built["textvqa"]["validation"]) + list(built["coco"]["validation"].select(range(12)))
 benchmark = read_benchmark(held_out)
-print(f"{len(benchmark)} held-out questions:", {t: sum(i["task"] == t for i in benchmark) for t in ("vqa", "caption")})
+print(f"{len(benchmark)} held-out questions:", {t: sum(i["task"] == t for i in benchmark) for t in ("textvqa", "caption")})
 print(json.dumps(benchmark[0], ensure_ascii=False))
 print(json.dumps(benchmark[-1], ensure_ascii=False))
-assert len(benchmark) == 17 and [i["task"] for i in benchmark] == ["vqa"] * 5 + ["caption"] * 12
+assert len(benchmark) == 17 and [i["task"] for i in benchmark] == ["textvqa"] * 5 + ["caption"] * 12
 
 eval_images = sorted({r["image"] for r in held_out})
 images = WORK / "images"
@@ -513,14 +513,14 @@ print("stand-in images:", make_stand_in_images(pool.all().table(["image", "width
     md("""
 Each record becomes a canonical benchmark item (`read_benchmark`): the question is the last
 human turn, the reference the last gpt turn, and the benchmark task follows the record's
-task — TextVQA questions are scored as `vqa`, COCO captions as `caption`. **VQA accuracy** (TextVQA, VQAv2) compares the normalised
+task — TextVQA questions are scored as `textvqa`, COCO captions as `caption`. **VQA accuracy** (TextVQA, VQAv2) compares the normalised
 answer with the human answers: `min(#humans who gave it / 3, 1)`, averaged over the
 10-choose-9 subsets of the ten answers. **CIDEr** (captions; CIDEr-D as in the COCO caption
 evaluation) is the TF-IDF-weighted n-gram (1–4) cosine similarity between a caption and its
 references, with a length penalty, averaged over n and scaled by 10.
 
 These held-out records have **one reference each**, so the scores below are not those
-metrics as published: the `vqa` and `textvqa` scores are exact matches against one answer
+metrics as published: the `textvqa` score is an exact match against one answer
 (not the 10-answer accuracy) and the `caption` score is CIDEr-D against one reference caption
 (COCO has five). `dataoptim.demo.held_out_label` names each score for what it is.
 
@@ -575,23 +575,28 @@ for name in mixtures:
 
 `dataoptim.evaluate.evaluate(checkpoint, benchmark, image_dir, output_dir)` reads the
 questions, answers them in batches with greedy decoding, scores the answers and writes
-`predictions.jsonl` (LLaVA's answer format), `benchmark.jsonl`, one `<task>.tsv` per task
-and `scores.json`.
+`predictions.jsonl` (LLaVA's answer format), `benchmark.jsonl`, one `<task>.tsv` per task,
+`per_question.jsonl` (what each answer was read as, and its score) and `scores.json`
+(each task scored as its benchmark's official scorer does; TextVQA by LLaVA's m4c evaluator).
 """),
     code("""
 from dataoptim.demo import held_out_label  # one reference per question: named for what the scores are
 from dataoptim.evaluate import evaluate
+from dataoptim.evaluate.tasks.shared import java_available
 
+# CIDEr's official PTB tokenizer runs in Java; without it, say so and use the simple one (labelled not official)
+TOKENIZER = "ptb" if java_available() else "simple"
 results = {}
 for name, run in runs.items():
-    results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12)
+    results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12,
+                             tokenizer=TOKENIZER)
     for task, metrics in results[name]["scores"].items():
         for metric, value in metrics.items():
             if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool):  # not the scorer's name
                 print(f"{name}: {held_out_label(task, metric)} = {value:.3f} ({metrics['n']} questions)")
-    assert set(results[name]["scores"]) == {"vqa", "caption"}
-    assert results[name]["scores"]["vqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
-    assert all(math.isfinite(v) for m in results[name]["scores"].values() for v in m.values())
+    assert set(results[name]["scores"]) == {"textvqa", "caption"}
+    assert results[name]["scores"]["textvqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
+    assert all(math.isfinite(m[m["headline"]]) for m in results[name]["scores"].values())
 first = next(iter(results))
 print("a prediction:", next(iter(results[first]["predictions"].items())))
 """),
@@ -599,20 +604,20 @@ print("a prediction:", next(iter(results[first]["predictions"].items())))
 A random tiny model on stand-in images answers nonsense, so both runs score 0. Saved
 predictions can be scored again without the model — what an organiser does with submitted
 answer files: `dataoptim.evaluate.score(predictions, benchmark)` gives the same numbers.
-Scoring the references themselves shows the top of each scale here (exact match 1; CIDEr-D
+Scoring the references themselves shows the top of each scale here (TextVQA exact match 1; CIDEr-D
 10 for captions equal to their single reference).
 """),
     code("""
 from dataoptim.evaluate import score
 
-rescored = score(WORK / "eval" / first / "predictions.jsonl", WORK / "eval" / first / "benchmark.jsonl")
+rescored = score(WORK / "eval" / first / "predictions.jsonl", WORK / "eval" / first / "benchmark.jsonl", tokenizer=TOKENIZER)
 print(rescored)
 assert rescored == results[first]["scores"]
 
 # A sanity bound: answers that copy the reference.
-oracle = score({item["question_id"]: item["answers"][0] for item in benchmark}, benchmark)
+oracle = score({item["question_id"]: item["answers"][0] for item in benchmark}, benchmark, tokenizer=TOKENIZER)
 print("copying the reference:", oracle)
-assert oracle["vqa"]["accuracy"] == 1.0 and oracle["caption"]["cider"] > 1
+assert oracle["textvqa"]["accuracy"] == 1.0 and oracle["caption"]["cider"] > 1
 """),
     md("""
 ## Compare the runs

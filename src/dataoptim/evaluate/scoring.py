@@ -419,6 +419,8 @@ def require_captions_extra(items: Iterable[Mapping[str, Any]]) -> None:
     Raises:
         MissingExtraError: naming the ``eval`` extra (:func:`dataoptim.extras.require_extra`).
     """
+    from dataoptim.evaluate.benchmark import has_reference
+
     if any(item.get("task") == "caption" and has_reference(item) for item in items):
         from dataoptim.extras import require_extra
 

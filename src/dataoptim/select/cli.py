@@ -229,7 +229,7 @@ def register(app) -> None:
         summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the composition plot (PNG)."),
         boxes: str = typer.Option("original", "--boxes", help="Frame of the grounding boxes written: 'original' (as released), 'padded' (moved as DataOptim's tools/expand_to_square.py: the challenge's final data; needs --image-folder or --image-sizes) or 'padded-exact' (exact, rounded once; not DataOptim's). Noted beside the output in OUT.json.boxes.json."),
-        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: \\[width, height]} instead of reading image headers."),
+        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: [width, height]} instead of reading image headers."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line result."),
     ) -> None:
         """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes)."""
