@@ -187,11 +187,12 @@ def _make_trainer_class():
             transformers 5 saves LLaVA under its legacy key names (``language_model.model...``), so none
             of them matched and the resumed run silently started from the initial weights. Here the
             checkpoint is loaded as a model (once more in memory, on CPU) and its weights copied in,
-            strictly. Sharded, FSDP, PEFT and DeepSpeed checkpoints keep ``Trainer``'s way.
+            strictly (one ``model.safetensors`` or its shards). FSDP and DeepSpeed checkpoints keep ``Trainer``'s way.
             """
             model = self.model if model is None else model
-            single = os.path.join(resume_from_checkpoint, "model.safetensors")
-            if not os.path.isfile(single) or self.is_fsdp_enabled or self.is_deepspeed_enabled or not hasattr(model, "config"):
+            saved = any(os.path.isfile(os.path.join(resume_from_checkpoint, name))
+                        for name in ("model.safetensors", "model.safetensors.index.json"))  # one file or shards
+            if not saved or self.is_fsdp_enabled or self.is_deepspeed_enabled or not hasattr(model, "config"):
                 return super()._load_from_checkpoint(resume_from_checkpoint, model)
             dtype = next(model.parameters()).dtype
             loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
