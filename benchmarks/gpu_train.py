@@ -6,11 +6,13 @@ Llama decoder (default ~1.1 B parameters: 2048 wide, 16 layers, 32064-token
 output layer), the recipe's batch 16, bf16, gradient checkpointing, AdamW,
 cosine schedule — on a generated selection (synthetic JPEGs, two-turn
 conversations of mixed length) through the whole ``dataoptim.train.hf``
-pipeline (JSON → Arrow → tokens → data loader → ``Trainer``), and reports
-samples/s and tokens/s (non-padding tokens, image tokens included).
+pipeline (JSON → Arrow → LLaVA 744cb3e's exact encoding with LLaMA-2's
+SentencePiece tokenizer → data loader → ``Trainer``, loss per device as the
+recipe), and reports samples/s and tokens/s (non-padding tokens, image tokens
+included). A few records run past ``model_max_length`` and are cut, as LLaVA cuts them.
 
     python benchmarks/gpu_train.py                  # GPU: ~1.1 B model, 300 steps, stops by 6.5 min
-    python benchmarks/gpu_train.py --tiny --steps 2 # CPU smoke test (seconds)
+    python benchmarks/gpu_train.py --tiny --steps 2 # CPU smoke test (seconds; small model, same encoding)
 
 Writes a JSON report (``--out``, default ``gpu_train.json`` in the work folder) and
 prints it. Nothing is downloaded.
@@ -42,6 +44,7 @@ def make_selection(folder: Path, n_records: int, n_images: int, image_size: tupl
     from PIL import Image
 
     rng = random.Random(seed)
+    long_every = 97  # about 1 % of the records run past 2,048 positions (cut by the collator, still trained)
     nprng = np.random.default_rng(seed)
     images = folder / "images"
     (images / "synth").mkdir(parents=True, exist_ok=True)
@@ -50,7 +53,8 @@ def make_selection(folder: Path, n_records: int, n_images: int, image_size: tupl
         Image.fromarray(pixels).save(images / "synth" / f"{i}.jpg", quality=90)
     records = []
     for i in range(n_records):
-        answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 120)))
+        n_words = 2200 if i % long_every == long_every - 1 else rng.randint(5, 120)
+        answer = " ".join(rng.choice(WORDS) for _ in range(n_words))
         records.append({
             "id": f"synth_{i}",
             "image": f"synth/{i % n_images}.jpg",
@@ -69,11 +73,15 @@ def make_selection(folder: Path, n_records: int, n_images: int, image_size: tupl
 def build(args):
     import torch
 
-    from dataoptim.train.model import build_model_from_configs, build_tiny_image_processor, build_tiny_model, build_tiny_tokenizer
+    from dataoptim.train.model import build_model_from_configs, build_tiny_image_processor, build_tiny_tokenizer
 
-    if args.tiny:
-        return build_tiny_model(seed=args.seed)
+    # the ids come from LLaMA-2's SentencePiece model (train_hf(llama_tokenizer=...)); this tokenizer only
+    # gives the model its <image> and pad ids (pad = <unk> = 0, as LLaMA-2's)
     tokenizer = build_tiny_tokenizer()
+    if args.tiny:
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=28, patch_size=7, projection_dim=32)
+        text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048)
+        return build_model_from_configs(vision, text, tokenizer, seed=args.seed, text_vocab_size=32064), tokenizer, build_tiny_image_processor(28)
     vision = dict(  # openai/clip-vit-large-patch14
         hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
         image_size=224, patch_size=14, projection_dim=768, hidden_act="quick_gelu",
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="data-loader workers (recipe: 4)")
     parser.add_argument("--max-seconds", type=float, default=390.0, help="stop training after this long (keeps the check under 8 min)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokenizer", type=Path, default=Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "llama2-tokenizer",
+                        help="folder with LLaMA-2's tokenizer.model (default: the test fixture copy)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         data, images, work / "checkpoint", model=built, max_steps=args.steps,
         per_device_train_batch_size=args.batch_size, dataloader_num_workers=args.workers,
         cache_dir=work / "cache", save_strategy="no", save_final=False, seed=args.seed, callbacks=[deadline],
+        llama_tokenizer=args.tokenizer,
         disable_tqdm=not sys.stderr.isatty(),
     )
     steps = result.metrics["global_step"]
@@ -158,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         "steady_samples_per_second": round(sum(e["samples_per_second"] for e in steady) / len(steady), 3) if steady else None,
         "steady_tokens_per_second": round(sum(e["tokens_per_second"] for e in steady) / len(steady), 1) if steady else None,
         "mean_tokens_per_sample": round(result.report["tokens"] / max(result.report["usable"], 1), 1),
+        "encoding": result.report["encoding"],
+        "records_truncated": result.report["truncated"],
+        "records_masked": result.report["masked"],
+        "loss": "per-device micro-batch mean (LLaVA, transformers 4.31)",
         "first_loss": result.losses[0] if result.losses else None,
         "last_loss": result.losses[-1] if result.losses else None,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
@@ -167,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = json.dumps(report, indent=2)
     print(text)
+    print(f"tokens per second: {report['tokens_per_second']} (steady {report['steady_tokens_per_second']}), "
+          f"samples per second: {report['samples_per_second']}, {steps} steps on {report['device']}")
     out = args.out or (work / "gpu_train.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")

@@ -243,8 +243,9 @@ class TrainHF(Entry):
 
         settings = {"max_steps": 1, "per_device_train_batch_size": 2, "dataloader_num_workers": 0, **inputs.options.get("settings", {})}
         train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model=inputs.options.get("model", "tiny"), cache_dir=inputs.root / "cache",
-              open_images=bool(inputs.options.get("open_images")), skip_bad_images=bool(inputs.options.get("skip_bad_images")),
-              resume=bool(inputs.options.get("resume")), disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
+              open_images=bool(inputs.options.get("open_images")), strict_length=bool(inputs.options.get("strict_length")),
+              skip_bad_images=bool(inputs.options.get("skip_bad_images")), resume=bool(inputs.options.get("resume")),
+              disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         # a row's settings come last: the last of a repeated option wins
@@ -253,7 +254,8 @@ class TrainHF(Entry):
             "train", "--backend", "hf", "--model", inputs.options.get("model", "tiny"), "--data", inputs.main, "--image-folder", self._images(inputs),
             "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
             "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
-            *(["--decode-images"] if inputs.options.get("open_images") else []), *settings, *_allow_cli(inputs),
+            *(["--decode-images"] if inputs.options.get("open_images") else []),
+            *(["--strict-length"] if inputs.options.get("strict_length") else []), *settings, *_allow_cli(inputs),
             *(["--skip-bad-images"] if inputs.options.get("skip_bad_images") else []), *(["--resume"] if inputs.options.get("resume") else []),
         ]]
 

@@ -6,9 +6,7 @@ import pytest
 
 from dataoptim.errors import ConfigError, MissingFileError, ModelInputError
 from dataoptim.train.format import (
-    IGNORE_INDEX,
     SYSTEM_PROMPT,
-    encode_conversation,
     encode_prompt,
     inference_prompt,
     render_conversation,
@@ -52,77 +50,6 @@ def test_inference_prompt():
     assert inference_prompt("Hi", image=False) == f"[INST] {sys}Hi [/INST]"
     with pytest.raises(ConfigError):
         inference_prompt("<image> <image>")
-
-
-@pytest.mark.parametrize("position", ["front", "inline"])
-def test_label_mask_token_by_token(tok, position):
-    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=2048, image_position=position)
-    assert enc.problem is None
-    ids, labels = enc.input_ids, enc.labels
-    assert len(ids) == len(labels)
-    assert ids[0] == tok.bos_token_id and labels[0] == IGNORE_INDEX
-    image_id = tok.convert_tokens_to_ids("<image>")
-    image_pos = [i for i, t in enumerate(ids) if t == image_id]
-    assert len(image_pos) == N_IMAGE and image_pos == list(range(image_pos[0], image_pos[0] + N_IMAGE))
-    assert all(labels[i] == IGNORE_INDEX for i in image_pos)
-    # every label is either ignored or the token itself
-    assert all(l in (IGNORE_INDEX, t) for t, l in zip(ids, labels))
-    # the labelled tokens form exactly two runs: " a cat </s>" and " blue and white </s>"
-    runs, current = [], []
-    for i, l in enumerate(labels):
-        if l != IGNORE_INDEX:
-            current.append(i)
-        elif current:
-            runs.append(current)
-            current = []
-    if current:
-        runs.append(current)
-    assert len(runs) == 2
-    assert [tok.decode([ids[i] for i in run]) for run in runs] == [" a cat </s>", " blue and white </s>"]
-    assert all(ids[run[-1]] == tok.eos_token_id for run in runs)
-    # the token right before each run ends the [/INST] marker; the one after the first run is the next <s>
-    assert tok.decode(ids[runs[0][0] - 1]).endswith("]") and tok.decode(ids[runs[1][0] - 1]).endswith("]")
-    assert ids[runs[0][-1] + 1] == tok.bos_token_id and labels[runs[0][-1] + 1] == IGNORE_INDEX
-    assert runs[1][-1] == len(ids) - 1
-    assert enc.n_answer_tokens == sum(len(r) for r in runs)
-    # the unmasked text plus masked text is the whole prompt (with the image expanded)
-    text, _ = render_conversation(TWO_TURNS, image_position=position)
-    without_image = [t for t in ids[1:] if t != image_id]
-    assert tok.decode(without_image) == text.replace("<image>", "")
-
-
-def test_too_long_and_mismatch_are_reported(tok):
-    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=60)
-    assert enc.problem == "too_long" and "more than model_max_length 60" in enc.detail
-    with pytest.raises(ModelInputError, match="model_max_length"):
-        enc.raise_problem(file="sel.json", record=3, id="x_1")
-    # a tokenizer whose EOS is not </s>: the template does not match
-    bad = build_tiny_tokenizer()
-    bad.eos_token = "<unk>"
-    enc = encode_conversation(TWO_TURNS, bad, image_seq_length=N_IMAGE, model_max_length=2048)
-    assert enc.problem == "mismatch" and "EOS" in enc.detail
-    # an <image> token in a text-only record
-    enc = encode_conversation(TWO_TURNS, tok, image_seq_length=N_IMAGE, model_max_length=2048, has_image=False)
-    assert enc.problem == "mismatch"
-
-
-def test_too_long_is_reported_without_the_tokenizer_warning():
-    """The selection check measures lengths untruncated: the tokenizer's own "longer than the maximum" warning
-    (a second stderr line beside the CLI's error) is off."""
-    import logging
-
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    root = logging.getLogger("transformers")  # transformers' loggers stop propagating here
-    root.addHandler(handler)
-    try:
-        short = build_tiny_tokenizer(model_max_length=10)
-        enc = encode_conversation(TWO_TURNS, short, image_seq_length=N_IMAGE, model_max_length=10)
-    finally:
-        root.removeHandler(handler)
-    assert enc.problem == "too_long" and "more than model_max_length 10" in enc.detail
-    assert [r.getMessage() for r in records if "sequence length" in r.getMessage()] == []
 
 
 def test_encode_prompt_expands_image(tok):

@@ -101,26 +101,100 @@ def test_loss_finite_and_falls_on_a_repeated_batch(tmp_path):
     assert not torch.equal(fresh.lm_head.weight, trained.lm_head.weight)
 
 
-def test_record_too_long_is_an_error_or_skipped(tmp_path, capsys):
+def test_record_too_long_is_cut_and_listed_or_refused_with_strict_length(tmp_path, capsys):
+    """LLaVA cuts a record over model_max_length (image once) in its collator and trains it; --strict-length refuses it."""
     from dataoptim.train.hf import train_hf
 
     data, images = _selection(tmp_path, long_answer_at=1)
-    assert main(_hf_argv(tmp_path, data, images, "--max-steps", "1", "--model-max-length", "512")) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f"error: {data}: record 1 (id 'coco_1'), field 'conversations': needs ")
-    assert "more than model_max_length 512" in err and "1 record(s) too long" in err
-    assert not (tmp_path / "out" / "model.safetensors").exists()
+    assert main(_hf_argv(tmp_path, data, images, "--max-steps", "1", "--model-max-length", "512")) == 0
+    err = capsys.readouterr().err
+    assert "1 truncated at 512 positions" in err and "truncated: coco_1 (record 1): " in err
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report["truncated"] == 1 and report["usable"] == 4 and report["dropped"] == 0
+    (row,) = report["truncated_records"]
+    assert row["id"] == "coco_1" and row["index"] == 1 and row["positions_after"] == 512 and row["positions_before"] > 512
+    # the tiny model's image is 16 features: the longest sequence is 512 positions + 15
+    assert report["max_positions"] == 512 and report["max_length"] == 512 + 15
+    # --strict-length: today's refusal
+    assert main(_hf_argv(tmp_path, data, images, "--max-steps", "1", "--model-max-length", "512", "--strict-length")) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {data}: record 1 (id 'coco_1'), field 'conversations': needs {row['positions_before']} positions")
+    assert "more than model_max_length 512" in line and "1 record(s) too long" in line
     with pytest.raises(ModelInputError) as info:
-        train_hf(data, images, tmp_path / "o2", model_max_length=512, dry_run=True, cache_dir=tmp_path / "cache")
+        train_hf(data, images, tmp_path / "o2", model_max_length=512, strict_length=True, dry_run=True, cache_dir=tmp_path / "cache")
     assert info.value.record == 1 and info.value.id == "coco_1"
-    result = train_hf(data, images, tmp_path / "o3", model_max_length=512, skip_bad_records=True, dry_run=True, cache_dir=tmp_path / "cache")
-    assert result.report["too_long"] == 1 and result.report["usable"] == 3 and result.report["skipped"]
-    assert result.report["examples"]["too_long"][0]["id"] == "coco_1"
-    # a run that goes ahead without the skipped record keeps its report
-    train_hf(data, images, tmp_path / "o4", model_max_length=512, skip_bad_records=True, max_steps=1, per_device_train_batch_size=2,
-             dataloader_num_workers=0, save_strategy="no", save_final=False, disable_tqdm=True, cache_dir=tmp_path / "cache")
-    report = json.loads((tmp_path / "o4" / "data_report.json").read_text())
-    assert report["too_long"] == 1 and report["examples"]["too_long"][0]["id"] == "coco_1"
+    result = train_hf(data, images, tmp_path / "o3", model_max_length=512, strict_length=True, skip_bad_records=True, dry_run=True,
+                      cache_dir=tmp_path / "cache")
+    assert result.report["dropped_records"] == [{"index": 1, "id": "coco_1", "why": "too long"}] and result.report["usable"] == 3
+
+
+def test_two_steps_with_repeats_and_a_truncated_record(tmp_path, capsys):
+    """A selection with a repeated sample (same record twice) and a record over model_max_length: both train, both reported."""
+    data, images = _selection(tmp_path, n=3, long_answer_at=2)
+    records = json.loads(data.read_text())
+    data.write_text(json.dumps([records[0], records[1], records[0], records[2], records[0]]))
+    argv = _hf_argv(tmp_path, data, images, "--max-steps", "2", "--model-max-length", "512", "--per-device-train-batch-size", "3")
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "5 records (2 repeats), 5 used, 1 truncated at 512 positions" in err
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report["records"] == report["usable"] == 5 and report["repeats"] == 2
+    assert report["repeated_records"] == [{"index": 2, "id": "coco_0", "first_index": 0}, {"index": 4, "id": "coco_0", "first_index": 0}]
+    assert [(r["index"], r["id"], r["positions_after"]) for r in report["truncated_records"]] == [(3, "coco_2", 512)]
+    train_report = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert train_report["metrics"]["global_step"] == 2
+    assert train_report["loss"] == "per-device micro-batch mean (LLaVA, transformers 4.31)"
+    # one id with two different contents stays an error
+    records[1]["conversations"][1]["value"] = "another answer"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([records[0], records[1], json.loads(data.read_text())[1]]))
+    assert main(_hf_argv(tmp_path, bad, images, "--dry-run")) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == f"error: {bad}: record 2 (id 'coco_1'), field 'id': the id is used by record 1 with other content (a repeated sample must repeat the record exactly)"
+
+
+def test_records_llava_masks_are_kept_masked_and_reported(tmp_path, capsys):
+    """An answer holding </s>: LLaVA masks the whole record (tokenization mismatch); so does the hf backend, and says so."""
+    from dataoptim.train.hf import train_hf
+
+    data, images = _selection(tmp_path, n=3)
+    records = json.loads(data.read_text())
+    records[1]["conversations"][1]["value"] = "a cat </s> and a dog"
+    data.write_text(json.dumps(records))
+    result = train_hf(data, images, tmp_path / "dry", dry_run=True, cache_dir=tmp_path / "cache")
+    report = result.report
+    assert report["masked"] == 1 and report["train_nothing"] == 1 and report["usable"] == 3
+    (row,) = report["masked_records"]
+    assert row["id"] == "coco_1" and row["reason"].startswith("tokenization mismatch: turn 2 (gpt) holds '</s>'")
+    skipped = train_hf(data, images, tmp_path / "dry", dry_run=True, skip_bad_records=True, cache_dir=tmp_path / "cache").report
+    assert skipped["usable"] == 2 and skipped["dropped_records"] == [{"index": 1, "id": "coco_1", "why": "masked by the recipe"}]
+
+
+def test_loss_per_device_reaches_the_trainer(tmp_path):
+    """LLaVA's transformers 4.31 loss: each micro-batch's own mean, no token count across devices or accumulation steps."""
+    import transformers
+
+    from dataoptim.train.hf import train_hf
+
+    seen = {}
+
+    class Spy(transformers.TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            seen["average_tokens_across_devices"] = getattr(args, "average_tokens_across_devices", False)
+            def hook(module, args, kwargs):
+                seen.setdefault("forward_kwargs", set(kwargs))
+
+            model.register_forward_pre_hook(hook, with_kwargs=True)
+
+    data, images = _selection(tmp_path, n=4)
+    common = dict(max_steps=1, per_device_train_batch_size=1, gradient_accumulation_steps=2, dataloader_num_workers=0,
+                  save_strategy="no", save_final=False, disable_tqdm=True, cache_dir=tmp_path / "cache")
+    train_hf(data, images, tmp_path / "a", callbacks=[Spy()], **common)
+    assert seen["average_tokens_across_devices"] is False
+    assert "labels" in seen["forward_kwargs"] and "num_items_in_batch" not in seen["forward_kwargs"]
+    seen.clear()
+    train_hf(data, images, tmp_path / "b", callbacks=[Spy()], loss_per_device=False, **common)
+    assert seen["average_tokens_across_devices"] is True and "num_items_in_batch" in seen["forward_kwargs"]
 
 
 def test_missing_and_corrupt_images(tmp_path, capsys):
@@ -224,3 +298,75 @@ def test_empty_or_non_list_selection_is_an_input_error(tmp_path, content, words)
     with pytest.raises(InputError, match=words) as info:
         load_selection(path, cache_dir=tmp_path / "cache")
     assert info.value.file == str(path)
+
+
+def test_logged_loss_is_the_mean_of_micro_batch_means(tmp_path):
+    """One step of two micro-batches (accumulation 2): LLaVA's loss is the mean of each micro-batch's own mean,
+    not the mean over all label tokens of the step (which weights the long answer more)."""
+    import torch
+
+    from dataoptim.train.data import Collator, SupervisedDataset, prepare_dataset
+    from dataoptim.train.hf import train_hf
+    from dataoptim.train.model import build_tiny_model
+
+    data, images = _selection(tmp_path, n=2)
+    records = json.loads(data.read_text())
+    records[0]["conversations"] = records[0]["conversations"][:2]
+    records[0]["conversations"][1]["value"] = "yes"
+    records[1]["conversations"][1]["value"] = "a long answer about the cat on the mat " * 6
+    data.write_text(json.dumps(records))
+    model, tokenizer, processor = build_tiny_model(seed=0)
+    encoded, _ = prepare_dataset(data, images, tokenizer, model_max_length=2048, cache_dir=tmp_path / "cache")
+    dataset = SupervisedDataset(encoded, images, processor, image_token_id=model.config.image_token_index, image_seq_length=model.config.image_seq_length)
+    means, counts = [], []
+    with torch.no_grad():
+        for i in range(2):
+            batch = Collator(0)([dataset[i]])
+            means.append(float(model(**batch).loss))
+            counts.append(int((batch["labels"][:, 1:] != -100).sum()))
+    assert counts[0] < counts[1] / 5
+    per_device = sum(means) / 2
+    token_average = sum(m * c for m, c in zip(means, counts)) / sum(counts)
+    common = dict(max_steps=1, per_device_train_batch_size=1, gradient_accumulation_steps=2, dataloader_num_workers=0, learning_rate=0.0,
+                  warmup_ratio=0.0, save_strategy="no", save_final=False, disable_tqdm=True, cache_dir=tmp_path / "cache", tiny_kwargs={"seed": 0})
+    recipe = train_hf(data, images, tmp_path / "a", **common).losses[0]
+    newer = train_hf(data, images, tmp_path / "b", loss_per_device=False, **common).losses[0]
+    assert recipe == pytest.approx(per_device, rel=1e-4) and newer == pytest.approx(token_average, rel=1e-4)
+    assert abs(per_device - token_average) > 1e-3
+
+
+def test_training_with_llama2s_tokenizer_keeps_it_in_the_checkpoint(tmp_path):
+    """With LLaMA-2's SentencePiece model the checkpoint keeps tokenizer.model and its legacy setting,
+    so evaluation encodes prompts as LLaVA's eval does (dataoptim.train.encoding.sentencepiece_for)."""
+    from pathlib import Path
+
+    from dataoptim.train.encoding import LlamaText, sentencepiece_for
+    from dataoptim.train.hf import train_hf
+    from dataoptim.train.model import build_model_from_configs, build_tiny_image_processor, build_tiny_tokenizer, load_model
+
+    tok_dir = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+    tokenizer = build_tiny_tokenizer()
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=28, patch_size=7, projection_dim=32)
+    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048)
+    model = build_model_from_configs(vision, text, tokenizer, text_vocab_size=32064)
+    data, images = _selection(tmp_path, n=2)
+    result = train_hf(data, images, tmp_path / "out", model=(model, tokenizer, build_tiny_image_processor(28)), llama_tokenizer=tok_dir,
+                      max_steps=1, per_device_train_batch_size=2, dataloader_num_workers=0, save_strategy="no", disable_tqdm=True,
+                      cache_dir=tmp_path / "cache")
+    assert result.report["encoding"] == "sentencepiece tokenizer.model, legacy false"
+    assert (tmp_path / "out" / "tokenizer.model").read_bytes() == (tok_dir / "tokenizer.model").read_bytes()
+    assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["legacy"] is False
+    _, reloaded, _ = load_model(tmp_path / "out")
+    found = sentencepiece_for(reloaded)
+    assert isinstance(found, LlamaText) and found.legacy is False
+
+
+def test_llama_tokenizer_option_and_a_vocabulary_that_does_not_fit(tmp_path, capsys):
+    from pathlib import Path
+
+    tok_dir = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+    data, images = _selection(tmp_path, n=2)
+    # the tiny model embeds 385 tokens, LLaMA-2's tokenizer gives ids up to 31999
+    assert main(_hf_argv(tmp_path, data, images, "--dry-run", "--llama-tokenizer", str(tok_dir))) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: the model's vocabulary has ") and "fewer than the 32000 of " in line

@@ -191,3 +191,21 @@ def test_missing_parts_are_errors(tmp_path, capsys):
     assert "needs --llava-repo" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         prepare_llava(data, images, repo, base, adapter, tmp_path / "o", lora=True, qlora=True, dry_run=True)
+
+
+def test_repeated_samples_are_written_each_time(tmp_path):
+    """LLaVA trains every entry of its JSON list: a repeated sample (same id, same content) is written each time."""
+    from dataoptim.errors import RecordError
+
+    data, images, repo, adapter, base, records = _setup(tmp_path)
+    repeated = [records[0], records[1], records[0], records[2], records[0]]
+    data.write_text(json.dumps(repeated))
+    with pytest.warns(LlavaCommitWarning):
+        run = prepare_llava(data, images, repo, base, adapter, tmp_path / "out", cache_dir=tmp_path / "cache")
+    assert json.loads(run.files["data"].read_text()) == repeated and run.records == 5
+    other = json.loads(json.dumps(records[0]))
+    other["conversations"][1]["value"] = "something else"
+    data.write_text(json.dumps([records[0], other]))
+    with pytest.raises(RecordError, match="used by record 0 with other content") as info:
+        prepare_llava(data, images, repo, base, adapter, tmp_path / "out2", dry_run=True, cache_dir=tmp_path / "cache")
+    assert info.value.record == 1 and info.value.field == "id"

@@ -106,6 +106,14 @@ def _echo_mislabeled(summary) -> None:
             _echo(f"  {image} is really {kind}")
 
 
+def _echo_train_nothing(summary) -> None:
+    """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
+    if summary.train_nothing:
+        _echo(f"{summary.train_nothing:,} records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
+        for rid, reason in summary.train_nothing_shown[:5]:
+            _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
+
+
 class _NoPandas:
     """Meta-path finder that refuses ``pandas`` (see :func:`lean_arrow`)."""
 
@@ -313,6 +321,7 @@ def register(app) -> None:
             summary.plot(plot)
         if not quiet:
             summary.print()
+            _echo_train_nothing(summary)
         typer.echo(f"wrote {summary.records:,} records to {output}")
 
     @app.command("validate")
@@ -370,13 +379,17 @@ def register(app) -> None:
         if not quiet:
             summary.print()
             typer.echo(found.checked())
+            _echo_train_nothing(summary)
         kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
         layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
         if found.images_checked is None:
             checked = " (image files not checked: no --image-folder)"
         else:
             checked = " (image files found" + (" and decoded" if found.images_decoded is not None else ", headers parsed") + ")"
-        typer.echo(f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images{checked}")
+        typer.echo(
+            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images{checked}"
+            + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -408,7 +408,7 @@ class Selection:
     def summary(self) -> Summary:
         """Counts by source and task, distinct images, turns and answer length (reads image and conversations)."""
         builder = SummaryBuilder(self.name)
-        for batch, _, k in _iter_rows(self.pool, self.rows, ["image", "conversations"]):
+        for batch, _, k in _iter_rows(self.pool, self.rows, ["id", "image", "conversations"]):
             builder.add_batch(batch, self.pool.parts[k].name)
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
 

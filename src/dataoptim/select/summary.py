@@ -18,6 +18,8 @@ from dataoptim import catalog
 
 #: Mislabelled image files listed by name in a :class:`Summary` (all are counted).
 MISLABELED_SHOWN = 20
+#: Records that train nothing under the recipe listed by id in a :class:`Summary` (all are counted).
+TRAIN_NOTHING_SHOWN = 20
 #: Image paths kept from added batches before they are merged into one distinct set.
 IMAGES_MERGED_AT = 1 << 20
 
@@ -41,6 +43,10 @@ class Summary:
         mislabeled: for a BYOD file checked against an image folder, ``(image, real_format)`` of
             the first :data:`MISLABELED_SHOWN` ``.jpg`` files of another image format (accepted:
             Pillow reads them by content; DESIGN §11), and ``mislabeled_count`` of them in all.
+        train_nothing: records that train nothing under the recipe: LLaVA 744cb3e masks every
+            label of a record whose text holds the template's separators (``</s>``, ``"[/INST] "``)
+            or ``<unk>`` (:func:`dataoptim.template.masked_reason`); ``train_nothing_shown`` lists the
+            first :data:`TRAIN_NOTHING_SHOWN` as ``(id, reason)``.
         boxes: for a written selection, which frame its boxes are in and what was moved
             (:meth:`dataoptim.boxes.BoxMover.info`: ``frame``, ``records``, ``boxes``, ``sources``);
             the same as its ``.boxes.json`` sidecar. None when not known.
@@ -59,6 +65,8 @@ class Summary:
     in_pool: int | None = None
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
     mislabeled_count: int = 0
+    train_nothing: int = 0
+    train_nothing_shown: list[tuple[str, str]] = field(default_factory=list)
     boxes: dict[str, Any] | None = None
 
     @property
@@ -105,6 +113,7 @@ class Summary:
             + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
             + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
             + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
+            + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
         )
         return table
@@ -191,6 +200,17 @@ class SummaryBuilder:
         self._pending_images = 0
         self._merged_images = 0
         self._image_set: set[str] = set()
+        self.train_nothing = 0
+        self.train_nothing_shown: list[tuple[str, str]] = []
+
+    def _check_template(self, rid: str, conversations, has_image: bool) -> None:
+        from dataoptim.template import masked_reason
+
+        reason = masked_reason(conversations, has_image=has_image)
+        if reason is not None:
+            self.train_nothing += 1
+            if len(self.train_nothing_shown) < TRAIN_NOTHING_SHOWN:
+                self.train_nothing_shown.append((rid, reason))
 
     def add_batch(self, batch, source: str | None = None) -> None:
         """Add a pyarrow batch/table with ``image`` and ``conversations`` columns.
@@ -220,6 +240,16 @@ class SummaryBuilder:
             lengths = pc.utf8_length(flat.field("value")).to_numpy(zero_copy_only=False)
             self.answers += int(gpt.sum())
             self.answer_chars += int(lengths[gpt].sum())
+            # only records whose text holds a template string can be masked by the recipe: check those in Python
+            values = flat.field("value")
+            suspect = pc.or_(pc.match_substring(values, "</s>"), pc.or_(pc.match_substring(values, "[/INST]"), pc.match_substring(values, "<unk>")))
+            if pc.any(suspect).as_py():
+                rows = sorted(set(pc.filter(pc.list_parent_indices(conversations), suspect).to_pylist()))
+                ids = batch.column("id") if "id" in batch.schema.names else None
+                images = batch.column("image")
+                for row in rows:
+                    rid = ids[row].as_py() if ids is not None else f"row {row}"
+                    self._check_template(rid, conversations[row].as_py(), images[row].is_valid)
         images = batch.column("image")
         if isinstance(images, pa.ChunkedArray):
             images = images.combine_chunks()
@@ -251,6 +281,7 @@ class SummaryBuilder:
                 self.answer_chars += len(turn["value"])
         if record.get("image") is not None:
             self._image_set.add(record["image"])
+        self._check_template(record["id"], turns, record.get("image") is not None)
 
     def build(self, *, repeats: int = 0, skipped_unknown: int = 0) -> Summary:
         """The :class:`Summary` of everything added."""
@@ -265,7 +296,9 @@ class SummaryBuilder:
         for name, count in by_source.items():
             task = catalog.SOURCES[name].task if name in catalog.SOURCES else "other"
             by_task[task] = by_task.get(task, 0) + count
-        return Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name)
+        summary = Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name)
+        summary.train_nothing, summary.train_nothing_shown = self.train_nothing, list(self.train_nothing_shown)
+        return summary
 
 
 def _count_prefixes(ids) -> dict[str, int]:
@@ -285,4 +318,5 @@ def load_summary(path: str | os.PathLike) -> Summary:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     data.pop("mean_turns", None)
     data.pop("mean_answer_chars", None)
+    data["train_nothing_shown"] = [tuple(x) for x in data.get("train_nothing_shown", [])]
     return Summary(**data)

@@ -31,8 +31,35 @@ def _parse_extra(pairs: list[str]) -> dict[str, str]:
 
 
 def register(app) -> None:
-    """Add ``dataoptim train`` to the ``dataoptim`` Typer app."""
+    """Add ``dataoptim train`` and ``dataoptim tokens`` to the ``dataoptim`` Typer app."""
     import typer
+
+    @app.command("tokens")
+    def tokens_command(
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list or JSONL."),
+        tokenizer: Path = typer.Option(..., "--tokenizer", help="Folder with LLaMA-2's tokenizer.model (and tokenizer_config.json), e.g. the Llama-2-7b-chat-hf folder."),
+        output: Path = typer.Option(..., "--output", help="JSON Lines file: one line per record (id, input_ids, labels, truncated, masked)."),
+        model_max_length: int = typer.Option(2048, "--model-max-length", help="Recipe: 2048 positions, the image counted once."),
+        image_features: int = typer.Option(256, "--image-features", help="-200 positions written per image (recipe: 256, CLIP ViT-L/14 at 224 px)."),
+        image_position: str = typer.Option("front", "--image-position", help="<image> to the 'front' (LLaVA) or keep 'inline' (not the recipe)."),
+        legacy: Optional[bool] = typer.Option(None, "--legacy/--no-legacy", help="Override the tokenizer config's legacy setting (Llama-2-7b-chat-hf: no-legacy)."),
+        show: int = typer.Option(0, "--show", help="Print the first N records decoded, masked spans between ⟦ ⟧ (what lies outside is trained)."),
+    ) -> None:
+        """Write what the recipe feeds the model for each record: token ids, labels, cuts and masks (LLaVA 744cb3e, exact)."""
+        from dataoptim.errors import ConfigError
+        from dataoptim.train.tokens import write_tokens
+
+        if image_position not in ("front", "inline"):
+            raise ConfigError(f"--image-position must be 'front' or 'inline', found {image_position!r}")
+        counts = write_tokens(
+            data, tokenizer, output, model_max_length=model_max_length, image_features=image_features,
+            image_position=image_position, legacy=legacy, show=show,
+        )
+        typer.echo(
+            f"wrote {counts['records']:,} records to {output}: {counts['truncated']:,} truncated at {model_max_length} positions, "
+            f"{counts['masked']:,} masked by the recipe, {counts['train_nothing']:,} train nothing, {counts['repeats']:,} repeats",
+            err=True,
+        )
 
     @app.command("train")
     def train_command(
@@ -61,12 +88,15 @@ def register(app) -> None:
         per_device_train_batch_size: int = typer.Option(16, "--per-device-train-batch-size", help="[hf] Recipe: 16."),
         gradient_accumulation_steps: int = typer.Option(1, "--gradient-accumulation-steps", help="[hf] Recipe: 1."),
         learning_rate: float = typer.Option(2e-5, "--learning-rate", help="[hf] Recipe: 2e-5."),
-        model_max_length: int = typer.Option(2048, "--model-max-length", help="[hf] Recipe: 2048 (image tokens included)."),
+        model_max_length: int = typer.Option(2048, "--model-max-length", help="[hf] Recipe: 2048 positions, the image counted once (LLaVA cuts longer records)."),
         dataloader_num_workers: int = typer.Option(4, "--dataloader-num-workers", help="[hf] Recipe: 4."),
         deepspeed: Optional[str] = typer.Option(None, "--deepspeed", help="[hf] zero3, zero2 or a DeepSpeed json (needs dataoptim[deepspeed])."),
         gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing", help="[hf] Recipe: on."),
         image_position: str = typer.Option("front", "--image-position", help="[hf] <image> to the 'front' (LLaVA) or keep 'inline'."),
-        skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) records too long or mismatching the template instead of stopping."),
+        strict_length: bool = typer.Option(False, "--strict-length", help="[hf] Refuse records longer than --model-max-length (image counted once) instead of cutting them as LLaVA does."),
+        skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) the records LLaVA masks entirely, and with --strict-length those too long."),
+        llama_tokenizer: Optional[Path] = typer.Option(None, "--llama-tokenizer", help="[hf] Folder with LLaMA-2's tokenizer.model for LLaVA's exact ids (default: the start model's folder, when it holds one)."),
+        token_average: bool = typer.Option(False, "--token-average", help="[hf] Not the recipe: average the loss over all label tokens across devices and accumulation steps (transformers' newer default) instead of LLaVA's per-device mean."),
         open_images: bool = typer.Option(False, "--decode-images", "--open-images", help="Decode every image fully before training, in parallel with a progress bar (finds files cut short after their header); a bad one stops the run at once, naming the record."),
         skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help="[hf] Decode every image before training and drop (and report in data_report.json) the records whose image cannot be decoded, instead of stopping."),
         resume: bool = typer.Option(False, "--resume", help="[hf] Continue from the last checkpoint-N in --output-dir: weights, optimizer, scheduler and the place in the data order."),
@@ -104,6 +134,7 @@ def register(app) -> None:
                 "--model-max-length": model_max_length != 2048, "--dataloader-num-workers": dataloader_num_workers != 4,
                 "--no-gradient-checkpointing": not gradient_checkpointing, "--image-position": image_position != "front",
                 "--skip-bad-records": skip_bad_records, "--seed": seed != 42,
+                "--strict-length": strict_length, "--token-average": token_average, "--llama-tokenizer": llama_tokenizer is not None,
                 "--skip-bad-images": skip_bad_images, "--resume": resume,
             }
             used = [name for name, on in hf_only.items() if on]
@@ -145,17 +176,26 @@ def register(app) -> None:
             model_max_length=model_max_length, dataloader_num_workers=dataloader_num_workers, deepspeed=deepspeed,
             gradient_checkpointing=gradient_checkpointing, image_position=image_position, pad=image_aspect_ratio == "pad",
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
+            strict_length=strict_length, loss_per_device=not token_average, llama_tokenizer=llama_tokenizer,
             allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, resume=resume,
             report_to=report_to or "none", dry_run=dry_run,
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )
         report = result.report
+        get = report.get
         typer.echo(
-            f"selection: {report['records']} records, {report['usable']} used, {report['too_long']} too long, "
-            f"{report['mismatch']} template mismatch; {report['tokens']} tokens (longest {report['max_length']})"
-            + (f"; {report['bad_images']} dropped: image cannot be decoded (listed in data_report.json)" if report.get("bad_images") else ""),
+            f"selection: {get('records', 0)} records ({get('repeats', 0)} repeats), {get('usable', 0)} used, "
+            f"{get('truncated', 0)} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0)} masked by the recipe "
+            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})"
+            + (f"; {get('bad_images', 0)} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
             err=True,
         )
+        for row in get("truncated_records", [])[:5]:
+            typer.echo(f"truncated: {row['id']} (record {row['index']}): {row['positions_before']} -> {row['positions_after']} positions", err=True)
+        for row in get("masked_records", [])[:5]:
+            typer.echo(f"masked: {row['id']} (record {row['index']}): {row['reason']}", err=True)
+        if get("truncated", 0) > 5 or get("masked", 0) > 5:
+            typer.echo("(all of them are listed in data_report.json)", err=True)
         if dry_run:
             typer.echo(f"dry run: would train and write the checkpoint to {output_dir}")
             return

@@ -1,41 +1,31 @@
-"""The ``llava_llama_2`` conversation format: prompt text, tokens and the loss mask.
+"""The ``llava_llama_2`` conversation format for prompts: layout, inference prompt and its tokens.
 
 The challenge recipe trains with ``--version llava_llama_2`` (DESIGN §8), which
 in LLaVA (haotian-liu/LLaVA at 744cb3e, ``llava/conversation.py``,
-``conv_llava_llama_2`` with the ``LLAMA_2`` separator style, and
-``llava/train/train.py``, ``preprocess_llama_2``) lays out a conversation as::
+``conv_llava_llama_2`` with the ``LLAMA_2`` separator style) lays out a conversation as::
 
     [INST] <<SYS>>\\n{SYSTEM}\\n<</SYS>>\\n\\n{human 1} [/INST] {gpt 1} </s><s>[INST] {human 2} [/INST] {gpt 2} </s>
 
-and the tokenizer puts ``<s>`` (BOS) in front. The loss covers only each
-answer and the ``</s>`` that closes it; the system prompt, the ``[INST] …
-[/INST]`` parts and every ``<s>`` carry the label ``-100``. The first human
-turn holds ``<image>``: LLaVA moves it to the front (``<image>\\n`` + the rest),
-Shikra-style templates keep it inline; both are supported (``image_position``).
-``<image>`` becomes one token, then ``image_seq_length`` copies of it (the
-positions the vision features fill in ``transformers``' ``LlavaForConditionalGeneration``).
+and the tokenizer puts ``<s>`` (BOS) in front. The first human turn holds
+``<image>``: LLaVA moves it to the front (``<image>\\n`` + the rest), Shikra-style
+templates keep it inline; both are supported (``image_position``).
 
-This is a reimplementation from the layout above, not LLaVA's code. The mask is
-computed from character offsets of a fast tokenizer, so it is exact for any
-tokenizer, and a tokenizer that splits the template differently (a "template
-mismatch", which LLaVA silently masks out with a warning) is detected and
-reported instead. Imports no ``torch``.
+Training data is encoded by :mod:`dataoptim.train.encoding` (LLaVA's ids and
+labels, exactly); this module lays out text (:func:`render_conversation`) and
+the inference prompt (:func:`inference_prompt`, :func:`encode_prompt`), with
+``<image>`` as one token that :func:`encode_prompt` widens to
+``image_seq_length`` copies (the positions the vision features fill in
+``transformers``' ``LlavaForConditionalGeneration``). Imports no ``torch``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from dataoptim.errors import ConfigError, ModelInputError
+from dataoptim.errors import ConfigError
 from dataoptim.records import IMAGE_TOKEN
+from dataoptim.template import SYSTEM_PROMPT  # conv_llava_llama_2's system prompt
 
-#: System prompt of ``conv_llava_llama_2`` (LLaVA ``llava/conversation.py``).
-SYSTEM_PROMPT = (
-    "You are a helpful language and vision assistant. "
-    "You are able to understand the visual content that the user provides, "
-    "and assist the user with a variety of tasks using natural language."
-)
 #: Name of the format, as LLaVA's ``--version`` flag spells it.
 VERSION = "llava_llama_2"
 BOS, EOS = "<s>", "</s>"
@@ -139,40 +129,6 @@ def inference_prompt(question: str, *, image: bool = True, image_position: str =
     return f"{INST_OPEN} {body} {INST_CLOSE}"
 
 
-@dataclass
-class Encoded:
-    """One record as model input.
-
-    Attributes:
-        input_ids: token ids, length ``n`` (BOS first; ``<image>`` expanded to
-            ``image_seq_length`` copies of the image token id).
-        labels: length ``n``; the token id where the loss applies (answer tokens and
-            their ``</s>``), :data:`IGNORE_INDEX` elsewhere.
-        problem: ``None`` if the record is usable; otherwise ``"too_long"`` or
-            ``"mismatch"`` with :attr:`detail` saying why.
-        detail: human-readable reason for ``problem``.
-    """
-
-    input_ids: list[int]
-    labels: list[int]
-    problem: str | None = None
-    detail: str = ""
-    n_answer_tokens: int = field(default=0)
-
-    def raise_problem(self, **where: Any) -> None:
-        """Raise :class:`~dataoptim.errors.ModelInputError` for :attr:`problem` (no-op if usable)."""
-        if self.problem is not None:
-            raise ModelInputError(self.detail, **where)
-
-
-def _require_fast(tokenizer) -> None:
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(
-            f"the tokenizer {type(tokenizer).__name__} is not a fast (Rust) tokenizer; "
-            "the label mask needs character offsets (load it with use_fast=True)"
-        )
-
-
 def image_token_id(tokenizer, image_token: str = IMAGE_TOKEN) -> int:
     """Return the id of ``<image>`` in ``tokenizer``.
 
@@ -191,121 +147,35 @@ def _expand_image(ids: list[int], labels: list[int], image_id: int, n: int) -> t
     return ids[:at] + [image_id] * n + ids[at + 1 :], labels[:at] + [IGNORE_INDEX] * n + labels[at + 1 :]
 
 
-def encode_conversations(
-    batch: Iterable[Sequence[Mapping[str, str]]],
-    tokenizer,
-    *,
-    image_seq_length: int,
-    model_max_length: int,
-    has_image: Iterable[bool] | None = None,
-    image_position: str = "front",
-    system: str = SYSTEM_PROMPT,
-) -> list[Encoded]:
-    """Tokenize conversations and build their label masks (one fast-tokenizer call for the batch).
-
-    Args:
-        batch: conversations (the ``conversations`` field of validated records).
-        tokenizer: a fast ``transformers`` tokenizer that adds BOS, knows ``<s>``,
-            ``</s>`` and ``<image>`` as special tokens.
-        image_seq_length: number of vision tokens one image becomes (256 for CLIP ViT-L/14 at 224 px).
-        model_max_length: longest usable sequence, counted after ``<image>`` expansion
-            (the recipe's 2048).
-        has_image: per conversation, whether the record has an image (default: all True).
-        image_position: see :func:`place_image_token`.
-        system: system prompt.
-
-    Returns:
-        One :class:`Encoded` per conversation. Never truncates: a record longer
-        than ``model_max_length`` is returned whole with ``problem="too_long"``; one
-        whose template does not tokenize as expected (answer span split across
-        tokens, ``</s>`` not the EOS id, ``<image>`` not exactly one token) with
-        ``problem="mismatch"``.
-
-    Raises:
-        ConfigError: the tokenizer is not fast or lacks ``<image>``.
-    """
-    _require_fast(tokenizer)
-    convs = list(batch)
-    flags = [True] * len(convs) if has_image is None else list(has_image)
-    image_id = image_token_id(tokenizer)
-    eos_id = tokenizer.eos_token_id
-    rendered = [render_conversation(c, image_position=image_position, system=system) for c in convs]
-    # verbose=False: no "sequence length is longer than the specified maximum" warning; a record too long is reported below
-    enc = tokenizer([text for text, _ in rendered], add_special_tokens=True, return_offsets_mapping=True, verbose=False)
-    out: list[Encoded] = []
-    for (text, spans), ids, offsets, with_image in zip(rendered, enc["input_ids"], enc["offset_mapping"], flags):
-        ids = list(ids)
-        labels = [IGNORE_INDEX] * len(ids)
-        problem = detail = None
-        n_answer = 0
-        inside: list[list[int]] = [[] for _ in spans]
-        k = 0  # spans and tokens are both in text order: one pass
-        for t, (s, e) in enumerate(offsets):
-            if e <= s:
-                continue  # added BOS: no characters
-            while k < len(spans) and s >= spans[k][1]:
-                k += 1
-            if k == len(spans):
-                break
-            start, end = spans[k]
-            if e <= start:
-                continue
-            if s < start or e > end:
-                problem, detail = "mismatch", (
-                    f"answer {k + 1}: token {t} spans characters {s}-{e} across the answer boundary "
-                    f"{start}-{end}; the tokenizer does not split the {VERSION} template as expected"
-                )
-                break
-            inside[k].append(t)
-        if problem is None:
-            for k, tokens in enumerate(inside):
-                if not tokens or ids[tokens[-1]] != eos_id:
-                    problem, detail = "mismatch", (
-                        f"answer {k + 1}: the closing {EOS} is not tokenized as the EOS token (id {eos_id}); "
-                        "tokenizer and template do not match"
-                    )
-                    break
-                for t in tokens:
-                    labels[t] = ids[t]
-                n_answer += len(tokens)
-        count = ids.count(image_id)
-        if problem is None and count != (1 if with_image else 0):
-            problem, detail = "mismatch", (
-                f"{IMAGE_TOKEN} became {count} image tokens, expected {1 if with_image else 0}"
-            )
-        if problem is None and with_image:
-            ids, labels = _expand_image(ids, labels, image_id, image_seq_length)
-        if problem is None and len(ids) > model_max_length:
-            problem, detail = "too_long", (
-                f"needs {len(ids)} tokens ({image_seq_length if with_image else 0} of them image tokens), "
-                f"more than model_max_length {model_max_length}"
-            )
-        out.append(Encoded(ids, labels, problem, detail or "", n_answer))
-    return out
-
-
-def encode_conversation(conversations: Sequence[Mapping[str, str]], tokenizer, **kwargs: Any) -> Encoded:
-    """Encode one conversation; see :func:`encode_conversations` (same keyword arguments, ``has_image`` a bool)."""
-    has_image = kwargs.pop("has_image", True)
-    return encode_conversations([conversations], tokenizer, has_image=[has_image], **kwargs)[0]
-
-
-def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int) -> list[int]:
+def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int, text=None) -> list[int]:
     """Token ids of an inference prompt (:func:`inference_prompt`), BOS first, ``<image>`` expanded.
+
+    With ``text`` (LLaMA-2's SentencePiece model, :class:`dataoptim.train.encoding.LlamaText`)
+    the ids are LLaVA's at evaluation (DataOptim ``evaluation/run_llava_eval.py``:
+    ``tokenizer_image_token``, the text after ``<image>`` encoded on its own); otherwise the
+    tokenizer encodes the whole prompt with ``<image>`` as one added token.
 
     Args:
         prompt: text holding at most one ``<image>``.
-        tokenizer: as for :func:`encode_conversations`.
+        tokenizer: a ``transformers`` tokenizer that adds BOS and knows ``<image>`` as one added token.
         image_seq_length: vision tokens per image (``model.config.image_seq_length`` of a
             checkpoint from :func:`dataoptim.train.model.load_model`).
+        text: the exact encoder, or None.
 
     Returns:
-        ``list[int]`` of length ``n_text + image_seq_length - 1`` when the prompt has an image.
+        ``list[int]``: the image as ``image_seq_length`` copies of the ``<image>`` id.
 
     Raises:
         ConfigError: the tokenizer lacks ``<image>``, or ``<image>`` did not become one token.
     """
     image_id = image_token_id(tokenizer)
+    if text is not None:
+        from dataoptim.train.encoding import IMAGE_TOKEN_INDEX, expand_images, tokenizer_image_token
+
+        if prompt.count(IMAGE_TOKEN) > 1:
+            raise ConfigError(f"the prompt holds {prompt.count(IMAGE_TOKEN)} {IMAGE_TOKEN} tokens; one image per prompt")
+        ids = tokenizer_image_token(prompt, text)
+        return expand_images(ids, [IGNORE_INDEX] * len(ids), image_seq_length, image_id)[0] if IMAGE_TOKEN_INDEX in ids else ids
     ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
     count = ids.count(image_id)
     if count != prompt.count(IMAGE_TOKEN) or count > 1:

@@ -1,7 +1,10 @@
 """Backend ``hf``: the challenge recipe natively with ``transformers`` (``Trainer``, optional DeepSpeed).
 
 Same data format, masking, image padding and hyper-parameters as the ``llava``
-backend (DESIGN §8, :mod:`dataoptim.train.recipe`), on llava-hf's
+backend (DESIGN §8, :mod:`dataoptim.train.recipe`): LLaVA 744cb3e's token ids,
+labels and cut at ``model_max_length`` (:mod:`dataoptim.train.encoding`), its
+pixels (PIL CLIP processor after ``expand2square``) and its loss (each
+micro-batch's mean on each device, as transformers 4.31 computed it), on llava-hf's
 ``LlavaForConditionalGeneration``: the vision tower is frozen, the projector
 and the language model train, AdamW with cosine decay after 3 % linear
 warm-up, gradient checkpointing, bf16 where the GPU supports it (tf32 on
@@ -157,6 +160,52 @@ def _resume_checkpoint(resume: bool | str | os.PathLike, output_dir: Path) -> st
     return str(path)
 
 
+def _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer=None):
+    """LLaVA's tokenizer for this run: the SentencePiece model given, or next to the start model's tokenizer, if any."""
+    from dataoptim.train.encoding import LlamaText, text_encoder
+
+    if llama_tokenizer is not None:
+        return LlamaText.from_dir(llama_tokenizer, legacy=legacy)
+    path = model_name_or_path or (model if isinstance(model, (str, os.PathLike)) and str(model) != "tiny" else None)
+    return text_encoder(tokenizer, path=path if path is not None and Path(path).is_dir() else None, legacy=legacy)
+
+
+def _check_vocabulary(text, net) -> None:
+    """Refuse ids the model cannot embed (a SentencePiece model larger than the model's vocabulary)."""
+    from dataoptim.train.encoding import LlamaText
+
+    if isinstance(text, LlamaText):
+        config = getattr(net.config, "text_config", net.config)
+        size = getattr(config, "vocab_size", None)
+        pieces = text.sp.get_piece_size()
+        if size is not None and size < pieces:
+            raise ConfigError(
+                f"the model's vocabulary has {size} tokens, fewer than the {pieces} of {text.model_file}: "
+                "this tokenizer does not belong to this model"
+            )
+
+
+def _keep_sentencepiece(text, output_dir: Path) -> None:
+    """Copy ``tokenizer.model`` (and its ``legacy``) into a checkpoint, so its encoding stays exact when training resumes from it."""
+    import shutil
+
+    from dataoptim.train.encoding import LlamaText
+
+    if not isinstance(text, LlamaText):
+        return
+    target = output_dir / "tokenizer.model"
+    if not target.exists():
+        shutil.copyfile(text.model_file, target)
+    config = output_dir / "tokenizer_config.json"
+    if config.is_file():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        if data.get("legacy") != text.legacy:
+            from dataoptim.io import write_json
+
+            data["legacy"] = text.legacy
+            write_json(config, data, indent=2)
+
+
 def _make_trainer_class():
     from transformers import Trainer
 
@@ -271,7 +320,11 @@ def train_hf(
     seed: int = 42,
     image_position: str = "front",
     pad: bool = True,
+    strict_length: bool = False,
     skip_bad_records: bool = False,
+    loss_per_device: bool = True,
+    legacy: bool | None = None,
+    llama_tokenizer: str | os.PathLike | None = None,
     open_images: bool = False,
     allow_symlinks_out: bool = False,
     deepspeed: str | os.PathLike | dict | None = None,
@@ -306,8 +359,19 @@ def train_hf(
         seed: data order and initialisation seed.
         image_position: ``<image>`` to the ``front`` (LLaVA) or ``inline``.
         pad: pad images to squares with the CLIP mean colour (the recipe's ``image_aspect_ratio pad``).
-        skip_bad_records: drop records too long for ``model_max_length`` or with a template
-            mismatch (reported) instead of stopping.
+        strict_length: refuse records longer than ``model_max_length`` positions (the image counted
+            once) instead of cutting them as LLaVA does (:func:`dataoptim.train.data.prepare_dataset`).
+        skip_bad_records: drop (and report) the records LLaVA masks entirely and, with
+            ``strict_length``, those too long, instead of keeping (masked) or refusing them.
+        loss_per_device: the recipe's loss (default): each micro-batch's mean over its own label
+            tokens, divided by the accumulation steps, as LLaVA's transformers 4.31 ``Trainer``
+            computed it (``average_tokens_across_devices=False`` and no ``num_items_in_batch`` passed
+            to the model). False: transformers' newer averaging over all label tokens of the step,
+            across devices and accumulation steps (not the recipe).
+        legacy: override the LLaMA tokenizer's ``legacy`` setting (default: its ``tokenizer_config.json``).
+        llama_tokenizer: a folder holding LLaMA-2's ``tokenizer.model`` to encode with (default: the
+            start model's folder when it holds one; else the model's own tokenizer, exact only as far
+            as it splits text like LLaMA-2's: :mod:`dataoptim.train.encoding`).
         open_images: decode every image before training (catches corrupt files up front).
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
             ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
@@ -338,9 +402,10 @@ def train_hf(
     Raises:
         MissingFileError: selection, image folder, an image, or a model part is missing.
         UnsafeInputError: an image leads out of ``image_folder`` through a link (unless allowed).
-        ModelInputError: a corrupt image, a record too long or mismatching the template.
+        ModelInputError: a corrupt image; with ``strict_length``, a record too long.
         InputError, RecordError: malformed selection. ConfigError: bad option
-            (:func:`check_settings`, before anything is read or written).
+            (:func:`check_settings`, before anything is read or written); a ``llama_tokenizer``
+            whose vocabulary is larger than the model's.
     """
     import torch
     from transformers import TrainingArguments
@@ -366,11 +431,13 @@ def train_hf(
             model, model_name_or_path=model_name_or_path, vision_tower=vision_tower,
             pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, dtype=dtype, tiny_kwargs=tiny_kwargs,
         )
+        text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
+        _check_vocabulary(text, net)
         _, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
-            model_max_length=model_max_length, image_position=image_position,
+            model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
+            allow_symlinks_out=allow_symlinks_out, text=text, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -383,6 +450,9 @@ def train_hf(
     ckpt = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
     compat[ckpt] = gradient_checkpointing
     compat[f"{ckpt}_kwargs"] = {"use_reentrant": False} if gradient_checkpointing else None
+    if "average_tokens_across_devices" in fields:
+        # transformers >= 4.46: False = no token count gathered across devices (LLaVA's 4.31 had none)
+        compat["average_tokens_across_devices"] = not loss_per_device
     if "warmup_ratio" in fields:
         compat["warmup_ratio"] = warmup_ratio
     else:
@@ -422,23 +492,33 @@ def train_hf(
     net.config.use_cache = False
     net.config.image_aspect_ratio = "pad" if pad else "square"  # saved with the checkpoint, as LLaVA saves it; evaluation reads it
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
+    text = _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer)
+    _check_vocabulary(text, net)
     with args.main_process_first(desc="preparing the selection"):
         encoded, report = prepare_dataset(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
-            model_max_length=model_max_length, image_position=image_position,
+            model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
+            allow_symlinks_out=allow_symlinks_out, text=text, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
         )
     logger.info("selection: %s", report.summary())
-    dataset = SupervisedDataset(encoded, image_folder, image_processor, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out)
+    dataset = SupervisedDataset(
+        encoded, image_folder, image_processor, image_token_id=net.config.image_token_index,
+        image_seq_length=net.config.image_seq_length, pad=pad, file=file, allow_symlinks_out=allow_symlinks_out,
+    )
     trainer = _make_trainer_class()(
         model=net,
         args=args,
         train_dataset=dataset,
-        data_collator=Collator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
+        # LLaVA pads with <unk> (LLaMA-2: 0) and attends to every other position
+        data_collator=Collator(text.pad_id if text.pad_id is not None else 0),
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    if loss_per_device:
+        # no num_items_in_batch reaches the model: each micro-batch loss is its own mean over its label
+        # tokens, and the Trainer divides it by the accumulation steps, as transformers 4.31 did for LLaVA
+        trainer.model_accepts_loss_kwargs = False
     try:
         outcome = trainer.train(resume_from_checkpoint=checkpoint)
     except DataOptimError as exc:
@@ -449,6 +529,7 @@ def train_hf(
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
             image_processor.save_pretrained(str(output_dir))
+            _keep_sentencepiece(text, output_dir)
     metrics = dict(outcome.metrics)
     runtime = metrics.get("train_runtime") or 0.0
     metrics["global_step"] = int(trainer.state.global_step)
@@ -470,6 +551,9 @@ def train_hf(
                     "bf16": bf16, "tf32": tf32, "seed": seed, "deepspeed": ds_config if isinstance(ds_config, str) else bool(ds_config),
                 },
                 "model_max_length": model_max_length,
+                "strict_length": strict_length,
+                "loss": "per-device micro-batch mean (LLaVA, transformers 4.31)" if loss_per_device else "token average across devices and accumulation steps",
+                "encoding": report.encoding,
                 "image_position": image_position,
                 "pad": pad,
                 "metrics": metrics,

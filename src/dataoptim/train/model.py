@@ -315,7 +315,7 @@ def assemble_recipe_model(
     tokenizer.model_max_length = model_max_length
     llm = _from_pretrained(LlamaForCausalLM, language_model, "base language model", dtype=torch_dtype)
     clip = _from_pretrained(CLIPVisionModel, vision_tower, "vision tower", dtype=torch_dtype)
-    image_processor = _from_pretrained(AutoImageProcessor, vision_tower, "vision tower's image processor")
+    image_processor = _from_pretrained(AutoImageProcessor, vision_tower, "vision tower's image processor", **pil_image_processor())
     kind, state = ("linear", None) if projector is None else load_projector(projector)
     text_config = llm.config
     text_config.vocab_size = len(tokenizer)
@@ -411,7 +411,7 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
         kwargs = {} if dtype is None else {"dtype": getattr(torch, dtype)}
         model = _from_pretrained(LlavaForConditionalGeneration, path, "model", **kwargs)
         tokenizer = _from_pretrained(AutoTokenizer, path, "tokenizer", use_fast=True)
-        image_processor = _from_pretrained(AutoImageProcessor, path, "image processor")
+        image_processor = _from_pretrained(AutoImageProcessor, path, "image processor", **pil_image_processor())
         freeze_identity_projector(model)
     if dtype is not None:
         model.to(getattr(torch, dtype))
@@ -419,6 +419,19 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
         model.to(device)
     model.eval()
     return model, tokenizer, image_processor
+
+
+def pil_image_processor() -> dict[str, Any]:
+    """``AutoImageProcessor.from_pretrained`` options for the Pillow/NumPy processor LLaVA used.
+
+    transformers 4.31's ``CLIPImageProcessor`` resized with Pillow; its pixels are
+    reproduced bit for bit by the PIL backend (transformers 5: ``backend="pil"``,
+    4.x: ``use_fast=False``), not by the torchvision one that transformers picks
+    when torchvision is installed.
+    """
+    import transformers
+
+    return {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
 
 
 def _from_pretrained(loader, path, what: str, **kwargs):
@@ -480,8 +493,11 @@ def prepare_generation_inputs(prompts: Sequence[str], images: Sequence[Any] | No
     for prompt in prompts:
         if (images is not None) != (prompt.count(IMAGE_TOKEN) == 1):
             raise ConfigError(f"each prompt needs exactly one {IMAGE_TOKEN} when images are given (and none otherwise)")
+    from dataoptim.train.encoding import sentencepiece_for
+
     n = model.config.image_seq_length
-    seqs = [encode_prompt(p, tokenizer, image_seq_length=n) for p in prompts]
+    text = sentencepiece_for(tokenizer)  # LLaVA's eval ids when the checkpoint holds LLaMA-2's tokenizer.model
+    seqs = [encode_prompt(p, tokenizer, image_seq_length=n, text=text) for p in prompts]
     width = max(len(s) for s in seqs)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
