@@ -290,11 +290,11 @@ def test_train_skip_bad_images_drops_and_reports_a_cut_jpeg(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--image-folder", str(images), "--model", "tiny", "--output-dir", str(tmp_path / "skip"),
                  "--max-steps", "1", "--per-device-train-batch-size", "2", "--dataloader-num-workers", "0",
                  "--cache-dir", str(tmp_path / "cache"), "--skip-bad-images"]) == 0
-    assert "1 dropped: image cannot be decoded" in capsys.readouterr().err
+    assert "1 left out: image cannot be decoded" in capsys.readouterr().err
     report = json.loads((tmp_path / "skip" / "data_report.json").read_text())
     assert report["records"] == 4 and report["usable"] == 3 and report["bad_images"] == 1
-    assert [(e["index"], e["id"], e["image"]) for e in report["examples"]["bad_image"]] == [(1, "coco_1", "coco/1.jpg")]
-    assert "truncated" in report["examples"]["bad_image"][0]["detail"]
+    assert [(e["index"], e["id"], e["image"]) for e in report["bad_image_records"]] == [(1, "coco_1", "coco/1.jpg")]
+    assert "truncated" in report["bad_image_records"][0]["detail"]
 
 
 @pytest.mark.slow

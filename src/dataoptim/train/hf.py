@@ -388,7 +388,7 @@ def train_hf(
             state) or ``"no"``.
         save_final: write the final model, tokenizer and image processor to ``output_dir``.
         skip_bad_images: decode every image before training and drop (and report in
-            ``data_report.json``: ``bad_images``, ``examples["bad_image"]``) the records whose image
+            ``data_report.json``: ``bad_images``, ``bad_image_records``) the records whose image
             cannot be decoded; without it (or ``open_images``) a bad image stops the run when the
             data loader meets it, naming the record.
         resume: continue from the last ``checkpoint-N`` in ``output_dir`` (True) or from the given
