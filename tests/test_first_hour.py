@@ -166,13 +166,13 @@ def test_validate_says_what_it_checked(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "images not checked (no --image-folder)" in out and "ids not looked up in a pool (no --pool)" in out
     assert main(["validate", str(path), "-q"]) == 0  # the one-line verdict says it too
-    assert capsys.readouterr().out.endswith("4 records, 4 images (image files not checked: no --image-folder)\n")
+    assert capsys.readouterr().out.endswith("4 records, 4 images; image files not checked (no --image-folder)\n")
     assert main(["validate", str(path), "--image-folder", str(images), "-q"]) == 0
-    assert capsys.readouterr().out.endswith("4 images (image files found, headers parsed)\n")
+    assert capsys.readouterr().out.endswith("4 images; image files found (headers parsed)\n")
     assert main(["validate", str(path), "--image-folder", str(images), "--decode-images"]) == 0
     out = capsys.readouterr().out
     assert "4 image files checked to exist (headers parsed)" in out and "4 image files fully decoded" in out
-    assert out.endswith("4 images (image files found and decoded)\n")
+    assert out.endswith("4 images; image files found and decoded\n")
 
 
 def test_validate_accepts_json_lines_and_keeps_reading_after_a_bad_line(tmp_path, capsys):

@@ -383,12 +383,13 @@ def register(app) -> None:
         kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
         layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
         if found.images_checked is None:
-            checked = " (image files not checked: no --image-folder)"
+            checked = "; image files not checked (no --image-folder)"
         else:
-            checked = " (image files found" + (" and decoded" if found.images_decoded is not None else ", headers parsed") + ")"
+            checked = "; image files found" + (" and decoded" if found.images_decoded is not None else " (headers parsed)")
         typer.echo(
-            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images{checked}"
+            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images"
             + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+            + checked
         )
 
 
