@@ -652,6 +652,127 @@ On the full data the same calls scale up: build the pool from DataOptim's files
 ]
 
 
+# ---------------------------------------------------------------------------------------------
+# 04 signals and strategies
+# ---------------------------------------------------------------------------------------------
+NB04 = [
+    md("""
+# 4. Signals and strategies: score every record, select by score, run the baselines
+
+A participant's job is to *find* the subset. A **signal** is a per-record value computed once
+and stored beside the pool (one Arrow file per signal, aligned with the pool's rows, carrying
+the code version and parameters that made it); from then on it is usable wherever a column is.
+A **strategy** is a named baseline that writes a standard submission (an id list) under a
+budget. This notebook computes signals on the shipped samples, looks at their histograms,
+selects by them, runs two strategies and compares what they chose.
+"""),
+    code(SETUP.format(folder="04_signals_and_strategies")),
+    code(BUILD_POOL),
+    md("""
+## Compute signals
+
+`text` (turns, words and characters of prompts and answers), `duplicates` (exact conversation,
+normalised question + image, same image), `neardup` (MinHash LSH, `datasketch`), `flags` (empty
+or refusal replies, boxes) need nothing else. `tokens` needs the recipe's tokenizer: here a tiny
+test tokenizer saved to a folder; in a real run pass the base model's folder
+(`--tokenizer llama-2-7b-chat/`). A second `compute` with the same parameters does nothing: the
+stored file is fresh.
+"""),
+    code("""
+import time
+from dataoptim import signals
+from dataoptim.train.model import build_tiny_tokenizer
+
+tokenizer_dir = WORK / "tokenizer"
+build_tiny_tokenizer().save_pretrained(tokenizer_dir)
+for name in ["text", "duplicates", "neardup", "flags"]:
+    signals.compute(pool, name, progress=False)
+signals.compute(pool, "tokens", tokenizer=str(tokenizer_dir), progress=False)
+began = time.time()
+signals.compute(pool, "text", progress=False)  # fresh: skipped
+print(f"recompute of a fresh signal: {time.time() - began:.3f} s")
+print(sorted(p.name for p in (pool.path / "signals").glob("*.arrow")))
+everyone = pool.all()
+table = everyone.columns(["id", "source", "answer_words", "total_tokens", "dup_conversation_of", "row", "flagged", "box_count"])
+table.head(8)
+"""),
+    md("""
+## Histograms per source
+
+`dataoptim signals show --pool POOL --column answer_words --output hist.png` draws the same.
+"""),
+    code("""
+from dataoptim.signals.cli import histogram_per_source
+
+fig, stats = histogram_per_source(pool, "answer_words")
+print({k: round(v["mean"], 1) for k, v in stats.items()})
+assert stats["vqav2"]["mean"] == 1.0 and stats["svit"]["mean"] > 50
+fig, _ = histogram_per_source(pool, "total_tokens")
+"""),
+    md("""
+## Duplicates and flags
+
+Three records repeat another record's whole conversation (DataOptim's example record and the
+record the builder made from the same original); five Flickr30k captions of one image share
+question and image but not the answer.
+"""),
+    code("""
+import polars as pl
+
+dups = table.filter(pl.col("dup_conversation_of") != pl.col("row"))
+print(dups.select("id", "dup_conversation_of"))
+deduped = everyone.dedup("conversation")
+print(len(everyone), "->", len(deduped), "records after exact dedup;", deduped.report)
+print("records with boxes:", int(table["box_count"].gt(0).sum()), "; flagged replies:", int(table["flagged"].sum()))
+assert sorted(dups["id"].to_list()) == ["llava_157711", "ocrvqa_801672", "shikra_5921"]
+"""),
+    md("""
+## Select by signals
+
+Filters are SQL over columns and signals; then dedup, a cap per image, top-k and budgets.
+A token budget is never exceeded; weights combine sources and tasks, and a temperature above 1
+flattens the mixture.
+"""),
+    code("""
+chosen = (everyone.where("answer_words >= 3 AND NOT flagged")
+          .dedup("conversation")
+          .cap_per_image(2)
+          .sample_budget(budget_tokens=5_000, weights={"instruct": 0.5, "vqa": 2}, temperature=2.0, seed=0))
+used = chosen.columns("total_tokens")["total_tokens"].sum()
+print(len(chosen), "records,", used, "tokens (budget 5,000)")
+print(chosen.report["sampled"])
+assert used <= 5_000
+top = everyone.top_k(2, "answer_words", per="task")
+print(top.ids())
+"""),
+    md("""
+## Two strategies, compared
+
+`dataoptim strategy run longest --pool POOL --budget 20 --output ids.txt` writes the same ids;
+`dataoptim select --ids ids.txt` turns them into training JSON. `balanced` takes the same number
+of records from every task; `longest` the records with the longest answers (Zhao et al. 2024).
+"""),
+    code("""
+import matplotlib.pyplot as plt
+from dataoptim import strategies
+
+runs = {name: strategies.run(name, pool, 20, seed=0) for name in ["balanced", "longest"]}
+for name, sel in runs.items():
+    sel.write_ids(WORK / f"{name}-ids.txt")
+    print(name, sel.source_counts())
+sources = pool.sources
+fig, ax = plt.subplots(figsize=(9, 3))
+width = 0.4
+for k, (name, sel) in enumerate(runs.items()):
+    counts = sel.source_counts()
+    ax.bar([i + k * width for i in range(len(sources))], [counts.get(s, 0) for s in sources], width, label=name)
+ax.set_xticks([i + width / 2 for i in range(len(sources))], sources, rotation=45, fontsize=8)
+ax.set_ylabel("records"); ax.legend(); fig.tight_layout()
+again = pool.by_ids(WORK / "longest-ids.txt")
+assert again.ids() == runs["longest"].ids() and len(runs["balanced"]) == 20
+"""),
+]
+
 def write(name: str, cells) -> Path:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -665,5 +786,5 @@ def write(name: str, cells) -> Path:
 
 
 if __name__ == "__main__":
-    for name, cells in (("01_explore_sources.ipynb", NB01), ("02_choose_data.ipynb", NB02), ("03_train_and_evaluate.ipynb", NB03)):
+    for name, cells in (("01_explore_sources.ipynb", NB01), ("02_choose_data.ipynb", NB02), ("03_train_and_evaluate.ipynb", NB03), ("04_signals_and_strategies.ipynb", NB04)):
         print("wrote", write(name, cells))

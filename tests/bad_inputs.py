@@ -17,7 +17,8 @@ Entry points (:data:`ENTRIES`):
 * ``builder`` — ``load_dataset("dataoptim", config, data_dir=...)``; CLI ``pool build --sources <source>``.
 * ``pool`` — ``build_pool(data_dir, out)``; CLI ``pool build``.
 * ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
-  ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``.
+  ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``. With ``options(where=SQL)`` /
+  ``options(budget_tokens=N)``: then ``.where(SQL)`` / ``.sample_budget(budget_tokens=N)``; CLI ``--where`` / ``--budget-tokens``.
 * ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
@@ -531,6 +532,11 @@ SELECT_ROWS = [
     Case("select", "pool index file index/ids.npy deleted", options(damage="index-ids-deleted"), MissingFileError, ("ids.npy", "missing")),
     Case("select", "pool index file index/hashes.npy is garbage", options(damage="index-hashes-garbage"), InputError, ("hashes.npy", "cannot be read")),
     # a mixture (--mix SPEC --budget 2; the API: pool.mix(parse_mix(SPEC), 2, ...))
+    Case("select", "--where on width, null in every record of a pool built from converted JSON", options(where="width > 100"), ConfigError,
+         ("'width'", "null in every record", "'images' signal", "--image-folder")),
+    Case("select", "--where on a column no pool or signal has", options(where="colour = 'red'"), ConfigError, ("'colour'", "unknown column")),
+    Case("select", "--where that does not parse", options(where="answer_words >>> 3"), ConfigError, ("where", "does not parse")),
+    Case("select", "--budget-tokens without the tokens signal", options(budget_tokens=100), ConfigError, ("'total_tokens'", "'tokens' signal", "--tokenizer")),
     Case("select", "mixture --seed -1", options(mix="vqav2=1", seed=-1), ConfigError, ("seed", "non-negative integer", "-1")),
     Case("select", "mixture --exclude-images is a binary file", both(options(mix="vqav2=1", exclude_images="eval.bin"), _names(file="eval.bin")),
          InputError, ("{file}", "not UTF-8 text")),

@@ -201,6 +201,10 @@ class Select(Entry):
             selection = pool.mix(parse_mix(inputs.options["mix"]), 2, seed=inputs.options.get("seed", 0), exclude_images=self._exclude(inputs))
         else:
             selection = pool.by_ids(inputs.main)
+        if inputs.options.get("where") is not None:
+            selection = selection.where(inputs.options["where"])
+        if inputs.options.get("budget_tokens") is not None:
+            selection = selection.sample_budget(budget_tokens=inputs.options["budget_tokens"])
         mover = None
         if inputs.options.get("boxes") is not None:
             from dataoptim import boxes
@@ -216,6 +220,10 @@ class Select(Entry):
             source = ["--mix", inputs.options["mix"], "--budget", "2", "--seed", str(inputs.options.get("seed", 0)), *(["--exclude-images", exclude] if exclude else [])]
         else:
             source = ["--ids", inputs.main]
+        if inputs.options.get("where") is not None:
+            source += ["--where", inputs.options["where"]]
+        if inputs.options.get("budget_tokens") is not None:
+            source += ["--budget-tokens", str(inputs.options["budget_tokens"])]
         boxes = []
         if inputs.options.get("boxes") is not None:
             sizes_file = _sizes_file(inputs)

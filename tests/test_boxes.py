@@ -177,7 +177,9 @@ def test_padded_round_trips(shape, data):
     padded = B.to_padded(box, w, h)
     # the padded box lies in the image's band of the square, and the long axis is unchanged
     lo_x, hi_x, lo_y, hi_y = ox / side, (ox + w) / side, oy / side, (oy + h) / side
-    assert lo_x - HALF <= padded[0] <= padded[2] <= hi_x + HALF and lo_y - HALF <= padded[1] <= padded[3] <= hi_y + HALF
+    # (EPS: the band edge plus half a unit is itself a float sum, 0.5075 + 0.0005 < 0.508 at 1600x24)
+    assert lo_x - HALF - EPS <= padded[0] <= padded[2] <= hi_x + HALF + EPS
+    assert lo_y - HALF - EPS <= padded[1] <= padded[3] <= hi_y + HALF + EPS
     if shape == "square":
         assert padded == box and B.to_original(box, w, h) == box
     elif shape == "landscape":
@@ -345,3 +347,9 @@ def test_empty_input_file_says_so(tmp_path):
     with pytest.raises(InputError, match="is empty"):
         B.convert_file(src, tmp_path / "out.json", "padded", B.ImageSizes({"a.jpg": (640, 480)}))
     assert not (tmp_path / "out.json").exists()
+
+
+def test_thin_landscape_box_on_the_band_edge_stays_in_its_band():
+    # found by hypothesis: 1600x24, a box spanning the full height; the band is y in [788/1600, 812/1600]
+    # = [0.4925, 0.5075], and the padded box's rounded edges fall half a unit outside it
+    assert B.to_padded((0.0, 0.0, 0.0, 1.0), 1600, 24) == (0.0, 0.492, 0.0, 0.508)

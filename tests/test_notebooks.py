@@ -24,5 +24,5 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
 
 
-def test_there_are_three_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["01_explore_sources.ipynb", "02_choose_data.ipynb", "03_train_and_evaluate.ipynb"]
+def test_there_are_four_notebooks():
+    assert [p.name for p in NOTEBOOKS] == ["01_explore_sources.ipynb", "02_choose_data.ipynb", "03_train_and_evaluate.ipynb", "04_signals_and_strategies.ipynb"]

@@ -23,6 +23,8 @@ AREAS = (
     "dataoptim.catalog",
     "dataoptim.boxes",
     "dataoptim.select.cli",
+    "dataoptim.signals.cli",
+    "dataoptim.strategies.cli",
     "dataoptim.train.cli",
     "dataoptim.evaluate.cli",
     "dataoptim.demo",

@@ -151,6 +151,31 @@ def lean_arrow() -> None:
         sys.meta_path.remove(blocker)
 
 
+def _apply_signal_options(selection, *, where, dedup, keep, score, cap_per_image, top_k, by, per, ascending, budget, budget_tokens, weights, temperature, seed):
+    """``dataoptim select``'s signal options on ``selection``, in order: where, dedup, cap per image, top-k, budget."""
+    from dataoptim.errors import DataOptimError
+
+    def located(option, call):
+        try:
+            return call()
+        except DataOptimError as exc:
+            raise type(exc)(exc.message, file=exc.file, field=option if exc.field in (None, "where", "by", "keep", "score", "per", "k", "n", "budget", "budget_tokens", "weights", "temperature") else exc.field) from None
+
+    if where is not None:
+        selection = located("--where", lambda: selection.where(where))
+    if dedup is not None:
+        selection = located("--dedup", lambda: selection.dedup([d.strip() for d in dedup.split("+")], keep=keep, score=score))
+    if cap_per_image is not None:
+        selection = located("--cap-per-image", lambda: selection.cap_per_image(cap_per_image, score=score))
+    if top_k is not None:
+        selection = located("--top-k", lambda: selection.top_k(top_k, by, descending=not ascending, per=per))
+    if budget is not None or budget_tokens is not None:
+        ratios = parse_mix(weights) if weights is not None else None
+        selection = located("--budget-tokens" if budget_tokens is not None else "--budget",
+                            lambda: selection.sample_budget(budget=budget, budget_tokens=budget_tokens, weights=ratios, temperature=temperature, seed=seed))
+    return selection
+
+
 def _box_mover(boxes: str, image_sizes: Path | None, image_folder: Path | None, allow_symlinks_out: bool):
     """The :class:`dataoptim.boxes.BoxMover` of ``select --boxes`` (checked before anything is read or written).
 
@@ -239,18 +264,43 @@ def register(app) -> None:
         boxes: str = typer.Option("original", "--boxes", help="Frame of the grounding boxes written: 'original' (as released), 'padded' (moved as DataOptim's tools/expand_to_square.py: the challenge's final data; needs --image-folder or --image-sizes) or 'padded-exact' (exact, rounded once; not DataOptim's). Noted beside the output in OUT.json.boxes.json."),
         image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: [width, height]} instead of reading image headers."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line result."),
+        where: Optional[str] = typer.Option(None, "--where", help="Keep records where this SQL condition over columns and signals holds, e.g. 'answer_words > 5 AND NOT flagged'."),
+        dedup: Optional[str] = typer.Option(None, "--dedup", help="Keep one record per group: conversation, question_image, image, image_content, neardup or a column."),
+        keep: str = typer.Option("first", "--keep", help="With --dedup: keep the first record of a group, or the best by --score."),
+        score: Optional[str] = typer.Option(None, "--score", help="Column ranking records for --keep best and --cap-per-image."),
+        cap_per_image: Optional[int] = typer.Option(None, "--cap-per-image", help="At most N records per image."),
+        top_k: Optional[int] = typer.Option(None, "--top-k", help="Keep the K records with the largest --by (with --ascending the smallest)."),
+        by: Optional[str] = typer.Option(None, "--by", help="Column or signal ranking --top-k."),
+        per: Optional[str] = typer.Option(None, "--per", help="With --top-k: K per source or per task."),
+        ascending: bool = typer.Option(False, "--ascending", help="With --top-k: the smallest values."),
+        budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Sample records up to this many tokens (needs the tokens signal)."),
+        weights: Optional[str] = typer.Option(None, "--weights", help="With --budget/--budget-tokens sampling: source and task weights, 'vqav2=2,caption=0.5'."),
+        temperature: float = typer.Option(1.0, "--temperature", help="With sampling: 1 = proportional to size x weight; larger flattens towards uniform."),
     ) -> None:
-        """Turn a submission (ids, BYOD JSON or a mixture) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes)."""
+        """Turn a submission (ids, BYOD JSON, a mixture, or the pool filtered by signals) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes).
+
+        Signal options (--where, --dedup, --cap-per-image, --top-k, --budget/--budget-tokens) apply in
+        that order, to the --ids or --mix selection or, without either, to the whole pool.
+        """
         lean_arrow()
         from dataoptim.select.checks import check_output_paths, check_seed
 
+        by_signal = any(v is not None for v in (where, dedup, cap_per_image, top_k, budget_tokens, weights)) or (budget is not None and mix is None and byod is None)
         chosen = [name for name, value in (("--ids", ids), ("--byod", byod), ("--mix", mix)) if value is not None]
-        if len(chosen) != 1:
-            raise ConfigError("give exactly one of --ids, --byod or --mix" + (f" (got {', '.join(chosen)})" if chosen else ""))
+        if len(chosen) > 1 or (not chosen and not by_signal):
+            raise ConfigError("give exactly one of --ids, --byod or --mix (or --pool with --where/--top-k/--dedup/--budget)" + (f" (got {', '.join(chosen)})" if chosen else ""))
+        if by_signal and byod is not None:
+            raise ConfigError("signal options (--where, --top-k, --dedup, --budget-tokens...) apply to --ids, --mix or the pool, not to --byod")
+        if by_signal and pool is None:
+            raise ConfigError("signal options need --pool POOL", field="--pool")
+        if top_k is not None and by is None:
+            raise ConfigError("--top-k needs --by COLUMN", field="--by")
         if mix is not None and budget is None:
             raise ConfigError("--mix needs --budget N", field="--budget")
-        if budget is not None and mix is None:
-            raise ConfigError("--budget is only for --mix", field="--budget")
+        if budget is not None and budget_tokens is not None:
+            raise ConfigError("give --budget (records) or --budget-tokens, not both", field="--budget-tokens")
+        if budget is None and mix is None and budget_tokens is None and weights is not None:
+            raise ConfigError("--weights needs --budget or --budget-tokens", field="--weights")
         if budget is not None and budget < 0:
             raise ConfigError(f"must be a non-negative integer, found {budget}", field="--budget")
         check_seed(seed, field="--seed")
@@ -302,8 +352,16 @@ def register(app) -> None:
                     _echo(f"skipped {report['unknown']:,} unknown ids, e.g. {', '.join(report['unknown_examples'][:3])}")
                 if report.get("repeats") and not quiet:
                     _echo(f"{report['repeats']:,} repeated ids kept as repeated samples, e.g. {', '.join(report.get('repeated_examples', [])[:3])}")
-            else:
+            elif mix is not None:
                 selection = opened.mix(ratios, budget, seed=seed, replace=replace, exclude_images=excluded)
+            else:
+                selection = opened.all()
+            if by_signal:
+                selection = _apply_signal_options(
+                    selection, where=where, dedup=dedup, keep=keep, score=score, cap_per_image=cap_per_image, top_k=top_k, by=by, per=per,
+                    ascending=ascending, budget=None if mix is not None else budget, budget_tokens=budget_tokens, weights=weights,
+                    temperature=temperature, seed=seed,
+                )
             if decode_images:
                 from dataoptim.select.validate import require_decodable
 

@@ -404,6 +404,61 @@ class Selection:
         spec = ", ".join(f"{k}={ratios[k]:g}" for k in keys)
         return self._like(rows, f"mixture ({spec})", mixture=drawn, seed=int(seed), by=by, replace=bool(replace))
 
+    # -- by signals (dataoptim.select.by_signal) ---------------------------------------------------
+    def where(self, condition) -> "Selection":
+        """Records where an SQL/polars condition over columns and signals holds: :func:`dataoptim.select.by_signal.where`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.where(self, condition)
+
+    def sort_by(self, by: str, **kwargs) -> "Selection":
+        """Order by a column or signal: :func:`dataoptim.select.by_signal.sort_by`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.sort_by(self, by, **kwargs)
+
+    def top_k(self, k: int, by: str, **kwargs) -> "Selection":
+        """The ``k`` best by a column or signal, globally or per source/task: :func:`dataoptim.select.by_signal.top_k`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.top_k(self, k, by, **kwargs)
+
+    def quotas(self, counts, **kwargs) -> "Selection":
+        """Exact counts per source or task: :func:`dataoptim.select.by_signal.quotas`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.quotas(self, counts, **kwargs)
+
+    def dedup(self, by="conversation", **kwargs) -> "Selection":
+        """One record per duplicate group: :func:`dataoptim.select.by_signal.dedup`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.dedup(self, by, **kwargs)
+
+    def cap_per_image(self, n: int, **kwargs) -> "Selection":
+        """At most ``n`` records per image: :func:`dataoptim.select.by_signal.cap_per_image`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.cap_per_image(self, n, **kwargs)
+
+    def sample_budget(self, **kwargs) -> "Selection":
+        """A weighted, temperature-scaled sample under a record or token budget: :func:`dataoptim.select.by_signal.sample`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.sample(self, **kwargs)
+
+    def kmeans(self, budget: int, **kwargs) -> "Selection":
+        """``budget`` records spread over k-means clusters of an embedding: :func:`dataoptim.select.by_signal.kmeans_diverse`."""
+        from dataoptim.select import by_signal
+
+        return by_signal.kmeans_diverse(self, budget, **kwargs)
+
+    def columns(self, names) -> Any:
+        """Values of pool columns and signals for the selection's records, as a polars DataFrame (:func:`dataoptim.select.by_signal.read_columns`)."""
+        from dataoptim.select import by_signal
+
+        return by_signal.read_columns(self.pool, [names] if isinstance(names, str) else list(names), self.rows)
+
     # -- export ------------------------------------------------------------------------------------
     def summary(self) -> Summary:
         """Counts by source and task, distinct images, turns and answer length (reads image and conversations)."""

@@ -1,0 +1,329 @@
+"""Signals stored beside a pool (issue 16): hand-checked values on the shipped samples, storage, staleness, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dataoptim import signals
+from dataoptim.errors import ConfigError, InputError, MissingFileError
+from dataoptim.select import Pool, build_pool
+from dataoptim.signals import base
+from test_select_support import FIXTURES, example_data_dir
+
+TOKENIZER = FIXTURES / "llama2-tokenizer"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    """The pool of the shipped samples (70 records, 14 sources), as `dataoptim demo` builds it."""
+    from dataoptim.demo import build_sample_pool
+
+    root = tmp_path_factory.mktemp("samples")
+    pool = build_sample_pool(root, cache_dir=root / "cache").pool
+    for name in ("text", "duplicates", "flags", "neardup"):
+        signals.compute(pool, name, progress=False)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    """DataOptim's 17 example records, plus one SVIT record with an empty-message reply."""
+    root = tmp_path_factory.mktemp("examples")
+    data = example_data_dir(root)
+    svit = json.loads((data / "svit.json").read_text(encoding="utf-8"))
+    # Constructed for this test (no SVIT file is shipped): GPT-4's reply to an empty prompt, the
+    # kind of answer SVIT holds ("It seems like your message is empty"), in a two-exchange record.
+    svit.append({
+        "id": "svit_conversation_9000000009",
+        "image": "visual_genome/9000000009.jpg",
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is the bus?"},
+            {"from": "gpt", "value": "The bus is red."},
+            {"from": "human", "value": "And?"},
+            {"from": "gpt", "value": "It seems like your message is empty. Could you please provide more details or ask a question?"},
+        ],
+    })
+    (data / "svit.json").write_text(json.dumps(svit), encoding="utf-8")
+    build_pool(data, root / "pool", progress=False)
+    return Pool.open(root / "pool")
+
+
+def text_version():
+    from dataoptim.signals import text
+
+    return text.VERSION
+
+
+def column(pool, name, col):
+    table = signals.load(pool, name)
+    ids = pool.table(["id"]).column("id").to_pylist()
+    return dict(zip(ids, table.column(col).to_pylist()))
+
+
+# -- hand-checked values -------------------------------------------------------------------------
+def test_text_signal_counts_by_hand(samples):
+    words = column(samples, "text", "answer_words")
+    chars = column(samples, "text", "answer_chars")
+    prompt = column(samples, "text", "prompt_words")
+    turns = column(samples, "text", "turns")
+    cls = column(samples, "text", "answer_length_class")
+    # coco_0: "A man with a red helmet on a small moped on a dirt road. " -> 8? counted by hand below
+    record = samples.get("coco_0")
+    answer = record["conversations"][1]["value"]
+    assert words["coco_0"] == len(answer.split()) == 8
+    assert chars["coco_0"] == len(answer) == 46
+    question = record["conversations"][0]["value"].replace("<image>", "").strip()
+    assert prompt["coco_0"] == len(question.split())
+    assert (words["vqav2_524286005"], cls["vqav2_524286005"]) == (1, "short")  # "Yes"
+    assert turns["svit_conversation_0"] == 4 and turns["coco_0"] == 1
+    assert cls["svit_detail_0"] == "long" and cls["coco_0"] == "medium"
+
+
+def test_duplicates_found_on_the_samples(samples):
+    of = column(samples, "duplicates", "dup_conversation_of")
+    rows = {rid: k for k, rid in enumerate(samples.table(["id"]).column("id").to_pylist())}
+    # the official example record and the record the builder made from the reconstructed original
+    assert of["shikra_5921"] == rows["shikra_0"]
+    assert of["llava_157711"] == rows["llava_2"]
+    assert of["ocrvqa_801672"] == rows["ocrvqa_5"]
+    assert sum(of[r] != rows[r] for r in rows) == 3
+    # five Flickr30k captions of one image share question and image, not the answer
+    pair = column(samples, "duplicates", "dup_question_image_of")
+    assert pair["flickr30k_2"] == rows["flickr30k_1"] and of["flickr30k_2"] == rows["flickr30k_2"]
+    per_image = column(samples, "duplicates", "image_records")
+    assert per_image["svit_detail_0"] == 7  # visual_genome/1.jpg: the seven SVIT records
+    rank = column(samples, "duplicates", "image_rank")
+    assert sorted(rank[r] for r in rows if per_image[r] == 7) == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_near_duplicates_group_the_duplicate_pairs(samples):
+    group = column(samples, "neardup", "neardup_group")
+    size = column(samples, "neardup", "neardup_size")
+    assert group["shikra_5921"] == group["shikra_0"] and size["shikra_0"] == 2
+    assert group["ocrvqa_801672"] == group["ocrvqa_5"]
+    assert size["coco_0"] == 1
+
+
+def test_flags_svit_empty_reply_and_boxes(examples):
+    signals.compute(examples, "flags", progress=False)
+    refusal = column(examples, "flags", "refusal")
+    flagged = column(examples, "flags", "flagged")
+    assert refusal["svit_conversation_9000000009"] is True
+    assert flagged["svit_conversation_9000000009"] is True
+    assert sum(flagged.values()) == 1  # none of DataOptim's 17 examples
+    boxes = column(examples, "flags", "box_count")
+    frame = column(examples, "flags", "box_frame")
+    # ref3rec_287603's answer is one box [0.0, 0.106, 0.827, 1.0] (DataOptim's example)
+    assert boxes["ref3rec_287603"] == 1 and frame["ref3rec_287603"] == "original"
+    assert boxes["coco_0"] == 0 and frame["coco_0"] is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("It seems like your message is empty. Could you please provide more details?", True),
+    ("it seems your message was blank", True),
+    ("I'm sorry, but I cannot see the image you are referring to.", True),
+    ("As an AI language model, I cannot browse.", True),
+    ("You haven't provided an image.", True),
+    ("The message on the sign is empty of meaning.", False),
+    ("A man says sorry to a woman.", False),
+])
+def test_refusal_pattern(text, expected):
+    import pyarrow.compute as pc
+
+    from dataoptim.signals.flags import REFUSAL_PATTERN
+
+    assert pc.match_substring_regex(pa.array([text]), pattern=REFUSAL_PATTERN)[0].as_py() is expected
+
+
+#: (total positions with the image as one, labelled positions) of each of DataOptim's 17 example
+#: records, read from LLaVA 744cb3e's own encoding of them: shared/llava744-tokens/
+#: example-byod.legacy-false.json (LLaVA's preprocess_multimodal + preprocess_llama_2 +
+#: tokenizer_image_token with the slow LlamaTokenizer under transformers 4.31.0, see its README):
+#: len(input_ids) with the 256 copies of -200 counted once, and the labels that are not -100.
+LLAVA_744 = {
+    "coco_0": (81, 12), "flickr30k_0": (91, 22), "textcaps_0": (86, 17), "vqav2_524286005": (78, 3),
+    "okvqa_5227415": (83, 3), "ocrvqa_801672": (80, 3), "gqa_05145757": (87, 10), "textvqa_34601": (85, 8),
+    "aokvqa_dQbC9HGBPG3RCvpPWE4cWG": (109, 8), "ref3reg_287603": (104, 6), "ref3rec_287603": (100, 26),
+    "shikra_5921": (90, 23), "llava_157711": (395, 317), "svit_conversation_0": (309, 191), "svit_detail_0": (588, 516),
+    "svit_complex_0": (92, 16), "svit_referring_0": (209, 70),
+}
+
+
+def test_token_counts_equal_llava_744(examples):
+    signals.compute(examples, "tokens", tokenizer=str(TOKENIZER), progress=False)
+    total = column(examples, "tokens", "total_tokens")
+    answer = column(examples, "tokens", "answer_tokens")
+    prompt = column(examples, "tokens", "prompt_tokens")
+    for rid, (n, labelled) in LLAVA_744.items():
+        assert (total[rid], answer[rid]) == (n, labelled), rid
+        assert prompt[rid] == n - labelled
+    assert not any(column(examples, "tokens", "truncated").values())
+    assert not any(column(examples, "tokens", "masked").values())
+
+
+def test_token_engines_agree_and_equal_dataoptim_tokens(examples, tmp_path):
+    """The exact engine (tokenizer.model, the trainer's encoder) is what `dataoptim tokens` writes; the
+    fast-tokenizer engine (a folder with only tokenizer.json) gives the same counts."""
+    import shutil
+
+    from dataoptim.cli import main
+    from dataoptim.signals import tokens
+    from test_select_support import BYOD
+
+    assert base.read_meta(base.signal_path(examples, "tokens"))["params"]["engine"] == "llava744"
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(BYOD), "--tokenizer", str(TOKENIZER), "--output", str(out)]) == 0
+    lines = {line["id"]: line for line in map(json.loads, out.read_text().splitlines())}
+    total = column(examples, "tokens", "total_tokens")
+    answer = column(examples, "tokens", "answer_tokens")
+    for rid, line in lines.items():
+        assert total[rid] == line["positions_before"]
+        assert answer[rid] == sum(1 for x in line["labels"] if x != -100)
+    fast_only = tmp_path / "fast-only"
+    fast_only.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(TOKENIZER / name, fast_only / name)
+    records = examples.table(["image", "conversations"]).to_pylist()
+    for limit in (2048, 120, 80):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        fast = tokens.count([r["conversations"] for r in records], tokens.load_tokenizer(str(fast_only)), model_max_length=limit)
+        assert exact == fast, limit
+    assert sum(r[3] for r in tokens.count_exact(records, str(TOKENIZER), model_max_length=80)) > 5
+
+
+def test_token_truncated_and_masked_flags(examples, tmp_path):
+    from dataoptim.signals.tokens import count, load_tokenizer
+
+    tok = load_tokenizer(str(TOKENIZER))
+    conv = [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "word " * 300}]
+    (p, a, t, truncated, masked) = count([conv], tok, model_max_length=2048)[0]
+    assert not truncated and not masked and t == p + a
+    # under a limit that cuts inside the prompt, the record keeps no label: truncated and masked
+    (_, _, t2, truncated, masked) = count([conv], tok, model_max_length=40)[0]
+    assert t2 == t and truncated and masked
+    # a limit inside the answer: truncated, still trains
+    assert count([conv], tok, model_max_length=t - 10)[0][3:] == (True, False)
+
+
+def test_tokens_signal_needs_a_tokenizer(examples, tmp_path):
+    with pytest.raises(ConfigError, match="--tokenizer"):
+        signals.compute(examples, "tokens")
+    with pytest.raises(MissingFileError):
+        signals.compute(examples, "tokens", tokenizer=str(tmp_path / "none"))
+
+
+def test_images_signal_reads_headers_and_fills_width_height(examples, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    records = examples.table(["image"]).to_pylist()
+    for k, r in enumerate(records):
+        path = folder / r["image"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if k == 1:
+            continue  # one missing
+        Image.new("RGB", (100 + k, 50 + k)).save(path, format="PNG" if k % 2 else "JPEG")
+    signals.compute(examples, "images", image_folder=str(folder), progress=False)
+    table = signals.load(examples, "images").to_pylist()
+    assert table[0] == {**table[0], "image_width": 100, "image_height": 50, "image_format": "JPEG", "image_status": "ok"}
+    assert len(table[0]["image_sha1"]) == 40
+    assert table[1]["image_status"] == "missing" and table[1]["image_width"] is None
+    assert table[3]["image_format"] == "PNG"
+    # the pool (converted JSON) has no width; the images signal fills it
+    assert examples.all().columns("width")["width"].to_list()[:3] == [100, None, 102]
+    wide = [r["image_width"] is not None and r["image_width"] >= 110 for r in table]
+    assert 0 < sum(wide) < len(table)
+    assert examples.all().where("width >= 110").rows.tolist() == [k for k, w in enumerate(wide) if w]
+
+
+# -- storage -----------------------------------------------------------------------------------------
+def test_stored_file_carries_version_and_parameters_and_is_recomputed_only_when_stale(examples, monkeypatch):
+    path = signals.compute(examples, "text", progress=False)
+    meta = base.read_meta(path)
+    assert meta["signal"] == "text" and meta["version"] == text_version() and meta["params"] == {"long_words": 50, "short_words": 5}
+    assert meta["pool"]["num_rows"] == len(examples)
+    calls = []
+    import dataoptim.signals.text as text
+
+    original = text.compute
+    monkeypatch.setattr(text, "compute", lambda batch, params: calls.append(1) or original(batch, params))
+    signals.compute(examples, "text", progress=False)
+    assert calls == []  # fresh: nothing recomputed
+    signals.compute(examples, "text", short_words=3, progress=False)
+    assert calls  # new parameters: recomputed
+    assert base.read_meta(path)["params"]["short_words"] == 3
+    calls.clear()
+    monkeypatch.setattr(text, "VERSION", text.VERSION + "-next")
+    signals.compute(examples, "text", short_words=3, progress=False)
+    assert calls  # new code version: recomputed
+
+
+def test_killed_run_resumes_from_finished_sources(examples, monkeypatch):
+    import dataoptim.signals.text as text
+
+    signals.compute(examples, "text", force=True, progress=False)
+    expected = signals.load(examples, "text")
+    seen = []
+    original = text.compute
+
+    def dies_at_the_fifth_source(batch, params):
+        seen.append(batch.num_rows)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+        return original(batch, params)
+
+    monkeypatch.setattr(text, "compute", dies_at_the_fifth_source)
+    base.signal_path(examples, "text").unlink()  # a first computation, killed at the fifth source
+    with pytest.raises(KeyboardInterrupt):
+        signals.compute(examples, "text", progress=False)
+    assert not base.signal_path(examples, "text").exists()
+    partial = base.signals_dir(examples) / ".text.partial"
+    assert len(list(partial.glob("*.arrow"))) == 4  # four sources done before the kill
+    seen.clear()
+    monkeypatch.setattr(text, "compute", lambda batch, params: seen.append(batch.num_rows) or original(batch, params))
+    signals.compute(examples, "text", progress=False)
+    assert len(seen) == len(examples.parts) - 4  # only the sources still missing
+    assert signals.load(examples, "text").equals(expected)
+    assert not partial.exists()
+
+
+def test_signal_of_another_pool_build_is_refused(tmp_path):
+    build_pool(example_data_dir(tmp_path), tmp_path / "pool", progress=False)
+    pool = Pool.open(tmp_path / "pool")
+    signals.compute(pool, "text", progress=False)
+    manifest = json.loads((tmp_path / "pool" / "manifest.json").read_text())
+    manifest["created"] = "another build"
+    (tmp_path / "pool" / "manifest.json").write_text(json.dumps(manifest))
+    again = Pool.open(tmp_path / "pool")
+    with pytest.raises(InputError, match="another build of this pool"):
+        signals.load(again, "text")
+    with pytest.raises(MissingFileError, match="signals compute"):
+        signals.load(again, "flags")
+    with pytest.raises(ConfigError, match="unknown signal"):
+        signals.compute(again, "nope")
+    with pytest.raises(ConfigError, match="no parameter"):
+        signals.compute(again, "text", colour=1)
+
+
+def test_every_signal_module_has_the_same_form():
+    for name in signals.SIGNALS:
+        module = signals.get(name)
+        assert module.NAME == name
+        assert isinstance(module.VERSION, str) and module.PAPER and module.NEEDS
+        assert all(isinstance(t, pa.DataType) for t in module.WRITES.values())
+        assert callable(getattr(module, "make_scorer" if getattr(module, "MODEL_SIGNAL", False) else "compute"))
+    owners = signals.column_owners()
+    assert sum(len(signals.columns_of(n)) for n in signals.SIGNALS) == len(owners)  # column names unique across signals
+
+
+def test_duplicate_helpers_exact():
+    from dataoptim.signals.duplicates import first_of, group_sizes_and_ranks
+
+    h = np.array([5, 3, 5, 7, 3, 5], dtype=np.uint64)
+    assert first_of(h).tolist() == [0, 1, 0, 3, 1, 0]
+    size, rank = group_sizes_and_ranks(h)
+    assert size.tolist() == [3, 2, 3, 1, 2, 3] and rank.tolist() == [0, 0, 1, 0, 1, 2]
