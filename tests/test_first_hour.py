@@ -438,3 +438,23 @@ def test_validate_a_standard_submission_reports_unknown_ids_and_missing_images(t
     assert "'coco/2.gif' is there (another extension)" in errors[3] and len(errors) == 4
     assert "5 ids looked up in the pool (3 found)" in captured.out and "3 image files checked to exist" in captured.out
     assert [json.loads(line)["kind"] for line in report.read_text().splitlines()] == ["UnknownIdError", "UnknownIdError", "RecordError", "RecordError"]
+
+
+def test_require_extra_names_the_extra_of_each_missing_module(monkeypatch):
+    import importlib.util
+
+    from dataoptim.errors import MissingExtraError
+    from dataoptim.extras import EXTRAS, require_extra
+    from dataoptim.signals import neardup
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("datasketch", "pycocoevalcap") else real(name, *a))
+    with pytest.raises(MissingExtraError) as info:
+        neardup.prepare(neardup.PARAMS)
+    assert str(info.value) == ("the near-duplicate signal (MinHash) needs the 'signals' extra (datasketch is not installed): "
+                               'pip install "dataoptim[signals]"')
+    assert info.value.name == "datasketch" and isinstance(info.value, ImportError)
+    with pytest.raises(MissingExtraError, match=r'^CIDEr needs the \'eval\' extra \(pycocoevalcap is not installed\): pip install "dataoptim\[eval\]"$'):
+        require_extra("eval", "CIDEr")
+    require_extra("train", "training")  # installed here: no error
+    assert set(EXTRAS) == {"train", "eval", "deepspeed", "signals"}

@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "transformers", "accelerate"),
     "eval": ("pycocoevalcap",),
     "deepspeed": ("deepspeed",),
+    "signals": ("datasketch", "sklearn"),
 }
 
 
@@ -46,7 +47,7 @@ def require_extra(extra: str, what: str) -> None:
     """Raise :class:`~dataoptim.errors.MissingExtraError` unless every module of ``extra`` is installed.
 
     Args:
-        extra: ``"train"``, ``"eval"`` or ``"deepspeed"`` (:data:`EXTRAS`).
+        extra: ``"train"``, ``"eval"``, ``"deepspeed"`` or ``"signals"`` (:data:`EXTRAS`).
         what: what needs it, for the message (``"dataoptim train"``, ``"CIDEr (caption questions)"``).
 
     Raises:
