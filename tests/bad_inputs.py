@@ -728,6 +728,12 @@ EVALUATE_ROWS = [
     Case("evaluate", "--dtype int9", options(settings={"dtype": "int9"}), ConfigError, ("dtype", "'int9'")),
     Case("evaluate", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
     Case("evaluate", "--model names a folder that does not exist (mistyped)", options(model="ck-hff"), MissingFileError, ("ck-hff", "no such folder")),
+    Case("evaluate", "--protocol fancy", options(settings={"protocol": "fancy"}), ConfigError, ("protocol must be one of", "dataoptim", "found 'fancy'")),
+    Case("evaluate", "--image-aspect-ratio round", options(settings={"image_aspect_ratio": "round"}), ConfigError, ("image aspect ratio", "pad, square", "found 'round'")),
+    Case("evaluate", "--image-position middle", options(settings={"image_position": "middle"}), ConfigError, ("image position", "front, inline", "found 'middle'")),
+    Case("evaluate", "--temperature -0.5", options(settings={"temperature": -0.5}), ConfigError, ("temperature", ">= 0", "found -0.5")),
+    Case("evaluate", "--top-p 1.5", options(settings={"top_p": 1.5}), ConfigError, ("top_p", "(0, 1]", "found 1.5")),
+    Case("evaluate", "--seed -3", options(settings={"seed": -3}), ConfigError, ("seed", ">= 0", "found -3")),
 ]
 
 

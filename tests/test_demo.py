@@ -64,7 +64,10 @@ def test_demo_mixture_training_and_scores(demo):
     # each held-out source is scored by its benchmark's own scorer (issue 15): TextVQA and A-OKVQA have their own
     assert set(result.scores) == {"vqa", "textvqa", "gqa", "aokvqa", "caption"}
     assert all(math.isfinite(m[m["headline"]]) for m in result.scores.values())
-    assert json.loads((result.output / "eval" / "scores.json").read_text()) == result.scores
+    saved = json.loads((result.output / "eval" / "scores.json").read_text())
+    protocol = saved.pop("protocol")  # how the answers were generated: the trained checkpoint's own settings
+    assert saved == result.scores
+    assert protocol["name"] == "default" and protocol["training_settings"].endswith("trained_with.json")
     report = (result.output / "report.md").read_text()
     assert "| coco | 1 | 106 |" in report and "composition.png" in report
     # one reference per held-out question: the scores are named for what they are (issue 12)

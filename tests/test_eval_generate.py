@@ -76,13 +76,20 @@ def test_two_runs_same_outputs_and_scores(tiny, images, tmp_path):
     assert first["predictions"] == second["predictions"]
     assert first["scores"] == second["scores"]
     assert set(first["scores"]) == {"vqa", "gqa", "caption", "grounding", "pope"}
-    for name in ("predictions.jsonl", "scores.json", "benchmark.jsonl", "vqa.tsv", "pope.tsv"):
+    for name in ("predictions.jsonl", "benchmark.jsonl", "vqa.tsv", "pope.tsv"):
         assert (tmp_path / "run1" / name).read_bytes() == (tmp_path / "run2" / name).read_bytes(), name
     run = json.loads((tmp_path / "run1" / "run.json").read_text())
     assert run["questions"] == 9 and run["decoding"] == "greedy" and run["questions_per_second"] > 0
     # the saved answers score to the same numbers without the model
     assert score(tmp_path / "run1" / "predictions.jsonl", bench) == first["scores"]
-    assert json.loads((tmp_path / "run1" / "scores.json").read_text()) == first["scores"]
+    saved = json.loads((tmp_path / "run1" / "scores.json").read_text())
+    protocol = saved.pop("protocol")
+    assert saved == first["scores"] and protocol == first["protocol"]
+    assert protocol["name"] == "default" and protocol["seed"] == 0 and protocol["batch_size"] == 4
+    assert protocol["tasks"]["vqa"]["decoding"] == "greedy" and protocol["tasks"]["vqa"]["max_new_tokens"] == 10
+    # a model built in Python records no training settings: the defaults of earlier releases, without a note
+    assert protocol["tasks"]["grounding"]["image_position"] == "inline" and protocol["tasks"]["vqa"]["image_aspect_ratio"] == "pad"
+    assert first["notes"] == []
 
 
 def test_max_new_tokens_per_task_and_batches():
@@ -127,7 +134,7 @@ def test_cli_evaluate_tiny(images, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr()
     scores = json.loads(out.out)
-    assert scores == json.loads((tmp_path / "run" / "scores.json").read_text())
+    assert scores == {k: v for k, v in json.loads((tmp_path / "run" / "scores.json").read_text()).items() if k != "protocol"}
     assert set(scores) == {"vqa", "gqa", "caption"} and scores["vqa"]["n"] == 2
     assert "4 answers in" in out.err
     assert main(["evaluate", "--model", "tiny", "--benchmark", str(bench), "--image-dir", str(tmp_path / "nope"),

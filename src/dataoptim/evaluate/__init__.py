@@ -9,6 +9,9 @@
 - :mod:`~dataoptim.evaluate.scoring`: score saved predictions (or MME-layout result folders);
   ``per_question.jsonl``, results files and ``scores.json``.
 - :mod:`~dataoptim.evaluate.generate`: batched greedy generation behind a small interface.
+- :mod:`~dataoptim.evaluate.protocol`: generation protocols (default, DataOptim's ``run_llava_eval.py``,
+  LLaVA's eval scripts) and the checkpoint's training settings they start from.
+- :mod:`~dataoptim.evaluate.result_txt`: header-less ``<task>.txt`` result files in MME's layout.
 - :mod:`~dataoptim.evaluate.runner`: :func:`evaluate`, all of it end to end.
 - :mod:`~dataoptim.evaluate.report`: comparison of runs (markdown table, bar plot).
 

@@ -107,13 +107,21 @@ def register(app) -> None:
         benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark file (or Arrow folder of records)."),
         image_dir: Optional[Path] = typer.Option(None, "--image-dir", "-i", help="Folder the benchmark's image paths are relative to."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
-        output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, scores, run info)."),
+        output: Path = typer.Option(..., "--output", "-o", help="Output folder (predictions, results, MME-layout <task>.txt files, scores, run info)."),
         batch_size: int = typer.Option(8, "--batch-size", help="Questions per model call."),
-        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Answer budget for every task (default per task)."),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Answer budget for every task (default: the protocol's, per task)."),
         dtype: Optional[str] = typer.Option(None, "--dtype", help="bfloat16, float16 or float32 (default: the checkpoint's)."),
         device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu, ... (default: cuda if available)."),
-        temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy (default); > 0 samples."),
-        seed: int = typer.Option(0, "--seed", help="Seed when sampling."),
+        protocol: str = typer.Option("default", "--protocol", help="How questions are asked: default (greedy, the checkpoint's own "
+                                     "image processing), dataoptim (DataOptim's run_llava_eval.py: no padding, T=0.2, 1024 tokens) "
+                                     "or llava (LLaVA's per-benchmark eval scripts). Recorded in scores.json."),
+        temperature: Optional[float] = typer.Option(None, "--temperature", help="0 = greedy; > 0 samples (default: the protocol's)."),
+        top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling mass when sampling (default: the checkpoint's generation config)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of sampled questions (each seeded from it and its id); recorded."),
+        image_aspect_ratio: Optional[str] = typer.Option(None, "--image-aspect-ratio", help="pad (to a square, CLIP mean colour) or square "
+                                                         "(resize and centre crop); default: the protocol's, else the checkpoint's training."),
+        image_position: Optional[str] = typer.Option(None, "--image-position", help="front (<image> moved to the front, as LLaVA trains) "
+                                                     "or inline; default: the protocol's, else the checkpoint's training."),
         backend: str = typer.Option("hf", "--backend", help="hf (transformers LLaVA) or llava (LLaVA's own code, if installed)."),
         fmt: str = typer.Option("auto", "--format", help=fmt_help),
         task: Optional[str] = typer.Option(None, "--task", help=task_help),
@@ -123,7 +131,7 @@ def register(app) -> None:
         lenient: bool = typer.Option(False, "--lenient", help=lenient_help),
         grounding_rule: str = typer.Option("lmms-eval", "--grounding-rule", help=rule_help),
     ) -> None:
-        """Answer a benchmark with a model (greedy, batched) and score the answers."""
+        """Answer a benchmark with a model (greedy and batched by default; see --protocol) and score the answers."""
         from dataoptim.extras import require_extra
 
         require_extra("train", "dataoptim evaluate")  # before the benchmark is read or the model loaded
@@ -140,7 +148,10 @@ def register(app) -> None:
                           tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule, dtype=dtype, device=device,
                           temperature=temperature, seed=seed,
                           backend=backend, progress=sys.stderr.isatty(), allow_symlinks_out=allow_symlinks_out,
+                          protocol=protocol, top_p=top_p, image_aspect_ratio=image_aspect_ratio, image_position=image_position,
                           **_read_options(fmt, task, answers, task_map))
+        for note in result["notes"]:
+            typer.echo(f"note: {note}", err=True)
         typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")

@@ -27,7 +27,8 @@ def load_scores(run: str | Path) -> dict[str, dict[str, float]]:
     Raises:
         MissingFileError: no scores file.
         InputError: not ``{task: {metric: number}}`` (the descriptive keys of each task's entry,
-            :data:`~dataoptim.evaluate.scoring.DESCRIPTIVE_KEYS`, are left out of the result).
+            :data:`~dataoptim.evaluate.scoring.DESCRIPTIVE_KEYS`, and a ``"protocol"`` entry, how the
+            answers were generated, are left out of the result).
     """
     path = Path(run)
     if path.is_dir():

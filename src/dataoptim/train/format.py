@@ -153,7 +153,8 @@ def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int, text=None) -
     With ``text`` (LLaMA-2's SentencePiece model, :class:`dataoptim.train.encoding.LlamaText`)
     the ids are LLaVA's at evaluation (DataOptim ``evaluation/run_llava_eval.py``:
     ``tokenizer_image_token``, the text after ``<image>`` encoded on its own); otherwise the
-    tokenizer encodes the whole prompt with ``<image>`` as one added token.
+    ``transformers`` tokenizer encodes the text on each side of ``<image>`` on its own the same
+    way (with LLaMA-2's fast tokenizer: the same ids for a one-turn prompt).
 
     Args:
         prompt: text holding at most one ``<image>``.
@@ -176,7 +177,14 @@ def encode_prompt(prompt: str, tokenizer, *, image_seq_length: int, text=None) -
             raise ConfigError(f"the prompt holds {prompt.count(IMAGE_TOKEN)} {IMAGE_TOKEN} tokens; one image per prompt")
         ids = tokenizer_image_token(prompt, text)
         return expand_images(ids, [IGNORE_INDEX] * len(ids), image_seq_length, image_id)[0] if IMAGE_TOKEN_INDEX in ids else ids
-    ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    # as LLaVA's tokenizer_image_token (744cb3e llava/mm_utils.py): the text on each side of <image> is
+    # tokenized on its own (with LLaMA the text after the image then starts with "▁"), BOS kept once
+    pieces = [list(tokenizer(piece, add_special_tokens=True)["input_ids"]) for piece in prompt.split(IMAGE_TOKEN)]
+    bos = tokenizer.bos_token_id
+    skip = 1 if pieces[0] and bos is not None and pieces[0][0] == bos else 0
+    ids = pieces[0][:]
+    for piece in pieces[1:]:
+        ids += [image_id] + piece[skip:]
     count = ids.count(image_id)
     if count != prompt.count(IMAGE_TOKEN) or count > 1:
         raise ConfigError(f"{IMAGE_TOKEN} became {count} tokens in the prompt; the tokenizer and template do not match")

@@ -206,6 +206,14 @@ def _keep_sentencepiece(text, output_dir: Path) -> None:
             write_json(config, data, indent=2)
 
 
+def _trained_with_callback(image_position, pad, image_processor, model_max_length):
+    """Writes ``trained_with.json`` (what evaluation must repeat) into each intermediate checkpoint."""
+    from dataoptim.train.trained_with import trained_with_callback
+
+    return trained_with_callback(image_position=image_position, pad=pad, image_processor=image_processor,
+                                 model_max_length=model_max_length)
+
+
 def _make_trainer_class():
     from transformers import Trainer
 
@@ -513,7 +521,7 @@ def train_hf(
         # LLaVA pads with <unk> (LLaMA-2: 0) and attends to every other position
         data_collator=Collator(text.pad_id if text.pad_id is not None else 0),
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), _trained_with_callback(image_position, pad, image_processor, model_max_length)],
     )
     if loss_per_device:
         # no num_items_in_batch reaches the model: each micro-batch loss is its own mean over its label
@@ -529,6 +537,10 @@ def train_hf(
         trainer.save_model(str(output_dir))
         if args.process_index == 0:
             image_processor.save_pretrained(str(output_dir))
+            from dataoptim.train.trained_with import write_trained_with  # what evaluation must repeat
+
+            write_trained_with(output_dir, image_position=image_position, pad=pad, image_processor=image_processor,
+                               model_max_length=model_max_length)
             _keep_sentencepiece(text, output_dir)
     metrics = dict(outcome.metrics)
     runtime = metrics.get("train_runtime") or 0.0
