@@ -1,7 +1,8 @@
 """Generate a synthetic pool in DataOptim's converted layout (``<source>.json``) for benchmarks.
 
-Record counts are DataOptim's full-release counts (:data:`dataoptim.catalog.SOURCES`)
-times ``scale``; ids follow each source's scheme; text lengths follow the
+Record counts are DataOptim's full-release counts (:data:`dataoptim.catalog.SOURCES`:
+all 21 sources, 10,970,768 records at scale 1; ``--challenge`` keeps the 14 of the
+challenge pool, 6,362,012) times ``scale``; ids follow each source's scheme; text lengths follow the
 official example records (``tests/fixtures/examples/example-byod.json``):
 short VQA answers (3–25 characters), ~50-character captions, A-OKVQA choices,
 REC/REG boxes, and long multi-turn LLaVA and SVIT conversations (SVIT split
@@ -69,7 +70,42 @@ def records(name: str, count: int, seed: int):
     text = Text(zlib.crc32(name.encode()) % 1000 + seed)
     hx = string.hexdigits[:16]
     for i in range(count):
-        if name in ("coco", "flickr30k", "textcaps"):
+        image: str | None
+        if name == "textocrgpt4v":  # GPT-4V captions that spell out the text: ~700 characters
+            turns = [("<image>\n" + CAPTION_PROMPTS[i % 5], text(700))]
+            rid, image = f"textocrgpt4v_{i}", f"open_images/{''.join(rng.choices(hx, k=16))}.jpg"
+        elif name == "scienceqa":
+            options = " ".join(f"({c}) {text(15)}" for c in "ABCD"[: rng.randint(2, 4)])
+            turns = [(f"<image>\n{text(70)}.\nContext: {text(120)}\nQuestion: {text(50)}?\nOptions: {options}", f"The correct option is {'AB'[i % 2]}.")]
+            rid, image = f"scienceqa_{i * 3 + 1}", f"scienceqa/{i * 3 + 1}/image.png"
+        elif name in ("vgqa", "docvqa", "dvqa"):
+            qlen, alen = {"vgqa": (30, 12), "docvqa": (45, 12), "dvqa": (40, 6)}[name]
+            turns = [("<image>\n" + text(qlen) + "?" + VQA_SUFFIX, text(alen))]
+            if name == "vgqa":
+                rid, image = f"vgqa_{986768 + i}", f"visual_genome/{rng.randrange(2_420_000)}.jpg"
+            elif name == "docvqa":
+                rid, image = f"docvqa_{i * 2 + 337}", f"docvqa/{''.join(rng.choices(string.ascii_lowercase, k=4))}{rng.randrange(10_000):04d}_{rng.randrange(1, 9)}.png"
+            else:
+                rid, image = f"dvqa_{i}", f"dvqa/bar_train_{i // 12:08d}.png"
+        elif name == "sharegpt4v":  # one question, a ~1,000-character GPT-4V description
+            turns = [("<image>\nWhat do you see happening in this image?", text(1000))]
+            folder = rng.choice(["coco_2017/", "sam/images/", "llava/llava_pretrain/images/00000/", "wikiart/images/", "share_textvqa/images/", "web-celebrity/images/", "web-landmark/images/"])
+            rid, image = f"sharegpt4v_{i}", f"{folder}{rng.randrange(10**9):012d}.jpg"
+        elif name == "llava_v1.5":  # mix665k: ~6% text-only ShareGPT chats (40,688 of 665,298), VQA/REC/REG, LLaVA-Instruct
+            rid = f"llava_v1.5_{i}"
+            u = rng.random()
+            if u < 0.0612:
+                image, turns = None, [(text(300), text(900)) for _ in range(rng.randint(1, 4))]
+            elif u < 0.35:
+                image = f"coco_2017/{rng.randrange(581929):012d}.jpg"
+                turns = [(("<image>\n" if t == 0 else "") + text(50) + "?", text(220)) for t in range(rng.randint(1, 5))]
+            elif u < 0.7:
+                image = f"visual_genome/{rng.randrange(2_420_000)}.jpg"
+                turns = [(("<image>\n" if t == 0 else "") + f"Please provide the bounding box coordinate of the region this sentence describes: {text(25)}.", _box(rng)) for t in range(rng.randint(1, 8))]
+            else:
+                image = rng.choice([f"ocrvqa/{rng.randrange(10**10)}.jpg", f"open_images/{''.join(rng.choices(hx, k=16))}.jpg"])
+                turns = [(("<image>\n" if t == 0 else "") + text(30) + "?\nAnswer the question using a single word or phrase.", text(8)) for t in range(rng.randint(1, 6))]
+        elif name in ("coco", "flickr30k", "textcaps"):
             image = {"coco": f"coco/COCO_train2014_{rng.randrange(581929):012d}.jpg", "flickr30k": f"flickr30k/{rng.randrange(10**9)}.jpg", "textcaps": f"open_images/{''.join(rng.choices(hx, k=16))}.jpg"}[name]
             turns = [("<image>\n" + CAPTION_PROMPTS[i % 5], text(55))]
             rid = f"{name}_{i}"
@@ -121,11 +157,11 @@ def records(name: str, count: int, seed: int):
         for human, gpt in turns:
             conversations.append({"from": "human", "value": human})
             conversations.append({"from": "gpt", "value": gpt})
-        yield {"id": rid, "image": image, "conversations": conversations}
+        yield {"id": rid, "image": image, "conversations": conversations} if image is not None else {"id": rid, "conversations": conversations}
 
 
-def generate(out_dir: str | Path, scale: float, seed: int = 0, *, quiet: bool = False) -> dict[str, list[str]]:
-    """Write ``<source>.json`` for all 14 sources into ``out_dir``; return each source's ids.
+def generate(out_dir: str | Path, scale: float, seed: int = 0, *, quiet: bool = False, sources=None) -> dict[str, list[str]]:
+    """Write ``<source>.json`` for every source of the catalog (21: DataOptim's 20 datasets) into ``out_dir``; return each source's ids.
 
     Files are JSON lists with one record per line (as valid JSON as DataOptim's, more compact).
     """
@@ -133,6 +169,8 @@ def generate(out_dir: str | Path, scale: float, seed: int = 0, *, quiet: bool = 
     out.mkdir(parents=True, exist_ok=True)
     ids: dict[str, list[str]] = {}
     for name, source in SOURCES.items():
+        if sources is not None and name not in sources:
+            continue
         count = max(1, round(source.qas * scale))
         began = time.time()
         ids[name] = []
@@ -152,7 +190,7 @@ def generate(out_dir: str | Path, scale: float, seed: int = 0, *, quiet: bool = 
             handle.write(b"\n]\n")
         tmp.replace(out / f"{name}.json")
         if not quiet:
-            print(f"  {name:10s} {count:>10,} records  {(out / f'{name}.json').stat().st_size / 1e6:8.1f} MB  {time.time() - began:5.1f} s", file=sys.stderr)
+            print(f"  {name:12s} {count:>10,} records  {(out / f'{name}.json').stat().st_size / 1e6:8.1f} MB  {time.time() - began:5.1f} s", file=sys.stderr)
     return ids
 
 
@@ -161,8 +199,11 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--challenge", action="store_true", help="only the 14 sources of the challenge pool")
     args = parser.parse_args()
-    generate(args.out_dir, args.scale, args.seed)
+    from dataoptim.catalog import CHALLENGE_SOURCES
+
+    generate(args.out_dir, args.scale, args.seed, sources=CHALLENGE_SOURCES if args.challenge else None)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from dataoptim.builder import builder_class_for, builder_classes
 
 
 class DataOptim(datasets.GeneratorBasedBuilder):
-    """All 14 sources under one name; ``DataOptim(config_name="gqa", ...)`` returns the GQA builder.
+    """All 21 sources under one name; ``DataOptim(config_name="gqa", ...)`` returns the GQA builder.
 
     Raises:
         dataoptim.errors.ConfigError: unknown config, or a source whose builder is not written yet.

@@ -44,7 +44,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AbstractSet, Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import pyarrow as pa
+
+from dataoptim.builder import SourceBuilder, annotation_errors, decode_list_batches, load_bytes, row_tables, top_level_keys_once
 from dataoptim.convert import coco_image_path
 from dataoptim.errors import InputError, MissingFileError
 from dataoptim.io import iter_json_array, iter_json_list, read_json
@@ -160,6 +163,24 @@ def read_coco_image_ids(path: Path) -> frozenset[int]:
     return frozenset(ids)
 
 
+class _ImageId(msgspec.Struct):
+    id: int
+
+
+class _ImagesFile(msgspec.Struct):
+    images: list[_ImageId]
+
+
+def coco_image_ids(path: Path) -> frozenset[int]:
+    """:func:`read_coco_image_ids`, decoded with ``msgspec`` (image ids only); any doubt goes to the streamed reader, which names faults."""
+    try:
+        buffer = load_bytes(path)
+        top_level_keys_once(buffer, "images")
+        return frozenset(image.id for image in msgspec.json.decode(buffer, type=_ImagesFile).images)
+    except Exception:
+        return read_coco_image_ids(path)
+
+
 class AOKVQA(SourceBuilder):
     """A-OKVQA as LLaVA records: 17,056 in DataOptim's train release."""
 
@@ -198,10 +219,27 @@ class AOKVQA(SourceBuilder):
                 for coco_split, names in COCO2014_IMAGE_LISTS.items():
                     path = next((files[n] for n in names if n in files), None)
                     if path is not None:
-                        lists = {coco_split: read_coco_image_ids(path)}
+                        lists = {coco_split: coco_image_ids(path)}
                         break
             self._coco2014_lists = lists
         return self._coco2014_lists
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table] | None:
+        """The questions decoded by ``msgspec`` and converted by :func:`question_to_record`, as :meth:`original_records` does.
+
+        The COCO 2014 id lists come from the same :meth:`coco2014_lists` (read once per builder).
+        """
+        lists = self.coco2014_lists()
+        if split == "train" and not lists:
+            return None  # the row path names what is missing
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for batch in decode_list_batches(files["questions"], Any):
+                for item in batch:
+                    coco_split = coco2014_split(item["image_id"], split, val2014=lists.get("val2014"), train2014=lists.get("train2014"))
+                    yield question_to_record(item, record_id=self.record_id(item["question_id"], split), coco_split=coco_split)
+
+        return row_tables(rows())
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["questions"]

@@ -14,6 +14,10 @@ punctuation: ``"... in the yard ."``). The images sit in ``flickr30k/``
 (DataOptim's README tree misspells it ``filckr30k/``; its records say ``flickr30k/``).
 The ``val`` and ``test`` images give the ``validation`` and ``test`` splits,
 numbered the same way (``flickr30k_validation_0``).
+
+Table path (:func:`split_columns`): the file is decoded once for its three
+splits with ``msgspec`` (file name, split, sentences' ``raw`` and ``sentid``)
+into flat Arrow columns per split, kept on the builder while its splits are built.
 """
 
 from __future__ import annotations
@@ -21,7 +25,12 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, load_bytes, top_level_keys_once
 from dataoptim.convert import caption_record
 from dataoptim.errors import InputError
 from dataoptim.io import iter_json_list
@@ -31,6 +40,60 @@ from dataoptim.records import check_image_path
 KARPATHY_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 #: Values of ``split`` that may occur (``restval`` only in Karpathy's COCO file).
 KNOWN_SPLITS = frozenset(KARPATHY_SPLITS.values()) | {"restval"}
+
+
+class Sentence(msgspec.Struct):
+    raw: str
+    sentid: int | str | None = None
+
+
+class Image(msgspec.Struct):
+    """The fields of a Karpathy image entry the table path reads."""
+
+    split: str
+    filename: str
+    sentences: list[Sentence]
+
+
+class KarpathyFile(msgspec.Struct):
+    images: list[Image]
+
+
+def split_columns(path: Path) -> dict[str, tuple[list, list, list, list]]:
+    """Karpathy's file decoded once: split value -> (file name, image id, raw, sentid) per sentence, in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: an unknown split, a blank file name or sentence, a wrong type.
+    """
+    buffer = load_bytes(path)
+    top_level_keys_once(buffer, "images")
+    images = msgspec.json.decode(buffer, type=KarpathyFile).images
+    out: dict[str, tuple[list, list, list, list]] = {name: ([], [], [], []) for name in KNOWN_SPLITS}
+    for image in images:
+        if image.split not in KNOWN_SPLITS or not image.filename:
+            raise TablePathFailed("an unknown split or an empty file name")
+        names, stems, raws, sentids = out[image.split]
+        n = len(image.sentences)
+        names.extend([image.filename] * n)
+        stems.extend([PurePosixPath(image.filename).stem] * n)
+        raws.extend(s.raw for s in image.sentences)
+        sentids.extend(None if s.sentid is None else str(s.sentid) for s in image.sentences)
+    return out
+
+
+def sentence_tables(names: list, stems: list, raws: list, sentids: list, *, prefix: str, seed: int = 0) -> Iterator[pa.Table]:
+    """Records ``{prefix}{i}`` of one split's sentences (the table path of :func:`sentence_to_record`)."""
+    raws = pa.array(raws, type=pa.string())
+    if columns.any_blank(raws):
+        raise TablePathFailed("a blank sentence")
+    ids = columns.prefixed(prefix, pa.array(np.arange(len(raws))))
+    table = columns.record_table(
+        ids,
+        columns.concat("flickr30k/", pa.array(names, type=pa.string())),
+        columns.two_turns(columns.caption_prompts(ids.to_pylist(), seed), raws),
+        source="flickr30k", task="caption", question_id=pa.array(sentids, type=pa.string()), image_id=pa.array(stems, type=pa.string()),
+    )
+    yield from columns.slices(table)
 
 
 def image_path(filename: str) -> str:
@@ -100,6 +163,13 @@ class Flickr30K(SourceBuilder):
   year={2015}
 }"""
     DOWNLOAD = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip (dataset_flickr30k.json)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        path = files["karpathy"]
+        cache = getattr(self, "_split_columns", None)
+        if cache is None or cache[0] != path:  # each split of the file reads the same decode
+            self._split_columns = cache = (path, split_columns(path))
+        return sentence_tables(*cache[1][KARPATHY_SPLITS[split]], prefix=self.record_id("", split), seed=self.config.seed)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["karpathy"]

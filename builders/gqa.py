@@ -29,6 +29,13 @@ Configs:
   so ``load_dataset(..., num_proc=N)`` converts up to ten shards in parallel.
   A balanced question is also in the all-questions files, under the same id
   and with the same record.
+
+Table path (:func:`question_tables`): a file is decoded once with ``msgspec``
+into ``{question id: Question}`` keeping ``imageId``, ``question`` and
+``fullAnswer`` only (the other fields, most of the 1.4 GB, are skipped in C),
+and the records are built by columns. A dict keeps only the last of two
+repeated question ids, so the ``"imageId"`` keys of the file are counted too:
+when they are not one per question, the streamed row path decides.
 """
 
 from __future__ import annotations
@@ -37,9 +44,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
+import msgspec
+import pyarrow as pa
 
-from dataoptim import catalog
-from dataoptim.builder import LAYOUTS, SourceBuilder, SourceConfig, annotation_errors
+from dataoptim import catalog, columns
+from dataoptim.builder import LAYOUTS, SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, checked_tables, count_token, load_bytes
 from dataoptim.convert import vqa_record
 from dataoptim.errors import ConfigError, MissingFileError
 from dataoptim.io import iter_json_object
@@ -51,6 +60,43 @@ ALL_QUESTIONS = "gqa_all"
 ALL_TRAIN_SHARDS = tuple(f"train_all_questions_{i}.json" for i in range(10))
 #: The other splits of ``gqa_all``: one file each.
 ALL_SPLIT_FILES = {"validation": "val_all_questions.json", "testdev": "testdev_all_questions.json"}
+
+
+class Question(msgspec.Struct):
+    """The fields of a GQA question the table path reads."""
+
+    imageId: str
+    question: str
+    fullAnswer: str
+
+
+def question_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
+    """The table path of :meth:`GQA.original_records` for one question file (ids ``{prefix}{question id}``).
+
+    Raises:
+        TablePathFailed, msgspec errors: a repeated question id (more ``"imageId"`` keys than
+        questions), a wrong type, a blank text: anything the row path must name.
+    """
+    buffer = load_bytes(path)
+    questions = msgspec.json.decode(buffer, type=dict[str, Question])
+    if count_token(buffer, b'"imageId"') != len(questions):
+        raise TablePathFailed("the file holds more questions than distinct question ids (or an imageId key elsewhere)")
+    keys = pa.array(list(questions), type=pa.string())
+    values = list(questions.values())
+    del questions
+    image_ids = pa.array([q.imageId for q in values], type=pa.string())
+    texts = pa.array([q.question for q in values], type=pa.string())
+    answers = pa.array([q.fullAnswer for q in values], type=pa.string())
+    del values
+    if columns.any_blank(image_ids) or columns.any_blank(texts) or columns.any_blank(answers):
+        raise TablePathFailed("a blank imageId, question or fullAnswer")
+    table = columns.record_table(
+        columns.prefixed(prefix, keys),
+        columns.concat("visual_genome/", image_ids, ".jpg"),
+        columns.two_turns(columns.vqa_prompts(texts), answers),
+        source="gqa", task="vqa", question_id=keys, image_id=image_ids,
+    )
+    yield from columns.slices(table)
 
 
 def image_path(image_id: str) -> str:
@@ -119,6 +165,9 @@ class GQA(SourceBuilder):
         "https://downloads.cs.stanford.edu/nlp/data/gqa/images.zip, stored as visual_genome/<imageId>.jpg)"
     )
 
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return question_tables(files["questions"], prefix=self.record_id("", split))
+
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["questions"]
         for position, (question_id, question) in enumerate(iter_json_object(path, what=f"GQA question file {path.name}")):
@@ -150,10 +199,12 @@ class GQA(SourceBuilder):
             raise MissingFileError(f"no GQA all-questions files found (need {wanted}); download {self.DOWNLOAD}", file=self.config.data_dir)
         return generators
 
-    def _generate_examples(self, layout: str, split: str, files: Mapping[str, Path], shards: list[Path] | None = None):
+    def _generate_tables(self, layout: str, split: str, files: Mapping[str, Path], shards: list[Path] | None = None):
         if shards is None:
-            yield from super()._generate_examples(layout, split, files)
+            yield from super()._generate_tables(layout, split, files)
             return
-        for path in shards:
-            for record in self.original_records(split, {"questions": Path(path)}):
-                yield record["id"], record
+        for shard, path in enumerate(shards):
+            one = {"questions": Path(path)}
+            tables = checked_tables(lambda: self.original_tables(split, one), lambda: self.original_records(split, one), str(path))
+            for index, table in enumerate(tables):
+                yield f"{split}-{shard}-{index}", table

@@ -18,6 +18,11 @@ DataOptim's pool; their records are numbered within their own file,
 ``llava_{part}_{i}`` (e.g. ``llava_detail_23k_0``), so they never take a pool id.
 DataOptim's converted ``llava.json`` cannot be split into the parts, so the part
 configs read the original part files only.
+
+Table path (:func:`entry_tables`): the file is split into entries and decoded
+:data:`dataoptim.columns.TABLE_ROWS` at a time with ``msgspec``
+(:class:`Entry`); turns become flat Arrow columns and the records a list array
+over them, checked by the base class's column rules.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
+import msgspec
+import numpy as np
+import pyarrow as pa
 
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, Turn, annotation_errors, decode_list_batches
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import check_image_path, make_record, validate_record
@@ -39,6 +48,40 @@ LLAVA_FILES = {
     "complex_reasoning_77k": "complex_reasoning_77k.json",
     "conversation_58k": "conversation_58k.json",
 }
+
+
+class Entry(msgspec.Struct):
+    """The fields of a LLaVA-Instruct entry the table path reads."""
+
+    image: str
+    conversations: list[Turn]
+    id: int | str | None = None
+
+
+def entry_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
+    """The table path of :func:`entry_to_record` over a whole file: records ``{prefix}{index}`` in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: a blank image name, a wrong type: anything the row path must name.
+    """
+    start = 0
+    for entries in decode_list_batches(path, Entry):
+        images = pa.array([e.image for e in entries], type=pa.string())
+        if columns.any_blank(images):
+            raise TablePathFailed("a blank image name")
+        lengths = np.fromiter((len(e.conversations) for e in entries), dtype=np.int64, count=len(entries))
+        offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        turns = [t for e in entries for t in e.conversations]
+        native = [e.id for e in entries]
+        table = columns.record_table(
+            columns.prefixed(prefix, pa.array(np.arange(start, start + len(entries)))),
+            columns.concat("coco/COCO_train2014_", images),
+            columns.conversations(offsets, [t.value for t in turns], [t.from_ for t in turns]),
+            source="llava", task="instruct", image_id=[None if v is None else str(v) for v in native],
+        )
+        start += len(entries)
+        yield table
 
 
 def image_path(image: str) -> str:
@@ -101,6 +144,10 @@ class LLaVA(SourceBuilder):
         # a part config reads its own file (an instance attribute shadows the class's table)
         self.ORIGINAL_FILES = {"train": {"conversations": (LLAVA_FILES[self.config.subset],)}}
 
+    def converted_mask(self, table):
+        self.keep_converted({})  # a part config cannot read the converted file: its ConfigError, once
+        return None
+
     def keep_converted(self, record: Mapping[str, Any]) -> bool:
         if self.config.subset:
             raise ConfigError(
@@ -109,6 +156,9 @@ class LLaVA(SourceBuilder):
                 field="layout",
             )
         return True
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return entry_tables(files["conversations"], prefix="llava_" if self.config.subset is None else f"llava_{self.config.subset}_")
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["conversations"]

@@ -23,6 +23,12 @@ each one under ``{key}.jpg``.
 
 Answer: as given. Native columns: ``image_id`` is the key; OCR-VQA has no
 question ids and no image sizes, so those columns stay empty.
+
+Table path (:func:`split_columns`): ``dataset.json`` is decoded once for all
+three splits with ``msgspec`` (``questions``, ``answers``, ``split`` only) into
+flat Arrow columns per split, kept on the builder while its splits are built;
+the ``"split"`` keys are counted so a repeated image key (which a dict would
+keep once) hands over to the streamed row path, which names it.
 """
 
 from __future__ import annotations
@@ -30,13 +36,62 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, count_token, load_bytes
 from dataoptim.convert import vqa_record
 from dataoptim.io import iter_json_object
 from dataoptim.records import check_image_path
 
 #: ``split`` code in ``dataset.json`` -> split name.
 SPLIT_CODES = {1: "train", 2: "validation", 3: "test"}
+
+
+class Entry(msgspec.Struct):
+    """The fields of a ``dataset.json`` entry the table path reads."""
+
+    questions: list[str]
+    answers: list[str]
+    split: int
+
+
+def split_columns(path: Path) -> dict[str, tuple[pa.Array, pa.Array, pa.Array]]:
+    """``dataset.json`` decoded once: split name -> (image key per pair, questions, answers), flat, in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: a repeated key, an unknown split code, questions and answers of
+        different lengths, a wrong type: anything the row path must name.
+    """
+    buffer = load_bytes(path)
+    entries = msgspec.json.decode(buffer, type=dict[str, Entry])
+    if count_token(buffer, b'"split"') != len(entries):
+        raise TablePathFailed("more entries than distinct keys (or a 'split' key elsewhere)")
+    out: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in SPLIT_CODES.values()}
+    for key, entry in entries.items():
+        if entry.split not in SPLIT_CODES or len(entry.questions) != len(entry.answers):
+            raise TablePathFailed(f"entry {key!r}: unknown split code, or questions and answers differ in number")
+        keys, questions, answers = out[SPLIT_CODES[entry.split]]
+        keys.extend([key] * len(entry.questions))
+        questions.extend(entry.questions)
+        answers.extend(entry.answers)
+    del entries
+    return {name: tuple(pa.array(v, type=pa.string()) for v in lists) for name, lists in out.items()}
+
+
+def pair_tables(keys: pa.Array, questions: pa.Array, answers: pa.Array, *, prefix: str) -> Iterator[pa.Table]:
+    """Records ``{prefix}{i}`` of one split's pairs (the table path of :func:`pair_to_record`)."""
+    if columns.any_blank(keys):
+        raise TablePathFailed("a blank image key")
+    table = columns.record_table(
+        columns.prefixed(prefix, pa.array(np.arange(len(keys)))),
+        columns.concat("ocrvqa/", keys, ".jpg"),
+        columns.two_turns(columns.vqa_prompts(questions), answers),
+        source="ocrvqa", task="vqa", image_id=keys,
+    )
+    yield from columns.slices(table)
 
 
 def image_path(key: str) -> str:
@@ -120,6 +175,13 @@ class OCRVQA(SourceBuilder):
         "https://ocr-vqa.github.io/ (Google Drive folder: dataset.json and loadDataset.py; "
         "the images are fetched from each entry's imageURL and must be saved as ocrvqa/<key>.jpg)"
     )
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        path = files["dataset"]
+        cache = getattr(self, "_split_columns", None)
+        if cache is None or cache[0] != path:  # each split of one dataset.json reads the same decode
+            self._split_columns = cache = (path, split_columns(path))
+        return pair_tables(*cache[1][split], prefix=self.record_id("", split))
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["dataset"]

@@ -24,8 +24,26 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import msgspec
+
 from dataoptim.builders.vqav2 import VQAv2, non_empty_text
 from dataoptim.convert import most_frequent
+
+
+class Answer(msgspec.Struct):
+    answer: str
+
+
+class Annotation(msgspec.Struct):
+    """The fields of an OK-VQA annotation the table path reads."""
+
+    question_id: int
+    answers: list[Answer]
+
+
+def most_frequent_answers(annotations: list[Annotation]) -> list[str]:
+    """The table path of :func:`most_frequent_answer` over decoded annotations (raises ValueError where it would)."""
+    return [most_frequent([non_empty_text(a.answer, "answer") for a in ann.answers]) for ann in annotations]
 
 
 def most_frequent_answer(annotation: Mapping[str, Any]) -> str:
@@ -72,4 +90,6 @@ class OKVQA(VQAv2):
         "mscoco_train2014_annotations.json.zip (and the val2014 pair), unzipped"
     )
     answer_of = staticmethod(most_frequent_answer)
+    ANNOTATION_TYPE = Annotation
+    answers_of = staticmethod(most_frequent_answers)
     FILE_WORDS = "OK-VQA"

@@ -51,7 +51,7 @@ import datasets
 from dataoptim import prompts
 from dataoptim.boxes import format_box, normalize_box, xywh_to_xyxy
 from dataoptim.convert import image_in_folder
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors, jsonl_batches, row_tables
 from dataoptim.errors import ConfigError, InputError, MissingFileError, UnsafeInputError
 from dataoptim.io import iter_json_items, iter_jsonl, require_file
 from dataoptim.records import make_record, two_turns
@@ -300,6 +300,10 @@ class Ref3Builder(SourceBuilder):
         "or put refcoco/, refcoco+/ and refcocog/ from https://github.com/lichengunc/refer (refs(unc).p / refs(umd).p and instances.json) in data_dir"
     )
 
+    def converted_mask(self, table):
+        self.keep_converted({})  # a part config cannot read the converted file: its ConfigError, once
+        return None
+
     def keep_converted(self, record: Mapping[str, Any]) -> bool:
         if self.config.subset:
             raise ConfigError(
@@ -328,6 +332,20 @@ class Ref3Builder(SourceBuilder):
             for d in wanted:
                 files[f"{d}/refs"], files[f"{d}/instances"] = folders[d]
             return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"layout": "original", "split": "train", "files": files})]
+
+    def original_tables(self, split: str, files: Mapping[str, Path]):
+        if "expressions" not in files:
+            return None
+        return row_tables(self._shikra_lines(files["expressions"]))
+
+    def _shikra_lines(self, path: Path) -> Iterator[dict[str, Any]]:
+        """The table path's records of Shikra's file: lines decoded by ``msgspec``, converted as :meth:`_shikra_records` does."""
+        subset, count = self.config.subset, 0
+        for batch in jsonl_batches(path):
+            for item in batch:
+                if not subset or dataset_of(item) == subset:
+                    yield line_to_record(self.KIND, item, record_id=self.record_id(count), seed=self.config.seed)
+                count += 1
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         if "expressions" in files:

@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import datasets
+import pyarrow as pa
 
 from dataoptim.boxes import ImageSizes, format_boxes, load_image_sizes, normalize_box
 from dataoptim.convert import image_in_folder
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors, jsonl_batches, row_tables
 from dataoptim.errors import MissingFileError
 from dataoptim.io import iter_jsonl
 from dataoptim.records import IMAGE_TOKEN, make_record, two_turns
@@ -148,6 +149,21 @@ class Shikra(SourceBuilder):
         """Sizes from ``image_sizes.json`` in the data folder and/or the ``image_dir`` option."""
         table = self.available_files().get(SIZES_FILE)
         return ImageSizes(load_image_sizes(table) if table is not None else None, self.config.image_dir)
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        """Lines decoded by ``msgspec`` and converted by :func:`dialogue_to_record`, as :meth:`original_records` does."""
+        path = files["dialogues"]
+        sizes = self.image_sizes()
+
+        def rows() -> Iterator[dict[str, Any]]:
+            index = 0
+            for batch in jsonl_batches(path):
+                for item in batch:
+                    size = sizes.get(image_path(item["img_path"])) if PHRASE_END in f"{item.get('question')}{item.get('cot_with_ans')}" else None
+                    yield dialogue_to_record(item, record_id=self.record_id(index), size=size)
+                    index += 1
+
+        return row_tables(rows())
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["dialogues"]

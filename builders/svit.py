@@ -25,6 +25,13 @@ Configs: ``svit`` (all four parts; needs the four files) and ``svit_conversation
 ``svit_complex``, ``svit_detail``, ``svit_referring``. With DataOptim's converted
 ``svit.json`` a part config keeps the records whose id names its part.
 SVIT's all-in-one ``svit.json`` has the same name as DataOptim's file and is not read: use the four part files.
+
+Table path (:func:`part_tables`): each part file is split into entries with
+``msgspec`` and parsed :data:`ENTRY_BATCH` entries at a time by ``pyarrow.json``
+into list columns (:data:`ENTRY_SCHEMA`, strict types); the turns are the
+flattened columns (speakers mapped, object marks dropped with
+``replace_substring``, ``<image>\\n`` put before a first turn without it) and the
+records a list array over them.
 """
 
 from __future__ import annotations
@@ -33,8 +40,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, list_pieces, read_objects
 from dataoptim.errors import ConfigError
 from dataoptim.io import iter_json_array
 from dataoptim.records import IMAGE_TOKEN, check_image_path, make_record, validate_record
@@ -49,6 +60,74 @@ SVIT_FILES = {
 #: SVIT's speaker names -> LLaVA's.
 ROLES = {"user": "human", "human": "human", "gpt": "gpt"}
 OBJECT_MARKS = ("<st>", "<ed>")
+
+
+#: Entries (images) decoded at a time by the table path; a conversation-part entry holds several records.
+ENTRY_BATCH = 20_000
+
+
+#: How the table path reads an entry: only ``image_id`` and the turns, straight into Arrow (``pyarrow.json``).
+ENTRY_SCHEMA = pa.schema([
+    ("image_id", pa.int64()),
+    ("conversations", pa.list_(pa.struct([("content", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())])))]))),
+])
+
+
+def read_entries(raws: list) -> pa.Table:
+    """Entries (``msgspec.Raw`` views) parsed into :data:`ENTRY_SCHEMA` by :func:`dataoptim.builder.read_objects`."""
+    return read_objects(raws, ENTRY_SCHEMA)
+
+
+def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
+    """The table path of :func:`entry_records` over a whole part file: records ``svit_{part}_{i}`` in file order.
+
+    The file is read in pieces and split into entries (:func:`~dataoptim.builder.list_pieces`, bounded
+    memory), :data:`ENTRY_BATCH` entries are parsed at a time by ``pyarrow.json`` (no Python object per turn), and the records are built from the
+    flattened list columns.
+
+    Raises:
+        TablePathFailed, ArrowInvalid, msgspec errors: an unknown speaker, an empty conversation, a
+        missing field, a negative or string image id, a wrong type: anything the row path must decide.
+    """
+    speakers = pa.array(list(ROLES), type=pa.string())
+    mapped = pa.array(list(ROLES.values()), type=pa.string())
+    count = 0
+    for entries in (read_entries(piece[start:start + ENTRY_BATCH]) for piece in list_pieces(path) for start in range(0, len(piece), ENTRY_BATCH)):
+        image_ids, convs = entries.column("image_id").combine_chunks(), entries.column("conversations").combine_chunks()
+        if image_ids.null_count or convs.null_count:
+            raise TablePathFailed("an entry without image_id or conversations")
+        conversation = convs.flatten()
+        if conversation.null_count or conversation.field("content").null_count:
+            raise TablePathFailed("a conversation without content")
+        content = conversation.field("content")
+        if len(content) == 0:
+            continue
+        lengths = pc.list_value_length(content).to_numpy(zero_copy_only=False)
+        ids = image_ids.take(pc.list_parent_indices(convs)).to_numpy(zero_copy_only=False)
+        turns = content.flatten()
+        if (lengths == 0).any() or ids.min() < 0 or turns.null_count or turns.field("from").null_count or turns.field("value").null_count:
+            raise TablePathFailed("an empty conversation, a turn without 'from' or 'value', or a negative image id")
+        speaker = pc.index_in(turns.field("from"), value_set=speakers)
+        if speaker.null_count:
+            raise TablePathFailed("an unknown speaker")
+        text = turns.field("value")
+        if part == "referring":
+            for mark in OBJECT_MARKS:
+                text = pc.replace_substring(text, mark, "")
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        first = np.zeros(len(text), dtype=bool)
+        first[offsets[:-1]] = True
+        needs = pc.and_(pa.array(first), pc.invert(pc.match_substring(text, IMAGE_TOKEN)))
+        text = pc.if_else(needs, pc.binary_join_element_wise(f"{IMAGE_TOKEN}\n", text, ""), text)
+        n = len(lengths)
+        yield columns.record_table(
+            columns.prefixed(f"svit_{part}_", pa.array(np.arange(count, count + n))),
+            columns.concat("visual_genome/", pa.array(ids), ".jpg"),
+            columns.conversations(offsets, text, mapped.take(speaker)),
+            source="svit", task="instruct", image_id=pa.array(ids),
+        )
+        count += n
 
 
 def image_path(image_id: int | str) -> str:
@@ -135,6 +214,14 @@ class SVIT(SourceBuilder):
 
     def keep_converted(self, record: Mapping[str, Any]) -> bool:
         return self.config.subset is None or record["id"].startswith(f"svit_{self.config.subset}_")
+
+    def converted_mask(self, table: pa.Table) -> pa.Array | None:
+        return None if self.config.subset is None else pc.starts_with(table.column("id"), f"svit_{self.config.subset}_")
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        for part in SVIT_FILES:
+            if part in files:
+                yield from part_tables(part, files[part])
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         for part in SVIT_FILES:

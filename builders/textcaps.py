@@ -11,6 +11,10 @@ Original files: ``TextCaps_0.1_train.json`` (and ``TextCaps_0.1_val.json``),
 DataOptim numbers the train entries in file order: ``textcaps_0`` is the first
 entry. The answer is ``caption_str`` as given; the image is the Open Images
 file ``open_images/{image_id}.jpg`` (TextCaps shares its images with TextVQA).
+
+Table path (:func:`caption_tables`): the file is split into entries and decoded
+:data:`dataoptim.columns.TABLE_ROWS` at a time with ``msgspec`` (the fields
+used only); records are built by columns.
 """
 
 from __future__ import annotations
@@ -18,10 +22,51 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, decode_list_batches, load_bytes, top_level_keys_once
 from dataoptim.convert import caption_record
 from dataoptim.io import iter_json_list
 from dataoptim.records import check_image_path
+
+
+class Entry(msgspec.Struct):
+    """The fields of a TextCaps entry the table path reads."""
+
+    image_id: str
+    caption_str: str
+    caption_id: int | str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+
+
+def caption_tables(path: Path, *, prefix: str, seed: int = 0) -> Iterator[pa.Table]:
+    """The table path of :func:`entry_to_record` over a whole file: records ``{prefix}{index}`` in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: a blank caption, an empty image id, a wrong type.
+    """
+    buffer = load_bytes(path)
+    top_level_keys_once(buffer, "data")
+    start = 0
+    for entries in decode_list_batches(buffer, Entry, key="data"):
+        image_ids = pa.array([e.image_id for e in entries], type=pa.string())
+        captions = pa.array([e.caption_str for e in entries], type=pa.string())
+        if columns.any_blank(captions) or pc.any(pc.equal(image_ids, "")).as_py():
+            raise TablePathFailed("a blank caption or an empty image id")
+        ids = columns.prefixed(prefix, pa.array(np.arange(start, start + len(entries))))
+        yield columns.record_table(
+            ids,
+            columns.concat("open_images/", image_ids, ".jpg"),
+            columns.two_turns(columns.caption_prompts(ids.to_pylist(), seed), captions),
+            source="textcaps", task="caption", question_id=[None if e.caption_id is None else str(e.caption_id) for e in entries],
+            image_id=image_ids, width=[e.image_width for e in entries], height=[e.image_height for e in entries],
+        )
+        start += len(entries)
 
 
 def image_path(image_id: str) -> str:
@@ -85,6 +130,9 @@ class TextCaps(SourceBuilder):
   year={2020}
 }"""
     DOWNLOAD = "https://dl.fbaipublicfiles.com/textvqa/data/textcaps/TextCaps_0.1_train.json and TextCaps_0.1_val.json (https://textvqa.org/textcaps/dataset/)"
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return caption_tables(files["captions"], prefix=self.record_id("", split), seed=self.config.seed)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["captions"]

@@ -24,6 +24,10 @@ Native columns: ``question_id``, ``image_id``, ``width``/``height`` from
 
 The test split (``TextVQA_0.5.1_test.json``) carries no answers, so it gives no
 training record: the builder does not read it, even when it lies in ``data_dir``.
+
+Table path (:func:`question_tables`): the file is split into items and decoded
+:data:`dataoptim.columns.TABLE_ROWS` at a time with ``msgspec`` (the fields
+used only); records are built by columns.
 """
 
 from __future__ import annotations
@@ -31,10 +35,50 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, decode_list_batches, load_bytes, top_level_keys_once
 from dataoptim.convert import most_frequent, vqa_record
 from dataoptim.io import iter_json_list
 from dataoptim.records import check_image_path
+
+
+class Item(msgspec.Struct):
+    """The fields of a TextVQA item the table path reads."""
+
+    question: str
+    image_id: str
+    answers: list[str]
+    question_id: int | str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+
+
+def question_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
+    """The table path of :func:`question_to_record` over a whole file: records ``{prefix}{index}`` in file order.
+
+    Raises:
+        TablePathFailed, msgspec errors: a blank question or image id, no answers (a test file), a wrong type.
+    """
+    buffer = load_bytes(path)
+    top_level_keys_once(buffer, "data")
+    start = 0
+    for items in decode_list_batches(buffer, Item, key="data"):
+        image_ids = pa.array([e.image_id for e in items], type=pa.string())
+        questions = pa.array([e.question for e in items], type=pa.string())
+        if columns.any_blank(image_ids) or columns.any_blank(questions) or not all(e.answers for e in items):
+            raise TablePathFailed("a blank question or image id, or no answers")
+        yield columns.record_table(
+            columns.prefixed(prefix, pa.array(np.arange(start, start + len(items)))),
+            columns.concat("open_images/", image_ids, ".jpg"),
+            columns.two_turns(columns.vqa_prompts(questions), [most_frequent(e.answers) for e in items]),
+            source="textvqa", task="vqa", question_id=[None if e.question_id is None else str(e.question_id) for e in items],
+            image_id=image_ids, width=[e.image_width for e in items], height=[e.image_height for e in items],
+        )
+        start += len(items)
 
 
 def image_path(image_id: str) -> str:
@@ -102,6 +146,9 @@ class TextVQA(SourceBuilder):
         "https://dl.fbaipublicfiles.com/textvqa/data/TextVQA_0.5.1_train.json and TextVQA_0.5.1_val.json "
         "(images: https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip, stored as open_images/<image_id>.jpg)"
     )
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return question_tables(files["questions"], prefix=self.record_id("", split))
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["questions"]

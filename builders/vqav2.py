@@ -16,10 +16,14 @@ given. The val2014 pair gives the ``validation`` split. The test2015 questions
 have no annotations and are not read; a split whose questions file is present
 without its annotations file (or the reverse) is an error naming the missing file.
 
-Questions and annotations are joined on ``question_id`` without holding either
-file whole: the annotations are streamed into a dict ``question_id -> answer``
-(ints and short strings), then the questions are streamed against it. The same
-join serves OK-VQA (:mod:`dataoptim.builders.okvqa`), which uses VQA v1's layout.
+Table path (:meth:`VQAv2.original_tables`): each file is decoded once with
+``msgspec`` into :class:`Question`/:class:`Annotation` structs (only the fields
+used), the join is ``pc.index_in`` over the ``question_id`` columns, and the
+records are built by columns. Row-by-row reference
+(:meth:`VQAv2.original_records`, which also names any fault): the annotations
+are streamed into a dict ``question_id -> answer`` (ints and short strings),
+then the questions are streamed against it. The same join serves OK-VQA
+(:mod:`dataoptim.builders.okvqa`), which uses VQA v1's layout.
 """
 
 from __future__ import annotations
@@ -28,12 +32,41 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Mapping
 
-from dataoptim.builder import SourceBuilder, annotation_errors
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, load_bytes, top_level_keys_once
 from dataoptim.convert import coco_image_path, vqa_record
 from dataoptim.errors import InputError
 from dataoptim.io import iter_json_list
 
 COCO_SPLITS = {"train": "train2014", "validation": "val2014"}
+
+
+class Question(msgspec.Struct):
+    """The fields of a VQA question the table path reads."""
+
+    question_id: int
+    image_id: int
+    question: str
+
+
+class QuestionsFile(msgspec.Struct):
+    questions: list[Question]
+
+
+class Annotation(msgspec.Struct):
+    """The fields of a VQAv2 annotation the table path reads."""
+
+    question_id: int
+    multiple_choice_answer: str
+
+
+class AnnotationsFile(msgspec.Struct):
+    annotations: list[Annotation]
 
 
 def non_empty_text(value: Any, name: str) -> str:
@@ -128,6 +161,54 @@ def join_questions(
         )
 
 
+def joined_tables(
+    questions: Path, annotations: Path, *, annotation_type: type, answers_of: Callable[[list], list[str]], prefix: str, coco_split: str, source: str
+) -> Iterator[pa.Table]:
+    """The table path of :func:`join_questions`: both files decoded once, joined by columns, in question order.
+
+    Args:
+        annotation_type: the ``msgspec`` struct of one annotation (with ``question_id: int``).
+        answers_of: decoded annotations -> their answers (raises :class:`TablePathFailed` on a bad one).
+        prefix: ``vqav2_`` (train) or ``vqav2_validation_``: the id is ``prefix + question_id``.
+
+    Raises:
+        TablePathFailed, msgspec errors: whatever the reference must name (repeated or unmatched
+        question ids, a wrong type, a blank text, a negative image id).
+    """
+    abuf = load_bytes(annotations)
+    top_level_keys_once(abuf, "annotations")
+    anns = msgspec.json.decode(abuf, type=msgspec.defstruct("Annotations", [("annotations", list[annotation_type])])).annotations
+    ann_ids = pa.array([a.question_id for a in anns], type=pa.int64())
+    answers = pa.array(answers_of(anns), type=pa.string())
+    del anns
+    qbuf = load_bytes(questions)
+    top_level_keys_once(qbuf, "questions")
+    qs = msgspec.json.decode(qbuf, type=QuestionsFile).questions
+    qids = pa.array([q.question_id for q in qs], type=pa.int64())
+    image_ids = np.fromiter((q.image_id for q in qs), dtype=np.int64, count=len(qs))
+    texts = pa.array([q.question for q in qs], type=pa.string())
+    del qs
+    if not columns.is_unique(ann_ids) or not columns.is_unique(qids) or len(qids) != len(ann_ids):
+        raise TablePathFailed("question ids repeat, or the files hold different numbers of them")
+    where = pc.index_in(qids, value_set=ann_ids)
+    if where.null_count:
+        raise TablePathFailed("a question has no annotation")
+    if columns.any_blank(texts) or columns.any_blank(answers):
+        raise TablePathFailed("a blank question or answer")
+    table = columns.record_table(
+        columns.prefixed(prefix, qids),
+        columns.coco_image_paths(image_ids, coco_split),
+        columns.two_turns(columns.vqa_prompts(texts), answers.take(where)),
+        source=source, task="vqa", question_id=qids, image_id=pa.array(image_ids),
+    )
+    yield from columns.slices(table)
+
+
+def multiple_choice_answers(annotations: list[Annotation]) -> list[str]:
+    """VQAv2's answers of decoded annotations: ``multiple_choice_answer`` as given (the table path of :func:`multiple_choice_answer`)."""
+    return [a.multiple_choice_answer for a in annotations]
+
+
 class VQAv2(SourceBuilder):
     """VQAv2 open-ended questions as LLaVA records: 443,757 in DataOptim's train release."""
 
@@ -154,6 +235,15 @@ class VQAv2(SourceBuilder):
     answer_of: ClassVar[Callable[[Mapping[str, Any]], str]] = staticmethod(multiple_choice_answer)
     #: Words for the files in messages.
     FILE_WORDS: ClassVar[str] = "VQAv2"
+    #: The table path's struct of one annotation and how answers come from a list of them (OK-VQA overrides both).
+    ANNOTATION_TYPE: ClassVar[type] = Annotation
+    answers_of: ClassVar[Callable[[list], list[str]]] = staticmethod(multiple_choice_answers)
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
+        return joined_tables(
+            files["questions"], files["annotations"], annotation_type=self.ANNOTATION_TYPE, answers_of=self.answers_of,
+            prefix=self.record_id("", split), coco_split=COCO_SPLITS[split], source=self.SOURCE,
+        )
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         answers = read_answers(files["annotations"], self.answer_of, what=f"{self.FILE_WORDS} annotations file")

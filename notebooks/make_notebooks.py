@@ -39,18 +39,18 @@ SAMPLES = samples_dir()
 print("samples:", SAMPLES)
 print("outputs:", WORK)"""
 
-# Building the 14 sources and the pool from the samples, as `dataoptim demo` does.
+# Building the 21 sources and the pool from the samples, as `dataoptim demo` does.
 BUILD_POOL = """\
 from dataoptim.demo import build_sample_pool
 
-# Builds the 14 sources from the samples, writes their train splits as DataOptim-layout
+# Builds the 21 sources from the samples, writes their train splits as DataOptim-layout
 # <source>.json files with the 17 official example records in place of same-id built
 # records, and builds a pool from them (see dataoptim.demo.build_sample_pool).
 samples = build_sample_pool(WORK, cache_dir=WORK / "cache")
 built, pool = samples.built, samples.pool
 print(pool)
 print("records per source:", pool.all().source_counts())
-assert len(pool) == 70 and len(pool.sources) == 14"""
+assert len(pool) == 92 and len(pool.sources) == 21"""
 
 
 def md(text: str):
@@ -66,16 +66,19 @@ def code(text: str):
 # ---------------------------------------------------------------------------------------------
 NB01 = [
     md("""
-# 1. Explore the 14 sources of the DataOptim pool
+# 1. Explore the sources of the DataOptim pool
 
 [DataOptim](https://github.com/BAAI-DCAI/DataOptim) asks: *which visual-instruction-tuning
-data makes the best LLaVA?* Its candidate pool joins **14 sources** — captioning, VQA,
+data makes the best LLaVA?* Its challenge pool joins **14 sources** — captioning, VQA,
 grounding and GPT-4-generated instruction data — into one collection of about 6.4M
 **records**. A record is one training example in LLaVA's format: an `id`
 (prefixed by its source, `gqa_05145757`), an `image` path relative to the image folder,
 and a **conversation**, a list of alternating `human` / `gpt` turns whose first human turn
 holds the `<image>` token. dataoptim adds two columns: `source` (the config name) and
-`task` (`caption`, `vqa`, `mcvqa`, `rec`, `reg`, `dialogue`, `instruct`).
+`task` (`caption`, `vqa`, `mcvqa`, `rec`, `reg`, `dialogue`, `instruct`, `mixed`).
+DataOptim's release later grew to 20 datasets, 21 sources here (10,970,768 records):
+TextOCR-GPT4V, ScienceQA, Visual Genome QA, DocVQA, DVQA, ShareGPT-4V and LLaVA-v1.5's
+mixture, which also holds **text-only** records (no `image`, no `<image>`).
 
 This notebook uses only the small real samples shipped with the package: a few records of
 each source in its **original** annotation layout (the files you would download). It builds
@@ -98,7 +101,7 @@ for s in catalog.SOURCES.values():
     rows.append(f"| `{s.name}` | {s.title} | {s.category} | {s.task} | {s.qas:,} | `{s.image_folder}/` |")
 display(Markdown("\\n".join(rows)))
 print(f"{len(catalog.SOURCES)} sources, {catalog.POOL_SIZE:,} records in the full pool")
-assert len(catalog.SOURCES) == 14
+assert len(catalog.SOURCES) == 21 and len(catalog.CHALLENGE_SOURCES) == 14  # 20 datasets: RefCOCO/+/g gives ref3rec and ref3reg
 """),
     md("""
 Two sources read the same file: **ref3rec** (REC, *referring expression comprehension*:
@@ -131,7 +134,7 @@ The **splits** follow each dataset's own: `train` is what goes into the DataOpti
 columns `question_id`, `image_id`, `width` and `height` keep the link to the original
 annotation.
 
-## All 14 sources
+## All 21 sources
 
 `dataoptim.builder.build_source(config, data_dir)` is the same build without the hub
 lookup. The table gives the records each split holds in the samples.
@@ -143,7 +146,7 @@ from dataoptim.demo import SAMPLE_FOLDERS
 built = {name: build_source(name, SAMPLES / "original" / SAMPLE_FOLDERS[name], cache_dir=str(WORK / "cache")) for name in catalog.SOURCES}
 counts = {name: {split: ds[split].num_rows for split in ds} for name, ds in built.items()}
 
-splits = ["train", "validation", "test", "testdev"]
+splits = ["train", "validation", "test", "testdev", "validation_easy", "validation_hard"]
 rows = ["| source | sample folder | " + " | ".join(splits) + " |", "|---|---|" + "---:|" * len(splits)]
 for name, c in counts.items():
     rows.append(f"| `{name}` | `original/{SAMPLE_FOLDERS[name]}/` | " + " | ".join(str(c.get(s, "")) for s in splits) + " |")
@@ -154,7 +157,7 @@ print(f"{total} records built from the samples")
 assert counts["gqa"] == {"train": 2, "testdev": 1}
 assert counts["coco"] == {"train": 1, "validation": 106}
 assert counts["ref3rec"] == counts["ref3reg"] == {"train": 4}
-assert total == 214
+assert total == 242
 """),
     md("""
 ## One record per source
@@ -192,7 +195,7 @@ for name, s in catalog.SOURCES.items():
     full_by_task[s.task] = full_by_task.get(s.task, 0) + s.qas
 print("train records per task (samples):", by_task)
 print("records per task (full release): ", {t: f"{n:,}" for t, n in full_by_task.items()})
-assert sum(by_task.values()) == sum(train_by_source.values()) == 64
+assert sum(by_task.values()) == sum(train_by_source.values()) == 86
 """),
     code("""
 import matplotlib.pyplot as plt
@@ -241,7 +244,7 @@ In the DataOptim challenge a participant submits the training data for a fixed L
 recipe, in one of two tracks:
 
 - **standard**: a text file of record ids, one per line, chosen from the **pool** (the
-  14 sources' train records);
+  sources' train records);
 - **BYOD** (bring your own data): a LLaVA JSON list of records, validated record by record.
 
 `dataoptim.select` holds both, plus filters and seeded **mixtures**. A **selection** is an

@@ -346,7 +346,15 @@ RECORD_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] 
     }),
     ("image is a number", rec1(lambda r: r.update(image=7)), RecordError, ("{file}", _R, "field 'image'"), {}),
     ("image field missing", rec1(_pop("image")), RecordError, ("{file}", _R, "field 'image'", "missing"), {
-        # the trainer allows text-only records, which must then hold no <image>
+        # BYOD and the trainers allow text-only records (as LLaVA does), which must then hold no <image>;
+        # a builder or pool source of images (coco here) still needs one
+        "validate": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+        "train-hf": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+        "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+    }),
+    ("image is null", rec1(lambda r: r.update(image=None)), RecordError, ("{file}", _R, "field 'image'", "null"), {
+        "builder": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
+        "pool": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
         "train-hf": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
         "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
     }),

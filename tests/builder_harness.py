@@ -1,4 +1,4 @@
-"""One harness for all 14 source builders (DESIGN §12, after TFDS's ``DatasetBuilderTestCase``).
+"""One harness for all source builders (DESIGN §12, after TFDS's ``DatasetBuilderTestCase``).
 
 A builder's test declares a :class:`BuilderCase` — config, the fixture files to
 put in a data folder (under their published names), expected split sizes, and
@@ -118,7 +118,9 @@ def check_case(case: BuilderCase, root: Path):
     """Build ``case`` and assert sizes, record rules, id uniqueness and golden records. Returns the DatasetDict."""
     ds = build(case, root)
     assert {split: ds[split].num_rows for split in ds} == case.split_sizes
-    source = case.config.split("_")[0]
+    from dataoptim.catalog import source_of
+
+    source = source_of(f"{case.config}_0").name  # llava_detail_23k -> llava, llava_v1.5 -> llava_v1.5
     seen: set[str] = set()
     by_id: dict[str, dict] = {}
     for split in ds:

@@ -7,13 +7,21 @@ from dataoptim.catalog import POOL_SIZE, SOURCES
 from dataoptim.cli import main
 
 
-def test_sources_table_lists_all_14(capsys):
+def test_sources_table_lists_all_20_datasets(capsys):
+    """The 20 datasets of DataOptim's README (BAAI-DCAI/DataOptim c50a7c6) as 21 sources (ref3rec, ref3reg), counts and folders."""
+    from dataoptim.catalog import CHALLENGE_POOL_SIZE
+
     assert main(["sources"]) == 0
     out = capsys.readouterr().out
     for source in SOURCES.values():
         assert source.name in out and f"{source.qas:,}" in out
+        assert all(f"{folder}/" in out for folder in source.folders)
     assert f"{POOL_SIZE:,}" in out and "ready" in out
-    assert len(SOURCES) == 14 and POOL_SIZE == 6_362_012
+    # the README's per-source counts add up to 10,970,768 (its "11.2M" counts ref3's 287,604 twice)
+    assert len(SOURCES) == 21 and POOL_SIZE == 10_970_768 and CHALLENGE_POOL_SIZE == 6_362_012
+    assert POOL_SIZE + 287_604 - 25_114 == 11_233_258  # the total when the README said 11.2M (before TextOCR-GPT4V)
+    assert SOURCES["llava_v1.5"].box_frame == "padded" and SOURCES["ref3rec"].box_frame == "original"
+    assert SOURCES["coco"].box_frame is None
 
 
 def test_console_script_usage_error_exits_2():

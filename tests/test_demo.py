@@ -29,6 +29,13 @@ EXPECTED_COUNTS = {
     "shikra": {"train": 2},
     "llava": {"train": 3},
     "svit": {"train": 8},
+    "textocrgpt4v": {"train": 3},
+    "scienceqa": {"train": 2, "validation": 1, "test": 2},
+    "vgqa": {"train": 3},
+    "docvqa": {"train": 2, "validation": 1},
+    "dvqa": {"train": 3, "validation_easy": 1, "validation_hard": 1},
+    "sharegpt4v": {"train": 3},
+    "llava_v1.5": {"train": 6},
 }
 
 
@@ -42,7 +49,7 @@ def demo(tmp_path_factory):
 def test_demo_builds_every_source_from_the_samples(demo):
     result, lines = demo
     assert result.counts == EXPECTED_COUNTS
-    assert any(line.startswith("[build] 214 records") for line in lines)
+    assert any(line.startswith("[build] 242 records from the shipped samples of 21 sources") for line in lines)
 
 
 def test_demo_selects_exactly_the_official_example_ids(demo):
@@ -56,7 +63,7 @@ def test_demo_selects_exactly_the_official_example_ids(demo):
 
 def test_demo_mixture_training_and_scores(demo):
     result, _ = demo
-    assert sum(result.mixture.values()) == 40 and result.pool_size == 70
+    assert sum(result.mixture.values()) == 40 and result.pool_size == 92
     train = json.loads((result.output / "train.json").read_text())
     assert len(train) == 40 and all(set(r) == {"id", "image", "conversations"} for r in train)
     assert result.byod_records == 17
@@ -80,7 +87,7 @@ def test_demo_mixture_training_and_scores(demo):
 def test_shipped_samples_are_the_test_fixtures():
     """Every shipped sample file is byte-identical to a fixture of the same name (one source of truth, with provenance)."""
     shipped = [p for p in samples_dir().rglob("*") if p.is_file() and p.name != "PROVENANCE.md"]
-    assert len(shipped) == 32
+    assert len(shipped) == 43
     fixtures: dict[str, set[bytes]] = {}
     for path in FIXTURES.rglob("*"):
         if path.is_file():
@@ -108,3 +115,25 @@ def test_readme_api_block_runs_on_the_demo_outputs(demo, tmp_path, monkeypatch):
     assert [r["id"] for r in exported[:17]] == result.standard_ids
     assert len(exported) == 17 + len([i for i in namespace["mix"].ids() if i not in result.standard_ids])
     assert namespace["gqa"]["train"][0]["id"].startswith("gqa_")
+
+
+def test_the_pool_of_all_21_sources_selects_ids_of_each_new_source(demo, tmp_path):
+    """The demo's pool holds all 21 sources from the shipped samples; ids of the seven later ones select and export (issue 13)."""
+    from dataoptim.select import Pool
+
+    result, _ = demo
+    pool = Pool.open(result.output / "pool")
+    assert [p.name for p in pool.parts] == list(__import__("dataoptim.catalog", fromlist=["SOURCES"]).SOURCES)
+    wanted = ["textocrgpt4v_0", "scienceqa_3", "vgqa_986768", "docvqa_337", "dvqa_2", "sharegpt4v_0", "llava_v1.5_5", "llava_v1.5_2"]
+    selection = pool.by_ids(wanted)
+    summary = selection.to_llava_json(tmp_path / "new.json")
+    exported = json.loads((tmp_path / "new.json").read_text())
+    assert [r["id"] for r in exported] == wanted
+    assert exported[6] == {"id": "llava_v1.5_5", "conversations": exported[6]["conversations"]}  # text-only: no image key
+    assert [r.get("image") for r in exported[:4]] == ["open_images/a4ea732cd3d5948a.jpg", "scienceqa/3/image.png", "visual_genome/1.jpg", "docvqa/xnbl0037_1.png"]
+    assert summary.text_only == 1 and summary.by_task == {"caption": 1, "mcvqa": 1, "vqa": 3, "instruct": 1, "mixed": 2}
+    assert selection.box_frames() == {"llava_v1.5": "padded"}
+    # mixtures know the new tasks and sources
+    mix = pool.mix({"mixed": 0.5, "mcvqa": 0.5}, budget=6, seed=0, by="task")
+    assert sum(mix.source_counts().values()) == 6 and set(mix.source_counts()) <= {"aokvqa", "scienceqa", "llava_v1.5"}
+    assert pool.mix({"dvqa": 1.0}, budget=3, seed=0).ids() and set(pool.mix({"dvqa": 1.0}, budget=3, seed=0).source_counts()) == {"dvqa"}

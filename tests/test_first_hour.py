@@ -375,7 +375,12 @@ def test_a_task_keeps_its_colour_across_plots():
     assert per_task[0]["vqa"] == per_task[1]["vqa"] == task_color("vqa") == "#ff7f0e"
     assert per_task[0]["caption"] == per_task[1]["caption"] == task_color("caption")
     assert per_source[0]["vqav2"] == per_source[1]["gqa"] == task_color("vqa")  # sources coloured by their task
-    assert len({task_color(t) for t in ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")}) == 7
+    from dataoptim import catalog
+    from dataoptim.colors import SOURCE_COLORS
+    from dataoptim.records import TASKS
+
+    assert len({task_color(t) for t in TASKS}) == len(TASKS)  # every training task its own colour
+    assert set(catalog.SOURCES) <= set(SOURCE_COLORS) and len(set(SOURCE_COLORS.values())) == len(SOURCE_COLORS)
     # the comparison plot: each task's panel in the same colour
     scores = {"a": {"vqa": {"accuracy": 0.5, "n": 2}, "caption": {"cider": 0.1, "n": 2}}, "b": {"vqa": {"accuracy": 0.2, "n": 2}}}
     figure = comparison_figure(compare(scores))

@@ -71,10 +71,13 @@ def test_message_names_file_record_id_and_field():
     )
 
 
-def test_text_only_record_allowed_only_when_asked():
+def test_text_only_record_allowed_unless_an_image_is_required():
+    """A record without image is text-only, as LLaVA takes it ('image' in sources[0]; llava_v1_5_mix665k holds them)."""
     text_only = {"id": "t_1", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}
+    assert validate_record(text_only) is text_only
+    assert validate_record({**text_only, "image": None}) is not None  # an Arrow row of a text-only record
     with pytest.raises(RecordError, match="missing"):
-        validate_record(text_only)
+        validate_record(text_only, require_image=True)
     assert validate_record(text_only, require_image=False) is text_only
     bad = dict(text_only, conversations=[{"from": "human", "value": "<image>hi"}, {"from": "gpt", "value": "x"}])
     with pytest.raises(RecordError, match="must not contain <image>"):

@@ -161,7 +161,7 @@ def fault(kind):
         ("duplicate_id", "'id'"),
         ("dotdot", "'image'"),
         ("absolute", "'image'"),
-        ("missing_field", "'image'"),
+        ("missing_field", "'conversations[0].value'"),  # no image: a text-only record, which holds no <image>
     ],
 )
 def test_byod_faults_are_refused_naming_record_and_field(tmp_path, kind, field):

@@ -7,7 +7,7 @@ Importing the package registers the ``"dataoptim"`` builder with Hugging Face
     from datasets import load_dataset
     ds = load_dataset("dataoptim", "gqa", data_dir="path/to/gqa")
 
-works for any of the 14 sources. To keep ``import dataoptim`` (and the fast
+works for any of the 21 sources. To keep ``import dataoptim`` (and the fast
 selection path) free of the ``datasets`` import, registration happens when
 ``datasets`` is first imported, or at once if it already is.
 """

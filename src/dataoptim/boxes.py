@@ -822,11 +822,11 @@ class BoxMover:
             index: its position in the output, for errors.
             source: its source's name if known (a pool part), else taken from its id.
         """
-        from dataoptim.catalog import SOURCES
+        from dataoptim.catalog import SOURCES, source_of
 
         if source is None:
             frame = source_frame(record.get("id"))
-            source = "other" if frame == "unknown" else record["id"].split("_", 1)[0]
+            source = "other" if frame == "unknown" else source_of(record["id"]).name  # llava_v1.5_3 is llava_v1.5's
         else:
             frame = SOURCES[source].box_frame if source in SOURCES else "unknown"
         if not moves_source(frame):

@@ -1,6 +1,6 @@
-"""What every source builder shares (DESIGN §3, §6, §12).
+"""What every source builder shares (DESIGN §3, §6, §12), and the shape of a source builder.
 
-A source is one module in ``builders/`` made of three pieces, as in TensorFlow
+A source is one module in ``builders/`` made of these pieces, as in TensorFlow
 Datasets' ``ref_coco`` and ``datasets``' packaged ``json`` builder:
 
 1. module-level **pure functions** that turn one original annotation into one
@@ -14,6 +14,89 @@ Datasets' ``ref_coco`` and ``datasets``' packaged ``json`` builder:
 
 Every builder also reads DataOptim's converted ``<source>.json`` (from the
 release's ``data.zip``): those records pass through validated.
+
+The builder shape: tables first, rows to locate errors
+------------------------------------------------------
+
+:class:`SourceBuilder` is a ``datasets.ArrowBasedBuilder``: it yields Arrow
+tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
+(``_generate_tables``), never one dict per record. A source plugs in:
+
+* ``original_records(split, files)`` — the **row-by-row reference** (ijson
+  streaming + the pure functions above). It is what the records *are*; the
+  table path must give the same records, byte for byte, or the same located
+  error (``tests/test_table_path.py`` checks this on random inputs).
+* ``original_tables(split, files)`` — the **table path** (optional): parse each
+  file once with a C decoder that keeps only the fields used — ``msgspec``
+  typed ``Struct`` classes, declared at module level next to the pure functions
+  (``class Question(msgspec.Struct): image_id: int; question: str; question_id: int``;
+  :func:`load_bytes`, :func:`decode_list_batches`, :func:`jsonl_batches`), or, for
+  nested lists of turns, ``pyarrow.json`` straight into list columns
+  (:func:`split_list` + :func:`read_objects` with an explicit schema; strict types,
+  a missing field comes back null and must be refused) —
+  check the source's own rules over whole columns (unique keys with
+  :func:`dataoptim.columns.is_unique`, joins with ``pc.is_in``), then build the
+  columns with pyarrow compute and numpy (:func:`~dataoptim.columns.prefixed`,
+  :func:`~dataoptim.columns.coco_image_paths`,
+  :func:`~dataoptim.columns.vqa_prompts`,
+  :func:`~dataoptim.columns.caption_prompts` — the same stable prompt hash —,
+  :func:`~dataoptim.columns.two_turns` or
+  :func:`~dataoptim.columns.conversations` over flat turn arrays) and yield
+  :func:`~dataoptim.columns.record_table` tables. Values the table path cannot
+  vouch for (a wrong type, a missing field, a repeated key, a join that does not
+  match, a negative image id...) are never handled there: raise
+  :class:`TablePathFailed` (or let ``msgspec``'s own error out) and the base
+  class runs ``original_records`` to name the file, record and field; when
+  the reference finds no fault, its records from where the table path stopped
+  are used (so a table path may fail after yielding tables: it must only never
+  yield a record the reference would not give).
+* The record rules (DESIGN §2) are checked by the base class on every table,
+  with column kernels (:func:`dataoptim.columns.rules_hold`); a table that
+  fails is located by the reference rows the same way.
+* A JSON object keyed by id, decoded into a ``dict``, keeps only the last of
+  two repeated keys: count the entries another way (e.g.
+  :func:`count_token` on a key every entry has once) and fail when the counts
+  differ, so the reference's repeated-key check still fires.
+* A source without ``original_tables`` is built from its reference rows,
+  validated row by row and batched into tables (correct, slower). A middle
+  way for small sources whose conversion is intricate (box arithmetic): decode
+  with ``msgspec`` and call the same pure functions per record, batched with
+  :func:`row_tables` (A-OKVQA, Shikra-RD, RefCOCO REC/REG do this).
+* A file read by several splits (OCR-VQA's ``dataset.json``, Karpathy's
+  Flickr30K file) is decoded once: keep the per-split columns on the builder
+  instance (``self._split_columns``) and build each split from them.
+* Checks: ``tests/test_table_path.py`` (add the source's generator of random
+  valid files to ``FORMATS``; it then checks the table path against the reference
+  on random valid and broken inputs, and that clean inputs never fall back);
+  :data:`FALLBACKS` lists hand-overs in a process.
+
+A minimal source (see ``builders/vqav2.py`` or ``builders/coco.py`` in full)::
+
+    class Caption(msgspec.Struct):          # only the fields used
+        image_id: int
+        caption: str
+
+    def caption_tables(path, *, prefix, seed=0):      # the table path
+        anns = msgspec.json.decode(load_bytes(path), type=CaptionsFile).annotations
+        image_ids = np.fromiter((a.image_id for a in anns), dtype=np.int64, count=len(anns))
+        ids = columns.prefixed(prefix, pa.array(np.arange(len(anns))))
+        yield from columns.slices(columns.record_table(
+            ids, columns.coco_image_paths(image_ids, "train2014"),
+            columns.two_turns(columns.caption_prompts(ids.to_pylist(), seed), [a.caption for a in anns]),
+            source="coco", task="caption", image_id=pa.array(image_ids)))
+
+    class Coco(SourceBuilder):
+        SOURCE = "coco"
+        ORIGINAL_FILES = {"train": {"captions": ("captions_train2014.json",)}}
+        def original_tables(self, split, files):     # fast; raise on anything doubtful
+            return caption_tables(files["captions"], prefix=self.record_id("", split), seed=self.config.seed)
+        def original_records(self, split, files):    # the reference; names every fault
+            ...
+
+The converted ``<source>.json`` takes the table path of the base class
+(:meth:`SourceBuilder.converted_tables`); a source that keeps only some of
+its records overrides :meth:`SourceBuilder.converted_mask` (whole columns) or
+:meth:`SourceBuilder.keep_converted` (per record).
 """
 
 from __future__ import annotations
@@ -21,13 +104,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import mmap
 import os
+import re
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 import datasets
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim import catalog, records
+from dataoptim import catalog, columns, records
 from dataoptim.errors import ConfigError, DataOptimError, InputError, MissingFileError, RecordError
 
 #: Extensions of annotation files (images are never listed).
@@ -145,8 +234,8 @@ class SourceConfig(datasets.BuilderConfig):
             raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}", field="layout")
 
 
-class SourceBuilder(datasets.GeneratorBasedBuilder):
-    """Base of the 14 source builders; subclasses are thin (see module docstring).
+class SourceBuilder(datasets.ArrowBasedBuilder):
+    """Base of the source builders (21); subclasses are thin (see module docstring).
 
     Subclasses set :attr:`SOURCE` (a key of :data:`dataoptim.catalog.SOURCES`),
     :attr:`ORIGINAL_FILES`, :attr:`DESCRIPTION`, :attr:`HOMEPAGE`,
@@ -341,16 +430,37 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
             + (f", or the original files: {self.DOWNLOAD}" if self.DOWNLOAD else "")
         )
 
-    def _generate_examples(self, layout: str, split: str, files: Mapping[str, Path]):
-        if layout == "converted":
-            stream = self.converted_records(files["converted"])
-        else:
-            stream = self.original_records(split, files)
+    def _generate_tables(self, layout: str, split: str, files: Mapping[str, Path]):
         where = ", ".join(dict.fromkeys(str(p) for p in files.values()))
-        for index, record in enumerate(stream):
-            # what the conversion made from the original files obeys the record rules too (DESIGN §2)
-            records.validate_record(record, file=where, index=index)
-            yield record["id"], record
+        if layout == "converted":
+            fast = lambda: self.converted_tables(files["converted"])  # noqa: E731
+            rows = lambda: self.converted_records(files["converted"])  # noqa: E731
+        else:
+            fast = lambda: self.original_tables(split, files)  # noqa: E731
+            rows = lambda: self.original_records(split, files)  # noqa: E731
+        for index, table in enumerate(checked_tables(fast, rows, where, require_image=catalog.requires_image(self.SOURCE))):
+            yield f"{split}-{index}", table
+
+    def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table] | None:
+        """The table path of the original files (see the module docstring); None: this source has none yet."""
+        return None
+
+    def converted_mask(self, table: pa.Table) -> pa.Array | None:
+        """Which rows of a converted table this config keeps (None: all); the default asks :meth:`keep_converted` row by row."""
+        if type(self).keep_converted is SourceBuilder.keep_converted:
+            return None
+        return pa.array([self.keep_converted(r) for r in table.select(list(records.LLAVA_FIELDS)).to_pylist()], type=pa.bool_())
+
+    def converted_tables(self, path: Path) -> Iterator[pa.Table]:
+        """The table path of DataOptim's converted ``<source>.json``: :meth:`converted_records`, by columns.
+
+        Decodes the file once with ``msgspec`` (only ``id``, ``image``, ``conversations``),
+        :data:`dataoptim.columns.TABLE_ROWS` records at a time; raises (for the base class to
+        locate with :meth:`converted_records`) on anything the row path would refuse.
+        """
+        for table in converted_tables(path, source=self.SOURCE, task=self.source.task):
+            mask = self.converted_mask(table)
+            yield table if mask is None else table.filter(mask)
 
     def converted_records(self, path: Path) -> Iterator[dict[str, Any]]:
         """Stream DataOptim's converted ``<source>.json``, validating each record (DESIGN §2).
@@ -363,14 +473,302 @@ class SourceBuilder(datasets.GeneratorBasedBuilder):
 
         prefix = f"{self.SOURCE}_"
         for index, item in enumerate(iter_json_array(path, what=f"DataOptim {self.converted_name}")):
-            records.validate_record(item, file=str(path), index=index)
-            if not item["id"].startswith(prefix):
+            records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(self.SOURCE))
+            if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not self.source:  # llava_v1.5_0 is no llava id
                 raise RecordError(f"id does not belong to source {self.SOURCE!r}", file=str(path), record=index, id=item["id"], field="id")
             if not self.keep_converted(item):
                 continue
             yield records.make_record(
-                item["id"], item["image"], item["conversations"], source=self.SOURCE, task=self.source.task
+                item["id"], item.get("image"), item["conversations"], source=self.SOURCE, task=self.source.task
             )
+
+
+class TablePathFailed(Exception):
+    """The table path cannot vouch for an input; the row-by-row reference decides (and names the fault)."""
+
+
+#: ``(where, why)`` of every table path that handed over to the row-by-row reference in this process (tests, benchmarks).
+FALLBACKS: list[tuple[str, str]] = []
+
+
+def load_bytes(path: str | os.PathLike) -> Any:
+    """The bytes of ``path``, memory-mapped read-only (an ``mmap``; a memoryview past a leading UTF-8 byte-order mark).
+
+    Raises:
+        OSError: the file cannot be opened; ValueError: it is empty (``mmap`` refuses those).
+    """
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mapped)[3:] if mapped[:3] == b"\xef\xbb\xbf" else mapped
+
+
+def count_token(buffer: Any, token: bytes, limit: int | None = None) -> int:
+    """How many times the JSON string token ``token`` (quotes included, e.g. ``b'"imageId"'``) occurs in ``buffer`` (up to ``limit``).
+
+    Inside a JSON string a quote is escaped, so every match is a string equal to the token's text:
+    counting a key that every entry holds once counts the entries, repeated keys included; a
+    top-level key counted twice may be a repeated key (``ijson`` reads both, a dict decoder one).
+    """
+    count = 0
+    if hasattr(buffer, "find"):  # mmap, bytes: the C fast search
+        position = buffer.find(token)
+        while position >= 0 and (limit is None or count < limit):
+            count += 1
+            position = buffer.find(token, position + len(token))
+        return count
+    for _ in re.finditer(re.escape(token), buffer):
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    return count
+
+
+def top_level_keys_once(buffer: Any, *keys: str) -> None:
+    """Raise :class:`TablePathFailed` unless each top-level ``key`` token occurs once in the file (see :func:`count_token`)."""
+    for key in keys:
+        if count_token(buffer, f'"{key}"'.encode(), limit=2) != 1:
+            raise TablePathFailed(f"{key!r} is not exactly once in the file")
+
+
+def decode_list_batches(source: Any, item_type: Any, rows: int = columns.TABLE_ROWS, *, key: str | None = None) -> Iterator[list]:
+    """Decode a JSON list (or the list under ``key`` of a top-level object) ``rows`` items at a time.
+
+    ``source`` is a path (a top-level list: read in pieces by :func:`list_pieces`, bounded memory)
+    or the file's bytes (:func:`load_bytes`; needed with ``key``). The list is split at item
+    boundaries first (``msgspec.Raw`` views, no copy), then each batch is decoded into
+    ``item_type`` (a ``msgspec.Struct`` keeping only the fields used).
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError, TablePathFailed: not such a list, or an item not of ``item_type``.
+    """
+    decoder = msgspec.json.Decoder(list[item_type])
+    pieces = list_pieces(source) if isinstance(source, (str, os.PathLike)) and key is None else [split_list(source, key)]
+    for raws in pieces:
+        for start in range(0, len(raws), rows):
+            yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
+
+
+def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = columns.TABLE_ROWS) -> Iterator[list]:
+    """Decode the non-blank lines of a JSON Lines file ``rows`` at a time, each line on its own (as :func:`dataoptim.io.iter_jsonl` reads them).
+
+    Each line is decoded separately, so a line holding two objects, or an object spread over two
+    lines, fails here as it does there.
+
+    Raises:
+        OSError, msgspec errors: the file cannot be read, or a line is not one ``item_type``.
+    """
+    decoder = msgspec.json.Decoder(item_type)
+    batch: list = []
+    with open(path, "rb") as handle:
+        for index, raw in enumerate(handle):
+            if not raw.strip():
+                continue
+            batch.append(decoder.decode(raw[3:] if index == 0 and raw.startswith(b"\xef\xbb\xbf") else raw))
+            if len(batch) == rows:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
+    """JSON objects (``msgspec.Raw`` views, e.g. the items of :func:`split_list`) parsed by ``pyarrow.json`` into ``schema``.
+
+    Types are strict (a number where a string is declared, a key written twice: ``ArrowInvalid``);
+    fields not in ``schema`` are skipped; a missing field comes back null, for the caller to refuse.
+
+    Raises:
+        TablePathFailed: an item is not a JSON object (checked first: ``pyarrow.json`` crashes on a lone ``null`` row).
+        pyarrow.ArrowInvalid: an item does not fit ``schema``.
+    """
+    import pyarrow.json as pj
+
+    data = b"\n".join(raws)
+    sizes = np.fromiter((len(r) + 1 for r in raws), dtype=np.int64, count=len(raws))
+    starts = np.zeros(len(raws), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    if len(raws) and not (np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")).all():
+        raise TablePathFailed("an item is not a JSON object")
+    # items written on one line each (the usual case) let the reader cut blocks at newlines, which is faster
+    multiline = data.count(b"\n") != len(raws) - 1
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline)
+    # blocks of a few MB (a block must hold the longest item whole); one thread: pool builds use processes
+    block = max(4 << 20, 2 * int(sizes.max()) if len(sizes) else 0)
+    return pj.read_json(pa.BufferReader(data), parse_options=options, read_options=pj.ReadOptions(block_size=block, use_threads=False))
+
+
+#: Bytes of a JSON list read at a time by :func:`list_pieces` (memory: about twice this, whatever the file size).
+PIECE_BYTES = 32 << 20
+_BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
+_FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*("(?:[^"\\]|\\.)*")[ \t\r\n]*:')
+
+
+def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[list]:
+    """The items of a top-level JSON list of objects, as ``msgspec.Raw`` views, a block of the file at a time.
+
+    The file is read ``block`` bytes at a time and cut between two items: at a ``}`` ``,`` ``{``
+    followed by the first item's first key (``"id":``), so cuts between nested objects are
+    rarely tried. Each piece is decoded as a list by ``msgspec``, which proves the cut (a cut
+    inside a string or a nested object does not decode, and the cut before it is tried).
+    Memory stays about twice ``block``, however large the file.
+
+    Raises:
+        TablePathFailed: not a JSON list as far as the cuts can tell (no ``[`` first, an end that
+            does not decode, trailing bytes): the row path decides. Memory grows past ``2 * block``
+            only for one item longer than that.
+    """
+    with open(path, "rb") as handle:
+        buf = handle.read(max(block, 4))
+        if buf.startswith(b"\xef\xbb\xbf"):
+            buf = buf[3:]
+        buf = buf.lstrip(b" \t\r\n")
+        while not buf:
+            more = handle.read(block)
+            if not more:
+                raise TablePathFailed("an empty file")
+            buf = more.lstrip(b" \t\r\n")
+        if not buf.startswith(b"["):
+            raise TablePathFailed("not a JSON list")
+        buf = buf[1:]
+        eof = False
+        boundary = None
+        while True:
+            if not eof and len(buf) < 2 * block:
+                more = handle.read(block)
+                eof = not more
+                buf += more
+                if not eof:
+                    continue
+            if eof:
+                try:
+                    yield msgspec.json.decode(b"[" + buf, type=list[msgspec.Raw])
+                except msgspec.MsgspecError as exc:
+                    raise TablePathFailed(f"the end of the list does not decode ({exc})") from None
+                return
+            if boundary is None:  # items are objects: a cut is '}' ',' '{' followed by the first item's first key
+                first = _FIRST_KEY.match(buf)
+                boundary = re.compile(_BOUNDARY.pattern + (rb"(?=[ \t\r\n]*" + re.escape(first.group(1)) + rb"[ \t\r\n]*:)" if first else b""))
+            cuts = list(boundary.finditer(buf, 0, len(buf) - 1))
+            for match in cuts[:-9:-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
+                try:
+                    items = msgspec.json.decode(b"[" + buf[: match.start() + 1] + b"]", type=list[msgspec.Raw])
+                except msgspec.MsgspecError:
+                    continue  # a cut inside a string or a nested object: try the one before
+                yield items
+                buf = buf[match.end() - 1:]
+                break
+            else:
+                if cuts and len(buf) > max(4 * block, 1 << 20):
+                    raise TablePathFailed("no cut of the list decodes")
+                more = handle.read(block)  # no cut that decodes yet (a long item, or cuts in strings): read on
+                eof = not more
+                buf += more
+
+
+def split_list(buffer: Any, key: str | None = None) -> list:
+    """The items of a JSON list (or of the list under top-level ``key``) as ``msgspec.Raw`` views, no copy.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not valid JSON, or not such a list.
+    """
+    if key is None:
+        return msgspec.json.decode(buffer, type=list[msgspec.Raw])
+    return msgspec.json.decode(msgspec.json.decode(buffer, type=dict[str, msgspec.Raw])[key], type=list[msgspec.Raw])
+
+
+class Turn(msgspec.Struct):
+    """One turn of a converted record, as decoded by the table path."""
+
+    from_: str = msgspec.field(name="from")
+    value: str
+
+
+#: What the table path reads of a converted record (:func:`converted_tables`).
+CONVERTED_SCHEMA = pa.schema([("id", pa.string()), ("image", pa.string()), ("conversations", columns.SCHEMA.field("conversations").type)])
+
+
+def converted_tables(path: str | os.PathLike, *, source: str, task: str) -> Iterator[pa.Table]:
+    """DataOptim's converted ``<source>.json`` as record tables (the table path of :meth:`SourceBuilder.converted_records`).
+
+    The file is read in pieces (:func:`list_pieces`, bounded memory), split into records
+    (``msgspec.Raw``) and parsed :data:`dataoptim.columns.TABLE_ROWS` at a time by ``pyarrow.json``
+    straight into columns (:data:`CONVERTED_SCHEMA`, strict types).
+
+    Raises:
+        TablePathFailed, ArrowInvalid, msgspec errors: anything the row path would refuse or must
+        name (a wrong type, an id of another source...); the rules are checked by the caller.
+    """
+    prefix = f"{source}_"
+    longer = [f"{n}_" for n in catalog.SOURCES if n != source and n.startswith(prefix)]  # llava_v1.5_0 is no llava id
+    for piece in list_pieces(path):
+        for start in range(0, len(piece), columns.TABLE_ROWS):
+            parsed = read_objects(piece[start:start + columns.TABLE_ROWS], CONVERTED_SCHEMA)
+            ids = parsed.column("id")
+            if ids.null_count or not pc.all(pc.starts_with(ids, prefix)).as_py():
+                raise TablePathFailed(f"an id is missing or does not belong to source {source!r}")
+            if any(pc.any(pc.starts_with(ids, other)).as_py() for other in longer):
+                raise TablePathFailed(f"an id belongs to a source whose name starts with {source!r}")
+            yield columns.record_table(ids, parsed.column("image"), parsed.column("conversations").combine_chunks(), source=source, task=task)
+
+
+def _validated(rows: Iterable[Mapping[str, Any]], where: str, require_image: bool = True) -> Iterator[Mapping[str, Any]]:
+    for index, record in enumerate(rows):
+        # what the conversion made from the original files obeys the record rules too (DESIGN §2)
+        records.validate_record(record, file=where, index=index, require_image=require_image)
+        yield record
+
+
+def row_tables(rows: Iterable[Mapping[str, Any]], rows_per_table: int = columns.TABLE_ROWS) -> Iterator[pa.Table]:
+    """Records (dicts with the columns of :data:`dataoptim.records.COLUMNS`) batched into record tables."""
+    batch: list[Mapping[str, Any]] = []
+    for record in rows:
+        batch.append(record)
+        if len(batch) == rows_per_table:
+            yield pa.Table.from_pylist(batch, schema=columns.SCHEMA)
+            batch = []
+    if batch:
+        yield pa.Table.from_pylist(batch, schema=columns.SCHEMA)
+
+
+def checked_tables(
+    fast: Callable[[], Iterable[pa.Table] | None],
+    rows: Callable[[], Iterable[Mapping[str, Any]]],
+    where: str,
+    *,
+    require_image: bool = True,
+) -> Iterator[pa.Table]:
+    """The tables of ``fast()``, each checked with :func:`dataoptim.columns.rules_hold`; on any failure, the reference ``rows()``.
+
+    ``fast()`` returns the table path (None when there is none); ``rows()`` the row-by-row
+    reference, which gives the same records in the same order. When the table path raises or
+    a table breaks a rule, the reference runs, validating every record
+    (:func:`dataoptim.records.validate_record`): its first located error is raised. If it
+    finds no fault (the table path could not vouch for some value, e.g. an id written as a
+    string), its records from where the table path stopped are yielded instead; each such
+    hand-over is recorded in :data:`FALLBACKS`.
+
+    ``require_image``: every record must name an image (False for a source with text-only
+    records, :func:`dataoptim.catalog.requires_image`).
+
+    Raises:
+        DataOptimError: the reference's located error (file, record, field).
+    """
+    done = 0
+    try:
+        tables = fast()
+        if tables is not None:
+            for table in tables:
+                if not columns.rules_hold(table, require_image=require_image):
+                    raise TablePathFailed("a record breaks a record rule")
+                yield table
+                done += table.num_rows
+            return
+    except Exception as exc:  # every failure is located (or overruled) by the reference below
+        FALLBACKS.append((where, f"{type(exc).__name__}: {exc}"))
+    stream = _validated(rows(), where, require_image)
+    for _ in range(done):  # already yielded by the table path: the same records, checked again
+        next(stream)
+    yield from row_tables(stream)
 
 
 def fetch_release_file(name: str, builder: SourceBuilder | None = None) -> Path:

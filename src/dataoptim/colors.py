@@ -30,7 +30,8 @@ TASK_COLORS: dict[str, str] = {
     "reg": "#9467bd",  # purple
     "dialogue": "#8c564b",  # brown
     "instruct": "#e377c2",  # pink
-    "text": "#7f7f7f",  # grey: text-only records
+    "mixed": "#7f7f7f",  # grey: LLaVA-v1.5's mixture
+    "text": "#c7c7c7",  # light grey: text-only records
     "gqa": "#bcbd22",  # olive
     "pope": "#17becf",  # cyan
     "mme": "#393b79",  # dark blue
@@ -52,6 +53,13 @@ SOURCE_COLORS: dict[str, str] = {
     "shikra": "#c49c94",
     "llava": "#e377c2",
     "svit": "#f7b6d2",
+    "textocrgpt4v": "#9edae5",
+    "scienceqa": "#98df8a",
+    "vgqa": "#ff9896",
+    "docvqa": "#c5b0d5",
+    "dvqa": "#e7969c",
+    "sharegpt4v": "#ce6dbd",
+    "llava_v1.5": "#7f7f7f",
 }
 
 #: Colours for names not listed above (picked by a CRC-32 of the name).

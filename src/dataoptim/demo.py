@@ -197,7 +197,7 @@ class SamplePool:
 
 
 def build_sample_pool(output: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> SamplePool:
-    """Build all 14 sources from the shipped samples and pool their train records.
+    """Build all 21 sources from the shipped samples and pool their train records.
 
     The train records are written in DataOptim's converted layout
     (``<output>/data/<source>.json``) with DataOptim's official example records

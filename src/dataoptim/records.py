@@ -24,7 +24,8 @@ LLAVA_FIELDS = ("id", "image", "conversations")
 #: Every column a builder emits; the last four are nullable native keys kept for filtering.
 COLUMNS = ("id", "image", "conversations", "source", "task", "question_id", "image_id", "width", "height")
 #: Task names used in the ``task`` column.
-TASKS = ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct")
+#: ``mixed`` is LLaVA-v1.5's mix665k, whose records are of many kinds (VQA, REC/REG, OCR, text-only chat).
+TASKS = ("caption", "vqa", "mcvqa", "rec", "reg", "dialogue", "instruct", "mixed")
 
 #: C0 and C1 controls, DEL, line/paragraph separators, bidirectional overrides and isolates, BOM.
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -40,7 +41,7 @@ def short_repr(value: Any, limit: int = 80) -> str:
 
 
 def features():
-    """Return the ``datasets.Features`` of a record (all 14 builders share it).
+    """Return the ``datasets.Features`` of a record (every builder shares it).
 
     ``conversations`` is a list of ``{"from": string, "value": string}`` structs;
     ``width``/``height`` are ``int32`` pixels of the original image or null.
@@ -84,7 +85,7 @@ def arrow_schema():
 
 def make_record(
     id: str,
-    image: str,
+    image: str | None,
     conversations: list[dict[str, str]],
     *,
     source: str,
@@ -94,7 +95,10 @@ def make_record(
     width: int | None = None,
     height: int | None = None,
 ) -> dict[str, Any]:
-    """Assemble a record with every column of :data:`COLUMNS` (native keys stored as strings or ``None``)."""
+    """Assemble a record with every column of :data:`COLUMNS` (native keys stored as strings or ``None``).
+
+    ``image`` is ``None`` for a text-only record (LLaVA-v1.5's ShareGPT conversations).
+    """
     return {
         "id": id,
         "image": image,
@@ -139,7 +143,7 @@ def check_image_path(image: Any, *, field: str = "image", **where) -> str:
     return image
 
 
-def validate_record(record: Any, *, file: str | None = None, index: int | None = None, require_image: bool = True) -> dict:
+def validate_record(record: Any, *, file: str | None = None, index: int | None = None, require_image: bool = False) -> dict:
     """Check one record against every rule of DESIGN §2.
 
     Rules: a JSON object; ``id`` a non-empty string of letters, digits and
@@ -149,12 +153,17 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
     with ``gpt``; every ``value`` a non-empty string; exactly one ``<image>``
     token in the first human turn and none anywhere else. Extra fields are allowed.
 
+    A record without ``image`` (or with ``image`` ``None``, as an Arrow row of a
+    text-only record reads) is a text-only record, as LLaVA takes them
+    (``'image' in sources[0]`` decides, haotian-liu/LLaVA ``train.py``; LLaVA-v1.5's
+    mix665k holds 40K of them): it must then hold no ``<image>`` token at all.
+
     Args:
         record: the parsed record.
         file: file it came from (for the message).
         index: 0-based position in that file.
-        require_image: if False, a record without ``image`` (text-only) is allowed,
-            and then must contain no ``<image>`` token.
+        require_image: if True, a record without ``image`` is refused (``missing``);
+            by default it is a text-only record (see above).
 
     Returns:
         The record, unchanged.
@@ -210,7 +219,10 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
     if has_image and image_tokens != 1:
         raise RecordError(f"the first human turn must hold exactly one {IMAGE_TOKEN} token, found {image_tokens}", field="conversations[0].value", **where)
     if not has_image and image_tokens:
-        raise RecordError(f"a record without 'image' must not contain {IMAGE_TOKEN}", field="conversations[0].value", **where)
+        raise RecordError(
+            f"a record without 'image' must not contain {IMAGE_TOKEN} (a text-only record; give 'image' if it has one)",
+            field="conversations[0].value", **where,
+        )
     return record  # type: ignore[return-value]
 
 

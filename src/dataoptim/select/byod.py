@@ -4,7 +4,9 @@ The file is streamed with ``ijson``: memory holds one record and the set of
 ids seen (for the uniqueness rule), never the file. Each record must pass
 :func:`dataoptim.records.validate_record` (schema, one ``<image>`` in the first
 human turn, turns alternating ``human``/``gpt``, a relative image path that
-cannot leave the image folder); ids must be unique; with an image folder, each
+cannot leave the image folder); ids must be unique. A record without ``image``
+is a text-only record (as LLaVA takes them): it must hold no ``<image>``, and
+``"image": null`` is refused (LLaVA would try to open it). With an image folder, each
 image must exist there (and, followed through links, stay inside it) and be an
 image: its header is parsed (no pixels decoded), so an empty, truncated or
 foreign file is refused here rather than crashing LLaVA's data loader. A
@@ -187,6 +189,10 @@ def validate_byod(
 
     def records_checked() -> Iterator[dict]:
         for index, record in iter_byod(path):
+            if isinstance(record, dict) and "image" in record and record["image"] is None:
+                # LLaVA tests 'image' in the record and would open None: a text-only record leaves the key out
+                raise RecordError("is null; a text-only record has no 'image' field at all", file=str(path), record=index,
+                                  id=record.get("id") if isinstance(record.get("id"), str) else None, field="image")
             records.validate_record(record, file=str(path), index=index)
             rid = record["id"]
             if rid in seen:

@@ -209,8 +209,9 @@ def register(app) -> None:
         output: Path = typer.Option(..., "--output", "-o", help="Pool folder to write (replaced if it is a pool)."),
         sources: Optional[str] = typer.Option(None, "--sources", help="Comma-separated sources to build (default: every source found)."),
         overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Replace an existing pool at --output."),
+        num_proc: int = typer.Option(1, "--num-proc", help="Build sources in this many worker processes, largest first (default 1: one after the other)."),
     ) -> None:
-        """Build a pool: stream and validate every source, write Arrow files and the id index."""
+        """Build a pool: decode and check every source as Arrow tables, write Arrow files and the id index."""
         from dataoptim.select.pool import build_pool
 
         names = None
@@ -220,7 +221,7 @@ def register(app) -> None:
                 raise ConfigError("no source named: give one or more, comma-separated (e.g. --sources coco,vqav2), or leave --sources out to build every source found", field="--sources")
             if not all(names):
                 raise ConfigError(f"an empty source name in {sources!r}: give names separated by single commas", field="--sources")
-        report = build_pool(data_dir, output, sources=names, overwrite=overwrite)
+        report = build_pool(data_dir, output, sources=names, overwrite=overwrite, num_proc=num_proc)
         total = sum(report.sources.values())
         typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
         for name, rows in report.sources.items():

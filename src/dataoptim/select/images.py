@@ -5,6 +5,11 @@ Known traps reported by name:
 * DataOptim's README draws the Flickr30K folder as ``filckr30k/`` while its
   records say ``flickr30k/``: when ``flickr30k/`` images are missing and a
   ``filckr30k/`` folder exists, the report says to rename it.
+* The later sources (issue 13) name folders of DataOptim's own tree
+  (``coco_2017/``, ``docvqa/``, ``dvqa/``, ``scienceqa/``, ``sam/``,
+  ``share_textvqa/``, ``web-celebrity/`` ...): a missing one is named with the
+  sources whose images it holds, and LLaVA's layout (``coco/train2017/``,
+  ``vg/VG_100K/``, ``gqa/images/``, ``ocr_vqa/images/``) is recognised.
 * OCR-VQA images are partly GIF or PNG files named ``.jpg`` (LLaVA issues
   593, 601, 1618): the first bytes of every image file are read; ``.jpg``
   files whose content is another image format are listed with their real
@@ -196,16 +201,46 @@ def check_images(images: Iterable[str], folder: str | os.PathLike, *, formats: b
     return report
 
 
+#: DataOptim's image folder -> where the original release (LLaVA-v1.5, ShareGPT-4V) keeps the same images.
+#: DataOptim's tree (BAAI-DCAI/DataOptim README) flattens them; a user with LLaVA's layout is told so.
+ORIGINAL_LAYOUTS = {
+    "coco_2017": ("coco/train2017",),
+    "visual_genome": ("vg/VG_100K", "vg/VG_100K_2", "gqa/images"),
+    "ocrvqa": ("ocr_vqa/images",),
+    "open_images": ("textvqa/train_images",),
+}
+
+
 def folder_hints(missing: Iterable[str], root: Path) -> list[str]:
-    """Advice for missing images explained by a known folder-name trap (``filckr30k`` vs ``flickr30k``)."""
+    """Advice for missing images explained by a known folder-name trap.
+
+    * ``filckr30k/`` (DataOptim's README spelling) present where records say ``flickr30k/``;
+    * a folder of DataOptim's tree missing while the same images sit in LLaVA's or
+      ShareGPT-4V's layout (``coco/train2017/`` for ``coco_2017/``, ``vg/VG_100K/`` or
+      ``gqa/images/`` for ``visual_genome/``, ``ocr_vqa/images/`` for ``ocrvqa/``,
+      ``textvqa/train_images/`` for ``open_images/``);
+    * any other missing top folder, named with the sources whose images it holds.
+    """
+    from dataoptim import catalog
+
     hints = []
     missing = list(missing)
-    if any(m.startswith("flickr30k/") for m in missing) and (root / "filckr30k").is_dir() and not (root / "flickr30k").is_dir():
-        hints.append(
-            f"{root / 'filckr30k'} exists but records use 'flickr30k/' (DataOptim's README misspells the folder): rename it to 'flickr30k'"
-        )
     tops = {m.split("/", 1)[0] for m in missing if "/" in m}
+    for wrong, right in catalog.MISSPELT_FOLDERS.items():
+        if right in tops and (root / wrong).is_dir() and not (root / right).is_dir():
+            hints.append(
+                f"{root / wrong} exists but records use '{right}/' (DataOptim's README misspells the folder): rename it to '{right}'"
+            )
     for top in sorted(tops):
-        if not (root / top).is_dir() and top != "flickr30k":
-            hints.append(f"no '{top}/' folder under {root}")
+        if (root / top).is_dir() or (top in catalog.MISSPELT_FOLDERS.values() and hints):
+            continue
+        elsewhere = [o for o in ORIGINAL_LAYOUTS.get(top, ()) if (root / o).is_dir()]
+        if elsewhere:
+            hints.append(
+                f"no '{top}/' folder under {root}, but {', '.join(f'{o}/' for o in elsewhere)} exists: DataOptim's records name "
+                f"'{top}/<file>' (its image tree flattens LLaVA's layout): move or link the files there"
+            )
+            continue
+        owners = [s.name for s in catalog.SOURCES.values() if top in s.folders]
+        hints.append(f"no '{top}/' folder under {root}" + (f" (images of {', '.join(owners)})" if owners else ""))
     return hints

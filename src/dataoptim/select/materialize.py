@@ -306,10 +306,30 @@ def _ndjson(table: pa.Table) -> bytes:
     except ImportError:  # pragma: no cover - polars is a dependency
         import json
 
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table.to_pylist()).encode()
+        rows = ({k: v for k, v in r.items() if not (k == "image" and v is None)} for r in table.to_pylist())  # text-only: no image key
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
     buffer = io.BytesIO()
     pl.from_arrow(table, rechunk=False).write_ndjson(buffer)
-    return buffer.getvalue()
+    text = buffer.getvalue()
+    if "image" in table.column_names and table.column("image").null_count:
+        text = drop_null_images(text)
+    return text
+
+
+#: What Polars writes for a text-only record's image, between the id and the turns.
+_NULL_IMAGE = b',"image":null,"conversations":'
+
+
+def drop_null_images(ndjson: bytes) -> bytes:
+    """Remove the ``"image": null`` member of text-only records from JSON lines of ``id, image, conversations``.
+
+    LLaVA decides by ``'image' in sources[0]`` (haotian-liu/LLaVA ``train.py``), so a
+    text-only record must have no ``image`` key at all (``null`` would be opened as a
+    path). The member is removed by its exact bytes: inside a JSON string every ``"``
+    is escaped, so ``,"image":null,"conversations":`` occurs only as the record's own
+    members (ids are letters, digits and ``_ . + -``).
+    """
+    return ndjson.replace(_NULL_IMAGE, b',"conversations":')
 
 
 class _Background:
@@ -521,8 +541,6 @@ def write_llava_json(pool: "Pool", rows: np.ndarray, path: str | os.PathLike, *,
                         taken = transform(taken, pos, k)
                     if hook is not None:
                         hook(taken, k)
-                    if taken.column("image").null_count:
-                        raise ValueError("records without an image cannot be written by the fast writer")
                     pending.append(taken)
                     pending_pos.append(pos)
                     pending_rows += taken.num_rows

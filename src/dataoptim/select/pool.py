@@ -86,6 +86,11 @@ class SourcePart:
         """Global row one past its last record."""
         return self.start + self.rows
 
+    @property
+    def box_frame(self) -> str | None:
+        """Frame of the boxes in its records: ``"original"``, ``"padded"`` (LLaVA-v1.5) or None (no boxes); see :attr:`dataoptim.catalog.Source.box_frame`."""
+        return catalog.box_frame_of(self.name)
+
 
 def source_path(pool_dir: Path, name: str) -> Path:
     """Path of the Arrow file of source ``name`` in a pool folder."""
@@ -668,10 +673,10 @@ def _generic_converted_records(name: str, path: Path) -> Iterator[dict[str, Any]
     source = catalog.SOURCES[name]
     prefix = f"{name}_"
     for index, item in enumerate(iter_json_items(path, what=f"DataOptim {name}.json")):
-        records.validate_record(item, file=str(path), index=index)
-        if not item["id"].startswith(prefix):
+        records.validate_record(item, file=str(path), index=index, require_image=catalog.requires_image(name))
+        if not item["id"].startswith(prefix) or catalog.source_of(item["id"]) is not source:  # llava_v1.5_0 is no llava id
             raise RecordError(f"id does not belong to source {name!r}", file=str(path), record=index, id=item["id"], field="id")
-        yield records.make_record(item["id"], item["image"], item["conversations"], source=name, task=source.task)
+        yield records.make_record(item["id"], item.get("image"), item["conversations"], source=name, task=source.task)
 
 
 def _builder_class(name: str):
@@ -684,35 +689,136 @@ def _builder_class(name: str):
     return None
 
 
-def _converted_stream(name: str, path: Path, scratch: Path) -> Iterator[dict[str, Any]]:
+def _converted_tables(name: str, path: Path, scratch: Path) -> Iterator[pa.Table]:
+    """DataOptim's converted ``<name>.json`` as checked record tables (:func:`dataoptim.builder.checked_tables`).
+
+    The table path of the source's builder (:meth:`~dataoptim.builder.SourceBuilder.converted_tables`),
+    or, for a source whose builder is not written, :func:`dataoptim.builder.converted_tables` with
+    :func:`_generic_converted_records` as the reference that names a fault.
+    """
+    from dataoptim.builder import checked_tables, converted_tables
+
     cls = _builder_class(name)
     if cls is None:
-        return _generic_converted_records(name, path)
+        task = catalog.SOURCES[name].task
+        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path),
+                              require_image=catalog.requires_image(name))
     builder = cls(config_name=name, data_dir=str(path.parent), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim")
-    return builder.converted_records(path)
+    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path), require_image=catalog.requires_image(name))
 
 
-def _original_batches(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.RecordBatch]:
-    """Build ``name`` from original files with its builder (``datasets``) and stream its train split."""
-    from dataoptim.builder import build_source
+def _original_tables(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.Table]:
+    """The train split of ``name`` built from original files by its builder's table path (no ``datasets`` cache in between).
 
-    built = build_source(name, data_dir, cache_dir=str(scratch / "hf-cache"))
-    if "train" not in built:
+    Raises:
+        MissingFileError: no original files of the source, or none of its train split.
+    """
+    cls = _builder_class(name)
+    builder = cls(config_name=name, data_dir=str(data_dir), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim", layout="original")
+    train = [g for g in builder._split_generators(None) if g.name == "train"]
+    if not train:
         raise MissingFileError(f"source {name!r}: the original files give no train split", file=data_dir)
-    table = built["train"].data.table if hasattr(built["train"].data, "table") else built["train"].data
-    table = table.select(list(records.COLUMNS)).cast(records.arrow_schema())
-    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+    for _, table in builder._generate_tables(**train[0].gen_kwargs):
+        yield table
 
 
-def _record_batches(stream: Iterable[Mapping[str, Any]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    buffer: list[Mapping[str, Any]] = []
-    for record in stream:
-        buffer.append(record)
-        if len(buffer) == BATCH_ROWS:
-            yield pa.RecordBatch.from_pylist(buffer, schema=schema)
-            buffer = []
-    if buffer:
-        yield pa.RecordBatch.from_pylist(buffer, schema=schema)
+def _record_batches(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """Record tables re-cut into batches of at most :data:`BATCH_ROWS` rows, in the pool's schema."""
+    schema = records.arrow_schema()
+    for table in tables:
+        if table.schema != schema:
+            table = table.select(list(records.COLUMNS)).cast(schema)
+        yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, requested: bool, progress: bool) -> dict[str, Any]:
+    """Write source ``name`` into ``tmp/sources/<name>.arrow`` from its converted file, else its original files.
+
+    Returns:
+        ``{"rows", "batch_starts", "nbytes", "origin"}``; ``{"skip": why}`` (nothing to build it from);
+        ``{"rows": 0, ...}`` when its files hold no records (the file is removed).
+
+    Raises:
+        what the source's files or builder raise; MissingFileError when ``requested`` and nothing can be built.
+    """
+    path = source_path(tmp, name)
+    bar = _progress(None, name) if progress else None
+    try:
+        if converted is not None:
+            origin = "converted"
+            tables = _converted_tables(name, converted, tmp)
+        else:
+            origin = "original"
+            if _builder_class(name) is None:
+                if requested:
+                    raise MissingFileError(f"source {name!r}: no {name}.json and its builder is not written yet, so original files cannot be read", file=data_dir)
+                return {"skip": f"no {name}.json (builder for original files not written yet)"}
+            try:
+                tables = _original_tables(name, data_dir, tmp)
+                first = next(tables, None)
+            except MissingFileError:
+                if requested:
+                    raise
+                return {"skip": f"no {name}.json and no original files"}
+            tables = itertools.chain([first] if first is not None else [], tables)
+        rows, batch_starts = _write_source(_record_batches(tables), path, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if rows == 0:
+        path.unlink()
+        return {"rows": 0, "origin": origin}
+    return {"rows": rows, "batch_starts": batch_starts, "nbytes": path.stat().st_size, "origin": origin}
+
+
+def _build_source_worker(args: tuple) -> dict[str, Any]:
+    """:func:`_build_source` in a worker process; a typed error comes back as data (its class and fields)."""
+    from dataoptim.errors import DataOptimError
+
+    try:
+        return _build_source(*args)
+    except DataOptimError as exc:
+        return {"error": (type(exc).__module__, type(exc).__qualname__, exc.message, exc.file, exc.record, exc.id, exc.field)}
+
+
+def _raise_worker_error(info: tuple) -> None:
+    import importlib
+
+    module, qualname, message, file, record, id_, field = info
+    cls = getattr(importlib.import_module(module), qualname)
+    exc = cls.__new__(cls)
+    exc.message, exc.file, exc.record, exc.id, exc.field = message, file, record, id_, field
+    Exception.__init__(exc, str(exc))
+    raise exc
+
+
+def _build_sources(jobs: Sequence[tuple[str, Path | None]], data_dir: Path, tmp: Path, requested: bool, progress: bool, num_proc: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Build every ``(name, converted file)`` job; yield ``(name, result)`` in the jobs' order.
+
+    With ``num_proc > 1`` the sources are built in that many worker processes (spawned), the
+    largest first (by the catalog's record count) so the longest build starts at once; results
+    still come back in the jobs' order, and the first failure in that order is raised.
+    """
+    if num_proc <= 1 or len(jobs) <= 1:
+        for name, converted in jobs:
+            yield name, _build_source(name, converted, data_dir, tmp, requested, progress)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    largest_first = sorted(jobs, key=lambda job: -catalog.SOURCES[job[0]].qas)
+    with ProcessPoolExecutor(max_workers=min(num_proc, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {name: pool.submit(_build_source_worker, (name, converted, data_dir, tmp, requested, False)) for name, converted in largest_first}
+        try:
+            for name, _ in jobs:
+                result = futures[name].result()
+                if "error" in result:
+                    _raise_worker_error(result["error"])
+                yield name, result
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
 
 
 def _write_source(batches: Iterable[pa.RecordBatch], path: Path, progress) -> tuple[int, list[int]]:
@@ -957,17 +1063,19 @@ def build_pool(
     sources: Sequence[str] | None = None,
     overwrite: bool = True,
     progress: bool = True,
+    num_proc: int = 1,
 ) -> BuildReport:
     """Build a pool folder from DataOptim's converted ``<source>.json`` files or original files.
 
     For each source (catalog order; ``sources`` to restrict): if ``<source>.json``
-    is in ``data_dir`` (or a direct sub-folder) its records are streamed (ijson),
-    validated (DESIGN §2) and written as Arrow record batches — through the
-    source's builder (:meth:`~dataoptim.builder.SourceBuilder.converted_records`)
-    when it is written, else with the same rules here. Otherwise, if the source's
-    builder exists and its original files are there, the builder builds it
-    (``datasets``) and its train split is copied in. Then the id index is built
-    and duplicate ids checked across the pool.
+    is in ``data_dir`` (or a direct sub-folder) its records are decoded as record
+    tables (``msgspec``), checked over whole columns (DESIGN §2) and written as
+    Arrow record batches — through the source's builder
+    (:meth:`~dataoptim.builder.SourceBuilder.converted_tables`, whose row-by-row
+    reference names any fault) when it is written, else with the same rules here.
+    Otherwise, if the source's builder exists and its original files are there,
+    its train split is built by the builder's table path and written directly.
+    Then the id index is built and duplicate ids checked across the pool.
 
     Args:
         data_dir: folder of annotation files (converted and/or original), or DataOptim's
@@ -980,6 +1088,8 @@ def build_pool(
         sources: only these sources (a name, or a list of names; each must then be buildable).
         overwrite: replace an existing complete pool at ``output`` (else ConfigError).
         progress: show progress bars on a terminal.
+        num_proc: build sources in this many worker processes (largest first); 1 builds them
+            one after the other in this process.
 
     Returns:
         A :class:`BuildReport`.
@@ -1000,10 +1110,12 @@ def build_pool(
     data_dir = as_path(data_dir, "data folder", field="data_dir")
     output = as_path(output, "pool folder", field="output")
     names = as_names(sources, "sources", field="sources")
+    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+        raise ConfigError(f"num_proc must be a whole number of at least 1, got {num_proc!r}", field="num_proc")
     if data_dir.is_file() and data_dir.suffix.lower() == ".zip":  # DataOptim's data.zip, read as it is
         from dataoptim.select.datazip import build_pool_from_zip
 
-        return build_pool_from_zip(data_dir, output, sources=names, overwrite=overwrite, progress=progress)
+        return build_pool_from_zip(data_dir, output, sources=names, overwrite=overwrite, progress=progress, num_proc=num_proc)
     if data_dir.is_file():
         raise MissingFileError("not a folder (nor a .zip archive of <source>.json files): give the folder holding the annotation files", file=data_dir)
     if not data_dir.is_dir():
@@ -1051,36 +1163,14 @@ def build_pool(
         origins: dict[str, Path | None] = {}
         entries = []
         start = 0
-        for name in wanted:
-            converted = files.get(f"{name}.json")
-            path = source_path(tmp, name)
-            bar = _progress(None, name) if progress else None
-            try:
-                if converted is not None:
-                    origin = "converted"
-                    batches = _record_batches(_converted_stream(name, converted, tmp), records.arrow_schema())
-                else:
-                    origin = "original"
-                    if _builder_class(name) is None:
-                        if sources is not None:
-                            raise MissingFileError(f"source {name!r}: no {name}.json and its builder is not written yet, so original files cannot be read", file=data_dir)
-                        skipped[name] = f"no {name}.json (builder for original files not written yet)"
-                        continue
-                    try:
-                        batches = _original_batches(name, data_dir, tmp)
-                        first = next(batches, None)
-                    except MissingFileError:
-                        if sources is not None:
-                            raise
-                        skipped[name] = f"no {name}.json and no original files"
-                        continue
-                    batches = itertools.chain([first] if first is not None else [], batches)
-                rows, batch_starts = _write_source(batches, path, bar)
-            finally:
-                if bar is not None:
-                    bar.close()
+        jobs = [(name, files.get(f"{name}.json")) for name in wanted]
+        for name, result in _build_sources(jobs, data_dir, tmp, sources is not None, progress, num_proc):
+            converted = dict(jobs)[name]
+            if "skip" in result:
+                skipped[name] = result["skip"]
+                continue
+            rows = result["rows"]
             if rows == 0:
-                path.unlink()
                 where = converted if converted is not None else data_dir
                 what = f"{converted.name} holds no records" if converted is not None else "its original files hold no train records"
                 if sources is not None:  # asked for by name: say which file is empty
@@ -1091,7 +1181,7 @@ def build_pool(
             built[name] = rows
             origins[name] = converted
             entries.append(
-                {"name": name, "task": catalog.SOURCES[name].task, "start": start, "rows": rows, "batch_starts": batch_starts, "nbytes": path.stat().st_size, "origin": origin}
+                {"name": name, "task": catalog.SOURCES[name].task, "start": start, "rows": rows, "batch_starts": result["batch_starts"], "nbytes": result["nbytes"], "origin": result["origin"]}
             )
             start += rows
         shutil.rmtree(tmp / "hf-cache", ignore_errors=True)

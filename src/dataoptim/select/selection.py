@@ -178,6 +178,16 @@ class Selection:
             return []
         return sorted(pc.unique(pa.concat_arrays(uniq)).drop_null().to_pylist())
 
+    def box_frames(self) -> dict[str, str]:
+        """Frame of the boxes of each source in the selection that has boxes (no data read).
+
+        ``{"ref3rec": "original", "llava_v1.5": "padded"}``: DataOptim normalises boxes by the
+        original image, except LLaVA-v1.5's, which are in LLaVA's padded square (DataOptim
+        README; LLaVA issue 606). A trainer that pads images (``image_aspect_ratio pad``) or
+        a box conversion reads this to treat each source as it is.
+        """
+        return {name: frame for name in self.source_counts() if (frame := catalog.box_frame_of(name)) is not None}
+
     def source_counts(self) -> dict[str, int]:
         """Records per source (no data read: sources are row ranges)."""
         counts = self.pool.rows_per_source(self.rows)

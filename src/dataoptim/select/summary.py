@@ -33,6 +33,10 @@ class Summary:
         by_source: source -> records, in catalog order (ids of no known source under ``other``).
         by_task: task -> records.
         images: distinct image paths.
+        text_only: records without an image (LLaVA-v1.5's ShareGPT conversations); counted
+            in ``records`` and their source's count, and apart here.
+        box_frames: source -> frame of its boxes, for the sources present that have boxes
+            (``original``; ``padded`` for LLaVA-v1.5: :attr:`dataoptim.catalog.Source.box_frame`).
         messages: turns in all (human and gpt messages).
         answers: gpt turns.
         answer_chars: characters in all gpt turns.
@@ -65,6 +69,8 @@ class Summary:
     in_pool: int | None = None
     mislabeled: list[tuple[str, str]] = field(default_factory=list)
     mislabeled_count: int = 0
+    text_only: int = 0
+    box_frames: dict[str, str] = field(default_factory=dict)
     train_nothing: int = 0
     train_nothing_shown: list[tuple[str, str]] = field(default_factory=list)
     boxes: dict[str, Any] | None = None
@@ -113,6 +119,7 @@ class Summary:
             + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
             + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
             + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
+            + (f" · {self.text_only:,} text-only records (no image)" if self.text_only else "")
             + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
         )
@@ -126,7 +133,8 @@ class Summary:
 
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v:,}" for k, v in self.by_source.items())
-        return f"{self.name}: {self.records:,} records, {self.images:,} images ({parts})"
+        text_only = f", {self.text_only:,} text-only" if self.text_only else ""
+        return f"{self.name}: {self.records:,} records{text_only}, {self.images:,} images ({parts})"
 
     def _repr_html_(self) -> str:  # notebooks
         rows = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in self.by_source.items())
@@ -200,6 +208,7 @@ class SummaryBuilder:
         self._pending_images = 0
         self._merged_images = 0
         self._image_set: set[str] = set()
+        self.text_only = 0
         self.train_nothing = 0
         self.train_nothing_shown: list[tuple[str, str]] = []
 
@@ -253,6 +262,7 @@ class SummaryBuilder:
         images = batch.column("image")
         if isinstance(images, pa.ChunkedArray):
             images = images.combine_chunks()
+        self.text_only += images.null_count
         # distinct per batch, and merged now and then: memory grows with the distinct images, not the records
         self._images.append(pc.unique(images))
         self._pending_images += len(self._images[-1])
@@ -281,6 +291,8 @@ class SummaryBuilder:
                 self.answer_chars += len(turn["value"])
         if record.get("image") is not None:
             self._image_set.add(record["image"])
+        else:
+            self.text_only += 1
         self._check_template(record["id"], turns, record.get("image") is not None)
 
     def build(self, *, repeats: int = 0, skipped_unknown: int = 0) -> Summary:
@@ -296,12 +308,15 @@ class SummaryBuilder:
         for name, count in by_source.items():
             task = catalog.SOURCES[name].task if name in catalog.SOURCES else "other"
             by_task[task] = by_task.get(task, 0) + count
-        summary = Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name)
+        frames = {name: frame for name in by_source if (frame := catalog.box_frame_of(name)) is not None}
+        summary = Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name,
+                          text_only=self.text_only, box_frames=frames)
         summary.train_nothing, summary.train_nothing_shown = self.train_nothing, list(self.train_nothing_shown)
         return summary
 
 
 def _count_prefixes(ids) -> dict[str, int]:
+    """Records per source by id prefix (:func:`dataoptim.catalog.source_of`'s rule, vectorised)."""
     import pyarrow.compute as pc
 
     heads = pc.list_element(pc.split_pattern(ids, "_", max_splits=1), 0)
@@ -310,6 +325,16 @@ def _count_prefixes(ids) -> dict[str, int]:
     for item in counts:
         name = item["values"] if item["values"] in catalog.SOURCES else "other"
         out[name] = out.get(name, 0) + item["counts"]
+    # sources whose name holds '_' (llava_v1.5): their ids were counted under their first word
+    for long in sorted((n for n in catalog.SOURCES if "_" in n), key=len, reverse=True):
+        n = int(pc.sum(pc.starts_with(ids, long + "_")).as_py() or 0)
+        if n:
+            head = long.split("_", 1)[0]
+            head = head if head in catalog.SOURCES else "other"
+            out[head] -= n
+            out[long] = out.get(long, 0) + n
+            if not out[head]:
+                del out[head]
     return out
 
 
