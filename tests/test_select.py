@@ -180,7 +180,7 @@ def test_byod_faults_are_refused_naming_record_and_field(tmp_path, kind, field):
     [
         ('[{"id": "coco_0", "image": "coco/a.jpg", "conversations": [}]', "not valid JSON"),
         ('{"records": []}', "must be a JSON list of records"),
-        ('{"id": "coco_0"}', "record 0 \\(id 'coco_0'\\), field 'image': missing"),  # JSON Lines (issue 12): read as a record
+        ('{"id": "coco_0"}', "record 0 \\(id 'coco_0'\\), field 'conversations': missing"),  # JSON Lines (issue 12): read as a (text-only) record
         ("", "empty"),
         ("[]", "no records"),
         ('[{"id": "coco_0"', "not valid JSON"),

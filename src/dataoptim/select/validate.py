@@ -417,6 +417,10 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
             report.records += 1
             continue
         report.records += 1
+        if isinstance(record, dict) and "image" in record and record["image"] is None:  # as validate_byod: LLaVA would open None
+            report.problems.append(RecordError("is null; a text-only record has no 'image' field at all", file=file, record=index,
+                                               id=record.get("id") if isinstance(record.get("id"), str) else None, field="image"))
+            continue
         try:
             rules.validate_record(record, file=file, index=index)
         except DataOptimError as exc:
