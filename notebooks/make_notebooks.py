@@ -727,7 +727,7 @@ print(dups.select("id", "dup_conversation_of"))
 deduped = everyone.dedup("conversation")
 print(len(everyone), "->", len(deduped), "records after exact dedup;", deduped.report)
 print("records with boxes:", int(table["box_count"].gt(0).sum()), "; flagged replies:", int(table["flagged"].sum()))
-assert sorted(dups["id"].to_list()) == ["llava_157711", "ocrvqa_801672", "shikra_5921"]
+assert sorted(dups["id"].to_list()) == ["llava_157711", "llava_v1.5_0", "ocrvqa_801672", "shikra_5921"]  # llava_v1.5_0 repeats llava_0 (LLaVA-v1.5 mixes LLaVA-Instruct in)
 """),
     md("""
 ## Select by signals
