@@ -327,3 +327,27 @@ def test_duplicate_helpers_exact():
     assert first_of(h).tolist() == [0, 1, 0, 3, 1, 0]
     size, rank = group_sizes_and_ranks(h)
     assert size.tolist() == [3, 2, 3, 1, 2, 3] and rank.tolist() == [0, 0, 1, 0, 1, 2]
+
+
+def test_batched_token_counts_equal_the_exact_encoder(examples):
+    """The batched engine (one SentencePiece call per batch, lengths only) gives count_exact's counts
+    record for record: on the examples, on records with template separators / <unk> / odd spaces, and
+    under limits that cut prompts and answers; and the same split over worker processes."""
+    from dataoptim.signals import tokens
+
+    records = examples.table(["image", "conversations"]).to_pylist()
+    records += [
+        {"image": None, "conversations": [{"from": "human", "value": "hi <unk> there"}, {"from": "gpt", "value": "a </s> b"}]},
+        {"image": None, "conversations": [{"from": "human", "value": "hi there"}, {"from": "gpt", "value": "ok " * 300}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "<image> what [/INST] is"}, {"from": "gpt", "value": "no"}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "q\u2581q  <image>"}, {"from": "gpt", "value": " spaced  out"},
+                                             {"from": "human", "value": "<s>again"}, {"from": "gpt", "value": "fine"}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "What?\n<image>"}, {"from": "gpt", "value": "Yes"},
+                                             {"from": "human", "value": "And <image> here?"}, {"from": "gpt", "value": "\u00e9t\u00e9 \U0001F600 ok"}]},
+    ]
+    for limit in (2048, 120, 80, 30):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        assert tokens.count_batched(records, str(TOKENIZER), model_max_length=limit) == exact, limit
+    table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
+    batch = table.combine_chunks().to_batches()[0]
+    assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)
