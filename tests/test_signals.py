@@ -351,3 +351,29 @@ def test_batched_token_counts_equal_the_exact_encoder(examples):
     table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
     batch = table.combine_chunks().to_batches()[0]
     assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)
+
+
+def test_summary_token_counts(examples, tmp_path):
+    """The summary's token sums, by hand from LLAVA_744 (LLaVA 744cb3e's own encoding of the examples):
+    coco_0 (81 positions, 12 labelled) twice + vqav2_524286005 (78, 3): coco 162 / 24, vqav2 78 / 3,
+    all 240 positions of which 27 labelled, 213 prompt."""
+    from dataoptim.cli import main
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\nvqav2_524286005\ncoco_0\n", encoding="utf-8")
+    want = {"prompt_tokens": 213, "answer_tokens": 27, "total_tokens": 240,
+            "by_source": {"coco": {"prompt_tokens": 138, "answer_tokens": 24, "total_tokens": 162},
+                          "vqav2": {"prompt_tokens": 75, "answer_tokens": 3, "total_tokens": 78}}}
+    # without a tokens signal and without a tokenizer: no token counts; with a tokenizer: counted now
+    base.signal_path(examples, "tokens").unlink(missing_ok=True)
+    selection = examples.by_ids(ids)
+    assert selection.summary().tokens is None
+    counted = selection.summary(tokenizer=str(TOKENIZER)).tokens
+    assert {k: counted[k] for k in want} == want
+    # from the stored signal, through `dataoptim select` (JSON summary and printed table)
+    signals.compute(examples, "tokens", tokenizer=str(TOKENIZER), progress=False)
+    out, summary = tmp_path / "out.json", tmp_path / "summary.json"
+    assert main(["select", "--pool", str(examples.path), "--ids", str(ids), "--output", str(out), "--summary", str(summary), "-q"]) == 0
+    written = json.loads(summary.read_text())["tokens"]
+    assert {k: written[k] for k in want} == want and written["tokenizer"] == str(TOKENIZER.resolve())
+    assert "240 tokens (213 prompt, 27 answer)" in str(examples.by_ids(ids).summary().rich_table().caption)
