@@ -345,9 +345,20 @@ def test_batched_token_counts_equal_the_exact_encoder(examples):
         {"image": "x.jpg", "conversations": [{"from": "human", "value": "What?\n<image>"}, {"from": "gpt", "value": "Yes"},
                                              {"from": "human", "value": "And <image> here?"}, {"from": "gpt", "value": "\u00e9t\u00e9 \U0001F600 ok"}]},
     ]
+    from dataoptim.train.encoding import LlamaText
+
+    assert tokens._words_independent(LlamaText.from_dir(TOKENIZER))  # LLaMA-2's pieces: ▁ only leads a piece
     for limit in (2048, 120, 80, 30):
         exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
         assert tokens.count_batched(records, str(TOKENIZER), model_max_length=limit) == exact, limit
+        # and stretch by stretch (the path for a model whose pieces could cross a word's start)
+        key = str(TOKENIZER / "tokenizer.model")
+        saved = tokens._INDEPENDENT[key]  # set by the check above: the key the counter reads
+        tokens._INDEPENDENT[key] = False
+        try:
+            assert tokens.count_batched(records, str(TOKENIZER), model_max_length=limit) == exact, limit
+        finally:
+            tokens._INDEPENDENT[key] = saved
     table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
     batch = table.combine_chunks().to_batches()[0]
     assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -245,6 +246,12 @@ class _Segments:
         self.length: list[int] = []
         self.unk: list[int] = []
         self.special = {k: v for k, v in text._special.items()}
+        # word caches, kept per model across batches (words repeat across a pool), emptied past WORDS_KEPT
+        caches = _WORD_CACHES.setdefault(text.model_file + f"|{text.legacy}", ({}, {}, {}))
+        if len(caches[0]) + len(caches[2]) > WORDS_KEPT:
+            for cache in caches:
+                cache.clear()
+        self.words, self.word_unk, self.heads = caches
         self.prefix = "" if text.legacy else _SPIECE
 
     def parts(self, text: str) -> list[int]:
@@ -270,6 +277,14 @@ class _Segments:
         """Encode the stretches collected since the last call."""
         if not self.pending:
             return
+        if _words_independent(self.text):
+            self._run_words()
+        else:
+            self._run_whole()
+        self.pending = []
+
+    def _run_whole(self) -> None:
+        """Each distinct stretch through one batched SentencePiece call."""
         sp, legacy, unk = self.text.sp, self.text.legacy, self.text.unk_id
         if legacy:
             bodies = self.pending
@@ -279,16 +294,58 @@ class _Segments:
         for part, body, ids in zip(self.pending, bodies, encoded):
             n, u = len(ids), ids.count(unk)
             if not legacy and ids and not part.startswith(_SPIECE) and not body.startswith(" "):
-                head = sp.id_to_piece(ids[0])
-                if head.startswith(_SPIECE):  # LlamaText._segment: the first piece without its ▁
-                    u -= ids[0] == unk
-                    if len(head) > 1:
-                        u += sp.piece_to_id(head[1:]) == unk
-                    else:
-                        n -= 1
+                n, u = _strip_head(sp, ids, unk)
             self.length.append(n)
             self.unk.append(u)
-        self.pending = []
+
+    def _run_words(self) -> None:
+        """Stretches as sums over their words (see :func:`_words_independent`), each distinct word encoded once."""
+        sp, legacy, unk = self.text.sp, self.text.legacy, self.text.unk_id
+        words_of = _WORD.findall
+        lengths, unks, heads = self.words, self.word_unk, self.heads
+        plans = []
+        seen: set[str] = set()
+        new_heads: set[str] = set()
+        for part in self.pending:
+            if legacy:
+                body, head = part.replace(_SPIECE, " "), False
+            else:
+                first = part.startswith(_SPIECE)
+                body = part[1:] if first else part
+                head = not first and not body.startswith(" ")
+            if not body:  # SentencePiece gives no piece for an empty text (no dummy prefix either)
+                plans.append((None, ()))
+                continue
+            words = words_of(" " + body)  # the dummy prefix, then words: a run of spaces and what follows up to the next space
+            first_word = None
+            if head:
+                first_word, words = words[0], words[1:]
+                new_heads.add(first_word)
+            seen.update(words)
+            plans.append((first_word, words))
+        for fresh, strip in ((seen.difference(lengths), False), (new_heads.difference(heads), True)):
+            if not fresh:
+                continue
+            fresh = list(fresh)
+            # a word " x" is SentencePiece's encoding of "x" (its dummy prefix gives the space); " " alone is "▁"
+            encoded = sp.encode([w[1:] if w != " " else "" for w in fresh], num_threads=self.num_threads)
+            for word, ids in zip(fresh, encoded):
+                if word == " ":
+                    ids = [sp.piece_to_id(_SPIECE)]
+                if strip:
+                    heads[word] = _strip_head(sp, ids, unk)
+                else:
+                    lengths[word] = len(ids)
+                    if unk in ids:
+                        unks[word] = ids.count(unk)
+        get_length = lengths.__getitem__
+        for first_word, words in plans:
+            n, u = heads[first_word] if first_word is not None else (0, 0)
+            n += sum(map(get_length, words))
+            if unks:
+                u += sum(unks.get(w, 0) for w in words)
+            self.length.append(n)
+            self.unk.append(u)
 
     def size(self, keys: list[int]) -> tuple[int, int]:
         """``(len(LlamaText(text)), its <unk> ids)`` from the keys of :meth:`parts`."""
@@ -305,6 +362,53 @@ class _Segments:
 
 
 _SPIECE = "\u2581"
+_WORD = re.compile(" +[^ ]*")
+#: Distinct words whose token counts are kept between batches (about 150 bytes each).
+WORDS_KEPT = 1_000_000
+_WORD_CACHES: dict = {}
+_INDEPENDENT: dict = {}
+
+
+def _strip_head(sp, ids, unk) -> tuple[int, int]:
+    """``(length, <unk> ids)`` of ``ids`` after ``LlamaText._segment``'s legacy=False rule: the first piece loses its ``▁``."""
+    n, u = len(ids), ids.count(unk)
+    if not ids:
+        return n, u
+    head = sp.id_to_piece(ids[0])
+    if head.startswith(_SPIECE):
+        u -= ids[0] == unk
+        if len(head) > 1:
+            u += sp.piece_to_id(head[1:]) == unk
+        else:
+            n -= 1
+    return n, u
+
+
+def _words_independent(text) -> bool:
+    """Whether a stretch's ids are the concatenation of its words' ids under this SentencePiece model.
+
+    SentencePiece's BPE merges adjacent symbols into vocabulary pieces; when no piece holds a
+    ``▁`` right after another character (LLaMA-2's 32,000 pieces hold none: ``▁`` only leads a
+    piece), no merge crosses the start of a word (a run of ``▁`` and the characters up to the
+    next ``▁``), so each word is encoded as if alone. Checked once per model; a BPE model
+    without that property is encoded stretch by stretch.
+    """
+    key = text.model_file
+    if key not in _INDEPENDENT:
+        sp = text.sp
+        # the normalizer must leave every character as it is but the space (▁): no NFKC, no collapsed spaces
+        probe = "a\u00a0 b  c\u3000d \uff21\t\u2028x  "
+        try:
+            ok = sp.normalize(probe) == _SPIECE + probe.replace(" ", _SPIECE)
+        except (AttributeError, RuntimeError):
+            ok = False
+        for i in range(sp.get_piece_size() if ok else 0):
+            piece = sp.id_to_piece(i)
+            if any(ch == _SPIECE and piece[k - 1] != _SPIECE for k, ch in enumerate(piece) if k):
+                ok = False
+                break
+        _INDEPENDENT[key] = ok
+    return _INDEPENDENT[key]
 
 
 def count_batched(records, path: str, *, model_max_length: int = 2048, image_position: str = "front",
