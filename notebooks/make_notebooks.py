@@ -502,10 +502,10 @@ from dataoptim.samples import make_stand_in_images
 
 held_out = list(built["textvqa"]["validation"]) + list(built["coco"]["validation"].select(range(12)))
 benchmark = read_benchmark(held_out)
-print(f"{len(benchmark)} held-out questions:", {t: sum(i["task"] == t for i in benchmark) for t in ("vqa", "caption")})
+print(f"{len(benchmark)} held-out questions:", {t: sum(i["task"] == t for i in benchmark) for t in ("textvqa", "caption")})
 print(json.dumps(benchmark[0], ensure_ascii=False))
 print(json.dumps(benchmark[-1], ensure_ascii=False))
-assert len(benchmark) == 17 and [i["task"] for i in benchmark] == ["vqa"] * 5 + ["caption"] * 12
+assert len(benchmark) == 17 and [i["task"] for i in benchmark] == ["textvqa"] * 5 + ["caption"] * 12
 
 eval_images = sorted({r["image"] for r in held_out})
 images = WORK / "images"
@@ -573,19 +573,24 @@ for name in mixtures:
 
 `dataoptim.evaluate.evaluate(checkpoint, benchmark, image_dir, output_dir)` reads the
 questions, answers them in batches with greedy decoding, scores the answers and writes
-`predictions.jsonl` (LLaVA's answer format), `benchmark.jsonl`, one `<task>.tsv` per task
-and `scores.json`.
+`predictions.jsonl` (LLaVA's answer format), `benchmark.jsonl`, one `<task>.tsv` per task,
+`per_question.jsonl` (what each answer was read as, and its score) and `scores.json`
+(each task scored as its benchmark's official scorer does; TextVQA by LLaVA's m4c evaluator).
 """),
     code("""
 from dataoptim.evaluate import evaluate
+from dataoptim.evaluate.tasks.shared import java_available
 
+# CIDEr's official PTB tokenizer runs in Java; without it, say so and use the simple one (labelled not official)
+TOKENIZER = "ptb" if java_available() else "simple"
 results = {}
 for name, run in runs.items():
-    results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12)
-    print(name, json.dumps(results[name]["scores"]))
-    assert set(results[name]["scores"]) == {"vqa", "caption"}
-    assert results[name]["scores"]["vqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
-    assert all(math.isfinite(v) for m in results[name]["scores"].values() for v in m.values())
+    results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12,
+                             tokenizer=TOKENIZER)
+    print(name, json.dumps({t: {m: v for m, v in s.items() if isinstance(v, (int, float))} for t, s in results[name]["scores"].items()}))
+    assert set(results[name]["scores"]) == {"textvqa", "caption"}
+    assert results[name]["scores"]["textvqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
+    assert all(math.isfinite(m[m["headline"]]) for m in results[name]["scores"].values())
 first = next(iter(results))
 print("a prediction:", next(iter(results[first]["predictions"].items())))
 """),
@@ -593,20 +598,20 @@ print("a prediction:", next(iter(results[first]["predictions"].items())))
 A random tiny model on stand-in images answers nonsense, so both runs score 0. Saved
 predictions can be scored again without the model — what an organiser does with submitted
 answer files: `dataoptim.evaluate.score(predictions, benchmark)` gives the same numbers.
-Scoring the references themselves shows the top of each scale here (VQA accuracy 1; CIDEr
+Scoring the references themselves shows the top of each scale here (TextVQA accuracy 1; CIDEr
 10 for captions equal to their single reference).
 """),
     code("""
 from dataoptim.evaluate import score
 
-rescored = score(WORK / "eval" / first / "predictions.jsonl", WORK / "eval" / first / "benchmark.jsonl")
+rescored = score(WORK / "eval" / first / "predictions.jsonl", WORK / "eval" / first / "benchmark.jsonl", tokenizer=TOKENIZER)
 print(rescored)
 assert rescored == results[first]["scores"]
 
 # A sanity bound: answers that copy the reference.
-oracle = score({item["question_id"]: item["answers"][0] for item in benchmark}, benchmark)
+oracle = score({item["question_id"]: item["answers"][0] for item in benchmark}, benchmark, tokenizer=TOKENIZER)
 print("copying the reference:", oracle)
-assert oracle["vqa"]["accuracy"] == 1.0 and oracle["caption"]["cider"] > 1
+assert oracle["textvqa"]["accuracy"] == 1.0 and oracle["caption"]["cider"] > 1
 """),
     md("""
 ## Compare the runs
@@ -713,7 +718,7 @@ print(dups.select("id", "dup_conversation_of"))
 deduped = everyone.dedup("conversation")
 print(len(everyone), "->", len(deduped), "records after exact dedup;", deduped.report)
 print("records with boxes:", int(table["box_count"].gt(0).sum()), "; flagged replies:", int(table["flagged"].sum()))
-assert sorted(dups["id"].to_list()) == ["llava_157711", "ocrvqa_801672", "shikra_5921"]
+assert sorted(dups["id"].to_list()) == ["llava_157711", "llava_v1.5_0", "ocrvqa_801672", "shikra_5921"]  # llava_v1.5_0 repeats llava_0 (LLaVA-v1.5 mixes LLaVA-Instruct in)
 """),
     md("""
 ## Select by signals

@@ -19,7 +19,7 @@ TOKENIZER = FIXTURES / "llama2-tokenizer"
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    """The pool of the shipped samples (70 records, 14 sources), as `dataoptim demo` builds it."""
+    """The pool of the shipped samples (92 records, 21 sources), as `dataoptim demo` builds it."""
     from dataoptim.demo import build_sample_pool
 
     root = tmp_path_factory.mktemp("samples")
@@ -90,14 +90,17 @@ def test_duplicates_found_on_the_samples(samples):
     assert of["shikra_5921"] == rows["shikra_0"]
     assert of["llava_157711"] == rows["llava_2"]
     assert of["ocrvqa_801672"] == rows["ocrvqa_5"]
-    assert sum(of[r] != rows[r] for r in rows) == 3
+    # the LLaVA-v1.5 sample's first record repeats LLaVA-Instruct's (the v1.5 mix holds LLaVA-Instruct-150K)
+    assert of["llava_v1.5_0"] == rows["llava_0"]
+    assert sum(of[r] != rows[r] for r in rows) == 4
     # five Flickr30k captions of one image share question and image, not the answer
     pair = column(samples, "duplicates", "dup_question_image_of")
     assert pair["flickr30k_2"] == rows["flickr30k_1"] and of["flickr30k_2"] == rows["flickr30k_2"]
     per_image = column(samples, "duplicates", "image_records")
-    assert per_image["svit_detail_0"] == 7  # visual_genome/1.jpg: the seven SVIT records
+    # visual_genome/1.jpg: the seven SVIT records, the VGQA sample's two questions on image 1 and llava_v1.5_2
+    assert per_image["svit_detail_0"] == 10
     rank = column(samples, "duplicates", "image_rank")
-    assert sorted(rank[r] for r in rows if per_image[r] == 7) == [0, 1, 2, 3, 4, 5, 6]
+    assert sorted(rank[r] for r in rows if per_image[r] == 10) == list(range(10))
 
 
 def test_near_duplicates_group_the_duplicate_pairs(samples):

@@ -15,7 +15,7 @@ from dataoptim.samples import make_stand_in_images
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    """The shipped samples' pool (70 records) with stand-in images and the model signals of tiny random models."""
+    """The shipped samples' pool (92 records) with stand-in images and the model signals of tiny random models."""
     from dataoptim.demo import build_sample_pool
 
     root = tmp_path_factory.mktemp("strategies")
@@ -47,20 +47,23 @@ def test_strategy_results_by_hand(samples):
     shortest = strategies.run("shortest", samples, 70)
     values = shortest.columns("answer_words")["answer_words"].to_list()
     assert values == sorted(values)
-    balanced = strategies.run("balanced", samples, 14)
+    balanced = strategies.run("balanced", samples, 16)
     tasks = {p.name: p.task for p in samples.parts}
     per_task = {}
     for source, n in balanced.source_counts().items():
         per_task[tasks[source]] = per_task.get(tasks[source], 0) + n
-    assert per_task == {"caption": 2, "vqa": 2, "mcvqa": 2, "rec": 2, "reg": 2, "dialogue": 2, "instruct": 2}
-    clean = strategies.run("dedup_first", samples, 70)
-    assert len(clean) == 70 - 3 - 10  # 3 exact duplicate conversations; 10 more share question and image
+    assert per_task == {"caption": 2, "vqa": 2, "mcvqa": 2, "rec": 2, "reg": 2, "dialogue": 2, "instruct": 2, "mixed": 2}
+    clean = strategies.run("dedup_first", samples, 92)
+    assert len(clean) == 92 - 4 - 10  # 4 exact duplicate conversations; 10 more share question and image
     assert "shikra_5921" not in clean.ids() and "shikra_0" in clean.ids()
 
 
 def test_model_signals_on_cpu(samples):
-    clip = signals.load(samples, "clip").column("clip_score").to_pylist()
-    assert all(-1.0 <= v <= 1.0 for v in clip) and len(set(clip)) > 10
+    clip_ids = samples.table(["id"]).column("id").to_pylist()
+    by_id = dict(zip(clip_ids, signals.load(samples, "clip").column("clip_score").to_pylist()))
+    assert by_id["llava_v1.5_5"] is None  # a text-only record has no image to score
+    clip = [v for v in by_id.values() if v is not None]
+    assert len(clip) == len(by_id) - 1 and all(-1.0 <= v <= 1.0 for v in clip) and len(set(clip)) > 10
     loss = signals.load(samples, "loss").to_pylist()
     for row in loss:
         assert row["answer_loss"] > 0 and row["ifd"] == pytest.approx(row["answer_loss"] / row["prompt_free_loss"], rel=1e-5)
@@ -107,7 +110,7 @@ def test_model_signal_resumes_from_finished_shards(samples, monkeypatch):
 
     monkeypatch.setattr(clip_module, "make_scorer", counting)
     signals.compute(samples, "clip", **params)
-    assert made == [16, 14]  # only shard 1 (rows 40-69) is scored again
+    assert made == [16, 16, 8, 12]  # only shards 1 (rows 40-79) and 2 (rows 80-91) are scored again
     assert signals.load(samples, "clip").column("clip_score").to_pylist() == pytest.approx(before.column("clip_score").to_pylist(), abs=1e-6)
     assert not partial.exists()
 
@@ -167,15 +170,15 @@ def test_model_signal_shards_split_over_processes(samples):
     partial = base.signals_dir(samples) / ".embed.partial"
     seen = {}
 
-    def process_1():  # runs while process 0 waits at its second barrier: it scores shards 1 and 3 (rows 20-39, 60-69)
+    def process_1():  # runs while process 0 waits at its second barrier: it scores shards 1 and 3 (rows 20-39, 60-79)
         model.compute_model_signal(samples, module, params, state=FakeState(1, 2), progress=False)
         seen["after process 1"] = sorted(p.name for p in partial.glob("shard-*.arrow"))
         seen["joined by process 1"] = base.signal_path(samples, "embed").exists()
 
-    # process 0 scores shards 0 and 2, waits for process 1, then joins all four in row order
+    # process 0 scores shards 0, 2 and 4, waits for process 1, then joins all five in row order
     model.compute_model_signal(samples, module, params, state=FakeState(0, 2, {2: process_1}), progress=False)
-    assert seen == {"after process 1": [f"shard-00000{k}.arrow" for k in range(4)], "joined by process 1": False}
+    assert seen == {"after process 1": [f"shard-00000{k}.arrow" for k in range(5)], "joined by process 1": False}
     joined = signals.load(samples, "embed").column("embedding").to_pylist()
-    assert len(joined) == 70 and not partial.exists()
+    assert len(joined) == 92 and not partial.exists()
     for a, b in zip(joined, single):
         assert a == pytest.approx(b, abs=1e-5)
