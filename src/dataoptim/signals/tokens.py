@@ -231,10 +231,12 @@ class _Segments:
     """Lengths and ``<unk>`` counts of :class:`~dataoptim.train.encoding.LlamaText` calls, many texts at once.
 
     ``LlamaText(text)`` is ``<s>`` followed by the ids of each stretch between special tokens
-    (``LlamaText._segment``). The stretches of every text are collected first, each *distinct*
-    stretch is encoded once by one batched ``SentencePieceProcessor.encode(list, num_threads=...)``
-    call (the fixed template pieces, and the stretches that the whole prompt and its rounds share,
-    are encoded once), and only lengths are kept. The ``legacy=False`` rule for a stretch after a
+    (``LlamaText._segment``). The stretches of every text are collected first; each *distinct*
+    stretch is then counted once (the fixed template pieces, and the stretches that the whole
+    prompt and its rounds share, once): as the sum of its words' counts, each distinct word
+    encoded once by a batched ``SentencePieceProcessor.encode(list, num_threads=...)`` call and
+    cached across batches (:func:`_words_independent`), else stretch by stretch in one batched
+    call. Only lengths and ``<unk>`` counts are kept. The ``legacy=False`` rule for a stretch after a
     special token (its first piece loses ``▁``) is applied as ``LlamaText._segment`` applies it.
     """
 
@@ -419,8 +421,8 @@ def count_batched(records, path: str, *, model_max_length: int = 2048, image_pos
     (prompt, its rounds and their instructions encoded with ``tokenizer_image_token``; labels
     masked per round; the whole record masked on a length mismatch below the limit; the cut at
     ``model_max_length``), but on lengths only: every distinct stretch of text of the batch is
-    encoded once by SentencePiece's batched encoder (:class:`_Segments`), and no id or label list
-    is built. A record whose prompt holds ``<unk>`` ids (the pad id, which LLaVA leaves out of its
+    counted once, from SentencePiece's batched encoder over distinct words (:class:`_Segments`),
+    and no id or label list is built. A record whose prompt holds ``<unk>`` ids (the pad id, which LLaVA leaves out of its
     length check) goes through :func:`count_exact`. Equal to :func:`count_exact` record for record
     (tests/test_signals.py holds that on the examples and on generated records).
 
