@@ -277,6 +277,7 @@ def register(app) -> None:
         budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Sample records up to this many tokens (needs the tokens signal)."),
         weights: Optional[str] = typer.Option(None, "--weights", help="With --budget/--budget-tokens sampling: source and task weights, 'vqav2=2,caption=0.5'."),
         temperature: float = typer.Option(1.0, "--temperature", help="With sampling: 1 = proportional to size x weight; larger flattens towards uniform."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it)."),
     ) -> None:
         """Turn a submission (ids, BYOD JSON, a mixture, or the pool filtered by signals) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes).
 
@@ -368,7 +369,8 @@ def register(app) -> None:
 
                 require_decodable(selection, image_folder, allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
             full = not quiet or summary_json is not None or plot is not None
-            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out, boxes=mover)
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out, boxes=mover,
+                                           tokenizer=tokenizer)
             if write_ids is not None:
                 selection.write_ids(write_ids)
         from dataoptim.boxes import write_frame_file
