@@ -198,11 +198,12 @@ print("records per task (full release): ", {t: f"{n:,}" for t, n in full_by_task
 assert sum(by_task.values()) == sum(train_by_source.values()) == 86
 """),
     code("""
-import matplotlib
 import matplotlib.pyplot as plt
 
+from dataoptim.colors import task_color  # one fixed colour per task in every plot
+
 tasks = list(full_by_task)
-colour = {t: plt.get_cmap("tab10")(i) for i, t in enumerate(tasks)}
+colour = {t: task_color(t) for t in tasks}
 names = list(catalog.SOURCES)[::-1]
 fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
 left.barh(names, [train_by_source[n] for n in names], color=[colour[catalog.SOURCES[n].task] for n in names])
@@ -515,12 +516,16 @@ print("stand-in images:", make_stand_in_images(pool.all().table(["image", "width
     md("""
 Each record becomes a canonical benchmark item (`read_benchmark`): the question is the last
 human turn, the reference the last gpt turn, and the benchmark task follows the record's
-task — TextVQA questions are scored as `vqa`, COCO captions as `caption`. **VQA accuracy** (TextVQA, VQAv2) compares the normalised
+task — TextVQA questions are scored as `textvqa`, COCO captions as `caption`. **VQA accuracy** (TextVQA, VQAv2) compares the normalised
 answer with the human answers: `min(#humans who gave it / 3, 1)`, averaged over the
-10-choose-9 subsets of the ten answers (here one reference each). **CIDEr** (captions;
-CIDEr-D as in the COCO caption evaluation) is the TF-IDF-weighted n-gram (1–4) cosine
-similarity between a caption and its references, with a length penalty, averaged over n and
-scaled by 10.
+10-choose-9 subsets of the ten answers. **CIDEr** (captions; CIDEr-D as in the COCO caption
+evaluation) is the TF-IDF-weighted n-gram (1–4) cosine similarity between a caption and its
+references, with a length penalty, averaged over n and scaled by 10.
+
+These held-out records have **one reference each**, so the scores below are not those
+metrics as published: the `textvqa` score is an exact match against one answer
+(not the 10-answer accuracy) and the `caption` score is CIDEr-D against one reference caption
+(COCO has five). `dataoptim.demo.held_out_label` names each score for what it is.
 
 ## Two mixtures
 
@@ -578,6 +583,7 @@ questions, answers them in batches with greedy decoding, scores the answers and 
 (each task scored as its benchmark's official scorer does; TextVQA by LLaVA's m4c evaluator).
 """),
     code("""
+from dataoptim.demo import held_out_label  # one reference per question: named for what the scores are
 from dataoptim.evaluate import evaluate
 from dataoptim.evaluate.tasks.shared import java_available
 
@@ -587,7 +593,10 @@ results = {}
 for name, run in runs.items():
     results[name] = evaluate(run.output_dir, held_out, images, WORK / "eval" / name, batch_size=8, max_new_tokens=12,
                              tokenizer=TOKENIZER)
-    print(name, json.dumps({t: {m: v for m, v in s.items() if isinstance(v, (int, float))} for t, s in results[name]["scores"].items()}))
+    for task, metrics in results[name]["scores"].items():
+        for metric, value in metrics.items():
+            if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool):  # not the scorer's name
+                print(f"{name}: {held_out_label(task, metric)} = {value:.3f} ({metrics['n']} questions)")
     assert set(results[name]["scores"]) == {"textvqa", "caption"}
     assert results[name]["scores"]["textvqa"]["n"] == 5 and results[name]["scores"]["caption"]["n"] == 12
     assert all(math.isfinite(m[m["headline"]]) for m in results[name]["scores"].values())
@@ -598,7 +607,7 @@ print("a prediction:", next(iter(results[first]["predictions"].items())))
 A random tiny model on stand-in images answers nonsense, so both runs score 0. Saved
 predictions can be scored again without the model — what an organiser does with submitted
 answer files: `dataoptim.evaluate.score(predictions, benchmark)` gives the same numbers.
-Scoring the references themselves shows the top of each scale here (TextVQA accuracy 1; CIDEr
+Scoring the references themselves shows the top of each scale here (TextVQA exact match 1; CIDEr-D
 10 for captions equal to their single reference).
 """),
     code("""

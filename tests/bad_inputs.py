@@ -318,6 +318,12 @@ def _corrupt_image(inputs: Inputs, rel: str = "coco/1.jpg", content: bytes = b"\
     inputs.image(rel).write_bytes(content)
 
 
+def _cut_image(inputs: Inputs, rel: str = "coco/1.jpg") -> None:
+    """A JPEG cut short after its header (and the first bytes of its scan): the header parses, decoding fails (LLaVA issue 1618)."""
+    data = inputs.image(rel).read_bytes()
+    inputs.image(rel).write_bytes(data[: data.index(b"\xff\xda") + 20])
+
+
 #: What a failed image download often saves under the image's name.
 _HTML = b"<!DOCTYPE html><html><body>404 Not Found</body></html>"
 
@@ -563,6 +569,15 @@ VALIDATE_ROWS = [
     Case("validate", "image file of no image format (an HTML error page)", both(options(image_folder=True), lambda i: _corrupt_image(i, content=_HTML)),
          RecordError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "is not an image")),
     Case("validate", "a record with a box outside [0, 1] (boxes are text to the validator)", turns1(lambda t: t[1].update(value="At [0.1, 0.2, 1.5, 0.6].")), None),
+    # issue 12
+    Case("validate", "JSON Lines submission, one record per line (LLaVA issue 1753)", options(jsonl=True), None),
+    Case("validate", "JSON Lines submission named .json (told by content)", lambda i: setattr(i, "raw", _jsonl(*i.records).encode()), None),
+    Case("validate", "JSON Lines submission: a line truncated", both(options(jsonl=True), raw(_jsonl(base_records()[0], '{"id": "coco_1", "ima'))),
+         InputError, ("{file}", "record 1", "line 2", "not valid JSON")),
+    Case("validate", "an object that is no record (neither a JSON list nor JSON Lines)", raw('{"data": [1, 2]}\n'), InputError, ("{file}", "JSON list", "JSON Lines")),
+    Case("validate", "JPEG cut short after its header (the header check passes it)", both(options(image_folder=True), _cut_image), None),
+    Case("validate", "JPEG cut short after its header, --decode-images", both(options(image_folder=True, decode_images=True), _cut_image),
+         ModelInputError, ("{file}", _R, "field 'image'", "'coco/1.jpg'", "cannot be decoded", "truncated")),
 ]
 
 TRAIN_IMAGE_ROWS = [
@@ -600,6 +615,15 @@ TRAIN_ROWS = [Case(entry, text, make, err, words) for entry in ("train-hf", "tra
          InputError, ("{file}", "no record has a label left", "model_max_length 10")),
     Case("train-hf", "--model-max-length 10 --strict-length (every record too long)", both(options(strict_length=True), options(settings={"model_max_length": 10})),
          ModelInputError, ("{file}", "record 0 (id 'coco_0')", "field 'conversations'", "model_max_length 10")),
+    # issue 12
+    Case("train-hf", "JPEG cut short after its header (found by the data loader)", _cut_image, ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded")),
+    Case("train-hf", "JPEG cut short after its header, --decode-images (found before training)", both(options(open_images=True), _cut_image),
+         ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded", "truncated")),
+    Case("train-hf", "JPEG cut short after its header, --skip-bad-images (dropped, reported in data_report.json)", both(options(skip_bad_images=True), _cut_image), None),
+    Case("train-hf", "--model names a folder that does not exist (mistyped)", options(model="ck-hff"), MissingFileError, ("ck-hff", "no such folder")),
+    Case("train-hf", "--resume with no checkpoint-N in --output-dir", options(resume=True), MissingFileError, ("nothing to resume",)),
+    Case("train-llava", "JPEG cut short after its header, --decode-images", both(options(decode_images=True), _cut_image),
+         ModelInputError, ("{file}", _R, "field 'image'", "cannot be decoded", "truncated")),
     Case("train-llava", "LLaVA checkout missing", options(no_repo=True), MissingFileError, ("LLaVA checkout not found",)),
     Case("train-llava", "pretrain projector missing", options(no_adapter=True), MissingFileError, ("mm_projector.bin",)),
 ]
@@ -711,6 +735,7 @@ EVALUATE_ROWS = [
     Case("evaluate", "--device quantum", options(settings={"device": "quantum"}), ConfigError, ("unknown device 'quantum'",)),
     Case("evaluate", "--dtype int9", options(settings={"dtype": "int9"}), ConfigError, ("dtype", "'int9'")),
     Case("evaluate", "--cider-tokenizer nope", options(settings={"tokenizer": "nope"}), ConfigError, ("CIDEr tokenizer", "'simple'", "found 'nope'")),
+    Case("evaluate", "--model names a folder that does not exist (mistyped)", options(model="ck-hff"), MissingFileError, ("ck-hff", "no such folder")),
     Case("evaluate", "--protocol fancy", options(settings={"protocol": "fancy"}), ConfigError, ("protocol must be one of", "dataoptim", "found 'fancy'")),
     Case("evaluate", "--image-aspect-ratio round", options(settings={"image_aspect_ratio": "round"}), ConfigError, ("image aspect ratio", "pad, square", "found 'round'")),
     Case("evaluate", "--image-position middle", options(settings={"image_position": "middle"}), ConfigError, ("image position", "front, inline", "found 'middle'")),

@@ -15,6 +15,7 @@ A row without an expected error must be accepted by both (exit status 0).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -234,10 +235,10 @@ class Validate(Entry):
     def api(self, inputs):
         from dataoptim.select import validate_byod
 
-        validate_byod(inputs.main, inputs.images, output=self.out(inputs), **_allow(inputs))
+        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")), **_allow(inputs))
 
     def cli(self, inputs):
-        images = ["--image-folder", inputs.images, *_allow_cli(inputs)]
+        images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else [])]
         return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
 
 
@@ -249,19 +250,21 @@ class TrainHF(Entry):
         from dataoptim.train import train
 
         settings = {"max_steps": 1, "per_device_train_batch_size": 2, "dataloader_num_workers": 0, **inputs.options.get("settings", {})}
-        train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model="tiny", cache_dir=inputs.root / "cache",
+        train(inputs.main, self._images(inputs), inputs.root / "out", backend="hf", model=inputs.options.get("model", "tiny"), cache_dir=inputs.root / "cache",
               open_images=bool(inputs.options.get("open_images")), strict_length=bool(inputs.options.get("strict_length")),
+              skip_bad_images=bool(inputs.options.get("skip_bad_images")), resume=bool(inputs.options.get("resume")),
               disable_tqdm=True, save_strategy="no", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         # a row's settings come last: the last of a repeated option wins
         settings = [part for key, value in inputs.options.get("settings", {}).items() for part in (f"--{key.replace('_', '-')}", str(value))]
         return [[
-            "train", "--backend", "hf", "--model", "tiny", "--data", inputs.main, "--image-folder", self._images(inputs),
+            "train", "--backend", "hf", "--model", inputs.options.get("model", "tiny"), "--data", inputs.main, "--image-folder", self._images(inputs),
             "--output-dir", inputs.root / "out", "--max-steps", "1", "--per-device-train-batch-size", "2",
             "--dataloader-num-workers", "1", "--cache-dir", inputs.root / "cache",
-            *(["--open-images"] if inputs.options.get("open_images") else []),
+            *(["--decode-images"] if inputs.options.get("open_images") else []),
             *(["--strict-length"] if inputs.options.get("strict_length") else []), *settings, *_allow_cli(inputs),
+            *(["--skip-bad-images"] if inputs.options.get("skip_bad_images") else []), *(["--resume"] if inputs.options.get("resume") else []),
         ]]
 
     def check_nothing_left(self, inputs):
@@ -296,7 +299,8 @@ class TrainLlava(Entry):
         repo, base, adapter = self._parts(inputs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the stand-in checkout is not at LLaVA's commit
-            prepare_llava(inputs.main, inputs.images, repo, base, adapter, inputs.root / "out", dry_run=True, cache_dir=inputs.root / "cache", **_allow(inputs))
+            prepare_llava(inputs.main, inputs.images, repo, base, adapter, inputs.root / "out", dry_run=True, cache_dir=inputs.root / "cache",
+                          decode_images=bool(inputs.options.get("decode_images")), **_allow(inputs))
 
     def cli(self, inputs):
         repo, base, adapter = self._parts(inputs)
@@ -304,6 +308,7 @@ class TrainLlava(Entry):
             "train", "--backend", "llava", "--dry-run", "--data", inputs.main, "--image-folder", inputs.images,
             "--output-dir", inputs.root / "out", "--llava-repo", repo, "--model-name-or-path", base,
             "--pretrain-mm-mlp-adapter", adapter, "--cache-dir", inputs.root / "cache", *_allow_cli(inputs),
+            *(["--decode-images"] if inputs.options.get("decode_images") else []),
         ]]
 
     def out(self, inputs):
@@ -340,11 +345,11 @@ class Evaluate(Entry):
         from dataoptim.evaluate import evaluate
 
         settings = {"batch_size": 2, "max_new_tokens": 2, "device": "cpu", **_no_java_default(), **inputs.options.get("settings", {})}
-        evaluate("tiny", inputs.main, self._image_dir(inputs), inputs.root / "out", **settings, **_allow(inputs))
+        evaluate(inputs.options.get("model", "tiny"), inputs.main, self._image_dir(inputs), inputs.root / "out", **settings, **_allow(inputs))
 
     def cli(self, inputs):
         images = [] if self._image_dir(inputs) is None else ["--image-dir", inputs.images]
-        return [["evaluate", "--model", "tiny", "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
+        return [["evaluate", "--model", inputs.options.get("model", "tiny"), "--benchmark", inputs.main, *images, "--output", inputs.root / "out",
                  "--batch-size", "2", "--max-new-tokens", "2", "--device", "cpu", *_allow_cli(inputs),
                  *[part for key, value in _no_java_default().items() for part in ("--cider-tokenizer", value)],
                  *_settings_cli(inputs, {"tokenizer": "--cider-tokenizer"})]]
@@ -445,6 +450,12 @@ def test_cli(case, tmp_path, capfd, example_pool):
             continue
         assert code == 2, f"exit status {code}: {err[-2000:]}"
         lines = err.splitlines()
+        if argv[0] == "validate" and len(lines) > 1:
+            # validate reports every problem (issue 12): one error line per bad record, then the total
+            assert re.fullmatch(r"[\d,]+ problems? in total \(.*\)", lines[-1]), f"no total line: {err[-3000:]!r}"
+            lines = lines[:-1]
+            assert len(lines) > 1 and all(line.startswith("error: ") for line in lines), f"stderr: {err[-3000:]!r}"
+            lines = lines[:1]
         assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr is not one error line: {err[-3000:]!r}"
         _check_message(lines[0], case, inputs)
         entry.check_nothing_left(inputs)

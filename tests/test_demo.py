@@ -77,6 +77,10 @@ def test_demo_mixture_training_and_scores(demo):
     assert protocol["name"] == "default" and protocol["training_settings"].endswith("trained_with.json")
     report = (result.output / "report.md").read_text()
     assert "| coco | 1 | 106 |" in report and "composition.png" in report
+    # one reference per held-out question: the scores are named for what they are (issue 12)
+    assert "| vqa | 10 | held-out VQA exact match (1 reference; not VQAv2's 10-answer VQA accuracy) |" in report
+    assert "| textvqa | 5 | held-out TextVQA exact match (1 reference; not TextVQA's 10-answer accuracy) |" in report
+    assert "| caption | 12 | held-out CIDEr-D against 1 reference caption" in report and "| metric |" not in report
     assert (result.output / "composition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -179,7 +179,8 @@ def test_byod_faults_are_refused_naming_record_and_field(tmp_path, kind, field):
     "text, expected",
     [
         ('[{"id": "coco_0", "image": "coco/a.jpg", "conversations": [}]', "not valid JSON"),
-        ('{"id": "coco_0"}', "must be a JSON list"),
+        ('{"records": []}', "must be a JSON list of records"),
+        ('{"id": "coco_0"}', "record 0 \\(id 'coco_0'\\), field 'conversations': missing"),  # JSON Lines (issue 12): read as a (text-only) record
         ("", "empty"),
         ("[]", "no records"),
         ('[{"id": "coco_0"', "not valid JSON"),

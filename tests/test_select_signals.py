@@ -252,3 +252,17 @@ def test_cli_signals_compute_and_show(tmp_path, capsys):
     assert main(["signals", "compute", "--pool", str(tmp_path / "pool"), "--signal", "nope"]) == 2
     assert main(["signals", "list", "--pool", str(tmp_path / "pool")]) == 0
     assert "text [stored]" in capsys.readouterr().out
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(-3, 3) | st.sampled_from([np.iinfo(np.int64).min, np.iinfo(np.int64).max]), max_size=40),
+       k=st.integers(0, 45), descending=st.booleans(), floats=st.booleans())
+def test_numeric_top_k_is_a_stable_sort(values, k, descending, floats):
+    """The O(n) top-k for numeric columns equals a stable sort (ties by position), both directions,
+    with extreme int64 values, and as floats."""
+    from dataoptim.select.by_signal import _best_positions
+
+    array = np.array(values, dtype=np.float64 if floats else np.int64)
+    plain = [float(v) for v in values] if floats else list(values)  # Python numbers: no overflow in the reference
+    want = sorted(range(len(values)), key=lambda i: (-plain[i] if descending else plain[i], i))[:k]
+    assert _best_positions(array, min(k, len(values)), descending).tolist() == want

@@ -330,3 +330,64 @@ def test_duplicate_helpers_exact():
     assert first_of(h).tolist() == [0, 1, 0, 3, 1, 0]
     size, rank = group_sizes_and_ranks(h)
     assert size.tolist() == [3, 2, 3, 1, 2, 3] and rank.tolist() == [0, 0, 1, 0, 1, 2]
+
+
+def test_batched_token_counts_equal_the_exact_encoder(examples):
+    """The batched engine (one SentencePiece call per batch, lengths only) gives count_exact's counts
+    record for record: on the examples, on records with template separators / <unk> / odd spaces, and
+    under limits that cut prompts and answers; and the same split over worker processes."""
+    from dataoptim.signals import tokens
+
+    records = examples.table(["image", "conversations"]).to_pylist()
+    records += [
+        {"image": None, "conversations": [{"from": "human", "value": "hi <unk> there"}, {"from": "gpt", "value": "a </s> b"}]},
+        {"image": None, "conversations": [{"from": "human", "value": "hi there"}, {"from": "gpt", "value": "ok " * 300}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "<image> what [/INST] is"}, {"from": "gpt", "value": "no"}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "q\u2581q  <image>"}, {"from": "gpt", "value": " spaced  out"},
+                                             {"from": "human", "value": "<s>again"}, {"from": "gpt", "value": "fine"}]},
+        {"image": "x.jpg", "conversations": [{"from": "human", "value": "What?\n<image>"}, {"from": "gpt", "value": "Yes"},
+                                             {"from": "human", "value": "And <image> here?"}, {"from": "gpt", "value": "\u00e9t\u00e9 \U0001F600 ok"}]},
+    ]
+    from dataoptim.train.encoding import LlamaText
+
+    assert tokens._words_independent(LlamaText.from_dir(TOKENIZER))  # LLaMA-2's pieces: ▁ only leads a piece
+    for limit in (2048, 120, 80, 30):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        assert tokens.count_batched(records, str(TOKENIZER), model_max_length=limit) == exact, limit
+        # and stretch by stretch (the path for a model whose pieces could cross a word's start)
+        key = str(TOKENIZER / "tokenizer.model")
+        saved = tokens._INDEPENDENT[key]  # set by the check above: the key the counter reads
+        tokens._INDEPENDENT[key] = False
+        try:
+            assert tokens.count_batched(records, str(TOKENIZER), model_max_length=limit) == exact, limit
+        finally:
+            tokens._INDEPENDENT[key] = saved
+    table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
+    batch = table.combine_chunks().to_batches()[0]
+    assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)
+
+
+def test_summary_token_counts(examples, tmp_path):
+    """The summary's token sums, by hand from LLAVA_744 (LLaVA 744cb3e's own encoding of the examples):
+    coco_0 (81 positions, 12 labelled) twice + vqav2_524286005 (78, 3): coco 162 / 24, vqav2 78 / 3,
+    all 240 positions of which 27 labelled, 213 prompt."""
+    from dataoptim.cli import main
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("coco_0\nvqav2_524286005\ncoco_0\n", encoding="utf-8")
+    want = {"prompt_tokens": 213, "answer_tokens": 27, "total_tokens": 240,
+            "by_source": {"coco": {"prompt_tokens": 138, "answer_tokens": 24, "total_tokens": 162},
+                          "vqav2": {"prompt_tokens": 75, "answer_tokens": 3, "total_tokens": 78}}}
+    # without a tokens signal and without a tokenizer: no token counts; with a tokenizer: counted now
+    base.signal_path(examples, "tokens").unlink(missing_ok=True)
+    selection = examples.by_ids(ids)
+    assert selection.summary().tokens is None
+    counted = selection.summary(tokenizer=str(TOKENIZER)).tokens
+    assert {k: counted[k] for k in want} == want
+    # from the stored signal, through `dataoptim select` (JSON summary and printed table)
+    signals.compute(examples, "tokens", tokenizer=str(TOKENIZER), progress=False)
+    out, summary = tmp_path / "out.json", tmp_path / "summary.json"
+    assert main(["select", "--pool", str(examples.path), "--ids", str(ids), "--output", str(out), "--summary", str(summary), "-q"]) == 0
+    written = json.loads(summary.read_text())["tokens"]
+    assert {k: written[k] for k in want} == want and written["tokenizer"] == str(TOKENIZER.resolve())
+    assert "240 tokens (213 prompt, 27 answer)" in str(examples.by_ids(ids).summary().rich_table().caption)

@@ -965,12 +965,12 @@ def register(app) -> None:
         input: Path = typer.Argument(..., help="LLaVA JSON list (a selection, or DataOptim's ref3rec/ref3reg/shikra/svit .json)."),
         output: Path = typer.Argument(..., help="Where to write the converted JSON (written only when complete)."),
         to: str = typer.Option(..., "--to", help="'padded': as DataOptim's tools/expand_to_square.py (the challenge's data); 'padded-exact': exact, rounded once (not DataOptim's); 'original': back, exact."),
-        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: \\[width, height]} (image paths or bare file names)."),
+        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="JSON object {image: [width, height]} (image paths or bare file names)."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Image folder: sizes read from image headers."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         lenient: bool = typer.Option(False, "--lenient", help="Leave invalid boxes as they are instead of stopping (padded-exact, original)."),
     ) -> None:
-        """Rewrite every \\[x1, y1, x2, y2] box of every record into another frame; write OUTPUT and OUTPUT.boxes.json (its frame).
+        """Rewrite every [x1, y1, x2, y2] box of every record into another frame; write OUTPUT and OUTPUT.boxes.json (its frame).
 
         --to padded moves boxes exactly as DataOptim's tools/expand_to_square.py (1d45a74): whole pixels first, then 3 decimals, the same bytes. --to padded-exact and --to original are converted exactly, then rounded once to DataOptim's 3 decimals: original -> padded-exact -> original moves a short-axis value by at most 0.0005 x (1 + long/short side), e.g. 0.106 -> 0.105 at 640x480; to original, parts of a box in the padding are clamped to the image edge. A file whose INPUT.boxes.json says it is already in that frame is refused.
         """

@@ -36,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts as written: "[llava]", "dataoptim[deepspeed]" are not markup; flags shown as flags
 )
 
 _loaded = False

@@ -38,6 +38,22 @@ MIX_BUDGET = 40
 #: Held-out splits evaluated, as (config, split, at most n records).
 HELD_OUT = [("textvqa", "validation", 5), ("vqav2", "validation", 10), ("gqa", "testdev", 8), ("aokvqa", "validation", 2), ("coco", "validation", 12)]
 
+#: What each held-out score is, with one reference per question (the held-out records have one answer each):
+#: named for that, not for the benchmark metric of the same key (VQAv2's accuracy uses 10 answers, COCO's CIDEr 5).
+HELD_OUT_METRICS = {
+    ("vqa", "accuracy"): "held-out VQA exact match (1 reference; not VQAv2's 10-answer VQA accuracy)",
+    ("textvqa", "accuracy"): "held-out TextVQA exact match (1 reference; not TextVQA's 10-answer accuracy)",
+    ("aokvqa", "accuracy"): "held-out A-OKVQA multiple-choice accuracy (the option letter)",
+    ("caption", "cider"): "held-out CIDEr-D against 1 reference caption (COCO's has 5: not comparable with published CIDEr)",
+    ("gqa", "accuracy"): "held-out GQA exact match (1 answer, as GQA's own accuracy)",
+    ("mc", "accuracy"): "held-out multiple-choice accuracy (the option letter)",
+}
+
+
+def held_out_label(task: str, metric: str) -> str:
+    """The name of a held-out score (``scores[task][metric]``) that says what it measures (:data:`HELD_OUT_METRICS`)."""
+    return HELD_OUT_METRICS.get((task, metric), f"held-out {task} {metric} (1 reference per question)")
+
 
 @dataclass
 class DemoResult:
@@ -78,8 +94,13 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
         A :class:`DemoResult`.
 
     Raises:
+        MissingExtraError: the ``train`` or ``eval`` extra is not installed (checked first).
         dataoptim.errors.DataOptimError: a stage met bad input (should not happen on the shipped samples).
     """
+    from dataoptim.extras import require_extra
+
+    require_extra("train", "the demo (it trains and evaluates a tiny model)")  # before five stages of work
+    require_extra("eval", "the demo (it scores captions with CIDEr)")
     import datasets
 
     datasets.disable_progress_bars()
@@ -150,7 +171,7 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
     with clock("evaluate"):
         report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12, tokenizer=tokenizer)
         result.scores = report["scores"]
-    say(f"[evaluate] {len(held_out)} held-out questions -> {out / 'eval'}")
+    say(f"[evaluate] {len(held_out)} held-out questions, 1 reference each (exact match, 1-reference CIDEr-D: see report.md) -> {out / 'eval'}")
 
     # 7. report --------------------------------------------------------------------------------
     _write_report(result, summary)
@@ -240,7 +261,7 @@ def _write_report(result: DemoResult, summary) -> None:
     from dataoptim.io import atomic_write
 
     scores = "\n".join(
-        f"| {task} | {m.get('n', '')} | {metric} | {value:.4f} |"
+        f"| {task} | {m.get('n', '')} | {held_out_label(task, metric)} | {value:.4f} |"
         for task, m in result.scores.items()
         for metric, value in m.items()
         if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool)  # not scorer, options, categories
@@ -270,7 +291,7 @@ loss per step: {", ".join(f"{x:.3f}" for x in result.losses)}
 
 ## Held-out evaluation
 
-| task | questions | metric | value |
+| task | questions | score (one reference per question) | value |
 |---|---:|---|---:|
 {scores}
 

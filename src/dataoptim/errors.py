@@ -107,3 +107,19 @@ class ModelInputError(DataOptimError):
 
 class BoxFrameError(ConfigError):
     """A file's boxes are already in the frame a conversion would move them to (its ``.boxes.json`` says so)."""
+class MissingExtraError(DataOptimError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install (:mod:`dataoptim.extras`).
+
+    Args:
+        message: the one-line message (``... pip install "dataoptim[train]"``).
+        name: the first missing module (``ImportError.name``).
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, **where) -> None:
+        DataOptimError.__init__(self, message, **where)
+        self.name = name
+
+    def located(self, **where) -> "DataOptimError":
+        copy = DataOptimError.located(self, **where)
+        copy.name = self.name
+        return copy

@@ -87,6 +87,22 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike, *, membe
     return out
 
 
+def member_names(archive: str | os.PathLike) -> list[str]:
+    """The names of the files (not folders) in a zip archive, in archive order; nothing is extracted.
+
+    Raises:
+        MissingFileError: archive absent. InputError: not a zip file.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise MissingFileError("archive not found", file=archive)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return [i.filename for i in zf.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile:
+        raise InputError("not a valid zip archive", file=archive) from None
+
+
 def extract_member(archive: str | os.PathLike, name: str, target: str | os.PathLike | None = None) -> Path:
     """Extract one member (by base name) of ``archive`` next to it (or into ``target``), once.
 

@@ -81,7 +81,7 @@ def register(app) -> None:
         """Score saved predictions against a benchmark, or a folder of <task>.txt result files alone (no model); print scores.json."""
         from dataoptim.errors import ConfigError
         from dataoptim.evaluate.benchmark import read_benchmark
-        from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, score_items, write_results
+        from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, require_captions_extra, score_items, write_results
 
         check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
         if predictions.is_dir():
@@ -93,6 +93,7 @@ def register(app) -> None:
                 raise ConfigError("--benchmark is needed with a predictions file (only a folder of <task>.txt result files is scored alone)")
             preds = read_predictions(predictions)
             items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+        require_captions_extra(items)  # pycocoevalcap for CIDEr: one line naming the extra, before any scoring
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,
                                    allow_missing=allow_missing, predictions_file=str(predictions),
                                    benchmark_file=None if benchmark is None else str(benchmark))
@@ -131,6 +132,12 @@ def register(app) -> None:
         grounding_rule: str = typer.Option("lmms-eval", "--grounding-rule", help=rule_help),
     ) -> None:
         """Answer a benchmark with a model (greedy and batched by default; see --protocol) and score the answers."""
+        from dataoptim.extras import require_extra
+
+        require_extra("train", "dataoptim evaluate")  # before the benchmark is read or the model loaded
+        from dataoptim.modelref import check_model_ref
+
+        check_model_ref(model, option="--model", probe=backend == "hf")  # a mistyped folder: at once, no network
         from dataoptim.evaluate.runner import evaluate
 
         if device is None and backend == "hf":

@@ -406,10 +406,14 @@ def cider(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]
     Raises:
         ValueError: keys differ, a reference list is empty, or ``tokenizer`` is unknown.
         RuntimeError: ``tokenizer="ptb"`` and no ``java``.
+        MissingExtraError: pycocoevalcap is not installed (the ``eval`` extra).
 
     Source: Vedantam et al., "CIDEr: Consensus-based Image Description Evaluation", CVPR 2015;
     ``pycocoevalcap`` (tylin/coco-caption).
     """
+    from dataoptim.extras import require_extra
+
+    require_extra("eval", "CIDEr")  # one line naming the extra, not a ModuleNotFoundError
     from pycocoevalcap.cider.cider import Cider
 
     if set(predictions) != set(references):

@@ -135,9 +135,23 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
 
 
 def comparison_plot(result: Mapping[str, Any]) -> bytes:
-    """PNG bytes of a bar chart: one panel per task (its main metric), one bar per run."""
+    """PNG bytes of :func:`comparison_figure`."""
+    fig = comparison_figure(result)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return buf.getvalue()
+
+
+def comparison_figure(result: Mapping[str, Any]):
+    """A bar chart as a ``matplotlib.figure.Figure``: one panel per task (its main metric), one bar per run.
+
+    Each panel's title and frame take the task's fixed colour (:func:`dataoptim.colors.task_color`);
+    the bars of a run share one colour across the panels.
+    """
     import matplotlib
     from matplotlib.figure import Figure  # no pyplot: the session's backend is left as it is
+
+    from dataoptim.colors import task_color
 
     tasks = [t for t in result["tasks"] if t in MAIN_METRIC]
     runs = result["runs"]
@@ -149,15 +163,15 @@ def comparison_plot(result: Mapping[str, Any]) -> bytes:
         values = [r["scores"].get(task, {}).get(metric, float("nan")) for r in runs]
         scale = 1.0 if metric in RAW_METRICS else 100.0
         ax.bar(range(len(runs)), [v * scale for v in values], color=[colours(i % 10) for i in range(len(runs))])
-        ax.set_title(f"{task}\n{metric}{'' if metric in RAW_METRICS else ' (%)'}", fontsize=9)
+        ax.set_title(f"{task}\n{metric}{'' if metric in RAW_METRICS else ' (%)'}", fontsize=9, color=task_color(task))
+        for spine in ax.spines.values():  # the task's fixed colour (dataoptim.colors), as in every plot
+            spine.set_edgecolor(task_color(task))
         ax.set_xticks(range(len(runs)))
         ax.set_xticklabels([r["name"] for r in runs], rotation=45, ha="right", fontsize=7)
         if metric not in RAW_METRICS:
             ax.set_ylim(0, 100)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    return buf.getvalue()
+    return fig
 
 
 def write_comparison(result: Mapping[str, Any], output_dir: str | Path) -> list[Path]:

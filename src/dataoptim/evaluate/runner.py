@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
 from dataoptim.evaluate.generate import check_images, generate_answers, make_generator
-from dataoptim.evaluate.scoring import check_options, score_items, write_results
+from dataoptim.evaluate.scoring import check_options, require_captions_extra, score_items, write_results
 from dataoptim.io import atomic_write, write_json
 
 
@@ -124,6 +124,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule)
     trained, source, note = checkpoint_settings(model, backend)
     items = read_benchmark(benchmark, **read_options)
+    require_captions_extra(items)  # CIDEr's pycocoevalcap: said now, not after every answer is generated
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule, items=[i for i in items if has_reference(i)])  # Java for captions
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
     fmt = read_options.get("format", "auto")

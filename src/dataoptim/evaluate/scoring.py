@@ -411,3 +411,17 @@ def scores_table(scores: Mapping[str, Mapping[str, Any]], title: str | None = No
                     shown = f"{value:.4f}" if metric in RAW_METRICS else f"{100 * value:.2f}%"
                     table.add_row("", f"  {cat} {metric}", shown, str(cat_values.get("n", "")))
     return table
+
+
+def require_captions_extra(items: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse at once when caption questions with references are to be scored and pycocoevalcap is missing.
+
+    Raises:
+        MissingExtraError: naming the ``eval`` extra (:func:`dataoptim.extras.require_extra`).
+    """
+    from dataoptim.evaluate.benchmark import has_reference
+
+    if any(item.get("task") == "caption" and has_reference(item) for item in items):
+        from dataoptim.extras import require_extra
+
+        require_extra("eval", "CIDEr (the benchmark has caption questions)")

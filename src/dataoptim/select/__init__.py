@@ -13,6 +13,7 @@ The notebook API::
     summary = both.to_llava_json("train.json")        # LLaVA --data_path, written atomically
     summary.print(); both.plot("composition.png"); both.write_ids("ids.txt")
     validate_byod("my.json", image_folder="images/")  # a BYOD submission
+    check_submission("my.json", "images/").problems   # every problem at once (dataoptim validate)
 
 Names are imported lazily, so ``import dataoptim.select`` (done by the CLI at
 start-up) costs nothing until one is used.
@@ -29,6 +30,8 @@ _EXPORTS = {
     "Selection": "dataoptim.select.selection",
     "Summary": "dataoptim.select.summary",
     "validate_byod": "dataoptim.select.byod",
+    "check_submission": "dataoptim.select.validate",
+    "ValidationReport": "dataoptim.select.validate",
     "read_id_file": "dataoptim.select.ids",
     "write_id_file": "dataoptim.select.ids",
     "check_images": "dataoptim.select.images",

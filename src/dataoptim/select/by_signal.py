@@ -185,12 +185,47 @@ def where(selection: "Selection", condition: Any) -> "Selection":
     return _like(selection, selection.rows[keep], f"where {condition}")
 
 
+def _numeric_values(series) -> np.ndarray | None:
+    """The values of a numeric column without nulls or NaN as a signed/float numpy array (else None)."""
+    if not series.dtype.is_numeric() or series.null_count():
+        return None
+    values = series.to_numpy()
+    if values.dtype.kind == "f":
+        if np.isnan(values).any():
+            return None
+    elif values.dtype.kind == "u":
+        if values.dtype.itemsize >= 8 and len(values) and values.max() > np.iinfo(np.int64).max:
+            return None
+        values = values.astype(np.int64)
+    elif values.dtype.kind != "i":
+        return None
+    return values
+
+
+def _best_positions(values: np.ndarray, k: int, descending: bool) -> np.ndarray:
+    """The positions of the ``k`` largest (smallest) ``values``, best first, ties by position (as a stable sort)."""
+    n = len(values)
+    if descending:
+        key = ~values if values.dtype.kind == "i" else -values  # ~x = -x - 1: order-reversing without overflow
+    else:
+        key = values
+    if k < n:
+        kth = np.partition(key, k - 1)[k - 1] if k else None
+        candidates = np.flatnonzero(key <= kth) if k else np.zeros(0, dtype=np.int64)
+        order = candidates[np.argsort(key[candidates], kind="stable")]
+        return order[:k]
+    return np.argsort(key, kind="stable")
+
+
 def _order(frame, by: str, descending: bool, seed: int = 0) -> np.ndarray:
     """Positions sorted by ``by`` (nulls last; ties by position, a stable sort)."""
     import polars as pl
 
     if frame[by].dtype.is_nested():
         raise ConfigError(f"column {by!r} holds lists; sort by a number or a string", field="by")
+    values = _numeric_values(frame[by])
+    if values is not None:
+        return _best_positions(values, len(values), descending)
     ranked = frame.with_row_index("_pos").sort([by, "_pos"], descending=[descending, False], nulls_last=True, maintain_order=True)
     return ranked["_pos"].to_numpy().astype(np.int64)
 
@@ -247,6 +282,10 @@ def top_k(selection: "Selection", k: int, by: str, *, descending: bool = True, p
     k = _count(k, "k")
     frame = read_columns(selection.pool, [by], selection.rows)
     _check_not_all_null(frame, [by])
+    values = _numeric_values(frame[by]) if per is None else None
+    if values is not None:  # numbers without nulls: a partial selection, O(n) (no full sort)
+        picked = _best_positions(values, min(k, len(values)), descending)
+        return _like(selection, selection.rows[picked], f"top {k} by {by}")
     order = _order(frame, by, descending)
     valid = ~frame[by].is_null().to_numpy()
     order = order[valid[order]]

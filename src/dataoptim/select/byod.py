@@ -42,13 +42,17 @@ def _first_byte(path: Path) -> bytes:
 
 
 def iter_byod(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, record)`` from a JSON list file, streaming.
+    """Yield ``(index, record)`` from a JSON list file, or a JSON Lines file (one record per line), streaming.
+
+    JSON Lines (LLaVA issue 1753) is told by content (:func:`dataoptim.select.validate.sniff_layout`);
+    its ``index`` is the line's index (0-based), as :func:`dataoptim.io.iter_jsonl` gives it.
 
     Raises:
         MissingFileError: no such file.
-        InputError: empty, not a JSON list, or malformed JSON (naming the record being read).
+        InputError: empty, neither a JSON list nor JSON Lines of records, or malformed JSON
+            (naming the record being read, and for JSON Lines the line).
     """
-    from dataoptim.io import iter_json_items
+    from dataoptim.io import iter_json_items, iter_jsonl
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -56,8 +60,14 @@ def iter_byod(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
     head = _first_byte(path)
     if not head:
         raise InputError("submission is empty", file=path)
+    if head == b"{":
+        from dataoptim.select.validate import sniff_layout
+
+        sniff_layout(path)  # JSON Lines of records, or an InputError saying what a submission must be
+        yield from iter_jsonl(path, what="submission")
+        return
     if head != b"[":
-        raise InputError("a BYOD submission must be a JSON list of records (it does not start with '[')", file=path)
+        raise InputError("a BYOD submission must be a JSON list of records (it does not start with '[') or JSON Lines (one record per line)", file=path)
     index = 0
     stream = iter_json_items(path, what="submission")
     while True:
@@ -111,9 +121,11 @@ def validate_byod(
     pool: "Pool | str | os.PathLike | None" = None,
     output: str | os.PathLike | None = None,
     allow_symlinks_out: bool = False,
+    decode_images: bool = False,
+    progress: bool = False,
     boxes=None,
 ) -> Summary:
-    """Validate a BYOD submission (a LLaVA JSON list) record by record, streaming.
+    """Validate a BYOD submission (a LLaVA JSON list, or JSON Lines) record by record, streaming.
 
     Args:
         path: the submission file.
@@ -125,6 +137,11 @@ def validate_byod(
             (only ``id``, ``image``, ``conversations``), atomically: on any error no file appears.
         allow_symlinks_out: follow links that lead out of ``image_folder`` (an organiser's
             ``images/coco -> /data/coco``) instead of refusing them (:mod:`dataoptim.imagepath`).
+        decode_images: with ``image_folder``, also decode every image fully, in parallel
+            (:func:`dataoptim.train.images.decode_all`), once all records passed: finds files cut
+            short after their header; a failure is a ``ModelInputError`` naming the first record
+            that uses the image, and nothing is written.
+        progress: progress bar while decoding.
         boxes: with ``output``, a :class:`dataoptim.boxes.BoxMover` that moves the boxes of the
             records written (by each id's source); its counts go into the summary's ``boxes``.
 
@@ -183,6 +200,8 @@ def validate_byod(
             seen[rid] = index
             if checker is not None and record.get("image") is not None:
                 checker.check(record["image"], {"file": str(path), "record": index, "id": rid})
+                if decode_images:
+                    first_use.setdefault(record["image"], (index, rid))
             builder.add_record(record)
             if pool is not None:
                 pending.append(rid)
@@ -190,9 +209,26 @@ def validate_byod(
                     flush()
             yield record
 
+    first_use: dict[str, tuple[int, str]] = {}
+
+    def decode() -> None:
+        if not first_use:
+            return
+        from dataoptim.errors import ModelInputError
+        from dataoptim.train.images import decode_all
+
+        failed = decode_all({image: checker.folder.resolve(image) for image in first_use}, progress=progress)
+        if failed:
+            image, detail = min(failed.items(), key=lambda item: first_use[item[0]][0])
+            index, rid = first_use[image]
+            more = f" ({len(failed):,} images cannot be decoded: `dataoptim validate --decode-images` lists them)" if len(failed) > 1 else ""
+            raise ModelInputError(f"image file {image!r} under {checker.root} cannot be decoded: {detail}{more}",
+                                  file=str(path), record=index, id=rid, field="image")
+
     if output is None:
         for _ in records_checked():
             pass
+        decode()
     else:
         from dataoptim.select.leftovers import clean_export_leftovers, lock_in_use
 
@@ -211,6 +247,7 @@ def validate_byod(
                 first = False
             if first:
                 raise InputError("submission holds no records", file=path)
+            decode()  # inside the atomic write: a bad image leaves no output
             handle.write(b"\n]\n")
     flush()
     if builder.records == 0:

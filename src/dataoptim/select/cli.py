@@ -19,6 +19,7 @@ import typer
 
 from dataoptim.errors import ConfigError
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+from dataoptim.select.validate import MAX_ERRORS
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -204,7 +205,7 @@ def register(app) -> None:
 
     @pool_app.command("build")
     def pool_build(
-        data_dir: Path = typer.Option(..., "--data-dir", help="Folder of DataOptim's converted <source>.json files or original annotation files."),
+        data_dir: Path = typer.Option(..., "--data-dir", help="Folder of DataOptim's converted <source>.json files or original annotation files, or DataOptim's data.zip itself (no need to unzip it: its <source>.json members are streamed to a temporary folder beside --output, removed after the build)."),
         output: Path = typer.Option(..., "--output", "-o", help="Pool folder to write (replaced if it is a pool)."),
         sources: Optional[str] = typer.Option(None, "--sources", help="Comma-separated sources to build (default: every source found)."),
         overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Replace an existing pool at --output."),
@@ -256,12 +257,13 @@ def register(app) -> None:
         exclude_images: Optional[Path] = typer.Option(None, "--exclude-images", help="File of image paths (one per line) never to draw in a mixture."),
         skip_unknown: bool = typer.Option(False, "--skip-unknown", help="Drop ids that are not in the pool instead of failing."),
         image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here before writing."),
+        decode_images: bool = typer.Option(False, "--decode-images", help="Also decode every image fully, in parallel, before writing (finds files cut short after their header); needs --image-folder."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         write_ids: Optional[Path] = typer.Option(None, "--write-ids", help="Also write the selected ids, one per line."),
         summary_json: Optional[Path] = typer.Option(None, "--summary", help="Also write the summary as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the composition plot (PNG)."),
         boxes: str = typer.Option("original", "--boxes", help="Frame of the grounding boxes written: 'original' (as released), 'padded' (moved as DataOptim's tools/expand_to_square.py: the challenge's final data; needs --image-folder or --image-sizes) or 'padded-exact' (exact, rounded once; not DataOptim's). Noted beside the output in OUT.json.boxes.json."),
-        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: \\[width, height]} instead of reading image headers."),
+        image_sizes: Optional[Path] = typer.Option(None, "--image-sizes", help="With --boxes padded: JSON object {image: [width, height]} instead of reading image headers."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line result."),
         where: Optional[str] = typer.Option(None, "--where", help="Keep records where this SQL condition over columns and signals holds, e.g. 'answer_words > 5 AND NOT flagged'."),
         dedup: Optional[str] = typer.Option(None, "--dedup", help="Keep one record per group: conversation, question_image, image, image_content, neardup or a column."),
@@ -275,6 +277,7 @@ def register(app) -> None:
         budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Sample records up to this many tokens (needs the tokens signal)."),
         weights: Optional[str] = typer.Option(None, "--weights", help="With --budget/--budget-tokens sampling: source and task weights, 'vqav2=2,caption=0.5'."),
         temperature: float = typer.Option(1.0, "--temperature", help="With sampling: 1 = proportional to size x weight; larger flattens towards uniform."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it)."),
     ) -> None:
         """Turn a submission (ids, BYOD JSON, a mixture, or the pool filtered by signals) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes).
 
@@ -307,6 +310,8 @@ def register(app) -> None:
             raise ConfigError("--exclude-images is only for --mix", field="--exclude-images")
         if (ids is not None or mix is not None) and pool is None:
             raise ConfigError(f"{chosen[0]} needs --pool POOL", field="--pool")
+        if decode_images and image_folder is None:
+            raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
         check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
@@ -329,7 +334,8 @@ def register(app) -> None:
                 from dataoptim.select.pool import Pool
 
                 opened = Pool.open(pool)
-            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out, boxes=mover)
+            summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out, boxes=mover,
+                                    decode_images=decode_images, progress=sys.stderr.isatty())
             if not quiet:
                 _echo_mislabeled(summary)
             if write_ids is not None:
@@ -358,8 +364,13 @@ def register(app) -> None:
                     ascending=ascending, budget=None if mix is not None else budget, budget_tokens=budget_tokens, weights=weights,
                     temperature=temperature, seed=seed,
                 )
+            if decode_images:
+                from dataoptim.select.validate import require_decodable
+
+                require_decodable(selection, image_folder, allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
             full = not quiet or summary_json is not None or plot is not None
-            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out, boxes=mover)
+            summary = selection.to_llava_json(output, image_folder=image_folder, progress=not quiet, summary=full, allow_symlinks_out=allow_symlinks_out, boxes=mover,
+                                           tokenizer=tokenizer)
             if write_ids is not None:
                 selection.write_ids(write_ids)
         from dataoptim.boxes import write_frame_file
@@ -376,59 +387,70 @@ def register(app) -> None:
 
     @app.command("validate")
     def validate(
-        submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON)."),
+        submission: Path = typer.Argument(..., help="A standard submission (ids, .txt) or a BYOD submission (LLaVA JSON list, or JSON Lines: one record per line)."),
         pool: Optional[Path] = typer.Option(None, "--pool", help="Pool to look ids up in (needed to check a standard submission's ids)."),
-        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here."),
+        image_folder: Optional[Path] = typer.Option(None, "--image-folder", help="Check that every image exists here and is an image (its header parsed)."),
+        decode_images: bool = typer.Option(False, "--decode-images", help="Also decode every image fully, in parallel (finds files cut short after their header); needs --image-folder."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the one-line verdict."),
+        max_errors: int = typer.Option(MAX_ERRORS, "--max-errors", help="Problems printed, one line each, before the total count."),
+        report: Optional[Path] = typer.Option(None, "--report", help="Write every problem to this file as JSON Lines (written even when there is none)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the problems, or the one-line verdict."),
     ) -> None:
-        """Check a submission without writing anything; exit 0 when valid, 2 with one line saying why not."""
+        """Check a submission without changing it: every problem, one line each; exit 0 when valid, 2 otherwise."""
         lean_arrow()
-        from dataoptim.select.byod import _first_byte
+        from dataoptim.select.checks import check_output_paths
+        from dataoptim.select.validate import check_submission
 
-        if not submission.is_file():
-            from dataoptim.errors import MissingFileError
-
-            raise MissingFileError("submission file not found", file=submission)
-        is_json = submission.suffix.lower() == ".json" or _first_byte(submission) == b"["
-        if is_json:
-            from dataoptim.select.byod import validate_byod
-
-            opened = None
-            if pool is not None:
-                from dataoptim.select.pool import Pool
-
-                opened = Pool.open(pool)
-            summary = validate_byod(submission, image_folder, pool=opened, allow_symlinks_out=allow_symlinks_out)
-            kind = "BYOD submission"
+        if max_errors < 0:
+            raise ConfigError(f"must be an integer >= 0, found {max_errors}", field="--max-errors")
+        if decode_images and image_folder is None:
+            raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
+        if report is not None:
+            check_output_paths({"--report": report})  # before anything is read
+        found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
+                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
+        if report is not None:
+            found.write_report(report)
+        if not quiet and found.mislabeled_count:
+            _echo_mislabeled(found)
+        if found.problems:
+            for problem in found.problems[:max_errors]:
+                _echo(f"error: {' '.join(str(problem).split())}")
+            total = len(found.problems)
+            if total > 1 or total > max_errors:
+                shown = min(total, max_errors)
+                where = f"; all of them in {report}" if report is not None else ("; --report FILE lists all of them" if shown < total else "")
+                _echo(f"{total:,} problem{'s' if total != 1 else ''} in total ({shown:,} shown{where})")
             if not quiet:
-                _echo_mislabeled(summary)
-        else:
-            if pool is None:
-                from dataoptim.select.ids import read_id_file
-
-                count = len(read_id_file(submission))
-                typer.echo(f"{submission}: {count:,} well-formed ids (pass --pool to check they exist)")
+                typer.echo(found.checked())
+            raise typer.Exit(2)
+        summary = found.summary
+        if found.kind == "standard submission":
+            if found.pool_checked is None:
+                if not quiet:
+                    typer.echo(found.checked())
+                typer.echo(f"{submission}: {found.records:,} well-formed ids (pass --pool to check they exist)")
                 return
             from dataoptim.select.pool import Pool
 
             selection = Pool.open(pool)._by_ids(submission, skip_unknown=False, unknown_hint="a standard submission may name only ids of the pool")
-            if image_folder is not None:
-                report = selection.check_images(image_folder, allow_symlinks_out=allow_symlinks_out)
-                if not quiet:
-                    for line in report.lines():
-                        _echo(line)
-                selection.require_images(image_folder, report=report)
             summary = selection.summary()
             if selection.report.get("repeats") and not quiet:
                 _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")
-            kind = "standard submission"
         if not quiet:
             summary.print()
+            typer.echo(found.checked())
             _echo_train_nothing(summary)
+        kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
+        layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
+        if found.images_checked is None:
+            checked = "; image files not checked (no --image-folder)"
+        else:
+            checked = "; image files found" + (" and decoded" if found.images_decoded is not None else " (headers parsed)")
         typer.echo(
-            f"{submission}: valid {kind}, {summary.records:,} records, {summary.images:,} images"
+            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images"
             + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+            + checked
         )
 
 

@@ -1078,7 +1078,8 @@ def build_pool(
     Then the id index is built and duplicate ids checked across the pool.
 
     Args:
-        data_dir: folder of annotation files (converted and/or original).
+        data_dir: folder of annotation files (converted and/or original), or DataOptim's
+            ``data.zip`` (its ``<source>.json`` members; :mod:`dataoptim.select.datazip`).
         output: the pool folder to write. Built in ``<output>.tmp-<pid>`` and renamed
             into place when complete; an existing pool there (a folder with a pool
             ``manifest.json``) is replaced (moved aside to ``<output>.old-<pid>`` first,
@@ -1111,6 +1112,12 @@ def build_pool(
     names = as_names(sources, "sources", field="sources")
     if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
         raise ConfigError(f"num_proc must be a whole number of at least 1, got {num_proc!r}", field="num_proc")
+    if data_dir.is_file() and data_dir.suffix.lower() == ".zip":  # DataOptim's data.zip, read as it is
+        from dataoptim.select.datazip import build_pool_from_zip
+
+        return build_pool_from_zip(data_dir, output, sources=names, overwrite=overwrite, progress=progress, num_proc=num_proc)
+    if data_dir.is_file():
+        raise MissingFileError("not a folder (nor a .zip archive of <source>.json files): give the folder holding the annotation files", file=data_dir)
     if not data_dir.is_dir():
         raise MissingFileError("data folder not found", file=data_dir)
     wanted = list(catalog.SOURCES) if names is None else list(dict.fromkeys(names))

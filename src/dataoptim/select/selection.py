@@ -19,7 +19,7 @@ from dataoptim import catalog, records
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.select.checks import as_names, as_path, check_count, check_output_path, check_seed
 from dataoptim.select.pool import Pool
-from dataoptim.select.summary import Summary, SummaryBuilder
+from dataoptim.select.summary import Summary, SummaryBuilder, token_totals
 
 
 #: Rows of a selection whose ids :meth:`Selection.write_ids` reads at a time.
@@ -470,12 +470,16 @@ class Selection:
         return by_signal.read_columns(self.pool, [names] if isinstance(names, str) else list(names), self.rows)
 
     # -- export ------------------------------------------------------------------------------------
-    def summary(self) -> Summary:
-        """Counts by source and task, distinct images, turns and answer length (reads image and conversations)."""
+    def summary(self, *, tokenizer: str | os.PathLike | None = None) -> Summary:
+        """Counts by source and task, distinct images, turns and answer length (reads image and conversations),
+        and token sums when the pool has a ``tokens`` signal or ``tokenizer`` is given
+        (:func:`dataoptim.select.summary.token_totals`)."""
         builder = SummaryBuilder(self.name)
         for batch, _, k in _iter_rows(self.pool, self.rows, ["id", "image", "conversations"]):
             builder.add_batch(batch, self.pool.parts[k].name)
-        return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+        out = builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+        out.tokens = token_totals(self.pool, self.rows, tokenizer=tokenizer)
+        return out
 
     def plot(self, path: str | os.PathLike | None = None, **kwargs):
         """Draw the composition plot of :meth:`summary` (see :meth:`Summary.plot`)."""
@@ -545,7 +549,7 @@ class Selection:
         return builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
 
     def to_llava_json(self, path: str | os.PathLike, *, image_folder: str | os.PathLike | None = None, progress: bool = False, summary: bool = True,
-                      allow_symlinks_out: bool = False, boxes=None) -> Summary:
+                      allow_symlinks_out: bool = False, boxes=None, tokenizer: str | os.PathLike | None = None) -> Summary:
         """Write the selection as LLaVA training JSON (``id``, ``image``, ``conversations``), atomically.
 
         Streams: memory stays bounded (see :mod:`dataoptim.select.materialize`)
@@ -562,6 +566,8 @@ class Selection:
             boxes: a :class:`dataoptim.boxes.BoxMover`: the boxes of the sources it moves are
                 written in its frame (``padded``: as DataOptim's ``tools/expand_to_square.py``);
                 its :meth:`~dataoptim.boxes.BoxMover.info` goes into the summary's ``boxes``.
+            tokenizer: with ``summary``, count tokens with this folder when the pool has no ``tokens``
+                signal (the summary's ``tokens``; from the signal when there is one).
 
         Returns:
             The :class:`Summary` of what was written.
@@ -588,6 +594,7 @@ class Selection:
             write_llava_json(self.pool, self.rows, path, hook=lambda batch, k: builder.add_batch(batch, self.pool.parts[k].name), progress=progress,
                              transform=transform)
             out = builder.build(repeats=int(self.report.get("repeats", 0)), skipped_unknown=int(self.report.get("unknown", 0)) if self.report.get("unknown_examples") else 0)
+            out.tokens = token_totals(self.pool, self.rows, tokenizer=tokenizer)
         if boxes is not None:
             out.boxes = boxes.info()
         return out

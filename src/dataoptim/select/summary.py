@@ -54,6 +54,12 @@ class Summary:
         boxes: for a written selection, which frame its boxes are in and what was moved
             (:meth:`dataoptim.boxes.BoxMover.info`: ``frame``, ``records``, ``boxes``, ``sources``);
             the same as its ``.boxes.json`` sidecar. None when not known.
+        tokens: token counts under the recipe's tokenizer, when the pool has a ``tokens`` signal
+            (or a tokenizer was given): ``prompt_tokens``, ``answer_tokens``, ``total_tokens``
+            (sums over the records, repeats counted; the counts of ``dataoptim tokens``: the
+            image as one position, answer = labelled positions after the cut at
+            ``model_max_length``), ``by_source``: source -> the same three sums, and
+            ``tokenizer``: the folder they were counted with. None when not known.
     """
 
     records: int = 0
@@ -74,6 +80,7 @@ class Summary:
     train_nothing: int = 0
     train_nothing_shown: list[tuple[str, str]] = field(default_factory=list)
     boxes: dict[str, Any] | None = None
+    tokens: dict[str, Any] | None = None
 
     @property
     def mean_turns(self) -> float:
@@ -107,9 +114,16 @@ class Summary:
         table.add_column("task")
         table.add_column("records", justify="right")
         table.add_column("share", justify="right")
+        per = (self.tokens or {}).get("by_source", {})
+        if self.tokens:
+            table.add_column("tokens (prompt / answer)", justify="right")
         for name, count in self.by_source.items():
             task = catalog.SOURCES[name].task if name in catalog.SOURCES else "?"
-            table.add_row(name, task, f"{count:,}", f"{100 * count / max(self.records, 1):.1f}%")
+            cells = [name, task, f"{count:,}", f"{100 * count / max(self.records, 1):.1f}%"]
+            if self.tokens:
+                t = per.get(name)
+                cells.append(f"{t['total_tokens']:,} ({t['prompt_tokens']:,} / {t['answer_tokens']:,})" if t else "")
+            table.add_row(*cells)
         table.add_section()
         for task, count in self.by_task.items():
             table.add_row("", f"[b]{task}[/b]", f"{count:,}", f"{100 * count / max(self.records, 1):.1f}%")
@@ -122,6 +136,7 @@ class Summary:
             + (f" · {self.text_only:,} text-only records (no image)" if self.text_only else "")
             + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
+            + (f" · {self.tokens['total_tokens']:,} tokens ({self.tokens['prompt_tokens']:,} prompt, {self.tokens['answer_tokens']:,} answer)" if self.tokens else "")
         )
         return table
 
@@ -151,23 +166,22 @@ class Summary:
             The ``matplotlib.figure.Figure``, drawn without ``pyplot``, so the
             session's backend (a notebook's inline plots) is left as it is.
         """
-        import matplotlib
         from matplotlib.figure import Figure
 
+        from dataoptim.colors import task_color
+
         tasks = list(self.by_task)
-        palette = matplotlib.colormaps["tab10"]
-        colours = {t: palette(i % 10) for i, t in enumerate(sorted(set(tasks) | {catalog.SOURCES[s].task for s in self.by_source if s in catalog.SOURCES}))}
         fig = Figure(figsize=(11, 4.5))
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
         names = list(self.by_source)
         counts = [self.by_source[n] for n in names]
-        bar_colours = [colours.get(catalog.SOURCES[n].task, "grey") if n in catalog.SOURCES else "grey" for n in names]
+        bar_colours = [task_color(catalog.SOURCES[n].task) if n in catalog.SOURCES else "grey" for n in names]  # fixed per task (dataoptim.colors)
         left.barh(names[::-1], counts[::-1], color=bar_colours[::-1])
         left.set_xlabel("records")
         left.set_title("records per source (colour: task)")
         for y, c in enumerate(counts[::-1]):
             left.text(c, y, f" {c:,}", va="center", fontsize=8)
-        right.bar(tasks, [self.by_task[t] for t in tasks], color=[colours[t] for t in tasks])
+        right.bar(tasks, [self.by_task[t] for t in tasks], color=[task_color(t) for t in tasks])
         right.set_ylabel("records")
         right.set_title("records per task")
         right.tick_params(axis="x", rotation=45)
@@ -346,3 +360,62 @@ def load_summary(path: str | os.PathLike) -> Summary:
     data.pop("mean_answer_chars", None)
     data["train_nothing_shown"] = [tuple(x) for x in data.get("train_nothing_shown", [])]
     return Summary(**data)
+
+
+def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """Token sums of the records at global ``rows`` of ``pool`` (for :attr:`Summary.tokens`).
+
+    Read from the pool's ``tokens`` signal when it is stored (and, if ``tokenizer`` is given, was
+    made with that tokenizer); else, with ``tokenizer``, counted now
+    (:func:`dataoptim.signals.tokens.count_records`, the counts of ``dataoptim tokens``, recipe
+    defaults); else None.
+
+    Args:
+        pool: an opened :class:`~dataoptim.select.pool.Pool`.
+        rows: int64 global rows (repeats allowed: each counts).
+        tokenizer: the recipe's tokenizer folder, or None.
+
+    Returns:
+        ``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "tokenizer"}`` or None.
+    """
+    import numpy as np
+
+    from dataoptim.signals.base import load_signal, stored_signals
+
+    rows = np.asarray(rows, dtype=np.int64)
+    names = ("prompt_tokens", "answer_tokens", "total_tokens")
+    meta = stored_signals(pool).get("tokens")
+    wanted = os.path.realpath(os.path.expanduser(str(tokenizer))) if tokenizer is not None else None
+    values: dict[str, np.ndarray] = {}
+    if meta is not None and (wanted is None or meta.get("params", {}).get("tokenizer") == wanted):
+        table = load_signal(pool, "tokens")
+        for name in names:
+            values[name] = table.column(name).to_numpy()[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+        folder = meta.get("params", {}).get("tokenizer")
+    elif wanted is not None:
+        from dataoptim.signals import tokens as token_signal
+
+        params = token_signal.prepare({**token_signal.PARAMS, "tokenizer": wanted})
+        distinct, inverse = np.unique(rows, return_inverse=True)
+        counted = np.zeros((len(distinct), 3), dtype=np.int64)
+        done = 0
+        step = 1 << 15  # memory: one step of records at a time
+        for lo in range(0, len(distinct), step):
+            for batch in pool.rows_table(distinct[lo : lo + step], columns=["image", "conversations"]).to_batches():
+                part = token_signal.compute(batch, params)
+                counted[done : done + batch.num_rows] = np.stack([part[n] for n in names], axis=1)
+                done += batch.num_rows
+        for k, name in enumerate(names):
+            values[name] = counted[inverse.reshape(-1), k]
+        folder = wanted
+    else:
+        return None
+    codes = pool.source_of_rows(rows) if len(rows) else np.zeros(0, dtype=np.int64)
+    sources = [p.name for p in pool.parts]
+    sums = {name: np.bincount(codes, weights=values[name], minlength=len(sources)) for name in names}
+    present = np.bincount(codes, minlength=len(sources))
+    by_source = {src: {name: int(sums[name][k]) for name in names} for k, src in enumerate(sources) if present[k]}
+    out: dict[str, Any] = {name: int(values[name].sum()) for name in names}
+    out["by_source"] = by_source
+    out["tokenizer"] = folder
+    return out

@@ -32,6 +32,9 @@ PAPER = "Broder 1997 (MinHash); Lee et al. 2022 near-dedup; Data-Juicer document
 
 
 def prepare(params):
+    from dataoptim.extras import require_extra
+
+    require_extra("signals", "the near-duplicate signal (MinHash)")  # one line naming the extra, not a ModuleNotFoundError
     import datasketch
 
     from dataoptim.errors import ConfigError

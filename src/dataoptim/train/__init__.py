@@ -40,8 +40,12 @@ def train(data: Any, image_folder: str | os.PathLike, output_dir: str | os.PathL
 
     Raises:
         ConfigError: unknown backend or missing required options; the backends' errors otherwise.
+        MissingExtraError: ``hf`` without the ``train`` extra (torch, transformers, accelerate).
     """
     if backend == "hf":
+        from dataoptim.extras import require_extra
+
+        require_extra("train", "train(backend='hf')")  # one line naming the extra, not a ModuleNotFoundError
         from dataoptim.train.hf import train_hf
 
         return train_hf(data, image_folder, output_dir, **options)

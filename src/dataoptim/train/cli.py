@@ -97,17 +97,24 @@ def register(app) -> None:
         skip_bad_records: bool = typer.Option(False, "--skip-bad-records", help="[hf] Drop (and report) the records LLaVA masks entirely, and with --strict-length those too long."),
         llama_tokenizer: Optional[Path] = typer.Option(None, "--llama-tokenizer", help="[hf] Folder with LLaMA-2's tokenizer.model for LLaVA's exact ids (default: the start model's folder, when it holds one)."),
         token_average: bool = typer.Option(False, "--token-average", help="[hf] Not the recipe: average the loss over all label tokens across devices and accumulation steps (transformers' newer default) instead of LLaVA's per-device mean."),
-        open_images: bool = typer.Option(False, "--open-images", help="[hf] Decode every image before training."),
+        open_images: bool = typer.Option(False, "--decode-images", "--open-images", help="Decode every image fully before training, in parallel with a progress bar (finds files cut short after their header); a bad one stops the run at once, naming the record."),
+        skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help="[hf] Decode every image before training and drop (and report in data_report.json) the records whose image cannot be decoded, instead of stopping."),
+        resume: bool = typer.Option(False, "--resume", help="[hf] Continue from the last checkpoint-N in --output-dir: weights, optimizer, scheduler and the place in the data order."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Arrow cache for the selection."),
         seed: int = typer.Option(42, "--seed", help="[hf] Seed."),
     ) -> None:
-        """Train on a selection with the challenge recipe (DESIGN §8)."""
+        """Train on a selection with the challenge's fixed recipe (LLaVA-LLaMA-2-7B instruction tuning): LLaVA's own launcher or transformers."""
         import warnings
 
         from dataoptim.boxes import frame_note
         from dataoptim.errors import ConfigError
+        from dataoptim.modelref import check_model_ref
         from dataoptim.train import train
 
+        # a mistyped folder is refused at once, not taken for a hub id (llava: the launcher's machine loads them)
+        for option, value in (("--model", model), ("--model-name-or-path", model_name_or_path), ("--vision-tower", vision_tower)):
+            if value is not None:
+                check_model_ref(value, option=option, probe=backend is Backend.hf)
         if image_aspect_ratio not in ("pad", "square"):
             raise ConfigError(f"must be 'pad' (the recipe) or 'square' (the October script), got {image_aspect_ratio!r}", field="--image-aspect-ratio")
         extras = _parse_extra(extra)
@@ -126,8 +133,9 @@ def register(app) -> None:
                 "--gradient-accumulation-steps": gradient_accumulation_steps != 1, "--learning-rate": learning_rate != 2e-5,
                 "--model-max-length": model_max_length != 2048, "--dataloader-num-workers": dataloader_num_workers != 4,
                 "--no-gradient-checkpointing": not gradient_checkpointing, "--image-position": image_position != "front",
-                "--skip-bad-records": skip_bad_records, "--open-images": open_images, "--seed": seed != 42,
+                "--skip-bad-records": skip_bad_records, "--seed": seed != 42,
                 "--strict-length": strict_length, "--token-average": token_average, "--llama-tokenizer": llama_tokenizer is not None,
+                "--skip-bad-images": skip_bad_images, "--resume": resume,
             }
             used = [name for name, on in hf_only.items() if on]
             if used:
@@ -145,7 +153,7 @@ def register(app) -> None:
                     data, image_folder, llava_repo, model_name_or_path, pretrain_mm_mlp_adapter, output_dir,
                     run_dir=run_dir, num_gpus=num_gpus, lora=lora, qlora=qlora, vision_tower=vision_tower,
                     report_to=report_to, extra=extras, dry_run=dry_run, cache_dir=cache_dir,
-                    allow_symlinks_out=allow_symlinks_out,
+                    allow_symlinks_out=allow_symlinks_out, decode_images=open_images,
                 )
             for w in caught:
                 typer.echo(f"warning: {w.message}", err=True)
@@ -157,6 +165,9 @@ def register(app) -> None:
 
         if llava_repo is not None or lora or qlora or extra or num_gpus is not None:
             raise ConfigError("--llava-repo, --lora, --qlora, --extra and --num-gpus apply to --backend llava only")
+        from dataoptim.extras import require_extra
+
+        require_extra("train", "dataoptim train --backend hf")  # before anything is read
         result = train(
             data, image_folder, output_dir, backend="hf", model=model, model_name_or_path=model_name_or_path,
             vision_tower=vision_tower, pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, max_steps=max_steps,
@@ -166,7 +177,7 @@ def register(app) -> None:
             gradient_checkpointing=gradient_checkpointing, image_position=image_position, pad=image_aspect_ratio == "pad",
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, seed=seed,
             strict_length=strict_length, loss_per_device=not token_average, llama_tokenizer=llama_tokenizer,
-            allow_symlinks_out=allow_symlinks_out,
+            allow_symlinks_out=allow_symlinks_out, skip_bad_images=skip_bad_images, resume=resume,
             report_to=report_to or "none", dry_run=dry_run,
             disable_tqdm=None if sys.stderr.isatty() else True,  # off a terminal: log lines, no progress bar
         )
@@ -175,7 +186,8 @@ def register(app) -> None:
         typer.echo(
             f"selection: {get('records', 0)} records ({get('repeats', 0)} repeats), {get('usable', 0)} used, "
             f"{get('truncated', 0)} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0)} masked by the recipe "
-            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})",
+            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})"
+            + (f"; {get('bad_images', 0)} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
             err=True,
         )
         for row in get("truncated_records", [])[:5]:

@@ -203,6 +203,9 @@ class DataReport:
             ``--skip-bad-records``: masked); ``dropped_records`` lists them ``{"index", "id", "why"}``.
         strict_length, skip_bad_records: the options in force.
         missing_images: count of records whose image file is absent.
+        bad_images: records left out because their image cannot be decoded (``skip_bad_images``);
+            ``bad_image_records`` lists each ``{"index", "id", "image", "detail"}``. ``records`` counts
+            them, ``usable`` does not.
         tokens: total tokens of the kept records after the image is widened; answer_tokens: those
             with labels; max_length: the longest (after widening); max_positions: the longest in
             LLaVA's count (image once, after the cut).
@@ -224,6 +227,8 @@ class DataReport:
     strict_length: bool = False
     skip_bad_records: bool = False
     missing_images: int = 0
+    bad_images: int = 0
+    bad_image_records: list[dict[str, Any]] = field(default_factory=list)
     tokens: int = 0
     answer_tokens: int = 0
     max_length: int = 0
@@ -240,11 +245,12 @@ class DataReport:
         return (
             f"records {self.records} ({self.repeats} repeats), used {self.usable}, truncated at {self.model_max_length} {self.truncated}, "
             f"masked by the recipe {self.masked}, training nothing {self.train_nothing}, dropped {self.dropped}"
+            + (f", bad images {self.bad_images} (left out)" if self.bad_images else "")
         )
 
 
 def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = False, file: str | None = None, num_threads: int = 16,
-                 allow_symlinks_out: bool = False) -> list[dict[str, Any]]:
+                 allow_symlinks_out: bool = False, progress: bool = False) -> list[dict[str, Any]]:
     """Find records whose image is refused by the image-path rule, missing, or (with ``open_images``) cannot be decoded.
 
     Args:
@@ -256,6 +262,7 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
         num_threads: threads checking files (I/O bound).
         allow_symlinks_out: follow links out of ``image_folder`` instead of refusing them
             (:mod:`dataoptim.imagepath`).
+        progress: with ``open_images``, a ``tqdm`` progress bar of the images decoded (on a terminal).
 
     Returns:
         ``[{"index", "id", "image", "kind", "detail", "error"}]`` for each bad record, in input order:
@@ -291,8 +298,12 @@ def check_images(ds, image_folder: str | os.PathLike, *, open_images: bool = Fal
                 return "corrupt", exc.message, None
         return None
 
+    from tqdm.auto import tqdm
+
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
-        bad = {rel: s for rel, s in zip(unique, pool.map(status, unique)) if s is not None}
+        results = tqdm(pool.map(status, unique), total=len(unique), desc="decoding images", unit=" img", leave=False,
+                       disable=None if open_images and progress else True)  # None: only on a terminal
+        bad = {rel: s for rel, s in zip(unique, results) if s is not None}
     if not bad:
         return []
     hit = pc.is_in(column, value_set=pa.array(sorted(bad), type=pa.string())).to_numpy(zero_copy_only=False)
@@ -346,6 +357,8 @@ def prepare_dataset(
     allow_symlinks_out: bool = False,
     text=None,
     image_seq_length: int | None = None,
+    skip_bad_images: bool = False,
+    progress: bool = False,
 ):
     """Load, check and encode a selection as LLaVA 744cb3e does; the one entry the trainer uses.
 
@@ -369,6 +382,10 @@ def prepare_dataset(
             (:func:`dataoptim.train.encoding.text_encoder`).
         image_seq_length: features one image becomes in the model (for the report's token
             totals; default 256, the recipe's). The cut counts the image once, as LLaVA.
+        skip_bad_images: decode every image first (as ``open_images``) and leave out the records
+            whose image cannot be decoded (the report's ``bad_images``, ``bad_image_records``)
+            instead of stopping.
+        progress: progress bar while images are decoded (on a terminal).
 
     Returns:
         ``(dataset, report)``: the encoded ``datasets.Dataset`` (columns ``index``, ``id``, ``image``,
@@ -389,14 +406,25 @@ def prepare_dataset(
 
     file = None if not isinstance(data, (str, os.PathLike)) else str(data)
     ds = load_selection(data, cache_dir=cache_dir)
-    raise_for_images(check_images(ds, image_folder, open_images=open_images, file=file, allow_symlinks_out=allow_symlinks_out), image_folder, file)
+    bad = check_images(ds, image_folder, open_images=open_images or skip_bad_images, file=file, allow_symlinks_out=allow_symlinks_out,
+                       progress=progress)
+    undecodable = [b for b in bad if b["kind"] == "corrupt"] if skip_bad_images else []
+    raise_for_images([b for b in bad if b not in undecodable], image_folder, file)
+    read = len(ds)
+    if undecodable:  # left out before encoding, reported below
+        left_out = {b["index"] for b in undecodable}
+        ds = ds.filter(lambda i: i not in left_out, input_columns="index", desc="leaving out records with bad images")
+        if len(ds) == 0:
+            raise InputError(f"no usable records left to train on: every image failed to decode (first {undecodable[0]['image']!r}: "
+                             f"{undecodable[0]['detail']})", file=file)
     text = text if text is not None else text_encoder(tokenizer)
     encoded = encode_dataset(ds, text, model_max_length=model_max_length, image_position=image_position, num_proc=num_proc)
     table = encoded.select_columns(["index", "id", "positions", "positions_before", "truncated", "masked", "answer_tokens", "images"]).with_format("arrow")[:]
     report = DataReport(
-        file=file, records=len(encoded), usable=len(encoded), strict_length=strict_length, skip_bad_records=skip_bad_records,
+        file=file, records=read, usable=len(encoded), strict_length=strict_length, skip_bad_records=skip_bad_records,
         model_max_length=model_max_length, encoding=text.describe(),
         repeats=len(encoded) - pc.count_distinct(table.column("id")).as_py(),
+        bad_images=len(undecodable), bad_image_records=[{k: b[k] for k in ("index", "id", "image", "detail")} for b in undecodable],
     )
     if report.repeats:
         first_at: dict[str, int] = {}

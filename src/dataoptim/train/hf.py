@@ -141,6 +141,25 @@ def _from_worker(exc: DataOptimError) -> DataOptimError:
     return type(exc)(lines[-1][len(prefix):])
 
 
+def _resume_checkpoint(resume: bool | str | os.PathLike, output_dir: Path) -> str:
+    """The checkpoint folder a resumed run starts from: the last ``checkpoint-N`` of ``output_dir``, or ``resume`` itself.
+
+    Raises:
+        MissingFileError: no ``checkpoint-N`` folder in ``output_dir``, or the given folder does not exist.
+    """
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        if last is None:
+            raise MissingFileError("nothing to resume: no checkpoint-N folder here (a run saves one every save_steps)", file=output_dir)
+        return last
+    path = Path(resume)
+    if not path.is_dir():
+        raise MissingFileError("checkpoint folder to resume from not found", file=path)
+    return str(path)
+
+
 def _text_encoder(tokenizer, model, model_name_or_path, legacy, llama_tokenizer=None):
     """LLaVA's tokenizer for this run: the SentencePiece model given, or next to the start model's tokenizer, if any."""
     from dataoptim.train.encoding import LlamaText, text_encoder
@@ -217,6 +236,25 @@ def _make_trainer_class():
                 logs["samples_per_second"] = round((step - self._mark[2]) * batch / elapsed, 3)
                 self._mark = (now, tokens, step)
             return super().log(logs, *args, **kwargs)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            """Resume: load the weights through ``from_pretrained``, which maps llava-hf's saved key names.
+
+            ``Trainer``'s own loader reads ``model.safetensors`` with ``load_state_dict(strict=False)``;
+            transformers 5 saves LLaVA under its legacy key names (``language_model.model...``), so none
+            of them matched and the resumed run silently started from the initial weights. Here the
+            checkpoint is loaded as a model (once more in memory, on CPU) and its weights copied in,
+            strictly (one ``model.safetensors`` or its shards). FSDP and DeepSpeed checkpoints keep ``Trainer``'s way.
+            """
+            model = self.model if model is None else model
+            saved = any(os.path.isfile(os.path.join(resume_from_checkpoint, name))
+                        for name in ("model.safetensors", "model.safetensors.index.json"))  # one file or shards
+            if not saved or self.is_fsdp_enabled or self.is_deepspeed_enabled or not hasattr(model, "config"):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            dtype = next(model.parameters()).dtype
+            loaded = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
+            model.load_state_dict(loaded.state_dict(), strict=True)
+            del loaded
 
     return ThroughputTrainer
 
@@ -306,6 +344,8 @@ def train_hf(
     dry_run: bool = False,
     callbacks: list | None = None,
     save_final: bool = True,
+    skip_bad_images: bool = False,
+    resume: bool | str | os.PathLike = False,
 ) -> TrainResult:
     """Fine-tune a LLaVA model on a selection with the challenge recipe (``transformers`` backend).
 
@@ -355,6 +395,14 @@ def train_hf(
         save_strategy: ``"steps"`` (the recipe: every ``save_steps`` and at the end, with optimizer
             state) or ``"no"``.
         save_final: write the final model, tokenizer and image processor to ``output_dir``.
+        skip_bad_images: decode every image before training and drop (and report in
+            ``data_report.json``: ``bad_images``, ``bad_image_records``) the records whose image
+            cannot be decoded; without it (or ``open_images``) a bad image stops the run when the
+            data loader meets it, naming the record.
+        resume: continue from the last ``checkpoint-N`` in ``output_dir`` (True) or from the given
+            checkpoint folder: weights, optimizer, scheduler, RNG states and the position in the data
+            order (``Trainer.train(resume_from_checkpoint=...)``); the run then ends where an
+            uninterrupted one with the same settings would.
 
     Returns:
         :class:`TrainResult`.
@@ -385,6 +433,7 @@ def train_hf(
         raise MissingFileError("selection file not found", file=data)
     if deepspeed is not None and dtype is None:
         dtype = "bfloat16"
+    checkpoint = _resume_checkpoint(resume, output_dir) if resume and not dry_run else None  # before anything is read
     if dry_run:
         net, tokenizer, _ = load_start_model(
             model, model_name_or_path=model_name_or_path, vision_tower=vision_tower,
@@ -396,7 +445,7 @@ def train_hf(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, text=text,
+            allow_symlinks_out=allow_symlinks_out, text=text, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
         )
         return TrainResult(output_dir, report.as_dict())
     ds_config = _deepspeed_config(deepspeed, output_dir)
@@ -458,7 +507,7 @@ def train_hf(
             data, image_folder, tokenizer, image_seq_length=net.config.image_seq_length,
             model_max_length=model_max_length, image_position=image_position, strict_length=strict_length,
             skip_bad_records=skip_bad_records, open_images=open_images, cache_dir=cache_dir, num_proc=num_proc,
-            allow_symlinks_out=allow_symlinks_out, text=text,
+            allow_symlinks_out=allow_symlinks_out, text=text, skip_bad_images=skip_bad_images, progress=disable_tqdm is not True,
         )
     logger.info("selection: %s", report.summary())
     dataset = SupervisedDataset(
@@ -479,7 +528,7 @@ def train_hf(
         # tokens, and the Trainer divides it by the accumulation steps, as transformers 4.31 did for LLaVA
         trainer.model_accepts_loss_kwargs = False
     try:
-        outcome = trainer.train()
+        outcome = trainer.train(resume_from_checkpoint=checkpoint)
     except DataOptimError as exc:
         raise _from_worker(exc) from None
     if args.process_index == 0:  # only now: a failed run (e.g. a corrupt image met by the data loader) leaves no report

@@ -256,8 +256,12 @@ def prepare_llava(
     dry_run: bool = False,
     cache_dir: str | os.PathLike | None = None,
     allow_symlinks_out: bool = False,
+    decode_images: bool = False,
 ) -> LlavaRun:
     """Check everything and write the run's files (unless ``dry_run``); do not launch.
+
+    ``decode_images``: decode every image fully first (in parallel, progress bar on a terminal),
+    so a file cut short after its header stops this check, not LLaVA's data loader mid-run.
 
     Args:
         data: the selection (LLaVA JSON, JSONL, saved Arrow folder, ``datasets.Dataset``).
@@ -293,7 +297,8 @@ def prepare_llava(
     folder = Path(image_folder)
     file = str(data) if isinstance(data, (str, os.PathLike)) else None
     ds = load_selection(data, cache_dir=cache_dir)
-    raise_for_images(check_images(ds, folder, file=file, allow_symlinks_out=allow_symlinks_out), folder, file)
+    raise_for_images(check_images(ds, folder, file=file, allow_symlinks_out=allow_symlinks_out, open_images=decode_images,
+                                  progress=decode_images), folder, file)
     out = Path(output_dir).resolve()
     where = Path(run_dir).resolve() if run_dir is not None else out
     files = {

@@ -390,7 +390,7 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
         eval mode; call ``.train()`` to train.
 
     Raises:
-        MissingFileError: a local path that does not exist.
+        MissingFileError: a local path that does not exist, or a hub id not cached while offline (:func:`dataoptim.modelref.check_model_ref`, at once).
         ConfigError: the checkpoint is not a LLaVA model; a bad ``dtype`` or ``device``
             (:func:`check_dtype_device`, before anything is loaded).
     """
@@ -402,10 +402,9 @@ def load_model(path_or_tiny: str | os.PathLike = "tiny", *, dtype: str | None = 
     if str(path_or_tiny) == "tiny":
         model, tokenizer, image_processor = build_tiny_model(**tiny_kwargs)
     else:
-        path = str(path_or_tiny)
-        looks_local = os.path.isabs(path) or path.startswith(".") or os.path.sep in path and not _hub_like(path)
-        if looks_local and not os.path.exists(path):
-            raise MissingFileError("model checkpoint not found", file=path)
+        from dataoptim.modelref import check_model_ref
+
+        path = check_model_ref(path_or_tiny, option="model")  # a missing folder at once; a hub id offline in < 1 s
         config = _from_pretrained(AutoConfig, path, "model config")
         if getattr(config, "model_type", None) != "llava":
             raise ConfigError(f"{path} is a {getattr(config, 'model_type', '?')!r} model, not a llava-hf LLaVA checkpoint")
@@ -442,11 +441,6 @@ def _from_pretrained(loader, path, what: str, **kwargs):
     except (OSError, ValueError) as exc:  # absent files, offline misses (OSError); a folder without a config (ValueError)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MissingFileError(f"cannot load the {what}: {first}", file=str(path)) from None
-
-
-def _hub_like(path: str) -> bool:
-    parts = path.split("/")
-    return len(parts) == 2 and all(parts) and not os.path.exists(path)
 
 
 def preprocess_images(images: Sequence[Any], image_processor, *, pad: bool = True):
