@@ -104,8 +104,9 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
     import datasets
 
     datasets.disable_progress_bars()
-    out = Path(output).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    from dataoptim.io import make_output_dir
+
+    out = make_output_dir(Path(output).resolve())
     result = DemoResult(out)
     images = out / "images"
     clock = _Clock(result)

@@ -150,6 +150,39 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         raise
 
 
+def check_output_dir(path: PathLike, *, what: str = "output folder") -> Path:
+    """Check that ``path`` can be (or already is) a folder to write into; return it as a :class:`Path`.
+
+    Nothing is created. An existing file at ``path``, or a file where one of its
+    parent folders should be, is refused.
+
+    Raises:
+        ConfigError: naming ``path``: a file is in the way.
+    """
+    folder = Path(path)
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == folder else f"cannot be made: {part} is a file"
+                raise ConfigError(f"{what} {where}", file=folder)
+            break
+    return folder
+
+
+def make_output_dir(path: PathLike, *, what: str = "output folder") -> Path:
+    """Create the folder ``path`` (and its parents) after :func:`check_output_dir`; return it.
+
+    Raises:
+        ConfigError: naming ``path``: a file is in the way, or the folder cannot be made (permissions, ...).
+    """
+    folder = check_output_dir(path, what=what)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be made ({exc.strerror or exc})", file=folder) from None
+    return folder
+
+
 def make_parents(path: PathLike) -> list[Path]:
     """Create the missing parent folders of ``path``; return those made (outermost first), for :func:`remove_made`."""
     missing = []

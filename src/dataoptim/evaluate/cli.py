@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from dataoptim.io import check_output_dir
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 
 
@@ -84,6 +85,8 @@ def register(app) -> None:
         from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, require_captions_extra, score_items, write_results
 
         check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
+        if output is not None:
+            check_output_dir(output)  # before any scoring: a file in the way is said now, not after the work
         if predictions.is_dir():
             if benchmark is not None:
                 raise ConfigError("a folder of <task>.txt result files carries its own references; drop --benchmark", file=predictions)
@@ -165,6 +168,8 @@ def register(app) -> None:
         """Compare evaluation runs: print a markdown table ranked per task. The bar plot is written only with --output."""
         from dataoptim.evaluate.report import compare, comparison_markdown, write_comparison
 
+        if output is not None:
+            check_output_dir(output)
         result = compare(runs, names=name or None)
         if output is not None:
             write_comparison(result, output)

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from dataoptim.errors import ConfigError, InputError
 from dataoptim.evaluate.benchmark import TASKS
 from dataoptim.evaluate.scoring import DESCRIPTIVE_KEYS, MAIN_METRIC, RAW_METRICS
-from dataoptim.io import atomic_write, read_json, write_json
+from dataoptim.io import atomic_write, make_output_dir, read_json, write_json
 
 
 def load_scores(run: str | Path) -> dict[str, dict[str, float]]:
@@ -176,8 +176,7 @@ def comparison_figure(result: Mapping[str, Any]):
 
 def write_comparison(result: Mapping[str, Any], output_dir: str | Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.json`` and ``comparison.png`` into ``output_dir``, each atomically."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(output_dir)
     md, png = comparison_markdown(result), comparison_plot(result)  # build everything before writing
     with atomic_write(out / "comparison.md") as handle:
         handle.write(md)

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
 from dataoptim.evaluate.generate import check_images, generate_answers, make_generator
 from dataoptim.evaluate.scoring import check_options, require_captions_extra, score_items, write_results
-from dataoptim.io import atomic_write, write_json
+from dataoptim.io import atomic_write, check_output_dir, write_json
 
 
 def checkpoint_settings(model: Any, backend: str = "hf") -> tuple[dict[str, Any] | None, str, str | None]:
@@ -120,6 +120,8 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     overrides = {"image_position": image_position, "image_aspect_ratio": image_aspect_ratio, "temperature": temperature,
                  "top_p": top_p, "seed": seed}
     # options first: a bad one is refused before the benchmark is read or the model loaded
+    if output_dir is not None:
+        check_output_dir(output_dir)
     resolve(protocol, [], max_new_tokens=max_new_tokens, **overrides)
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule)
     trained, source, note = checkpoint_settings(model, backend)

@@ -43,7 +43,7 @@ from dataoptim.evaluate.tasks import scorer
 from dataoptim.evaluate.tasks.grounding import RULES as GROUNDING_RULES
 from dataoptim.evaluate.tasks.grounding import check_rule
 from dataoptim.evaluate.tasks.shared import CIDER_TOKENIZERS, check_cider_tokenizer
-from dataoptim.io import atomic_write, iter_jsonl, read_json, require_file, write_json
+from dataoptim.io import atomic_write, iter_jsonl, make_output_dir, read_json, require_file, write_json
 
 #: The one metric per task that ``scores.json`` calls its headline and the comparison report ranks on.
 MAIN_METRIC: dict[str, str] = {task: scorer(task).HEADLINE for task in TASKS}
@@ -368,8 +368,7 @@ def write_results(output_dir: str | Path, scores: Mapping[str, Mapping[str, Any]
     Every file is written atomically (complete or absent); ``scores.json`` is
     written last, so its presence marks a finished run.
     """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(output_dir)
     written = []
     for task, task_rows in rows.items():
         path = out / f"{task}.tsv"

@@ -42,6 +42,9 @@ def train(data: Any, image_folder: str | os.PathLike, output_dir: str | os.PathL
         ConfigError: unknown backend or missing required options; the backends' errors otherwise.
         MissingExtraError: ``hf`` without the ``train`` extra (torch, transformers, accelerate).
     """
+    from dataoptim.io import check_output_dir
+
+    check_output_dir(output_dir, what="checkpoint folder")
     if backend == "hf":
         from dataoptim.extras import require_extra
 

@@ -418,9 +418,10 @@ def train_hf(
     import torch
     from transformers import TrainingArguments
 
-    from dataoptim.io import write_json
+    from dataoptim.io import check_output_dir, write_json
     from dataoptim.train.data import Collator, SupervisedDataset, prepare_dataset
 
+    check_output_dir(output_dir, what="checkpoint folder")  # a file in the way: said before the model loads
     check_settings(
         learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps, dataloader_num_workers=dataloader_num_workers,

@@ -1,0 +1,73 @@
+"""An output path with a file in the way is one error line and exit 2, before any work (tester's report, this round).
+
+Before: `demo --output FILE`, `score --output FILE`, `compare --output FILE` and
+`train --output-dir FILE` died with a FileExistsError / NotADirectoryError traceback (exit 1).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataoptim.cli import main
+from dataoptim.errors import ConfigError
+from dataoptim.io import check_output_dir, make_output_dir
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    path = tmp_path / "afile"
+    path.write_text("not a folder\n")
+    return path
+
+
+def _one_error(capsys, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert all(w in err[0] for w in words), err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_check_output_dir(tmp_path, a_file):
+    assert check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # nothing is made
+    with pytest.raises(ConfigError, match="output folder is a file"):
+        check_output_dir(a_file)
+    with pytest.raises(ConfigError, match=r"output folder cannot be made: .*afile is a file"):
+        check_output_dir(a_file / "sub")
+    assert make_output_dir(tmp_path / "made" / "x").is_dir()
+
+
+@pytest.mark.parametrize("sub", [False, True])
+def test_score_output_is_a_file(a_file, sub, capsys):
+    out = a_file / "sub" if sub else a_file
+    assert main(["score", "--predictions", str(EVAL / "mme_lavin"), "--output", str(out)]) == 2
+    _one_error(capsys, "afile")
+    assert a_file.read_text() == "not a folder\n"
+
+
+def test_compare_output_is_a_file(tmp_path, a_file, capsys):
+    runs = []
+    for name, value in (("a", 0.5), ("b", 0.25)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "scores.json").write_text(json.dumps({"vqa": {"accuracy": value, "n": 4, "headline": "accuracy"}}))
+        runs.append(str(run))
+    assert main(["compare", *runs, "--output", str(a_file)]) == 2
+    _one_error(capsys, "afile")
+
+
+def test_train_output_dir_is_a_file(tmp_path, a_file, capsys):
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([{"id": "t_0", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]))
+    assert main(["train", "--data", str(data), "--image-folder", str(tmp_path), "--model", "tiny", "--output-dir", str(a_file),
+                 "--max-steps", "1"]) == 2
+    _one_error(capsys, "checkpoint folder", "afile")
+
+
+def test_demo_output_is_a_file(a_file, capsys):
+    assert main(["demo", "--output", str(a_file)]) == 2
+    _one_error(capsys, "afile")
