@@ -71,3 +71,18 @@ def test_train_output_dir_is_a_file(tmp_path, a_file, capsys):
 def test_demo_output_is_a_file(a_file, capsys):
     assert main(["demo", "--output", str(a_file)]) == 2
     _one_error(capsys, "afile")
+
+
+REF3REC = Path(__file__).parent / "fixtures" / "boxes_dataoptim" / "data" / "ref3rec.json"
+
+
+@pytest.mark.parametrize("args", [
+    ["--backend", "llava", "--dry-run"],  # no --llava-repo: refused
+    ["--model-max-length", "0", "--dry-run"],  # hf: a setting the Trainer cannot use
+])
+def test_a_refused_train_prints_its_error_without_the_frame_note(tmp_path, args, capsys):
+    # tester's report: the original-frame note came before the error line (two lines for one refusal)
+    data = tmp_path / "sel.json"
+    data.write_text(REF3REC.read_text())
+    assert main(["train", "--data", str(data), "--image-folder", str(tmp_path), "--output-dir", str(tmp_path / "out"), *args]) == 2
+    _one_error(capsys)

@@ -122,9 +122,10 @@ def register(app) -> None:
             if extras.get("image_aspect_ratio", image_aspect_ratio) != image_aspect_ratio:
                 raise ConfigError(f"--extra image_aspect_ratio={extras['image_aspect_ratio']} contradicts --image-aspect-ratio {image_aspect_ratio}")
             extras["image_aspect_ratio"] = image_aspect_ratio
-        note = frame_note(data, pad=extras.get("image_aspect_ratio", "pad") == "pad")
-        if note:
-            typer.echo(note, err=True)
+        def say_frame_note() -> None:  # after the options are checked: a refused run prints its error line alone
+            note = frame_note(data, pad=extras.get("image_aspect_ratio", "pad") == "pad")
+            if note:
+                typer.echo(note, err=True)
 
         if backend is Backend.llava:
             hf_only = {
@@ -147,6 +148,7 @@ def register(app) -> None:
                 raise ConfigError("--backend llava needs --llava-repo, --model-name-or-path and --pretrain-mm-mlp-adapter")
             from dataoptim.train.llava import launch, prepare_llava
 
+            say_frame_note()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 run = prepare_llava(
@@ -168,6 +170,16 @@ def register(app) -> None:
         from dataoptim.extras import require_extra
 
         require_extra("train", "dataoptim train --backend hf")  # before anything is read
+        from dataoptim.io import check_output_dir
+        from dataoptim.train.hf import check_settings
+
+        check_settings(
+            learning_rate=learning_rate, per_device_train_batch_size=per_device_train_batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, dataloader_num_workers=dataloader_num_workers,
+            max_steps=max_steps, model_max_length=model_max_length,
+        )
+        check_output_dir(output_dir, what="checkpoint folder")
+        say_frame_note()
         result = train(
             data, image_folder, output_dir, backend="hf", model=model, model_name_or_path=model_name_or_path,
             vision_tower=vision_tower, pretrain_mm_mlp_adapter=pretrain_mm_mlp_adapter, max_steps=max_steps,
