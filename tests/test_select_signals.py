@@ -266,3 +266,14 @@ def test_numeric_top_k_is_a_stable_sort(values, k, descending, floats):
     plain = [float(v) for v in values] if floats else list(values)  # Python numbers: no overflow in the reference
     want = sorted(range(len(values)), key=lambda i: (-plain[i] if descending else plain[i], i))[:k]
     assert _best_positions(array, min(k, len(values)), descending).tolist() == want
+
+
+def test_table_of_an_unknown_column_names_it_not_a_damaged_pool(tmp_path):
+    # tester's report: Selection.table(columns=['total_tokens']) said the pool file was damaged
+    from dataoptim.demo import build_sample_pool
+    from dataoptim.errors import ConfigError
+
+    pool = build_sample_pool(tmp_path, cache_dir=tmp_path / "cache").pool
+    with pytest.raises(ConfigError, match=r"no pool column 'total_tokens' .*Selection.columns"):
+        pool.all().table(columns=["total_tokens"])
+    assert pool.all().table(columns=["id"]).num_rows == len(pool)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from dataoptim.errors import ConfigError
 from dataoptim.io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -238,10 +239,17 @@ def take_rows(pool: "Pool", rows: np.ndarray, columns: Sequence[str] | None = No
     Args:
         columns: columns to keep (default all).
         hook: called on each batch as it is read (for summaries).
+
+    Raises:
+        ConfigError: a column that is not a pool column (signals are read with ``Selection.columns``).
     """
     from dataoptim import records
 
     columns = list(columns or records.COLUMNS)
+    unknown = [c for c in columns if c not in records.COLUMNS]
+    if unknown:
+        raise ConfigError(f"no pool column {', '.join(map(repr, unknown))} (pool columns: {', '.join(records.COLUMNS)}; "
+                          "signal columns are read with Selection.columns([...]))", field="columns")
     batches, positions = [], []
     for taken, pos, k in iter_taken(pool, rows, columns):
         if hook is not None:
