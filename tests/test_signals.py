@@ -391,3 +391,22 @@ def test_summary_token_counts(examples, tmp_path):
     written = json.loads(summary.read_text())["tokens"]
     assert {k: written[k] for k in want} == want and written["tokenizer"] == str(TOKENIZER.resolve())
     assert "240 tokens (213 prompt, 27 answer)" in str(examples.by_ids(ids).summary().rich_table().caption)
+
+
+def test_tokens_signal_warns_when_it_cannot_use_the_exact_encoder(tmp_path):
+    # tester's report: a folder without tokenizer.model fell back to the fast tokenizer without a word
+    import shutil
+
+    from dataoptim.signals import tokens
+
+    fast_only = tmp_path / "fast-only"
+    fast_only.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(TOKENIZER / name, fast_only / name)
+    with pytest.warns(UserWarning, match="has no tokenizer.model.*may differ from LLaVA 744cb3e"):
+        assert tokens.prepare({"tokenizer": str(fast_only), "model_max_length": 2048})["engine"] == "lengths"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tokens.prepare({"tokenizer": str(TOKENIZER), "model_max_length": 2048})["engine"] == "llava744"

@@ -122,6 +122,9 @@ def test_strategy_errors(samples, tmp_path, capsys):
         strategies.run("random", samples, 5, colour=1)
     assert main(["strategy", "run", "random", "--pool", str(samples.path), "--budget", "-1", "--output", str(tmp_path / "x.txt")]) == 2
     assert "--budget" in capsys.readouterr().err
+    # tester's report: --budget 0 wrote an empty id list that validate then refused
+    assert main(["strategy", "run", "longest", "--pool", str(samples.path), "--budget", "0", "--output", str(tmp_path / "x0.txt")]) == 2
+    assert "at least 1" in capsys.readouterr().err and not (tmp_path / "x0.txt").exists()
     assert main(["strategy", "list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in strategies.STRATEGIES) and "From Quantity to Quality" in listing

@@ -82,6 +82,12 @@ def prepare(params):
     if not isinstance(length, int) or isinstance(length, bool) or length < 1:
         raise ConfigError(f"model_max_length must be a positive integer, found {length!r}", field="model_max_length")
     engine = "llava744" if os.path.isfile(os.path.join(path, "tokenizer.model")) and _has_sentencepiece() else "lengths"
+    if engine == "lengths":
+        import warnings
+
+        why = "sentencepiece is not installed" if os.path.isfile(os.path.join(path, "tokenizer.model")) else f"{folder} has no tokenizer.model"
+        warnings.warn(f"tokens signal: {why}, so counts come from the tokenizer's own encoding and may differ from "
+                      "LLaVA 744cb3e's (the exact path needs LLaMA-2's SentencePiece tokenizer.model)", UserWarning, stacklevel=2)
     return {**params, "tokenizer": path, "fingerprint": _fingerprint(path), "engine": engine}
 
 

@@ -99,6 +99,8 @@ def run(name: str, pool, budget: int, *, seed: int = 0, base=None, **options):
 
     module = get(name)
     budget = check_count(budget, field="budget")
+    if budget == 0:  # an empty id list is no submission: `validate` refuses it
+        raise ConfigError("must be at least 1 (an empty id list is not a submission)", field="budget")
     seed = check_seed(seed)
     unknown = sorted(set(options) - set(getattr(module, "OPTIONS", {})))
     if unknown:
