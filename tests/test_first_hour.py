@@ -421,6 +421,14 @@ def test_pool_build_reads_dataoptims_data_zip(tmp_path, capsys):
     assert main(["pool", "build", "--data-dir", str(tmp_path / "fake.zip"), "--output", str(tmp_path / "p3")]) == 2
     assert "not a valid zip archive" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "empty.zip", "fake.zip", "pool"]
+    # tester's report: a bad member was named by its temporary extracted path; now archive:member
+    with zipfile.ZipFile(tmp_path / "cut.zip", "w") as zf:
+        zf.writestr("data/coco.json", json.dumps(_records(3))[:-20])
+    for extra in ([], ["--num-proc", "2"]):
+        assert main(["pool", "build", "--data-dir", str(tmp_path / "cut.zip"), "--output", str(tmp_path / "p4"), *extra]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'cut.zip'}:data/coco.json: "), err
+    assert not (tmp_path / "p4").exists() and not list(tmp_path.glob(".p4.zip-*"))
 
 
 def test_validate_a_standard_submission_reports_unknown_ids_and_missing_images(tmp_path, capsys):

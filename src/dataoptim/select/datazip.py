@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dataoptim import catalog
-from dataoptim.errors import ConfigError, MissingFileError
+from dataoptim.errors import ConfigError, DataOptimError, MissingFileError
 
 
 def archive_members(archive: Path, wanted: Sequence[str]) -> dict[str, str]:
@@ -89,7 +89,14 @@ def build_pool_from_zip(archive: str | os.PathLike, output: str | os.PathLike, *
         flat.mkdir()
         for path in extracted:  # build_pool looks one folder deep: put every member at the top
             os.replace(path, flat / path.name)
-        report = build_pool(flat, output, sources=sources, **options)
+        try:
+            report = build_pool(flat, output, sources=sources, **options)
+        except DataOptimError as exc:  # name the member of the archive, not the temporary folder removed below
+            if exc.file is not None and Path(exc.file).resolve().parent == flat.resolve():
+                by_name = {Path(member).name: member for member in members.values()}
+                exc.file = f"{archive}:{by_name.get(Path(exc.file).name, Path(exc.file).name)}"
+                exc.args = (str(exc),)
+            raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     manifest = output / MANIFEST
