@@ -23,6 +23,8 @@ import re
 import shutil
 from typing import Iterable, Mapping, Sequence
 
+from dataoptim.evaluate.tasks.shared import NUMBER_MAP, PUNCTUATION, process_punctuation
+
 # --------------------------------------------------------------------------------------
 # VQA accuracy (VQAv2 official evaluation: GT-Vision-Lang-Lab/VQA, PythonEvaluationTools/
 # vqaEvaluation/vqaEval.py; rules restated from that script, code written here).
@@ -30,15 +32,11 @@ from typing import Iterable, Mapping, Sequence
 
 #: Words that the VQA script maps to digits. ``none`` -> ``0`` is the official
 #: script's quirk (DESIGN §11): "none" and "zero" and "0" are the same answer.
-NUMBER_WORDS: dict[str, str] = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
-}
+NUMBER_WORDS: dict[str, str] = NUMBER_MAP  # vqaEval's number words, "none" -> "0" (one table: tasks.shared)
 #: Articles the VQA script drops. Dropping them can empty an answer: "A" -> "".
 ARTICLES = frozenset({"a", "an", "the"})
 #: Characters the VQA script removes or turns into a space (``.`` is handled apart).
-VQA_PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-",
-                   ">", "<", "@", "`", ",", "?", "!")
+VQA_PUNCTUATION = PUNCTUATION
 
 # Contractions written with their apostrophes; the VQA script maps the forms typed
 # without (some or all of) the apostrophes back to these. Forms whose bare spelling is
@@ -73,10 +71,6 @@ def _contraction_table() -> dict[str, str]:
 
 CONTRACTIONS: dict[str, str] = _contraction_table()
 
-_DIGIT_COMMA_DIGIT = re.compile(r"(\d)(,)(\d)")
-# The official pattern is "(?!<=\d)(\.)(?!\d)": its first group is a (mistyped) lookahead
-# that never blocks, so in effect a period is removed unless a digit follows it.
-_PERIOD = re.compile(r"\.(?!\d)")
 
 
 def vqa_normalize(answer: str) -> str:
@@ -102,15 +96,7 @@ def vqa_normalize(answer: str) -> str:
         The normalised answer (may be empty).
     """
     original = answer.replace("\n", " ").replace("\t", " ").strip()
-    glue = _DIGIT_COMMA_DIGIT.search(original) is not None
-    text = original
-    for mark in VQA_PUNCTUATION:
-        # the test looks at the answer as given, not at the text edited so far
-        if glue or (mark + " ") in original or (" " + mark) in original:
-            text = text.replace(mark, "")
-        else:
-            text = text.replace(mark, " ")
-    text = _PERIOD.sub("", text)
+    text = process_punctuation(original, period_limit=0)  # every period, not vqaEval's first 32
     words = []
     for word in text.lower().split():
         word = NUMBER_WORDS.get(word, word)

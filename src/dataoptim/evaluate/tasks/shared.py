@@ -74,10 +74,11 @@ def strip_whitespace(text: str) -> str:
     return text.replace("\n", " ").replace("\t", " ").strip()
 
 
-def process_punctuation(text: str, comma: re.Pattern = VQA_COMMA) -> str:
+def process_punctuation(text: str, comma: re.Pattern = VQA_COMMA, *, period_limit: int = PERIOD_LIMIT) -> str:
     """vqaEval's ``processPunctuation``: each mark of :data:`PUNCTUATION` is deleted if the answer as
     given has it beside a space or holds a ``comma`` match, else every copy becomes a space; then the
-    first :data:`PERIOD_LIMIT` periods that no digit follows are deleted."""
+    first ``period_limit`` (vqaEval: :data:`PERIOD_LIMIT`; 0 = all, the lenient reading) periods
+    that no digit follows are deleted."""
     glued = comma.search(text) is not None
     out = text
     for mark in PUNCTUATION:
@@ -85,7 +86,7 @@ def process_punctuation(text: str, comma: re.Pattern = VQA_COMMA) -> str:
             out = out.replace(mark, "")
         else:
             out = out.replace(mark, " ")
-    return _PERIOD.sub("", out, count=PERIOD_LIMIT)
+    return _PERIOD.sub("", out, count=period_limit)
 
 
 def process_digit_article(text: str) -> str:
