@@ -252,3 +252,27 @@ def rows_numpy(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return array.to_numpy(zero_copy_only=False)
+
+
+def positive_int(params: Mapping[str, Any], key: str) -> int:
+    """``params[key]`` checked to be a positive ``int`` (not a bool), for a signal's ``prepare``.
+
+    Raises:
+        ConfigError: naming ``key`` and the value found.
+    """
+    value = params.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{key} must be a positive integer, found {value!r}", field=key)
+    return value
+
+
+def existing_folder(value: Any, what: str) -> str:
+    """The real path of the folder ``value`` (``~`` expanded), for a signal's ``prepare``.
+
+    Raises:
+        MissingFileError: ``"<what> not found"``, naming ``value`` as given.
+    """
+    path = os.path.realpath(os.path.expanduser(str(value)))
+    if not os.path.isdir(path):
+        raise MissingFileError(f"{what} not found", file=value)
+    return path

@@ -22,7 +22,6 @@ LLaVA's ``--image_aspect_ratio pad`` makes the aspect ratio matter (DESIGN §8).
 from __future__ import annotations
 
 import hashlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
@@ -44,17 +43,14 @@ STATUSES = ("ok", "none", "missing", "unreadable", "outside")
 
 
 def prepare(params):
-    from dataoptim.errors import ConfigError, MissingFileError
+    from dataoptim.errors import ConfigError
+    from dataoptim.signals.base import existing_folder, positive_int
 
     folder = params.get("image_folder")
     if not folder:
         raise ConfigError("the images signal needs the image folder (--image-folder DIR)", field="image_folder")
-    path = os.path.realpath(os.path.expanduser(str(folder)))
-    if not os.path.isdir(path):
-        raise MissingFileError("image folder not found", file=folder)
-    workers = params.get("workers")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ConfigError(f"workers must be a positive integer, found {workers!r}", field="workers")
+    path = existing_folder(folder, "image folder")
+    positive_int(params, "workers")
     return {**params, "image_folder": path, "allow_symlinks_out": bool(params.get("allow_symlinks_out"))}
 
 

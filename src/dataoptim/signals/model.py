@@ -30,7 +30,9 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim.errors import ConfigError
-from dataoptim.signals.base import META_KEY, _as_table, _progress, _write_table, read_meta, signal_path, signals_dir, wanted_meta
+from dataoptim.signals.base import (
+    META_KEY, _as_table, _progress, _write_table, existing_folder, positive_int, read_meta, signal_path, signals_dir, wanted_meta,
+)
 
 #: Parameters every model signal takes (a module's PARAMS add to them).
 COMMON_PARAMS = {"model": None, "image_folder": None, "batch_size": 16, "shard_rows": 4096, "device": None, "dtype": None}
@@ -62,20 +64,13 @@ def check_common(params: Mapping[str, Any]) -> dict[str, Any]:
     """
     import os
 
-    from dataoptim.errors import MissingFileError
-
     out = dict(params)
     for key in ("batch_size", "shard_rows"):
-        value = out.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{key} must be a positive integer, found {value!r}", field=key)
+        positive_int(out, key)
     if not out.get("model"):
         raise ConfigError("a model signal needs --model (a model folder, or 'tiny' for a random test model)", field="model")
     if out.get("image_folder"):
-        path = os.path.realpath(os.path.expanduser(str(out["image_folder"])))
-        if not os.path.isdir(path):
-            raise MissingFileError("image folder not found", file=out["image_folder"])
-        out["image_folder"] = path
+        out["image_folder"] = existing_folder(out["image_folder"], "image folder")
     model = str(out["model"])
     if model != "tiny" and os.path.exists(os.path.expanduser(model)):
         out["model"] = os.path.realpath(os.path.expanduser(model))

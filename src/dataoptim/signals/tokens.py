@@ -70,17 +70,14 @@ def _fingerprint(folder: str) -> str:
 
 
 def prepare(params):
-    from dataoptim.errors import ConfigError, MissingFileError
+    from dataoptim.errors import ConfigError
+    from dataoptim.signals.base import existing_folder, positive_int
 
     folder = params.get("tokenizer")
     if not folder:
         raise ConfigError("the tokens signal needs the recipe's tokenizer (--tokenizer DIR, a folder with tokenizer files)", field="tokenizer")
-    path = os.path.realpath(os.path.expanduser(str(folder)))
-    if not os.path.isdir(path):
-        raise MissingFileError("tokenizer folder not found", file=folder)
-    length = params.get("model_max_length")
-    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-        raise ConfigError(f"model_max_length must be a positive integer, found {length!r}", field="model_max_length")
+    path = existing_folder(folder, "tokenizer folder")
+    positive_int(params, "model_max_length")
     engine = "llava744" if os.path.isfile(os.path.join(path, "tokenizer.model")) and _has_sentencepiece() else "lengths"
     if engine == "lengths":
         import warnings
