@@ -193,6 +193,8 @@ class SVIT(SourceBuilder):
     SOURCE = "svit"
     BUILDER_CONFIGS = svit_configs()
     ORIGINAL_FILES = {"train": {part: (file,) for part, file in SVIT_FILES.items()}}
+    #: Each part file gives its own records (numbered within the part): a pool build's workers build them apart.
+    UNIT_ROLES = tuple(SVIT_FILES)
     DESCRIPTION = "SVIT: GPT-4 generated conversations, complex reasoning, detailed descriptions and referring QAs about Visual Genome images."
     HOMEPAGE = "https://github.com/BAAI-DCAI/Visual-Instruction-Tuning"
     LICENSE = "CC BY 4.0 (SVIT data); must abide by OpenAI's terms of use; images: Visual Genome (CC BY 4.0)"

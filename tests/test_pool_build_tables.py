@@ -71,3 +71,76 @@ def test_converted_tables_keep_the_pool_schema(tmp_path):
         reader = pa.ipc.open_file(pa.memory_map(str(tmp_path / "pool" / "sources" / f"{part.name}.arrow")))
         assert reader.schema.equals(records.arrow_schema())
         assert all(reader.get_batch(i).num_rows <= 8192 for i in range(reader.num_record_batches))
+
+
+def _svit_originals(root, copies: int = 1):
+    """SVIT's four part files (the fixtures, each entry list repeated ``copies`` times), nothing else."""
+    from builder_harness import fixture_json
+
+    data = root / "svit-originals"
+    data.mkdir()
+    for name in ("conversation.json", "complex_reasoning.json", "detail_description.json", "referring_qa.json"):
+        (data / name).write_text(json.dumps(fixture_json(f"svit/{name}") * copies, indent=1))
+    return data
+
+
+def _pool_bytes(folder) -> dict:
+    """Every file of a pool folder, bytes (the manifest without its creation time)."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest.pop("created")
+                data = manifest
+            out[str(path.relative_to(folder))] = data
+    return out
+
+
+def test_svit_part_files_built_by_two_workers_give_the_same_pool_bytes(tmp_path):
+    """SVIT's part files are work units of their own with workers; joined in order, the pool is the one-process pool, byte for byte."""
+    from dataoptim.select.pool import _work_units
+
+    data = _svit_originals(tmp_path, copies=3000)  # about 9,000 conversation records: more than one batch per unit
+    files = {p.name: p for p in data.iterdir()}
+    units = _work_units("svit", None, files)
+    assert [unit for _, unit in units] == [(0, ("conversation",)), (1, ("complex",)), (2, ("detail",)), (3, ("referring",))]
+    assert sum(weight for weight, _ in units) == pytest.approx(2_992_799)  # the catalog count, shared out by file size
+    one = build_pool(data, tmp_path / "one", progress=False, sources=["svit"])
+    two = build_pool(data, tmp_path / "two", progress=False, sources=["svit"], num_proc=2)
+    assert one.sources == two.sources == {"svit": 3000 * 8}
+    assert _pool_bytes(tmp_path / "one") == _pool_bytes(tmp_path / "two")
+    assert not [p for p in (tmp_path / "two" / "sources").iterdir() if "unit" in p.name]
+    pool = Pool.open(tmp_path / "two")
+    assert pool.get("svit_conversation_0")["conversations"][0]["value"].startswith("<image>\n")
+    assert Pool.open(tmp_path / "two").source_table("svit").column("id")[9000].as_py() == "svit_complex_0"
+
+
+def test_svit_units_report_the_first_bad_part_as_one_process_does(tmp_path):
+    """Bad records in two part files: with workers the error is still the one of the earlier part (file, record, field)."""
+    data = _svit_originals(tmp_path, copies=2)
+    for name, entry in (("detail_description.json", 0), ("complex_reasoning.json", 1)):
+        entries = json.loads((data / name).read_text())
+        del entries[entry]["image_id"]
+        (data / name).write_text(json.dumps(entries))
+    errors = []
+    for label, procs in (("one", 1), ("two", 2)):
+        with pytest.raises(Exception) as info:
+            build_pool(data, tmp_path / label, progress=False, num_proc=procs)
+        errors.append(info.value)
+        assert not (tmp_path / label).exists()
+    assert type(errors[0]) is type(errors[1]) and str(errors[0]) == str(errors[1])
+    assert (errors[1].file, errors[1].record, errors[1].field) == (str(data / "complex_reasoning.json"), 1, "[1].image_id")
+
+
+def test_default_configs_keep_every_converted_record(tmp_path):
+    """The pool reads a converted file through the generic table path: no source's default config drops a record of it."""
+    from dataoptim.builder import SourceBuilder, builder_classes
+
+    table = pa.table({"id": ["x_0"], "image": ["a.jpg"], "conversations": [[{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]]})
+    for cls in builder_classes():
+        builder = cls(config_name=cls.SOURCE, cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path))
+        assert builder.converted_mask(table) is None, cls.SOURCE
+        assert type(builder).converted_tables is SourceBuilder.converted_tables, cls.SOURCE
+        assert builder.keep_converted({"id": f"{cls.SOURCE}_0", "image": "a.jpg", "conversations": []}), cls.SOURCE

@@ -257,6 +257,11 @@ class SourceBuilder(datasets.ArrowBasedBuilder):
     LICENSE: ClassVar[str] = ""
     #: Where to get the original files, for the error shown when they are missing.
     DOWNLOAD: ClassVar[str] = ""
+    #: Roles of the train split (keys of ``ORIGINAL_FILES["train"]``, in the order the split reads
+    #: them) whose files a pool build's workers may build apart, one work unit each: the split's
+    #: records are those of each role's files alone, one role after the other (SVIT's part
+    #: files). Empty: the split is built in one go.
+    UNIT_ROLES: ClassVar[tuple[str, ...]] = ()
     BUILDER_CONFIG_CLASS = SourceConfig
     DEFAULT_WRITER_BATCH_SIZE = 10_000
 
@@ -606,11 +611,12 @@ _FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*("(?:[^"\\]|\\.)*")[ \t\r\n]*:'
 def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[list]:
     """The items of a top-level JSON list of objects, as ``msgspec.Raw`` views, a block of the file at a time.
 
-    The file is read ``block`` bytes at a time and cut between two items: at a ``}`` ``,`` ``{``
-    followed by the first item's first key (``"id":``), so cuts between nested objects are
-    rarely tried. Each piece is decoded as a list by ``msgspec``, which proves the cut (a cut
-    inside a string or a nested object does not decode, and the cut before it is tried).
-    Memory stays about twice ``block``, however large the file.
+    The file is memory-mapped and cut, about every ``2 * block`` bytes, between two items: at a
+    ``}`` ``,`` ``{`` followed by the first item's first key (``"id":``), so cuts between nested
+    objects are rarely tried. Each piece is copied once and decoded as a list by ``msgspec``,
+    which proves the cut (a cut inside a string or a nested object does not decode, and the cut
+    before it is tried). Memory stays about twice ``block`` besides the mapped pages, which are
+    released behind the last cut, however large the file.
 
     Raises:
         TablePathFailed: not a JSON list as far as the cuts can tell (no ``[`` first, an end that
@@ -618,51 +624,87 @@ def list_pieces(path: str | os.PathLike, block: int = PIECE_BYTES) -> Iterator[l
             only for one item longer than that.
     """
     with open(path, "rb") as handle:
-        buf = handle.read(max(block, 4))
-        if buf.startswith(b"\xef\xbb\xbf"):
-            buf = buf[3:]
-        buf = buf.lstrip(b" \t\r\n")
-        while not buf:
-            more = handle.read(block)
-            if not more:
-                raise TablePathFailed("an empty file")
-            buf = more.lstrip(b" \t\r\n")
-        if not buf.startswith(b"["):
-            raise TablePathFailed("not a JSON list")
-        buf = buf[1:]
-        eof = False
-        boundary = None
-        while True:
-            if not eof and len(buf) < 2 * block:
-                more = handle.read(block)
-                eof = not more
-                buf += more
-                if not eof:
-                    continue
-            if eof:
-                try:
-                    yield msgspec.json.decode(b"[" + buf, type=list[msgspec.Raw])
-                except msgspec.MsgspecError as exc:
-                    raise TablePathFailed(f"the end of the list does not decode ({exc})") from None
-                return
-            if boundary is None:  # items are objects: a cut is '}' ',' '{' followed by the first item's first key
-                first = _FIRST_KEY.match(buf)
-                boundary = re.compile(_BOUNDARY.pattern + (rb"(?=[ \t\r\n]*" + re.escape(first.group(1)) + rb"[ \t\r\n]*:)" if first else b""))
-            cuts = list(boundary.finditer(buf, 0, len(buf) - 1))
-            for match in cuts[:-9:-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
-                try:
-                    items = msgspec.json.decode(b"[" + buf[: match.start() + 1] + b"]", type=list[msgspec.Raw])
-                except msgspec.MsgspecError:
-                    continue  # a cut inside a string or a nested object: try the one before
-                yield items
-                buf = buf[match.end() - 1:]
-                break
-            else:
-                if cuts and len(buf) > max(4 * block, 1 << 20):
-                    raise TablePathFailed("no cut of the list decodes")
-                more = handle.read(block)  # no cut that decodes yet (a long item, or cuts in strings): read on
-                eof = not more
-                buf += more
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise TablePathFailed("an empty file")
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield from _pieces(mapped, size, block)
+    finally:
+        mapped.close()
+
+
+_BLANKS = re.compile(rb"[ \t\r\n]*")
+
+
+def _piece(mapped: mmap.mmap, start: int, stop: int) -> list:
+    """``mapped[start:stop]`` decoded as the items of a list (``[`` and ``]`` put around it; one copy)."""
+    with memoryview(mapped) as view:
+        return msgspec.json.decode(b"".join((b"[", view[start:stop], b"]")), type=list[msgspec.Raw])
+
+
+def _pieces(mapped: mmap.mmap, size: int, block: int) -> Iterator[list]:
+    block = max(block, 4)
+    pos = 3 if mapped[:3] == b"\xef\xbb\xbf" else 0
+    pos = _BLANKS.match(mapped, pos).end()
+    if pos == size:
+        raise TablePathFailed("an empty file")
+    if mapped[pos] != ord("["):
+        raise TablePathFailed("not a JSON list")
+    pos += 1
+    boundary = None
+    release = hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED")
+    stop = pos + 2 * block
+    while True:
+        if stop >= size:
+            try:
+                items = _last_piece(mapped, pos, size)
+            except msgspec.MsgspecError as exc:
+                raise TablePathFailed(f"the end of the list does not decode ({exc})") from None
+            yield items
+            return
+        if boundary is None:  # items are objects: a cut is '}' ',' '{' followed by the first item's first key
+            first = _FIRST_KEY.match(mapped, pos)
+            boundary = re.compile(_BOUNDARY.pattern + (rb"(?=[ \t\r\n]*" + re.escape(first.group(1)) + rb"[ \t\r\n]*:)" if first else b""))
+        cuts = _last_cuts(boundary, mapped, 8, pos, stop)
+        for match in cuts[::-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
+            try:
+                items = _piece(mapped, pos, match.start() + 1)
+            except msgspec.MsgspecError:
+                continue  # a cut inside a string or a nested object: try the one before
+            yield items
+            pos = match.end() - 1
+            if release and pos > mmap.PAGESIZE:  # pages behind the cut are not read again
+                mapped.madvise(mmap.MADV_DONTNEED, 0, pos - pos % mmap.PAGESIZE)
+            stop = pos + 2 * block
+            break
+        else:
+            if cuts and stop - pos > max(4 * block, 1 << 20):
+                raise TablePathFailed("no cut of the list decodes")
+            stop += block  # no cut that decodes yet (a long item, or cuts in strings): read on
+
+
+def _last_piece(mapped: mmap.mmap, start: int, size: int) -> list:
+    """The rest of the list from ``start`` (its ``]`` included) as items."""
+    with memoryview(mapped) as view:
+        return msgspec.json.decode(b"".join((b"[", view[start:size])), type=list[msgspec.Raw])
+
+
+def _last_cuts(boundary: re.Pattern, buf: Any, count: int, begin: int, end: int) -> list:
+    """The last ``count`` matches of ``boundary`` in ``buf[begin:end - 1]``, in order, found by scanning a tail window that grows.
+
+    The same matches as the last ``count`` of a scan of the whole buffer (a match holds only
+    ``}``, ``,``, ``{`` and blanks, so matches never overlap and a window that holds ``count + 1``
+    of them holds the last ``count`` whole), at the cost of the tail only.
+    """
+    end -= 1
+    window = 1 << 16
+    while True:
+        start = max(begin, end - window)
+        found = list(boundary.finditer(buf, start, end))
+        if start == begin or len(found) > count:
+            return found[-count:]
+        window *= 4
 
 
 def split_list(buffer: Any, key: str | None = None) -> list:

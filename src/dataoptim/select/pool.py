@@ -689,36 +689,64 @@ def _builder_class(name: str):
     return None
 
 
+def _new_builder(cls, name: str, data_dir: Path, scratch: Path, **options):
+    return cls(config_name=name, data_dir=str(data_dir), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim", **options)
+
+
 def _converted_tables(name: str, path: Path, scratch: Path) -> Iterator[pa.Table]:
     """DataOptim's converted ``<name>.json`` as checked record tables (:func:`dataoptim.builder.checked_tables`).
 
-    The table path of the source's builder (:meth:`~dataoptim.builder.SourceBuilder.converted_tables`),
-    or, for a source whose builder is not written, :func:`dataoptim.builder.converted_tables` with
-    :func:`_generic_converted_records` as the reference that names a fault.
+    The table path is :func:`dataoptim.builder.converted_tables`, the one behind
+    :meth:`~dataoptim.builder.SourceBuilder.converted_tables` (a source's default config keeps
+    every record of its converted file, ``tests/test_pool_build_tables.py``); the row-by-row
+    reference that names a fault is the builder's
+    :meth:`~dataoptim.builder.SourceBuilder.converted_records` (the builder is made only then),
+    or :func:`_generic_converted_records` for a source whose builder is not written.
     """
     from dataoptim.builder import checked_tables, converted_tables
 
     cls = _builder_class(name)
+    task = catalog.SOURCES[name].task
     if cls is None:
-        task = catalog.SOURCES[name].task
-        return checked_tables(lambda: converted_tables(path, source=name, task=task), lambda: _generic_converted_records(name, path), str(path),
-                              require_image=catalog.requires_image(name))
-    builder = cls(config_name=name, data_dir=str(path.parent), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim")
-    return checked_tables(lambda: builder.converted_tables(path), lambda: builder.converted_records(path), str(path), require_image=catalog.requires_image(name))
+        rows = lambda: _generic_converted_records(name, path)  # noqa: E731
+    else:
+        rows = lambda: _new_builder(cls, name, path.parent, scratch).converted_records(path)  # noqa: E731
+    return checked_tables(lambda: converted_tables(path, source=name, task=task), rows, str(path), require_image=catalog.requires_image(name))
 
 
-def _original_tables(name: str, data_dir: Path, scratch: Path) -> Iterator[pa.Table]:
+def _surely_no_original_files(cls, names: Iterable[str]) -> bool:
+    """Whether a builder would certainly find none of its original files among ``names`` (then it need not be made).
+
+    Only said of a builder that resolves its files the common way (neither ``__init__`` nor
+    ``_split_generators`` overridden): it reads only the names in ``ORIGINAL_FILES``.
+    """
+    from dataoptim.builder import SourceBuilder
+
+    if cls.__init__ is not SourceBuilder.__init__ or cls._split_generators is not SourceBuilder._split_generators:
+        return False
+    wanted = {n for roles in cls.ORIGINAL_FILES.values() for options in roles.values() for n in options}
+    return not wanted & set(names)
+
+
+def _original_tables(name: str, data_dir: Path, scratch: Path, roles: Sequence[str] | None = None) -> Iterator[pa.Table]:
     """The train split of ``name`` built from original files by its builder's table path (no ``datasets`` cache in between).
+
+    Args:
+        roles: build only the files of these roles of the split (a work unit,
+            :attr:`dataoptim.builder.SourceBuilder.UNIT_ROLES`); None: the whole split.
 
     Raises:
         MissingFileError: no original files of the source, or none of its train split.
     """
     cls = _builder_class(name)
-    builder = cls(config_name=name, data_dir=str(data_dir), cache_dir=str(scratch / "hf-cache"), dataset_name="dataoptim", layout="original")
+    builder = _new_builder(cls, name, data_dir, scratch, layout="original")
     train = [g for g in builder._split_generators(None) if g.name == "train"]
     if not train:
         raise MissingFileError(f"source {name!r}: the original files give no train split", file=data_dir)
-    for _, table in builder._generate_tables(**train[0].gen_kwargs):
+    kwargs = dict(train[0].gen_kwargs)
+    if roles is not None:
+        kwargs["files"] = {role: path for role, path in kwargs["files"].items() if role in roles}
+    for _, table in builder._generate_tables(**kwargs):
         yield table
 
 
@@ -731,8 +759,17 @@ def _record_batches(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
         yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
 
-def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, requested: bool, progress: bool) -> dict[str, Any]:
+def _unit_path(tmp: Path, name: str, unit: int) -> Path:
+    return tmp / "sources" / f"{name}.unit-{unit}.arrow"
+
+
+def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, requested: bool, progress: bool,
+                  unit: tuple[int, Sequence[str]] | None = None) -> dict[str, Any]:
     """Write source ``name`` into ``tmp/sources/<name>.arrow`` from its converted file, else its original files.
+
+    Args:
+        unit: ``(k, roles)``: build only the original files of these roles, into
+            ``tmp/sources/<name>.unit-<k>.arrow`` (:func:`_merge_units` joins the units).
 
     Returns:
         ``{"rows", "batch_starts", "nbytes", "origin"}``; ``{"skip": why}`` (nothing to build it from);
@@ -741,7 +778,7 @@ def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, 
     Raises:
         what the source's files or builder raise; MissingFileError when ``requested`` and nothing can be built.
     """
-    path = source_path(tmp, name)
+    path = source_path(tmp, name) if unit is None else _unit_path(tmp, name, unit[0])
     bar = _progress(None, name) if progress else None
     try:
         if converted is not None:
@@ -749,12 +786,15 @@ def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, 
             tables = _converted_tables(name, converted, tmp)
         else:
             origin = "original"
-            if _builder_class(name) is None:
+            cls = _builder_class(name)
+            if cls is None:
                 if requested:
                     raise MissingFileError(f"source {name!r}: no {name}.json and its builder is not written yet, so original files cannot be read", file=data_dir)
                 return {"skip": f"no {name}.json (builder for original files not written yet)"}
             try:
-                tables = _original_tables(name, data_dir, tmp)
+                if not requested and _surely_no_original_files(cls, (p.name for p in annotation_files_of(data_dir))):
+                    raise MissingFileError(f"source {name!r}: no original files", file=data_dir)
+                tables = _original_tables(name, data_dir, tmp, None if unit is None else unit[1])
                 first = next(tables, None)
             except MissingFileError:
                 if requested:
@@ -769,6 +809,46 @@ def _build_source(name: str, converted: Path | None, data_dir: Path, tmp: Path, 
         path.unlink()
         return {"rows": 0, "origin": origin}
     return {"rows": rows, "batch_starts": batch_starts, "nbytes": path.stat().st_size, "origin": origin}
+
+
+def annotation_files_of(data_dir: Path) -> list[Path]:
+    """:func:`dataoptim.builder.annotation_files` (imported late)."""
+    from dataoptim.builder import annotation_files
+
+    return annotation_files(data_dir)
+
+
+def _merge_units(tmp: Path, name: str, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Join the unit files of source ``name`` (in unit order) into ``tmp/sources/<name>.arrow``: the same batches, so
+    the same bytes, as building the source in one go; the unit files are removed.
+
+    ``results`` are the units' :func:`_build_source` results; a ``skip`` of any unit skips the source.
+    """
+    skips = [r for r in results if "skip" in r]
+    if skips:
+        for k in range(len(results)):
+            _unit_path(tmp, name, k).unlink(missing_ok=True)
+        return skips[0]
+    rows = 0
+    starts: list[int] = []
+    path = source_path(tmp, name)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, records.arrow_schema()) as writer:
+        for k, result in enumerate(results):
+            if not result["rows"]:
+                continue
+            unit = _unit_path(tmp, name, k)
+            with pa.memory_map(str(unit)) as source:
+                reader = pa.ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    starts.append(rows)
+                    batch = reader.get_batch(i)
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            unit.unlink()
+    if rows == 0:
+        path.unlink()
+        return {"rows": 0, "origin": results[0]["origin"]}
+    return {"rows": rows, "batch_starts": starts, "nbytes": path.stat().st_size, "origin": results[0]["origin"]}
 
 
 def _build_source_worker(args: tuple) -> dict[str, Any]:
@@ -792,29 +872,57 @@ def _raise_worker_error(info: tuple) -> None:
     raise exc
 
 
-def _build_sources(jobs: Sequence[tuple[str, Path | None]], data_dir: Path, tmp: Path, requested: bool, progress: bool, num_proc: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _work_units(name: str, converted: Path | None, files: Mapping[str, Path]) -> list[tuple[float, tuple[int, tuple[str, ...]] | None]]:
+    """How a pool build with workers cuts source ``name``: ``[(weight, unit)]``, ``unit`` None for the whole source.
+
+    A source built from original files whose builder names :attr:`~dataoptim.builder.SourceBuilder.UNIT_ROLES`
+    (SVIT's four part files), with every one of those files present, is cut into one unit per role,
+    weighted by the catalog's record count shared out by file size; any other source is one unit.
+    """
+    whole = [(float(catalog.SOURCES[name].qas), None)]
+    if converted is not None:
+        return whole
+    cls = _builder_class(name)
+    roles = getattr(cls, "UNIT_ROLES", ()) if cls is not None else ()
+    train = getattr(cls, "ORIGINAL_FILES", {}).get("train", {}) if roles else {}
+    chosen = [next((files[n] for n in train.get(role, ()) if n in files), None) for role in roles]
+    if len(roles) < 2 or any(p is None for p in chosen) or set(roles) != set(train):
+        return whole
+    sizes = [max(p.stat().st_size, 1) for p in chosen]
+    return [(catalog.SOURCES[name].qas * size / sum(sizes), (k, (role,))) for k, (role, size) in enumerate(zip(roles, sizes))]
+
+
+def _build_sources(jobs: Sequence[tuple[str, Path | None]], data_dir: Path, tmp: Path, requested: bool, progress: bool, num_proc: int,
+                   files: Mapping[str, Path] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """Build every ``(name, converted file)`` job; yield ``(name, result)`` in the jobs' order.
 
-    With ``num_proc > 1`` the sources are built in that many worker processes (spawned), the
-    largest first (by the catalog's record count) so the longest build starts at once; results
-    still come back in the jobs' order, and the first failure in that order is raised.
+    With ``num_proc > 1`` the work is done in that many worker processes (spawned), in units
+    (:func:`_work_units`: a source, or one part file of a source such as SVIT's), the largest
+    first so the longest build starts at once; the units of a source are joined in order
+    (:func:`_merge_units`: the same file as a build in one go). Results still come back in the
+    jobs' order, and the first failure in that order is raised.
     """
-    if num_proc <= 1 or len(jobs) <= 1:
+    if num_proc <= 1 or len(jobs) <= 1 and not any(unit for name, converted in jobs for _, unit in _work_units(name, converted, files or {})):
         for name, converted in jobs:
             yield name, _build_source(name, converted, data_dir, tmp, requested, progress)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    largest_first = sorted(jobs, key=lambda job: -catalog.SOURCES[job[0]].qas)
-    with ProcessPoolExecutor(max_workers=min(num_proc, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {name: pool.submit(_build_source_worker, (name, converted, data_dir, tmp, requested, False)) for name, converted in largest_first}
+    units = {name: _work_units(name, converted, files or {}) for name, converted in jobs}
+    largest_first = sorted(((weight, name, converted, unit) for name, converted in jobs for weight, unit in units[name]), key=lambda u: -u[0])
+    with ProcessPoolExecutor(max_workers=min(num_proc, len(largest_first)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {(name, unit): pool.submit(_build_source_worker, (name, converted, data_dir, tmp, requested, False, unit))
+                   for _, name, converted, unit in largest_first}
         try:
             for name, _ in jobs:
-                result = futures[name].result()
-                if "error" in result:
-                    _raise_worker_error(result["error"])
-                yield name, result
+                results = []
+                for _, unit in units[name]:  # in unit order
+                    result = futures[(name, unit)].result()
+                    if "error" in result:
+                        _raise_worker_error(result["error"])
+                    results.append(result)
+                yield name, results[0] if units[name][0][1] is None else _merge_units(tmp, name, results)
         except BaseException:
             for future in futures.values():
                 future.cancel()
@@ -1164,7 +1272,7 @@ def build_pool(
         entries = []
         start = 0
         jobs = [(name, files.get(f"{name}.json")) for name in wanted]
-        for name, result in _build_sources(jobs, data_dir, tmp, sources is not None, progress, num_proc):
+        for name, result in _build_sources(jobs, data_dir, tmp, sources is not None, progress, num_proc, files):
             converted = dict(jobs)[name]
             if "skip" in result:
                 skipped[name] = result["skip"]
