@@ -47,11 +47,15 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import datasets
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim import prompts
-from dataoptim.boxes import format_box, normalize_box, xywh_to_xyxy
+from dataoptim import columns, prompts
+from dataoptim.boxes import PRECISION, format_box, format_value, normalize_box, xywh_to_xyxy
 from dataoptim.convert import image_in_folder
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors, jsonl_batches, row_tables
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, jsonl_batches
 from dataoptim.errors import ConfigError, InputError, MissingFileError, UnsafeInputError
 from dataoptim.io import iter_json_items, iter_jsonl, require_file
 from dataoptim.records import make_record, two_turns
@@ -159,6 +163,143 @@ def dataset_of(item: Mapping[str, Any]) -> str:
     if name not in REF_DATASETS:
         raise ValueError(f"'dataset_name' must be one of {', '.join(REF_DATASETS)}, found {name!r}")
     return name
+
+
+# -- the table path --------------------------------------------------------------------------------
+class Line(msgspec.Struct):
+    """The fields of a line of Shikra's ``REC_ref3_train.jsonl`` the table path reads (strict types: anything else goes to the row path)."""
+
+    img_path: str
+    expression: str
+    bbox: list[float]
+    width: int
+    height: int
+    dataset_name: Any = None
+    sent_id: int | str | None = None
+
+
+#: ``format_value(k / 1000)`` for k = 0..1000: the text of every rounded coordinate in [0, 1].
+_VALUE_TEXTS = pa.array([format_value(k / 10**PRECISION) for k in range(10**PRECISION + 1)], type=pa.string())
+
+
+def rounded_thousandths(values: np.ndarray) -> np.ndarray:
+    """``round(v, 3) * 1000`` as integers, for floats in [0, 1], exactly as Python's ``round`` gives it.
+
+    ``np.rint(v * 1000)`` is exact unless ``v * 1000`` lies within ``1e-6`` of a half (the product's
+    rounding error is below ``1.2e-13``): those few values are rounded by Python's ``round``
+    (correctly rounded, ties to even on the exact binary value).
+    """
+    scaled = values * 10**PRECISION
+    out = np.rint(scaled)
+    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(near):
+        out[i] = round(round(float(values[i]), PRECISION) * 10**PRECISION)
+    return out.astype(np.int64)
+
+
+def box_texts(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, slack: float = 0.01) -> pa.Array:
+    """:func:`dataoptim.boxes.normalize_box` then :func:`~dataoptim.boxes.format_box` over rows: ``[0.0, 0.106, 0.827, 1.0]``.
+
+    Args:
+        boxes: ``(n, 4)`` float64 pixel corners; widths, heights: ``(n,)`` integers.
+
+    Raises:
+        TablePathFailed: a size not positive, a value not finite, a corner further out than
+            ``slack``, or an empty or reversed box: the row path names it.
+    """
+    if len(boxes) == 0:
+        return pa.array([], type=pa.string())
+    if (widths <= 0).any() or (heights <= 0).any() or not np.isfinite(boxes).all():
+        raise TablePathFailed("an image size that is not positive, or a box value that is not finite")
+    sides = np.stack([widths, heights, widths, heights], axis=1).astype(np.float64)
+    rel = boxes / sides
+    if ((rel < -slack) | (rel > 1.0 + slack)).any():
+        raise TablePathFailed("a box outside its image")
+    clamped = np.clip(rel, 0.0, 1.0)
+    if ((clamped[:, 2] <= clamped[:, 0]) | (clamped[:, 3] <= clamped[:, 1])).any():
+        raise TablePathFailed("an empty or reversed box")
+    texts = [_VALUE_TEXTS.take(pa.array(rounded_thousandths(clamped[:, j]))) for j in range(4)]
+    return pc.binary_join_element_wise("[", texts[0], ", ", texts[1], ", ", texts[2], ", ", texts[3], "]", "")
+
+
+def filled_templates(kind: str, record_ids: list[str], values: pa.Array, seed: int = 0) -> pa.Array:
+    """:func:`fill_template` of each row's stable choice of Shikra's ``kind`` templates (:func:`dataoptim.prompts.stable_choice`) with its value.
+
+    A template holding its placeholder ``k`` times is cut into ``k + 1`` pieces once; each row
+    joins its template's pieces with its value.
+    """
+    templates = prompts.shikra_templates(kind)
+    picks = columns.stable_picks(record_ids, len(templates), seed)
+    pieces = [t.split(PLACEHOLDERS[kind]) for t in templates]
+    out = pa.nulls(len(record_ids), type=pa.string())
+    for holes in sorted({len(p) - 1 for p in pieces}):
+        chosen = np.array([len(p) - 1 == holes for p in pieces])[picks]
+        if not chosen.any():
+            continue
+        parts: list[Any] = []
+        for j in range(holes + 1):
+            parts.append(pa.array([p[j] if len(p) - 1 == holes else "" for p in pieces], type=pa.string()).take(pa.array(picks)))
+            if j < holes:
+                parts.append(values)
+        joined = pc.binary_join_element_wise(*parts, "") if holes else parts[0]
+        out = pc.if_else(pa.array(chosen), joined, out)
+    return out
+
+
+def line_tables(kind: str, path: Path, *, prefix: str, subset: str | None = None, seed: int = 0) -> Iterator[pa.Table]:
+    """The table path of :func:`line_to_record` over Shikra's file: records ``{prefix}{i}`` (``i`` the line's number among non-blank lines).
+
+    Lines are decoded by ``msgspec`` (:class:`Line`, :func:`dataoptim.builder.jsonl_batches`); boxes are
+    normalised and written by :func:`box_texts`, prompts filled by :func:`filled_templates`.
+
+    Raises:
+        TablePathFailed, msgspec errors: anything the row path must decide (a wrong type, a blank
+        expression, an unsafe or non-ASCII image path, a box it refuses, an unknown ``dataset_name``).
+    """
+    count = 0
+    for lines in jsonl_batches(path, Line):
+        n = len(lines)
+        keys = np.arange(count, count + n)
+        count += n
+        if subset is not None:
+            names = [line.dataset_name for line in lines]
+            if any(not isinstance(v, str) or v not in REF_DATASETS for v in names):
+                raise TablePathFailed("a dataset_name that is not one of the three")
+            keep = [v == subset for v in names]
+            lines = [line for line, k in zip(lines, keep) if k]
+            keys = keys[np.array(keep, dtype=bool)]
+            if not lines:
+                continue
+        img_paths = pa.array([line.img_path for line in lines], type=pa.string())
+        expressions = pa.array([line.expression for line in lines], type=pa.string())
+        if columns.any_blank(img_paths) or columns.any_blank(expressions) or not pc.all(pc.string_is_ascii(img_paths)).as_py():
+            raise TablePathFailed("a blank expression or image path, or a non-ASCII image path")
+        if columns._any(pc.match_substring_regex(img_paths, columns._BAD_IMAGE_RE)):
+            raise TablePathFailed("an unsafe image path")
+        if any(len(line.bbox) != 4 for line in lines):
+            raise TablePathFailed("a box that is not four numbers")
+        widths = np.fromiter((line.width for line in lines), dtype=np.int64, count=len(lines))
+        heights = np.fromiter((line.height for line in lines), dtype=np.int64, count=len(lines))
+        boxes = np.array([line.bbox for line in lines], dtype=np.float64).reshape(len(lines), 4)
+        texts = box_texts(boxes, widths, heights)
+        images = pc.binary_join_element_wise("coco/", pc.replace_substring_regex(img_paths, r"^.*/", ""), "")
+        digits = pc.extract_regex(images, r"(?P<d>\d+)\.[A-Za-z]+$").field("d")
+        try:
+            image_ids = pc.cast(digits, pa.int64())
+        except (pa.ArrowInvalid, OverflowError):
+            raise TablePathFailed("an image number that is not a 64-bit integer") from None
+        ids = columns.prefixed(prefix, pa.array(keys))
+        record_ids = ids.to_pylist()
+        if kind == "REC":
+            convs = columns.two_turns(filled_templates("REC", record_ids, expressions, seed), pc.binary_join_element_wise(texts, ".", ""))
+        else:
+            convs = columns.two_turns(filled_templates("REG", record_ids, texts, seed), expressions)
+        source, task = ("ref3rec", "rec") if kind == "REC" else ("ref3reg", "reg")
+        yield columns.record_table(
+            ids, images, convs, source=source, task=task,
+            question_id=[None if line.sent_id is None else str(line.sent_id) for line in lines],
+            image_id=image_ids, width=widths, height=heights,
+        )
 
 
 # -- the refs pickles -----------------------------------------------------------------------------
@@ -336,16 +477,7 @@ class Ref3Builder(SourceBuilder):
     def original_tables(self, split: str, files: Mapping[str, Path]):
         if "expressions" not in files:
             return None
-        return row_tables(self._shikra_lines(files["expressions"]))
-
-    def _shikra_lines(self, path: Path) -> Iterator[dict[str, Any]]:
-        """The table path's records of Shikra's file: lines decoded by ``msgspec``, converted as :meth:`_shikra_records` does."""
-        subset, count = self.config.subset, 0
-        for batch in jsonl_batches(path):
-            for item in batch:
-                if not subset or dataset_of(item) == subset:
-                    yield line_to_record(self.KIND, item, record_id=self.record_id(count), seed=self.config.seed)
-                count += 1
+        return line_tables(self.KIND, files["expressions"], prefix=self.record_id(""), subset=self.config.subset, seed=self.config.seed)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         if "expressions" in files:

@@ -152,15 +152,34 @@ def svit_files(draw, text):
     return files
 
 
+def _ref3_side(draw, size):
+    """Two corners on one axis of a ``size``-pixel side, as the vectorised box path must take them:
+    whole pixels, floats, values at a thousandth's half (rounding ties of ``round(v, 3)``), or a little
+    past the border (clamped, within the 1% slack)."""
+    mode = draw(st.sampled_from(["int", "float", "tie", "edge"]))
+    if mode == "int":
+        a = draw(st.integers(0, size // 2))
+        return a, draw(st.integers(a + 1, size))
+    if mode == "float":
+        a = draw(st.floats(0, size / 2))
+        return a, draw(st.floats(a + 1, size))
+    if mode == "tie":
+        k = draw(st.integers(0, 400))
+        return (k + 0.5) / 1000 * size, (draw(st.integers(k + 2, 998)) + 0.5) / 1000 * size
+    return -draw(st.floats(0, 0.009)) * size, size * (1 + draw(st.floats(0, 0.009)))
+
+
 @st.composite
 def ref3_files(draw, text):
     lines = []
     for _ in range(draw(st.integers(0, 4))):
         w, h = draw(st.integers(10, 900)), draw(st.integers(10, 900))
-        x1, y1 = draw(st.integers(0, w // 2)), draw(st.integers(0, h // 2))
-        lines.append({"img_path": f"COCO_train2014_{draw(st.integers(0, 10**6)):012d}.jpg", "expression": draw(text),
-                      "bbox": [x1, y1, draw(st.integers(x1 + 1, w)), draw(st.integers(y1 + 1, h))],
-                      "dataset_name": draw(st.sampled_from(["refcoco", "refcoco+", "refcocog"])), "height": h, "width": w})
+        (x1, x2), (y1, y2) = _ref3_side(draw, w), _ref3_side(draw, h)
+        line = {"img_path": draw(st.sampled_from(["", "train2014/"])) + f"COCO_train2014_{draw(st.integers(0, 10**6)):012d}.jpg", "expression": draw(text),
+                "bbox": [x1, y1, x2, y2], "dataset_name": draw(st.sampled_from(["refcoco", "refcoco+", "refcocog"])), "height": h, "width": w}
+        if draw(st.booleans()):
+            line["sent_id"] = draw(st.integers(0, 10**6))
+        lines.append(line)
     return {"REC_ref3_train.jsonl": "".join(json.dumps(line) + "\n" for line in lines)}
 
 
@@ -415,3 +434,38 @@ def test_list_pieces_cut_between_items_not_between_nested_objects(tmp_path):
         path.write_text(json.dumps(items, indent=indent))
         pieces = list(list_pieces(path, block=2048))
         assert len(pieces) > 5 and [json.loads(bytes(r)) for p in pieces for r in p] == items
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(1, 5000), st.lists(st.one_of(st.floats(-0.02, 1.02), st.integers(0, 1000).map(lambda k: (k + 0.5) / 1000),
+                                                                                     st.integers(0, 1000).map(lambda k: k / 1000)), min_size=4, max_size=4)), min_size=1, max_size=20))
+def test_vectorised_boxes_are_the_row_functions_boxes(rows):
+    """RefCOCO's box text by columns (:func:`box_texts`) is ``format_box(normalize_box(...))`` row by row, rounding ties
+    included; a box the row function refuses makes the column function hand over (TablePathFailed)."""
+    import numpy as np
+
+    from dataoptim.boxes import BoxError, format_box, normalize_box
+    from dataoptim.builder import TablePathFailed
+    from dataoptim.builders.ref3rec import box_texts
+
+    widths = np.array([w for w, _, _ in rows])
+    heights = np.array([h for _, h, _ in rows])
+    boxes = np.array([[f[0] * w, f[1] * h, f[2] * w, f[3] * h] for w, h, f in rows], dtype=np.float64)
+    try:
+        expected = [format_box(normalize_box(list(b), int(w), int(h))) for b, w, h in zip(boxes.tolist(), widths, heights)]
+    except BoxError:
+        expected = None
+    if expected is None:
+        with pytest.raises(TablePathFailed):
+            box_texts(boxes, widths, heights)
+    else:
+        assert box_texts(boxes, widths, heights).to_pylist() == expected
+
+
+def test_vectorised_rounding_is_pythons_round_at_every_thousandths_half():
+    import numpy as np
+
+    from dataoptim.builders.ref3rec import rounded_thousandths
+
+    values = np.array([(k + 0.5) / 1000 for k in range(1000)] + [np.nextafter((k + 0.5) / 1000, d) for k in range(1000) for d in (0, 1)] + [0.0625, 0.0005, 0.9995, 1.0, 0.0])
+    assert rounded_thousandths(values).tolist() == [round(round(float(v), 3) * 1000) for v in values]

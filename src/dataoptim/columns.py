@@ -78,20 +78,26 @@ def coco_image_paths(image_ids: np.ndarray, coco_split: str) -> pa.Array:
     return pc.binary_join_element_wise(f"coco/COCO_{coco_split}_", digits, ".jpg", "")
 
 
+def stable_picks(record_ids: Iterable[str], count: int, seed: int = 0) -> np.ndarray:
+    """The index :func:`dataoptim.prompts.stable_choice` picks among ``count`` options for each id (int64 array).
+
+    The same BLAKE2b hash of ``"{seed}:{record_id}"``, so every id keeps its prompt.
+    """
+    blake = hashlib.blake2b
+    ids = record_ids if isinstance(record_ids, Sequence) else list(record_ids)
+    return np.fromiter(
+        (int.from_bytes(blake(f"{seed}:{rid}".encode(), digest_size=8).digest(), "big") % count for rid in ids), dtype=np.int64, count=len(ids)
+    )
+
+
 def caption_prompts(record_ids: Iterable[str], seed: int = 0) -> pa.Array:
     """Human turns of caption records, ``<image>\\n{instruction}`` chosen as :func:`dataoptim.prompts.caption_prompt` does.
 
-    The choice is the same BLAKE2b hash of ``"{seed}:{record_id}"`` (so every id keeps its prompt);
-    the five prompts are taken from a dictionary, not rebuilt per row.
+    The choice is :func:`stable_picks` (so every id keeps its prompt); the five prompts are taken
+    from a dictionary, not rebuilt per row.
     """
     options = [f"{records.IMAGE_TOKEN}\n{text}" for text in prompts.CAPTION_INSTRUCTIONS]
-    count = len(options)
-    blake = hashlib.blake2b
-    picks = np.fromiter(
-        (int.from_bytes(blake(f"{seed}:{rid}".encode(), digest_size=8).digest(), "big") % count for rid in record_ids),
-        dtype=np.int8,
-    )
-    return pa.array(options, type=pa.string()).take(pa.array(picks))
+    return pa.array(options, type=pa.string()).take(pa.array(stable_picks(record_ids, len(options), seed)))
 
 
 def vqa_prompts(questions: Any) -> pa.Array:
