@@ -25,7 +25,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from dataoptim import columns
+from dataoptim.builder import TablePathFailed
 from dataoptim.builders.vqav2 import VQAv2, non_empty_text
 from dataoptim.convert import most_frequent
 
@@ -41,9 +46,28 @@ class Annotation(msgspec.Struct):
     answers: list[Answer]
 
 
-def most_frequent_answers(annotations: list[Annotation]) -> list[str]:
-    """The table path of :func:`most_frequent_answer` over decoded annotations (raises ValueError where it would)."""
-    return [most_frequent([non_empty_text(a.answer, "answer") for a in ann.answers]) for ann in annotations]
+def most_frequent_answers(annotations: list[Annotation]) -> pa.Array:
+    """The table path of :func:`most_frequent_answer` over decoded annotations, by columns.
+
+    Per annotation, the answer with the highest count, ties to the one met first (as
+    ``Counter.most_common(1)`` gives): the flat answers are sorted by (annotation, -count,
+    first position) and the first of each annotation is taken.
+
+    Raises:
+        TablePathFailed: an annotation without answers, or a blank answer (the row path names it).
+    """
+    lengths = np.fromiter((len(a.answers) for a in annotations), dtype=np.int64, count=len(annotations))
+    flat = pa.array([x.answer for a in annotations for x in a.answers], type=pa.string())
+    if (lengths == 0).any() or columns.any_blank(flat):
+        raise TablePathFailed("an annotation without answers, or a blank answer")
+    if len(flat) == 0:
+        return flat
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    codes = pc.dictionary_encode(flat).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    _, first, inverse, counts = np.unique(owner * (int(codes.max()) + 1) + codes, return_index=True, return_inverse=True, return_counts=True)
+    order = np.lexsort((first[inverse], -counts[inverse], owner))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return flat.take(pa.array(order[starts]))
 
 
 def most_frequent_answer(annotation: Mapping[str, Any]) -> str:

@@ -168,7 +168,7 @@ def joined_tables(
 
     Args:
         annotation_type: the ``msgspec`` struct of one annotation (with ``question_id: int``).
-        answers_of: decoded annotations -> their answers (raises :class:`TablePathFailed` on a bad one).
+        answers_of: decoded annotations -> their answers, a list or a string array (raises :class:`TablePathFailed` on a bad one).
         prefix: ``vqav2_`` (train) or ``vqav2_validation_``: the id is ``prefix + question_id``.
 
     Raises:
@@ -179,7 +179,8 @@ def joined_tables(
     top_level_keys_once(abuf, "annotations")
     anns = msgspec.json.decode(abuf, type=msgspec.defstruct("Annotations", [("annotations", list[annotation_type])])).annotations
     ann_ids = pa.array([a.question_id for a in anns], type=pa.int64())
-    answers = pa.array(answers_of(anns), type=pa.string())
+    answers = answers_of(anns)
+    answers = answers if isinstance(answers, pa.Array) else pa.array(answers, type=pa.string())
     del anns
     qbuf = load_bytes(questions)
     top_level_keys_once(qbuf, "questions")

@@ -66,7 +66,9 @@ def okvqa_files(draw, text):
     n = draw(st.integers(0, 3))
     qids = draw(unique_ints(0, 10**6, n))
     questions = [{"image_id": draw(st.integers(0, 10**6)), "question": draw(text), "question_id": q} for q in qids]
-    annotations = [{"question_id": q, "answers": [{"answer": draw(text), "answer_id": k} for k in range(draw(st.integers(1, 4)))]} for q in qids]
+    # answers from a small pool too, so counts tie (the first met wins) and differ
+    annotations = [{"question_id": q, "answers": [{"answer": draw(st.one_of(text, st.sampled_from(["yes", "no", "two"]))), "answer_id": k}
+                                                 for k in range(draw(st.integers(1, 10)))]} for q in qids]
     return {"OpenEnded_mscoco_train2014_questions.json": {"questions": questions},
             "mscoco_train2014_annotations.json": {"annotations": annotations}}
 
@@ -469,3 +471,16 @@ def test_vectorised_rounding_is_pythons_round_at_every_thousandths_half():
 
     values = np.array([(k + 0.5) / 1000 for k in range(1000)] + [np.nextafter((k + 0.5) / 1000, d) for k in range(1000) for d in (0, 1)] + [0.0625, 0.0005, 0.9995, 1.0, 0.0])
     assert rounded_thousandths(values).tolist() == [round(round(float(v), 3) * 1000) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text("<image>ax\n", max_size=20)), max_size=12), st.integers(0, 4), st.integers(0, 4))
+def test_token_counts_are_count_substring(texts, head, tail):
+    """The rules' count of ``<image>`` (numpy over the data buffer) is pyarrow's ``count_substring``, on sliced arrays too."""
+    from dataoptim.columns import token_counts
+
+    array = pa.array(texts, type=pa.string())
+    sliced = array.slice(min(head, len(texts)), max(0, len(texts) - head - tail))
+    for values in (array, sliced):
+        expected = [0 if c is None else c for c in pa.compute.count_substring(values, "<image>").to_pylist()]
+        assert token_counts(values, "<image>").tolist() == expected

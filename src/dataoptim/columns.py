@@ -198,6 +198,33 @@ def any_blank(values: Any) -> bool:
     return bool(values.null_count) or _any(pc.match_substring_regex(values, _BLANK_RE))
 
 
+def token_counts(values: pa.Array, token: str) -> np.ndarray:
+    """``pc.count_substring(values, token)`` as an int64 numpy array, for a token that cannot overlap itself
+    (no proper prefix of it is also a suffix, e.g. ``<image>``), found in the values' data buffer at once.
+
+    Occurrences of the token's first byte are found with numpy, kept where the following bytes
+    match, and given to the value holding them whole (one across two values counts for neither).
+    Nulls count 0.
+    """
+    raw = token.encode()
+    values = as_string_array(values)
+    n = len(values)
+    if n == 0 or values.buffers()[2] is None:
+        return np.zeros(n, dtype=np.int64)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    begin, end = int(offsets[0]), int(offsets[-1])
+    found = np.flatnonzero(data[begin: max(begin, end - len(raw) + 1)] == raw[0]) + begin
+    for j in range(1, len(raw)):
+        found = found[data[found + j] == raw[j]]
+    owner = np.searchsorted(offsets, found, side="right") - 1
+    whole = found + len(raw) <= offsets[owner + 1]
+    counts = np.bincount(owner[whole], minlength=n).astype(np.int64)
+    if values.null_count:
+        counts[~values.is_valid().to_numpy(zero_copy_only=False)] = 0
+    return counts
+
+
 def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
@@ -246,7 +273,7 @@ def rules_hold(table: pa.Table, *, require_image: bool = True) -> bool:
         return False
     if _any(pc.match_substring_regex(values, _BLANK_RE)):
         return False
-    tokens = pc.count_substring(values, records.IMAGE_TOKEN).to_numpy(zero_copy_only=False)
+    tokens = token_counts(values, records.IMAGE_TOKEN)
     first = position == 0
     if tokens[~first].any():
         return False
