@@ -12,9 +12,9 @@ DataOptim numbers the train entries in file order: ``textcaps_0`` is the first
 entry. The answer is ``caption_str`` as given; the image is the Open Images
 file ``open_images/{image_id}.jpg`` (TextCaps shares its images with TextVQA).
 
-Table path (:func:`caption_tables`): the file is split into entries and decoded
-:data:`dataoptim.columns.TABLE_ROWS` at a time with ``msgspec`` (the fields
-used only); records are built by columns.
+Table path (:func:`caption_tables`): the file is decoded in one pass with
+``msgspec`` (the fields used only) and converted
+:data:`dataoptim.columns.TABLE_ROWS` entries at a time; records are built by columns.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataoptim import columns
-from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, decode_list_batches, load_bytes, top_level_keys_once
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, load_bytes, top_level_keys_once
 from dataoptim.convert import caption_record
 from dataoptim.io import iter_json_list
 from dataoptim.records import check_image_path
@@ -44,6 +44,12 @@ class Entry(msgspec.Struct):
     image_height: int | None = None
 
 
+class CaptionsFile(msgspec.Struct):
+    """A TextCaps file as the table path reads it: its ``data`` list only."""
+
+    data: list[Entry]
+
+
 def caption_tables(path: Path, *, prefix: str, seed: int = 0) -> Iterator[pa.Table]:
     """The table path of :func:`entry_to_record` over a whole file: records ``{prefix}{index}`` in file order.
 
@@ -52,8 +58,9 @@ def caption_tables(path: Path, *, prefix: str, seed: int = 0) -> Iterator[pa.Tab
     """
     buffer = load_bytes(path)
     top_level_keys_once(buffer, "data")
+    everything = msgspec.json.decode(buffer, type=CaptionsFile).data  # one pass: the unused fields are skipped, not kept
     start = 0
-    for entries in decode_list_batches(buffer, Entry, key="data"):
+    for entries in (everything[k:k + columns.TABLE_ROWS] for k in range(0, len(everything), columns.TABLE_ROWS)):
         image_ids = pa.array([e.image_id for e in entries], type=pa.string())
         captions = pa.array([e.caption_str for e in entries], type=pa.string())
         if columns.any_blank(captions) or pc.any(pc.equal(image_ids, "")).as_py():
