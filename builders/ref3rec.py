@@ -53,7 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataoptim import columns, prompts
-from dataoptim.boxes import PRECISION, format_box, format_value, normalize_box, xywh_to_xyxy
+from dataoptim.boxes import format_box, normalize_box, xywh_to_xyxy
 from dataoptim.convert import image_in_folder
 from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, jsonl_batches
 from dataoptim.errors import ConfigError, InputError, MissingFileError, UnsafeInputError
@@ -178,50 +178,6 @@ class Line(msgspec.Struct):
     sent_id: int | str | None = None
 
 
-#: ``format_value(k / 1000)`` for k = 0..1000: the text of every rounded coordinate in [0, 1].
-_VALUE_TEXTS = pa.array([format_value(k / 10**PRECISION) for k in range(10**PRECISION + 1)], type=pa.string())
-
-
-def rounded_thousandths(values: np.ndarray) -> np.ndarray:
-    """``round(v, 3) * 1000`` as integers, for floats in [0, 1], exactly as Python's ``round`` gives it.
-
-    ``np.rint(v * 1000)`` is exact unless ``v * 1000`` lies within ``1e-6`` of a half (the product's
-    rounding error is below ``1.2e-13``): those few values are rounded by Python's ``round``
-    (correctly rounded, ties to even on the exact binary value).
-    """
-    scaled = values * 10**PRECISION
-    out = np.rint(scaled)
-    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
-    for i in np.flatnonzero(near):
-        out[i] = round(round(float(values[i]), PRECISION) * 10**PRECISION)
-    return out.astype(np.int64)
-
-
-def box_texts(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, slack: float = 0.01) -> pa.Array:
-    """:func:`dataoptim.boxes.normalize_box` then :func:`~dataoptim.boxes.format_box` over rows: ``[0.0, 0.106, 0.827, 1.0]``.
-
-    Args:
-        boxes: ``(n, 4)`` float64 pixel corners; widths, heights: ``(n,)`` integers.
-
-    Raises:
-        TablePathFailed: a size not positive, a value not finite, a corner further out than
-            ``slack``, or an empty or reversed box: the row path names it.
-    """
-    if len(boxes) == 0:
-        return pa.array([], type=pa.string())
-    if (widths <= 0).any() or (heights <= 0).any() or not np.isfinite(boxes).all():
-        raise TablePathFailed("an image size that is not positive, or a box value that is not finite")
-    sides = np.stack([widths, heights, widths, heights], axis=1).astype(np.float64)
-    rel = boxes / sides
-    if ((rel < -slack) | (rel > 1.0 + slack)).any():
-        raise TablePathFailed("a box outside its image")
-    clamped = np.clip(rel, 0.0, 1.0)
-    if ((clamped[:, 2] <= clamped[:, 0]) | (clamped[:, 3] <= clamped[:, 1])).any():
-        raise TablePathFailed("an empty or reversed box")
-    texts = [_VALUE_TEXTS.take(pa.array(rounded_thousandths(clamped[:, j]))) for j in range(4)]
-    return pc.binary_join_element_wise("[", texts[0], ", ", texts[1], ", ", texts[2], ", ", texts[3], "]", "")
-
-
 def filled_templates(kind: str, record_ids: list[str], values: pa.Array, seed: int = 0) -> pa.Array:
     """:func:`fill_template` of each row's stable choice of Shikra's ``kind`` templates (:func:`dataoptim.prompts.stable_choice`) with its value.
 
@@ -250,7 +206,7 @@ def line_tables(kind: str, path: Path, *, prefix: str, subset: str | None = None
     """The table path of :func:`line_to_record` over Shikra's file: records ``{prefix}{i}`` (``i`` the line's number among non-blank lines).
 
     Lines are decoded by ``msgspec`` (:class:`Line`, :func:`dataoptim.builder.jsonl_batches`); boxes are
-    normalised and written by :func:`box_texts`, prompts filled by :func:`filled_templates`.
+    normalised and written by :func:`dataoptim.columns.box_texts`, prompts filled by :func:`filled_templates`.
 
     Raises:
         TablePathFailed, msgspec errors: anything the row path must decide (a wrong type, a blank
@@ -281,7 +237,7 @@ def line_tables(kind: str, path: Path, *, prefix: str, subset: str | None = None
         widths = np.fromiter((line.width for line in lines), dtype=np.int64, count=len(lines))
         heights = np.fromiter((line.height for line in lines), dtype=np.int64, count=len(lines))
         boxes = np.array([line.bbox for line in lines], dtype=np.float64).reshape(len(lines), 4)
-        texts = box_texts(boxes, widths, heights)
+        texts = columns.box_texts(boxes, widths, heights)
         images = pc.binary_join_element_wise("coco/", pc.replace_substring_regex(img_paths, r"^.*/", ""), "")
         digits = pc.extract_regex(images, r"(?P<d>\d+)\.[A-Za-z]+$").field("d")
         try:

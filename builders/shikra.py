@@ -35,11 +35,15 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import datasets
+import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from dataoptim import columns
 from dataoptim.boxes import ImageSizes, format_boxes, load_image_sizes, normalize_box
 from dataoptim.convert import image_in_folder
-from dataoptim.builder import SourceBuilder, SourceConfig, annotation_errors, jsonl_batches, row_tables
+from dataoptim.builder import SourceBuilder, SourceConfig, TablePathFailed, annotation_errors, jsonl_batches
 from dataoptim.errors import MissingFileError
 from dataoptim.io import iter_jsonl
 from dataoptim.records import IMAGE_TOKEN, make_record, two_turns
@@ -117,6 +121,82 @@ def dialogue_to_record(item: Mapping[str, Any], *, record_id: str, size: tuple[i
                        image_id=posixpath.splitext(posixpath.basename(image))[0], width=width, height=height)
 
 
+class Dialogue(msgspec.Struct):
+    """The fields of a line of ``GPT4GEN_RD_BoxCoT_train.jsonl`` the table path reads (strict types: anything else goes to the row path)."""
+
+    img_path: str
+    question: str
+    cot_with_ans: str
+    boxes: list[list[float]] | None = None
+    question_boxes_seq: list[list[int]] | None = None
+    answer_boxes_seq: list[list[int]] | None = None
+
+
+def _placed(text: str, seq: list[list[int]] | None, texts: list[str]) -> str:
+    """:func:`place_boxes` with the boxes already written (``texts``); raises TablePathFailed where it raises."""
+    if not text.strip():
+        raise TablePathFailed("a blank text")
+    pieces = text.replace(PHRASE_START, "").split(PHRASE_END)
+    seq = seq or []
+    if len(pieces) - 1 != len(seq):
+        raise TablePathFailed("marks and box groups differ")
+    out = [pieces[0]]
+    for group, tail in zip(seq, pieces[1:]):
+        if not group or any(not 0 <= i < len(texts) for i in group):
+            raise TablePathFailed("an empty box group or an index out of range")
+        out.append(" " + ", ".join(texts[i] for i in group) + tail)
+    return "".join(out)
+
+
+def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[pa.Table]:
+    """The table path of :func:`dialogue_to_record` over Shikra's file: records ``{prefix}{i}`` for the ``i``-th non-blank line.
+
+    Lines are decoded by ``msgspec`` (:class:`Dialogue`); every box of a line whose texts mark
+    phrases is normalised and written by :func:`dataoptim.columns.box_texts` at once; the texts
+    are then put together line by line (:func:`place_boxes`'s rules, boxes already written).
+
+    Raises:
+        TablePathFailed, ValueError, msgspec errors: anything the row path must decide (a wrong type,
+        an unsafe or non-ASCII image path, an unknown image size, a bad box, marks that do not match).
+    """
+    count = 0
+    for lines in jsonl_batches(path, Dialogue):
+        img_paths = pa.array([line.img_path for line in lines], type=pa.string())
+        if columns.any_blank(img_paths) or not pc.all(pc.string_is_ascii(img_paths)).as_py() or columns._any(pc.match_substring_regex(img_paths, columns._BAD_IMAGE_RE)):
+            raise TablePathFailed("a blank, non-ASCII or unsafe image path")
+        images = pc.binary_join_element_wise("flickr30k/", pc.replace_substring_regex(img_paths, r"^.*/", ""), "").to_pylist()
+        known: dict[str, Any] = {}
+        found, owners, boxes = [], [], []
+        for k, (line, image) in enumerate(zip(lines, images)):
+            size = None
+            if PHRASE_END in line.question + line.cot_with_ans:  # as the row path looks sizes up
+                if image not in known:
+                    known[image] = sizes.get(image)
+                size = known[image]
+            found.append(size)
+            if PHRASE_END in line.question or PHRASE_END in line.cot_with_ans:
+                if line.boxes is None or size is None or any(len(b) != 4 for b in line.boxes):
+                    raise TablePathFailed("a marked line without boxes, or an image of unknown size, or a box that is not four numbers")
+                owners.extend([k] * len(line.boxes))
+                boxes.extend(line.boxes)
+        owner = np.array(owners, dtype=np.int64)
+        sides = np.array([found[k] for k in owners], dtype=np.int64).reshape(len(owners), 2)
+        texts = columns.box_texts(np.array(boxes, dtype=np.float64).reshape(len(boxes), 4), sides[:, 0], sides[:, 1]).to_pylist()
+        starts = np.searchsorted(owner, np.arange(len(lines) + 1))
+        humans, gpts = [], []
+        for k, line in enumerate(lines):
+            mine = texts[starts[k]:starts[k + 1]]
+            humans.append(f"{IMAGE_TOKEN}\n" + _placed(line.question, line.question_boxes_seq, mine))
+            gpts.append(_placed(line.cot_with_ans, line.answer_boxes_seq, mine))
+        ids = columns.prefixed(prefix, pa.array(np.arange(count, count + len(lines))))
+        count += len(lines)
+        yield columns.record_table(
+            ids, images, columns.two_turns(humans, gpts), source="shikra", task="dialogue",
+            image_id=[posixpath.splitext(posixpath.basename(image))[0] for image in images],
+            width=[None if size is None else size[0] for size in found], height=[None if size is None else size[1] for size in found],
+        )
+
+
 @dataclasses.dataclass
 class ShikraConfig(SourceConfig):
     """:class:`SourceConfig` plus ``image_dir``: the Flickr30K image folder, read for image sizes (headers only)."""
@@ -151,19 +231,8 @@ class Shikra(SourceBuilder):
         return ImageSizes(load_image_sizes(table) if table is not None else None, self.config.image_dir)
 
     def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table]:
-        """Lines decoded by ``msgspec`` and converted by :func:`dialogue_to_record`, as :meth:`original_records` does."""
-        path = files["dialogues"]
-        sizes = self.image_sizes()
-
-        def rows() -> Iterator[dict[str, Any]]:
-            index = 0
-            for batch in jsonl_batches(path):
-                for item in batch:
-                    size = sizes.get(image_path(item["img_path"])) if PHRASE_END in f"{item.get('question')}{item.get('cot_with_ans')}" else None
-                    yield dialogue_to_record(item, record_id=self.record_id(index), size=size)
-                    index += 1
-
-        return row_tables(rows())
+        """Lines decoded by ``msgspec`` and converted by columns (:func:`dialogue_tables`), as :meth:`original_records` does."""
+        return dialogue_tables(files["dialogues"], prefix=self.record_id(""), sizes=self.image_sizes())
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["dialogues"]

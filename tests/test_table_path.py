@@ -187,9 +187,34 @@ def ref3_files(draw, text):
 
 @st.composite
 def shikra_files(draw, text):
-    lines = [{"img_path": f"{draw(st.integers(0, 10**6))}.jpg", "question": draw(text), "cot_with_ans": draw(text), "boxes": []}
-             for _ in range(draw(st.integers(0, 3)))]
-    return {"GPT4GEN_RD_BoxCoT_train.jsonl": "".join(json.dumps(line) + "\n" for line in lines)}
+    """Dialogues with marked phrases and their box groups (boxes as ref3's: whole, float, tie, past the border), and sizes."""
+    lines, sizes = [], {}
+    for _ in range(draw(st.integers(0, 3))):
+        name = f"{draw(st.integers(0, 10**6))}.jpg"
+        w, h = draw(st.integers(10, 900)), draw(st.integers(10, 900))
+        boxes = []
+        for _ in range(draw(st.integers(0, 3))):
+            (x1, x2), (y1, y2) = _ref3_side(draw, w), _ref3_side(draw, h)
+            boxes.append([x1, y1, x2, y2])
+        texts, seqs = [], []
+        for _ in range(2):
+            pieces, seq = [draw(text)], []
+            for _ in range(draw(st.integers(0, 2)) if boxes else 0):
+                pieces.append(f"<ph_st>{draw(text)}<ph_ed>{draw(text)}")
+                seq.append(draw(st.lists(st.integers(0, len(boxes) - 1), min_size=1, max_size=2)))
+            texts.append("".join(pieces))
+            seqs.append(seq)
+        line = {"img_path": draw(st.sampled_from(["", "flickr30k-images/"])) + name, "question": texts[0], "cot_with_ans": texts[1], "boxes": boxes}
+        for key, seq in zip(("question_boxes_seq", "answer_boxes_seq"), seqs):
+            if seq or draw(st.booleans()):
+                line[key] = seq
+        if boxes or draw(st.booleans()):
+            sizes[name] = [w, h]
+        lines.append(line)
+    files = {"GPT4GEN_RD_BoxCoT_train.jsonl": "".join(json.dumps(line) + "\n" for line in lines)}
+    if sizes:
+        files["image_sizes.json"] = sizes
+    return files
 
 
 @st.composite
@@ -443,12 +468,11 @@ def test_list_pieces_cut_between_items_not_between_nested_objects(tmp_path):
                                                                                      st.integers(0, 1000).map(lambda k: k / 1000)), min_size=4, max_size=4)), min_size=1, max_size=20))
 def test_vectorised_boxes_are_the_row_functions_boxes(rows):
     """RefCOCO's box text by columns (:func:`box_texts`) is ``format_box(normalize_box(...))`` row by row, rounding ties
-    included; a box the row function refuses makes the column function hand over (TablePathFailed)."""
+    included; a box the row function refuses makes the column function refuse it (ValueError: the table path hands over)."""
     import numpy as np
 
     from dataoptim.boxes import BoxError, format_box, normalize_box
-    from dataoptim.builder import TablePathFailed
-    from dataoptim.builders.ref3rec import box_texts
+    from dataoptim.columns import box_texts
 
     widths = np.array([w for w, _, _ in rows])
     heights = np.array([h for _, h, _ in rows])
@@ -458,7 +482,7 @@ def test_vectorised_boxes_are_the_row_functions_boxes(rows):
     except BoxError:
         expected = None
     if expected is None:
-        with pytest.raises(TablePathFailed):
+        with pytest.raises(ValueError):
             box_texts(boxes, widths, heights)
     else:
         assert box_texts(boxes, widths, heights).to_pylist() == expected
@@ -467,7 +491,7 @@ def test_vectorised_boxes_are_the_row_functions_boxes(rows):
 def test_vectorised_rounding_is_pythons_round_at_every_thousandths_half():
     import numpy as np
 
-    from dataoptim.builders.ref3rec import rounded_thousandths
+    from dataoptim.columns import rounded_thousandths
 
     values = np.array([(k + 0.5) / 1000 for k in range(1000)] + [np.nextafter((k + 0.5) / 1000, d) for k in range(1000) for d in (0, 1)] + [0.0625, 0.0005, 0.9995, 1.0, 0.0])
     assert rounded_thousandths(values).tolist() == [round(round(float(v), 3) * 1000) for v in values]

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataoptim import prompts, records
+from dataoptim.boxes import PRECISION, format_value
 
 #: Rows per table the builders yield (``datasets`` writes each as one record batch).
 TABLE_ROWS = 50_000
@@ -280,3 +281,47 @@ def rules_hold(table: pa.Table, *, require_image: bool = True) -> bool:
     first_tokens = tokens[offsets[:-1]]
     with_image = has_image.to_numpy(zero_copy_only=False) if isinstance(has_image, pa.Array) else has_image.combine_chunks().to_numpy(zero_copy_only=False)
     return bool((first_tokens[with_image] == 1).all() and (first_tokens[~with_image] == 0).all())
+
+
+#: ``format_value(k / 1000)`` for k = 0..1000: the text of every rounded coordinate in [0, 1].
+_VALUE_TEXTS = pa.array([format_value(k / 10**PRECISION) for k in range(10**PRECISION + 1)], type=pa.string())
+
+
+def rounded_thousandths(values: np.ndarray) -> np.ndarray:
+    """``round(v, 3) * 1000`` as integers, for floats in [0, 1], exactly as Python's ``round`` gives it.
+
+    ``np.rint(v * 1000)`` is exact unless ``v * 1000`` lies within ``1e-6`` of a half (the product's
+    rounding error is below ``1.2e-13``): those few values are rounded by Python's ``round``
+    (correctly rounded, ties to even on the exact binary value).
+    """
+    scaled = values * 10**PRECISION
+    out = np.rint(scaled)
+    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.flatnonzero(near):
+        out[i] = round(round(float(values[i]), PRECISION) * 10**PRECISION)
+    return out.astype(np.int64)
+
+
+def box_texts(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, slack: float = 0.01) -> pa.Array:
+    """:func:`dataoptim.boxes.normalize_box` then :func:`~dataoptim.boxes.format_box` over rows: ``[0.0, 0.106, 0.827, 1.0]``.
+
+    Args:
+        boxes: ``(n, 4)`` float64 pixel corners; widths, heights: ``(n,)`` integers.
+
+    Raises:
+        ValueError: a size not positive, a value not finite, a corner further out than
+            ``slack``, or an empty or reversed box: the row path names it.
+    """
+    if len(boxes) == 0:
+        return pa.array([], type=pa.string())
+    if (widths <= 0).any() or (heights <= 0).any() or not np.isfinite(boxes).all():
+        raise ValueError("an image size that is not positive, or a box value that is not finite")
+    sides = np.stack([widths, heights, widths, heights], axis=1).astype(np.float64)
+    rel = boxes / sides
+    if ((rel < -slack) | (rel > 1.0 + slack)).any():
+        raise ValueError("a box outside its image")
+    clamped = np.clip(rel, 0.0, 1.0)
+    if ((clamped[:, 2] <= clamped[:, 0]) | (clamped[:, 3] <= clamped[:, 1])).any():
+        raise ValueError("an empty or reversed box")
+    texts = [_VALUE_TEXTS.take(pa.array(rounded_thousandths(clamped[:, j]))) for j in range(4)]
+    return pc.binary_join_element_wise("[", texts[0], ", ", texts[1], ", ", texts[2], ", ", texts[3], "]", "")
