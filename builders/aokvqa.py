@@ -45,9 +45,12 @@ from pathlib import Path
 from typing import AbstractSet, Any, Iterator, Mapping
 
 import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from dataoptim.builder import SourceBuilder, annotation_errors, decode_list_batches, load_bytes, row_tables, top_level_keys_once
+from dataoptim import columns
+from dataoptim.builder import SourceBuilder, TablePathFailed, annotation_errors, decode_list_batches, load_bytes, top_level_keys_once
 from dataoptim.convert import coco_image_path
 from dataoptim.errors import InputError, MissingFileError
 from dataoptim.io import iter_json_array, iter_json_list, read_json
@@ -129,6 +132,70 @@ def question_to_record(item: Mapping[str, Any], *, record_id: str, coco_split: s
         record_id, coco_image_path(image_id, coco_split), two_turns(mc_prompt(question, choices), mc_answer(correct)),
         source="aokvqa", task="mcvqa", question_id=question_id, image_id=image_id,
     )
+
+
+class Question(msgspec.Struct):
+    """The fields of an A-OKVQA question the table path reads (strict types: anything else goes to the row path)."""
+
+    question_id: str
+    image_id: int
+    question: str
+    choices: list[str]
+    correct_choice_idx: int
+
+
+def _mc_pieces() -> list[str]:
+    """The fixed text of :func:`dataoptim.prompts.mc_prompt` around the question and the four choices (taken from it, not restated)."""
+    marks = [f"\x00{k}\x00" for k in range(len(MC_LETTERS) + 1)]
+    text = mc_prompt(marks[0], marks[1:])
+    pieces = []
+    for mark in marks:
+        head, text = text.split(mark)
+        pieces.append(head)
+    return pieces + [text]
+
+
+def question_tables(path: Path, *, prefix: str, split: str, lists: Mapping[str, AbstractSet[int]]) -> Iterator[pa.Table]:
+    """The table path of :func:`question_to_record` over an A-OKVQA file, by columns (ids ``{prefix}{question_id}``, file order).
+
+    Raises:
+        TablePathFailed, ValueError, msgspec errors: anything the row path must decide (a wrong type, a
+        blank question or id, not four choices, a choice index out of range, an image in no 2014 list).
+    """
+    pieces = _mc_pieces()
+    answers = pa.array([mc_answer(k) for k in range(len(MC_LETTERS))], type=pa.string())
+    val2014, train2014 = lists.get("val2014"), lists.get("train2014")
+    for questions in decode_list_batches(path, Question):
+        n = len(questions)
+        qids = pa.array([q.question_id for q in questions], type=pa.string())
+        texts = pa.array([q.question for q in questions], type=pa.string())
+        image_ids = np.fromiter((q.image_id for q in questions), dtype=np.int64, count=n)
+        correct = np.fromiter((q.correct_choice_idx for q in questions), dtype=np.int64, count=n)
+        if any(len(q.choices) != len(MC_LETTERS) for q in questions) or ((correct < 0) | (correct >= len(MC_LETTERS))).any():
+            raise TablePathFailed("not four choices, or a correct choice out of range")
+        if columns.any_blank(qids) or columns.any_blank(texts):
+            raise TablePathFailed("a blank question or question id")
+        choices = pa.array([c for q in questions for c in q.choices], type=pa.string())
+        ids = pa.array(image_ids)
+        if val2014 is not None:
+            in_val = pc.is_in(ids, value_set=pa.array(sorted(val2014), type=pa.int64()))
+            if train2014 is not None and not pc.all(pc.or_(in_val, pc.is_in(ids, value_set=pa.array(sorted(train2014), type=pa.int64())))).as_py():
+                raise TablePathFailed("an image in neither COCO 2014 list")
+        elif train2014 is not None:
+            in_val = pc.invert(pc.is_in(ids, value_set=pa.array(sorted(train2014), type=pa.int64())))
+        elif split == "validation":
+            in_val = pa.array(np.ones(n, dtype=bool))
+        else:
+            raise TablePathFailed("no COCO 2014 image list for a train question")
+        images = pc.if_else(in_val, columns.coco_image_paths(image_ids, "val2014"), columns.coco_image_paths(image_ids, "train2014"))
+        parts: list[Any] = [pieces[0], texts]
+        for k in range(len(MC_LETTERS)):
+            parts += [pieces[k + 1], choices.take(pa.array(np.arange(n) * len(MC_LETTERS) + k))]
+        prompts = pc.binary_join_element_wise(*parts, pieces[-1], "")
+        yield columns.record_table(
+            columns.prefixed(prefix, qids), images, columns.two_turns(prompts, answers.take(pa.array(correct))),
+            source="aokvqa", task="mcvqa", question_id=qids, image_id=ids,
+        )
 
 
 def read_split_file(path: Path) -> dict[str, frozenset[int]]:
@@ -225,21 +292,14 @@ class AOKVQA(SourceBuilder):
         return self._coco2014_lists
 
     def original_tables(self, split: str, files: Mapping[str, Path]) -> Iterator[pa.Table] | None:
-        """The questions decoded by ``msgspec`` and converted by :func:`question_to_record`, as :meth:`original_records` does.
+        """The questions decoded by ``msgspec`` and converted by columns (:func:`question_tables`), as :meth:`original_records` does.
 
         The COCO 2014 id lists come from the same :meth:`coco2014_lists` (read once per builder).
         """
         lists = self.coco2014_lists()
         if split == "train" and not lists:
             return None  # the row path names what is missing
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for batch in decode_list_batches(files["questions"], Any):
-                for item in batch:
-                    coco_split = coco2014_split(item["image_id"], split, val2014=lists.get("val2014"), train2014=lists.get("train2014"))
-                    yield question_to_record(item, record_id=self.record_id(item["question_id"], split), coco_split=coco_split)
-
-        return row_tables(rows())
+        return question_tables(files["questions"], prefix=self.record_id("", split), split=split, lists=lists)
 
     def original_records(self, split: str, files: Mapping[str, Path]) -> Iterator[dict[str, Any]]:
         path = files["questions"]

@@ -222,7 +222,9 @@ def aokvqa_files(draw, text):
     ids = draw(unique_ints(0, 10**6, draw(st.integers(0, 3))))
     items = [{"question_id": draw(CLEAN) + str(k), "image_id": i, "question": draw(text), "choices": [draw(text) for _ in range(4)],
               "correct_choice_idx": draw(st.integers(0, 3)), "direct_answers": []} for k, i in enumerate(ids)]
-    split = {"val2014": [i for i in ids if draw(st.booleans())]}
+    in_val = {i for i in ids if draw(st.booleans())}
+    lists = {"val2014": sorted(in_val), "train2014": sorted(set(ids) - in_val)}
+    split = {key: lists[key] for key in draw(st.sampled_from([("val2014",), ("train2014",), ("val2014", "train2014")]))}
     return {"aokvqa_v1p0_train.json": items, "coco2014_image_split.json": split}
 
 
