@@ -116,10 +116,15 @@ def part_tables(part: str, path: Path) -> Iterator[pa.Table]:
                 text = pc.replace_substring(text, mark, "")
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        first = np.zeros(len(text), dtype=bool)
-        first[offsets[:-1]] = True
-        needs = pc.and_(pa.array(first), pc.invert(pc.match_substring(text, IMAGE_TOKEN)))
-        text = pc.if_else(needs, pc.binary_join_element_wise(f"{IMAGE_TOKEN}\n", text, ""), text)
+        # '<image>\n' before each first turn without it: only the first turns are searched and copied,
+        # then one take puts the new first turns in place
+        firsts = text.take(pa.array(offsets[:-1]))
+        needs = np.flatnonzero(columns.token_counts(firsts, IMAGE_TOKEN) == 0)
+        if len(needs):
+            fixed = pc.binary_join_element_wise(f"{IMAGE_TOKEN}\n", firsts.take(pa.array(needs)), "")
+            order = np.arange(len(text), dtype=np.int64)
+            order[offsets[:-1][needs]] = len(text) + np.arange(len(needs))
+            text = pa.concat_arrays([columns.as_string_array(text), fixed]).take(pa.array(order))
         n = len(lengths)
         yield columns.record_table(
             columns.prefixed(f"svit_{part}_", pa.array(np.arange(count, count + n))),
