@@ -644,19 +644,31 @@ def _piece(mapped: mmap.mmap, start: int, stop: int) -> list:
 
 
 def _pieces(mapped: mmap.mmap, size: int, block: int) -> Iterator[list]:
-    block = max(block, 4)
+    """The cuts of :func:`list_pieces`, at the same places as reading the file ``block`` bytes at a time would
+    give (the first read ``max(block, 4)``, a window of at least ``2 * block`` bytes read): ``read`` is the end
+    of what such reads would have read, so the pieces, and the tables built from them, do not depend on
+    the file being mapped."""
+    read = min(max(block, 4), size)
     pos = 3 if mapped[:3] == b"\xef\xbb\xbf" else 0
-    pos = _BLANKS.match(mapped, pos).end()
-    if pos == size:
-        raise TablePathFailed("an empty file")
+    pos = _BLANKS.match(mapped, pos, read).end()
+    while pos == read:
+        if read == size:
+            raise TablePathFailed("an empty file")
+        read = min(read + block, size)
+        pos = _BLANKS.match(mapped, pos, read).end()
     if mapped[pos] != ord("["):
         raise TablePathFailed("not a JSON list")
     pos += 1
     boundary = None
     release = hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED")
-    stop = pos + 2 * block
+    eof = False
     while True:
-        if stop >= size:
+        if not eof and read - pos < 2 * block:
+            eof = read == size  # a read past the end gives nothing
+            read = min(read + block, size)
+            if not eof:
+                continue
+        if eof:
             try:
                 items = _last_piece(mapped, pos, size)
             except msgspec.MsgspecError as exc:
@@ -664,9 +676,9 @@ def _pieces(mapped: mmap.mmap, size: int, block: int) -> Iterator[list]:
             yield items
             return
         if boundary is None:  # items are objects: a cut is '}' ',' '{' followed by the first item's first key
-            first = _FIRST_KEY.match(mapped, pos)
+            first = _FIRST_KEY.match(mapped, pos, read)
             boundary = re.compile(_BOUNDARY.pattern + (rb"(?=[ \t\r\n]*" + re.escape(first.group(1)) + rb"[ \t\r\n]*:)" if first else b""))
-        cuts = _last_cuts(boundary, mapped, 8, pos, stop)
+        cuts = _last_cuts(boundary, mapped, 8, pos, read)
         for match in cuts[::-1]:  # the last 8 cuts at most: a fault in the JSON must not cost a parse per cut
             try:
                 items = _piece(mapped, pos, match.start() + 1)
@@ -676,12 +688,12 @@ def _pieces(mapped: mmap.mmap, size: int, block: int) -> Iterator[list]:
             pos = match.end() - 1
             if release and pos > mmap.PAGESIZE:  # pages behind the cut are not read again
                 mapped.madvise(mmap.MADV_DONTNEED, 0, pos - pos % mmap.PAGESIZE)
-            stop = pos + 2 * block
             break
         else:
-            if cuts and stop - pos > max(4 * block, 1 << 20):
+            if cuts and read - pos > max(4 * block, 1 << 20):
                 raise TablePathFailed("no cut of the list decodes")
-            stop += block  # no cut that decodes yet (a long item, or cuts in strings): read on
+            eof = read == size  # no cut that decodes yet (a long item, or cuts in strings): read on
+            read = min(read + block, size)
 
 
 def _last_piece(mapped: mmap.mmap, start: int, size: int) -> list:

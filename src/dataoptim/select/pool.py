@@ -837,7 +837,7 @@ def _merge_units(tmp: Path, name: str, results: Sequence[dict[str, Any]]) -> dic
             if not result["rows"]:
                 continue
             unit = _unit_path(tmp, name, k)
-            with pa.memory_map(str(unit)) as source:
+            with pa.OSFile(str(unit)) as source:  # read a batch at a time (a mapping would count the whole file in RSS)
                 reader = pa.ipc.open_file(source)
                 for i in range(reader.num_record_batches):
                     starts.append(rows)
