@@ -164,7 +164,11 @@ def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[p
         img_paths = pa.array([line.img_path for line in lines], type=pa.string())
         if columns.any_blank(img_paths) or not pc.all(pc.string_is_ascii(img_paths)).as_py() or columns._any(pc.match_substring_regex(img_paths, columns._BAD_IMAGE_RE)):
             raise TablePathFailed("a blank, non-ASCII or unsafe image path")
-        images = pc.binary_join_element_wise("flickr30k/", pc.replace_substring_regex(img_paths, r"^.*/", ""), "").to_pylist()
+        names = pc.replace_substring_regex(img_paths, r"^.*/", "")
+        # posixpath.splitext's stem: up to the last dot, unless only dots come before it (by columns: datasets
+        # replaces this module's posixpath with its streaming versions, which cost a URL parse per call)
+        stems = pc.replace_substring_regex(names, r"^(.*[^.].*)\.[^.]*$", r"\1")
+        images = pc.binary_join_element_wise("flickr30k/", names, "").to_pylist()
         known: dict[str, Any] = {}
         found, owners, boxes = [], [], []
         for k, (line, image) in enumerate(zip(lines, images)):
@@ -192,7 +196,7 @@ def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[p
         count += len(lines)
         yield columns.record_table(
             ids, images, columns.two_turns(humans, gpts), source="shikra", task="dialogue",
-            image_id=[posixpath.splitext(posixpath.basename(image))[0] for image in images],
+            image_id=stems,
             width=[None if size is None else size[0] for size in found], height=[None if size is None else size[1] for size in found],
         )
 

@@ -190,7 +190,8 @@ def shikra_files(draw, text):
     """Dialogues with marked phrases and their box groups (boxes as ref3's: whole, float, tie, past the border), and sizes."""
     lines, sizes = [], {}
     for _ in range(draw(st.integers(0, 3))):
-        name = f"{draw(st.integers(0, 10**6))}.jpg"
+        name = f"{draw(st.integers(0, 10**6))}" + draw(st.sampled_from([".jpg", ".jpg", ".b.jpg", "", "..jpg", "."]))  # the image id is the stem
+        name = draw(st.sampled_from(["", ".", ".."])) + name if draw(st.integers(0, 4)) == 0 else name
         w, h = draw(st.integers(10, 900)), draw(st.integers(10, 900))
         boxes = []
         for _ in range(draw(st.integers(0, 3))):
