@@ -136,6 +136,8 @@ def _placed(text: str, seq: list[list[int]] | None, texts: list[str]) -> str:
     """:func:`place_boxes` with the boxes already written (``texts``); raises TablePathFailed where it raises."""
     if not text.strip():
         raise TablePathFailed("a blank text")
+    if not seq and PHRASE_END not in text:
+        return text.replace(PHRASE_START, "")
     pieces = text.replace(PHRASE_START, "").split(PHRASE_END)
     seq = seq or []
     if len(pieces) - 1 != len(seq):
