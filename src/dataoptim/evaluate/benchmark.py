@@ -476,8 +476,48 @@ def _mc_choices(text: str) -> list[str] | None:
     return None
 
 
+def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """GQA's short answers by question id, read from GQA question files.
+
+    A GQA question file (``val_balanced_questions.json``, ``testdev_balanced_questions.json``, ...) is
+    one JSON object keyed by question id whose values hold both ``answer`` (the short answer, e.g.
+    ``"no"``) and ``fullAnswer`` (the sentence DataOptim trains on, ``"No, it is clear."``). GQA's
+    official ``eval.py`` compares predictions with ``answer``.
+
+    Args:
+        paths: one file or several (later files win on a repeated id).
+
+    Returns:
+        ``{question_id: answer}``, ids as in the files (leading zeros kept).
+
+    Raises:
+        MissingFileError: a file does not exist.
+        InputError: not JSON, not an object keyed by question id, or a question without a string
+            ``answer`` (naming file, question id and field).
+    """
+    found: dict[str, str] = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
+        what = "GQA question file"
+        questions = read_json(path, expect=dict, what=what)
+        for index, (qid, question) in enumerate(questions.items()):
+            value = question.get("answer") if isinstance(question, Mapping) else None
+            if not isinstance(value, str):
+                raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
+                                 "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
+                                 file=path, record=index, id=str(qid), field="answer")
+            found[str(qid)] = value
+    return found
+
+
+def _gqa_question_id(rec: Mapping[str, Any], rid: str) -> str:
+    """The GQA question id of a GQA record: its ``question_id`` column, else the id after its last ``_`` (``gqa_testdev_201307251``)."""
+    qid = rec.get("question_id")
+    return str(qid) if qid not in (None, "") else rid.rsplit("_", 1)[-1]
+
+
 def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = None,
-                 tasks: Sequence[str] | None = None) -> list[dict]:
+                 tasks: Sequence[str] | None = None,
+                 answers: str | Path | Sequence[str | Path] | Mapping[str, str] | None = None) -> list[dict]:
     """Turn builder records (hold-out split) into canonical items.
 
     For each record (``id``, ``image``, ``conversations``, ``task``, ``source``):
@@ -490,19 +530,32 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     free text -> ``caption``). A record without ``task`` is a caption only if it
     has one exchange; otherwise it needs ``task``.
 
+    GQA records: their gpt turn is GQA's ``fullAnswer`` sentence (DataOptim's training answer),
+    but GQA's official exact match (``eval.py``) compares the prediction with GQA's short
+    ``answer``, which a record does not hold; against the sentence no short answer could ever
+    match. So a GQA record's reference is its short answer from ``answers`` (GQA's question
+    file, :func:`gqa_short_answers`), looked up by the record's ``question_id`` column (else the
+    id after its last ``_``); the sentence is kept as ``full_answer``.
+
     Args:
         records: a ``datasets.Dataset``, a list of dicts, or any iterable of records.
         file: where they came from (for messages).
         tasks: keep only items of these benchmark tasks.
+        answers: GQA question file(s) (or a ready ``{question_id: answer}`` mapping) giving the
+            short answers of GQA records; needed only when GQA records are kept.
 
     Raises:
         InputError: a record without ``id``/``conversations``, with no gpt turn,
-            or with a ``task`` that maps to no benchmark task.
+            or with a ``task`` that maps to no benchmark task; a GQA record kept without
+            ``answers``, or whose question id is not in them.
         RecordError: a record that breaks the record rules (DESIGN §2, :func:`dataoptim.records.validate_record`).
     """
     from dataoptim.evaluate.metrics import extract_choice
     from dataoptim.records import validate_record
 
+    short = None
+    if answers is not None:
+        short = {str(k): v for k, v in answers.items()} if isinstance(answers, Mapping) else gqa_short_answers(answers)
     items = []
     for index, rec in enumerate(records):
         if not isinstance(rec, Mapping):
@@ -561,7 +614,18 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
             choices = _mc_choices(question)
             if choices:
                 item["choices"] = choices
-        elif task in ("grounding", "gqa", "pope"):
+        elif task == "gqa":
+            if short is None:
+                raise InputError("a GQA record's answer is GQA's fullAnswer sentence, but GQA's exact match scores the short "
+                                 "'answer': give GQA's question file (answers= / --answers, e.g. testdev_balanced_questions.json)",
+                                 file=file, record=index, id=str(rid), field="answer")
+            qid = _gqa_question_id(rec, str(rid))
+            if qid not in short:
+                raise InputError(f"GQA question {qid!r} is not in the GQA question file(s) given as answers",
+                                 file=file, record=index, id=str(rid), field="question_id")
+            item["answer"] = short[qid]
+            item["full_answer"] = answer
+        elif task in ("grounding", "pope"):
             item["answer"] = answer
         else:
             item["answers"] = [answer]
@@ -631,7 +695,8 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         format: one of :data:`FORMATS`; ``"auto"`` uses :func:`detect_format`
             (and, for in-memory data, ``conversations`` -> records, else canonical).
         task: the task for a LLaVA question file (default: from its name).
-        answers: answer file(s) for a LLaVA question file (see :func:`read_llava`).
+        answers: answer file(s) for a LLaVA question file (see :func:`read_llava`), or GQA question
+            file(s) for the GQA records of a records benchmark (see :func:`from_records`).
         task_map: ``{name: task}`` for DataOptim prefixes / LLaVA file names.
         tasks: for records, keep only these benchmark tasks.
 
@@ -646,9 +711,13 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         if format == "auto":
             first = next(iter(rows), None) if isinstance(rows, Sequence) or hasattr(rows, "column_names") else None
             format = "records" if isinstance(first, Mapping) and "conversations" in first else "canonical"
+        if task is not None and format != "llava":
+            raise ConfigError(f"task applies to LLaVA question files only (this benchmark reads as {format!r})")
         if format == "records":
-            return from_records(rows, tasks=tasks)
+            return from_records(rows, tasks=tasks, answers=answers)
         if format == "canonical":
+            if answers is not None:
+                raise ConfigError("answers apply to LLaVA question files and records (GQA question files) only (this benchmark reads as 'canonical')")
             return check_items(rows)
         raise ConfigError(f"format {format!r} needs a file path")
     path = Path(source)
@@ -656,15 +725,17 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         raise MissingFileError("benchmark not found", file=path)
     if format == "auto":
         format = detect_format(path)
-    if (task is not None or answers is not None) and format != "llava":
-        raise ConfigError(f"task/answers apply to LLaVA question files only (this benchmark reads as {format!r})", file=path)
+    if task is not None and format != "llava":
+        raise ConfigError(f"task applies to LLaVA question files only (this benchmark reads as {format!r})", file=path)
+    if answers is not None and format not in ("llava", "records"):
+        raise ConfigError(f"answers apply to LLaVA question files and records (GQA question files) only (this benchmark reads as {format!r})", file=path)
     if format == "canonical":
         return read_canonical(path)
     if format == "dataoptim":
         return read_dataoptim(path, task_map=task_map)
     if format == "llava":
         return read_llava(path, task=task, answers=answers, task_map=task_map)
-    return from_records(_load_records(path), file=str(path), tasks=tasks)
+    return from_records(_load_records(path), file=str(path), tasks=tasks, answers=answers)
 
 
 def _load_records(path: Path) -> Iterable[Mapping[str, Any]]:

@@ -59,7 +59,8 @@ def register(app) -> None:
 
     fmt_help = "Benchmark format: auto, canonical, dataoptim, llava, records."
     task_help = "Task of a LLaVA question file (vqa, textvqa, gqa, mc, aokvqa, caption, grounding, pope, mme); default from its name."
-    answers_help = "Answer/annotation file(s) for a LLaVA question file (repeatable)."
+    answers_help = ("Answer/annotation file(s) for a LLaVA question file, or GQA question file(s) (short answers) "
+                    "for the GQA records of a records benchmark (repeatable).")
     map_help = "NAME=TASK: the task of a DataOptim prefix or LLaVA file name (repeatable)."
     cider_help = "CIDEr tokenisation: ptb (official, pycocoevalcap's Java PTBTokenizer) or simple (no Java; not official)."
     lenient_help = "Friendlier answer readings (B., (B), 1e-1 boxes, any-case yes/no...): NOT official; labelled so in scores.json."
