@@ -491,6 +491,8 @@ POOL_ROWS = [
     Case("pool", "output is a folder with a sources/ sub-folder and the user's files (not a pool: never replaced)",
          options(output_is_folder=True, with_sources=True), ConfigError, ("pool", "not a pool; refusing to replace")),
     Case("pool", "a file that names no source is ignored", setter(files={"notes.json": {"a": 1}, "readme.txt": "hi"}), None),
+    Case("pool", "--data-dir names a .zip archive that does not exist", both(options(data_dir="data.zip"), _names(file="data.zip")),
+         MissingFileError, ("{file}", "data archive not found")),
 ]
 
 SELECT_ROWS = [
@@ -503,6 +505,8 @@ SELECT_ROWS = [
     Case("select", "--boxes sideways", options(boxes="sideways"), ConfigError, ("must be one of original, padded, padded-exact", "'sideways'")),
     Case("select", "--boxes padded, a record's image not in --image-sizes", both(setter(ids="coco_0\nref3rec_287603\n"), options(boxes="padded", image_sizes={"1.jpg": [640, 480]})),
          MissingFileError, ("{file}", "record 1 (id 'ref3rec_287603')", "field 'image'", "size of image 'coco/COCO_train2014_000000544238.jpg'")),
+    Case("select", "--boxes padded, --image-sizes file is an empty table ({})", options(boxes="padded", image_sizes={}), InputError,
+         ("sizes.json", "image-size file is empty")),
     Case("select", "--boxes padded, --image-sizes file truncated", options(boxes="padded", image_sizes=b'{"1.jpg": [640, 4'), InputError,
          ("sizes.json", "image-size file", "not valid JSON")),
     Case("select", "--boxes padded-exact, a box the exact conversion cannot place (here none: ref3rec's box is valid)",
@@ -780,6 +784,7 @@ BOXES_ROWS = [
     Case("boxes", "image size unknown", _sizes({"0.jpg": [30, 20]}), MissingFileError, ("in.json", _R, "field 'image'", "size of image 'coco/1.jpg'")),
     Case("boxes", "size table: a width of zero", _sizes({"1.jpg": [0, 30]}), InputError, ("{file}", "field '1.jpg'")),
     Case("boxes", "size table: not an object", _sizes([[40, 30]]), InputError, ("{file}", "dict")),
+    Case("boxes", "size table: empty ({})", _sizes({}), InputError, ("{file}", "image-size file is empty")),
     Case("boxes", "size table: nested 100,000 deep", _sizes(DEEP_JSON.encode()), InputError, ("{file}", "image-size file is nested too deeply")),
     Case("boxes", "size table: truncated", _sizes(b'{"1.jpg": [40, 3'), InputError, ("{file}", "not valid JSON")),
     Case("boxes", "image path with '..' (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="../outside.jpg"))), RecordError, ("{file}", _R, "field 'image'", "inside the image folder")),

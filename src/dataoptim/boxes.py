@@ -616,11 +616,14 @@ def load_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
 
     Raises:
         MissingFileError: no such file.
-        InputError: not a JSON object of sizes (names the key at fault).
+        InputError: not a JSON object of sizes (names the key at fault); an empty object (``{}``:
+            it could size no image, and a given table that is empty is a mistake, not "no table").
     """
     from dataoptim.io import read_json
 
     raw = read_json(path, expect=dict, what="image-size file")
+    if not raw:
+        raise InputError('image-size file is empty ({}): it must map images to [width, height], e.g. {"flickr30k/1.jpg": [500, 333]}', file=path)
     sizes: dict[str, tuple[int, int]] = {}
     for key, value in raw.items():
         if isinstance(value, Mapping):

@@ -1095,7 +1095,7 @@ def build_pool(
         A :class:`BuildReport`.
 
     Raises:
-        MissingFileError: ``data_dir`` missing; a requested source has no files.
+        MissingFileError: ``data_dir`` missing (a missing ``.zip`` is named as the archive); a requested source has no files.
         ConfigError: unknown source name or an empty list of them; ``output`` is a non-empty folder that is not
             a pool (or a file, or a link), or a pool and ``overwrite`` is False.
         RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
@@ -1119,6 +1119,8 @@ def build_pool(
     if data_dir.is_file():
         raise MissingFileError("not a folder (nor a .zip archive of <source>.json files): give the folder holding the annotation files", file=data_dir)
     if not data_dir.is_dir():
+        if data_dir.suffix.lower() == ".zip":  # a data.zip path: the archive is what is missing, not a folder
+            raise MissingFileError("data archive not found (a .zip of DataOptim's <source>.json files, such as its data.zip)", file=data_dir)
         raise MissingFileError("data folder not found", file=data_dir)
     wanted = list(catalog.SOURCES) if names is None else list(dict.fromkeys(names))
     unknown = [s for s in wanted if s not in catalog.SOURCES]
