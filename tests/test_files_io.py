@@ -126,6 +126,7 @@ def test_not_a_zip(tmp_path):
         (b'[{"a": 1}, {"b": ', "ends early"),
         (b'[{"a": "caf\xe9"}]', "is not UTF-8 text"),
         (b'[{"a": 1} {"b": 2}]', "is not valid JSON: parse error"),
+        (b'[{"a": 1},\n {"b": 2} {"c": 3}]', "(line 2, column 11)"),  # where it breaks (Python's json parser says)
         (b'[{"a": 9223372036854775808}]', "integer outside the 64-bit range"),
     ],
 )

@@ -44,7 +44,24 @@ def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
         return InputError(f"{what} is not valid JSON: it ends early (truncated file?)", file=path)
     if "integer overflow" in first:  # valid JSON, but the streaming parser (yajl) reads integers as 64-bit
         return InputError(f"{what} holds an integer outside the 64-bit range, which the streaming reader cannot read", file=path)
-    return InputError(f"{what} is not valid JSON: {first}", file=path)
+    return InputError(f"{what} is not valid JSON: {first}{_json_position(path)}", file=path)
+
+
+#: Largest file parsed whole (only after a streaming parse failed) to say where its JSON breaks.
+LOCATE_LIMIT = 256 << 20
+
+
+def _json_position(path: Path) -> str:
+    """`` (line L, column C)`` where Python's json parser finds the file's first error, or ``""`` (file too large, or no error found)."""
+    try:
+        if path.stat().st_size > LOCATE_LIMIT:
+            return ""
+        json.loads(path.read_bytes().decode("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        return f" (line {exc.lineno}, column {exc.colno})"
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError):
+        return ""
+    return ""
 
 
 #: Deepest nesting accepted inside one element of a streamed list (a LLaVA record needs 4).
