@@ -313,7 +313,10 @@ def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path
               ``answer`` / ``text`` (first present): POPE labels, LLaVA answer
               files (``qa90_gpt4_answer.jsonl``); matched by ``question_id``.
               A POPE label file named ``coco_pope_<category>.json`` is matched in
-              order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule).
+              order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule);
+              under another name, a file whose lines all hold ``text`` and ``label`` is a POPE
+              label file too, of the category whose questions its lines are, in order
+              (if none: its lines pair by ``question_id``; if several: an error).
             - a JSON object keyed by question id whose values have ``answer``
               (GQA ``testdev_balanced_questions.json``).
             - ``{"annotations": [{question_id, answers: [{answer}]}]}`` (VQAv2 / OK-VQA).
@@ -388,6 +391,63 @@ def _check_pope_row(obj: Any, item: Mapping[str, Any], path: Path, index: int) -
                          file=path, record=index, id=item["question_id"], field="image")
 
 
+def _is_pope_labels(rows: Any) -> bool:
+    """Whether answer-file rows are POPE label lines by their content: every row has a string ``text`` (the question) and ``label``."""
+    return (isinstance(rows, list) and bool(rows)
+            and all(isinstance(r, Mapping) and isinstance(r.get("text"), str) and isinstance(r.get("label"), str) for r in rows))
+
+
+def _pope_category(rows: list[Mapping[str, Any]], items: list[dict], path: Path) -> str | None:
+    """The category of a POPE label file not named ``coco_pope_<category>.json``, by its content.
+
+    It is the category of the question file whose questions are, in order, the label lines'
+    questions (first line of ``text``; image file names where both give one). None when no
+    category matches (the lines are then paired by ``question_id``).
+
+    Raises:
+        InputError: the lines match the questions of several categories (the name must say which).
+    """
+    categories = list(dict.fromkeys(it["category"] for it in items if isinstance(it.get("category"), str)))
+    matches = []
+    for category in categories:
+        targets = [it for it in items if it.get("category") == category]
+        if len(targets) >= len(rows) and all(
+                _first_line(row["text"]) == _first_line(item["text"])
+                and not (isinstance(row.get("image"), str) and isinstance(item.get("image"), str) and Path(row["image"]).name != Path(item["image"]).name)
+                for row, item in zip(rows, targets)):
+            matches.append(category)
+    if len(matches) > 1:
+        raise InputError(f"a POPE label file whose lines are, in order, the questions of several categories ({', '.join(map(repr, matches))}): "
+                         "name it coco_pope_<category>.json (LLaVA's eval_pope.py takes the category from the name)", file=path)
+    return matches[0] if matches else None
+
+
+def _pair_pope(items: list[dict], rows: list[Any], category: str, path: Path) -> None:
+    """Label the questions of ``category`` from a POPE label file's lines, in line order (LLaVA's ``eval_pope.py``)."""
+    targets = [it for it in items if it.get("category") == category]
+    if len(targets) > len(rows):
+        raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
+    for index, (item, obj) in enumerate(zip(targets, rows)):
+        _check_pope_row(obj, item, path, index)
+        item["answer"] = obj["label"]
+
+
+def _answer_rows(path: Path, task: str, jsonl: bool) -> Any:
+    """An answer file's content: JSON Lines rows (``jsonl``, or a POPE file in JSON Lines under a ``.json`` name), else the JSON value."""
+    if jsonl:
+        return [obj for _, obj in iter_jsonl(path, what="answer file")]
+    try:
+        return read_json(path, what="answer file")
+    except InputError:
+        if task != "pope":
+            raise
+        try:  # POPE's own label files are JSON Lines named .json
+            return [obj for _, obj in iter_jsonl(path, what="answer file")]
+        except InputError:
+            pass
+        raise
+
+
 def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     """Fill ``answer``/``answers`` of ``items`` in place from answer files (see :func:`read_llava`)."""
     by_id: dict[str, Any] = {}
@@ -396,19 +456,17 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     for path in paths:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
-        if path.suffix == ".jsonl" or pope:
-            rows = [obj for _, obj in iter_jsonl(path, what="answer file")]
-        else:
-            rows = read_json(path, what="answer file")
+        rows = _answer_rows(path, task, path.suffix == ".jsonl" or bool(pope))
         if pope:
-            category = pope.group(1)
-            targets = [it for it in items if it.get("category") == category]
-            if len(targets) > len(rows):
-                raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
-            for index, (item, obj) in enumerate(zip(targets, rows)):
-                _check_pope_row(obj, item, path, index)
-                item["answer"] = obj["label"]
+            _pair_pope(items, rows, pope.group(1), path)
             continue
+        if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
+            rows = [rows]
+        if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
+            category = _pope_category(rows, items, path)
+            if category is not None:
+                _pair_pope(items, rows, category, path)
+                continue
         if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
             for index, obj in enumerate(rows["data"]):
                 if not isinstance(obj, dict) or "image_id" not in obj or "question" not in obj:
