@@ -674,6 +674,13 @@ def _records_benchmark(change: Callable[[list], Any]) -> Callable[[Inputs], None
     return make
 
 
+def _llava_pope_questions(inputs: Inputs) -> None:
+    """The benchmark is a LLaVA POPE question file (``llava_pope_test.jsonl``: no labels in it)."""
+    inputs.bench = [{"question_id": i, "image": f"coco/{i}.jpg", "text": "Is there a dog?", "category": "adversarial"} for i in (1, 2)]
+    inputs.preds = [{"question_id": i, "text": "yes"} for i in (1, 2)]
+    inputs.options["main_name"] = "llava_pope_test.jsonl"
+
+
 _Q = "record 1 (id 'q1')"
 BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: empty file", _bench_raw(b""), InputError, ("{file}", "empty")),
@@ -714,6 +721,11 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
          InputError, ("{file}", _Q, "field 'prompt'", "do not belong together")),
     Case("score", "predictions: the prompt is the question with <image> and an instruction", _on_preds(lambda p: p.update(prompt="<image>\nIs there a dog?\nAnswer yes or no.")), None),
     Case("score", "--grounding-rule kosmos", options(settings={"grounding_rule": "kosmos"}), ConfigError, ("grounding rule", "'shikra'", "found 'kosmos'")),
+    Case("score", "benchmark: a POPE question without its reference", _bench1(_pop("answer")),
+         InputError, ("{file}", _Q, "field 'answer'", "1 of its 3 questions has no reference", "give each line its reference")),
+    Case("score", "LLaVA POPE question file without --answers (the label files)", _llava_pope_questions,
+         InputError, ("{file}", "record 0 (id '1')", "field 'answer'", "none of its 2 pope questions has a reference",
+                      "POPE's label files coco_pope_<category>.json with --answers")),
     Case("score", "benchmark: an MME question whose category is no subtask", _bench1(lambda b: b.update(task="mme", category="adversarial")),
          InputError, ("{file}", _Q, "field 'category'", "needs its subtask")),
     Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),

@@ -83,7 +83,8 @@ def register(app) -> None:
         """Score saved predictions against a benchmark, or a folder of <task>.txt result files alone (no model); print scores.json."""
         from dataoptim.errors import ConfigError
         from dataoptim.evaluate.benchmark import read_benchmark
-        from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, require_captions_extra, score_items, write_results
+        from dataoptim.evaluate.scoring import (_require_references, check_options, read_predictions, read_results_dir, require_captions_extra,
+                                                score_items, write_results)
 
         check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
         if output is not None:
@@ -97,6 +98,7 @@ def register(app) -> None:
                 raise ConfigError("--benchmark is needed with a predictions file (only a folder of <task>.txt result files is scored alone)")
             preds = read_predictions(predictions)
             items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+            _require_references(items, str(benchmark), answers_given=bool(answers), fmt=None if fmt == "auto" else fmt)
         require_captions_extra(items)  # pycocoevalcap for CIDEr: one line naming the extra, before any scoring
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,
                                    allow_missing=allow_missing, predictions_file=str(predictions),
