@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from dataoptim import catalog
 from dataoptim.errors import DataOptimError, InputError, MissingFileError, RecordError
 
 #: Default of ``validate --max-errors``: problems printed before the total.
@@ -143,7 +144,9 @@ def image_hint(image: str, root: str | os.PathLike, listing: _Listing | None = N
     """Say what is there instead of a missing image, or None.
 
     Walks ``image``'s folders from ``root``: the first folder that is missing is
-    matched against its siblings (``difflib``: ``filckr30k/`` for ``flickr30k/``);
+    matched against its siblings (``difflib``: ``filckr30k/`` for ``flickr30k/``; for DataOptim's
+    misspelt ``filckr30k/`` (:data:`dataoptim.catalog.MISSPELT_FOLDERS`, DESIGN §11) the hint always
+    points to ``flickr30k/``, the folder DataOptim's records name);
     in the image's own folder, a file of the same name with another extension
     (``103.gif`` for ``103.jpg``) or, in folders of at most :data:`FUZZY_LIMIT`
     entries, the closest name.
@@ -160,6 +163,14 @@ def image_hint(image: str, root: str | os.PathLike, listing: _Listing | None = N
             prefix = "/".join(parts[:depth])
             close = difflib.get_close_matches(part, sorted(dirs), n=1, cutoff=0.6)
             where = f"{prefix}/" if prefix else ""
+            if depth == 0 and part in catalog.MISSPELT_FOLDERS and catalog.MISSPELT_FOLDERS[part] in dirs:
+                # the record has DataOptim's README spelling; DataOptim's records (and the folder here) say the other
+                right = catalog.MISSPELT_FOLDERS[part]
+                return (f"no folder '{part}/', but '{right}/' is there: '{part}/' is DataOptim's README misspelling, "
+                        f"its records say '{right}/': write the image path as '{right}/{'/'.join(parts[1:])}'")
+            if depth == 0 and part in catalog.MISSPELT_FOLDERS.values() and close and catalog.MISSPELT_FOLDERS.get(close[0]) == part:
+                return (f"no folder '{part}/', but '{close[0]}/' is there: rename it to '{part}/' "
+                        f"(DataOptim's README misspells it '{close[0]}/'; its records say '{part}/')")
             if close:
                 return f"no folder '{where}{part}/', but '{where}{close[0]}/' is there: rename it to '{part}/'?"
             return f"no folder '{where}{part}/' under {root}"
@@ -417,14 +428,10 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
             report.records += 1
             continue
         report.records += 1
-        if isinstance(record, dict) and "image" in record and record["image"] is None:  # as validate_byod: LLaVA would open None
-            report.problems.append(RecordError("is null; a text-only record has no 'image' field at all", file=file, record=index,
-                                               id=record.get("id") if isinstance(record.get("id"), str) else None, field="image"))
-            continue
-        try:
-            rules.validate_record(record, file=file, index=index)
-        except DataOptimError as exc:
-            report.problems.append(exc)
+        # every rule the record breaks, one problem per field ("image": null refused as validate_byod refuses it)
+        broken = list(rules.record_problems(record, file=file, index=index, null_image=True))
+        if broken:
+            report.problems.extend(broken)
             continue
         rid = record["id"]
         if rid in seen:
