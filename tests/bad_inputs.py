@@ -680,6 +680,18 @@ def _llava_pope_questions(inputs: Inputs) -> None:
     inputs.options["main_name"] = "llava_pope_test.jsonl"
 
 
+def _vqa_annotations_answers_string(inputs: Inputs) -> None:
+    """A LLaVA VQAv2 question file scored with a VQAv2 annotation file whose ``answers`` is a plain string, not the 10 answers."""
+    inputs.bench = [{"question_id": i, "image": f"coco/{i}.jpg", "text": "What is it?"} for i in (1, 2)]
+    inputs.preds = [{"question_id": i, "text": "cat"} for i in (1, 2)]
+    inputs.options["main_name"] = "llava_vqav2_val.jsonl"
+    annotations = inputs.root / "v2_mscoco_val2014_annotations.json"
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 1, "answers": [{"answer": "cat"}] * 10},
+                                                       {"question_id": 2, "answers": "cat"}]}))
+    inputs.options["settings"] = {"answers": str(annotations)}
+    inputs.names["file"] = annotations.name
+
+
 _Q = "record 1 (id 'q1')"
 BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: empty file", _bench_raw(b""), InputError, ("{file}", "empty")),
@@ -725,6 +737,8 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "LLaVA POPE question file without --answers (the label files)", _llava_pope_questions,
          InputError, ("{file}", "record 0 (id '1')", "field 'answer'", "none of its 2 pope questions has a reference",
                       "POPE's label files coco_pope_<category>.json with --answers")),
+    Case("score", "VQAv2 annotation file (--answers): 'answers' is a plain string, not the 10 answers", _vqa_annotations_answers_string,
+         InputError, ("{file}", "record 1 (id '2')", "field 'answers'", "must be a non-empty list of answers", "found a string ('cat')")),
     Case("score", "benchmark: an MME question whose category is no subtask", _bench1(lambda b: b.update(task="mme", category="adversarial")),
          InputError, ("{file}", _Q, "field 'category'", "needs its subtask")),
     Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),

@@ -292,3 +292,21 @@ def test_records_benchmark_applies_the_record_rules():
         from_records([two_images])
     text_only = {"id": "x_1", "task": "caption", "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}]}
     assert from_records([text_only])[0]["image"] is None
+
+
+@pytest.mark.parametrize("answers, found", [("yes", "a string ('yes')"), ([], "list"), ([{"answer_id": 1}], "list"), (3, "int")])
+def test_vqa_annotation_answers_must_be_a_list(tmp_path, answers, found):
+    """VQAv2's annotations give 10 answers as [{"answer": ...}]; a plain string was taken silently as one answer."""
+    questions = _jsonl(tmp_path / "llava_vqav2_val.jsonl", [{"question_id": 7, "image": "a.jpg", "text": "What?"}])
+    annotations = tmp_path / "v2_mscoco_val2014_annotations.json"
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 7, "answers": answers}]}))
+    with pytest.raises(InputError, match=r"must be a non-empty list of answers") as info:
+        read_llava(questions, task="vqa", answers=annotations)
+    assert (info.value.file, info.value.record, info.value.id, info.value.field) == (str(annotations), 0, "7", "answers")
+    assert found in str(info.value)
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 7, "answers": [{"answer": "yes"}] * 10}]}))
+    assert read_llava(questions, task="vqa", answers=annotations)[0]["answers"] == ["yes"] * 10
+    textvqa = tmp_path / "TextVQA_0.5.1_val.json"
+    textvqa.write_text(json.dumps({"data": [{"question_id": 7, "image_id": "a", "question": "What?", "answers": "yes"}]}))
+    with pytest.raises(InputError, match=r"field 'answers': must be a non-empty list of answers"):
+        read_llava(questions, task="textvqa", answers=textvqa)

@@ -357,6 +357,20 @@ def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path
     return check_items(zip((index for index, _ in rows), items), file=str(path), indexed=True)
 
 
+def _check_answer_list(value: Any, *, file: Path, record: int, id: Any = None) -> None:
+    """An answer file's ``answers`` must be a non-empty list of strings or of ``{"answer": string}`` (VQA's 10 answers).
+
+    Raises:
+        InputError: anything else (a plain string would be one answer in place of ten, silently), located.
+    """
+    ok = isinstance(value, list) and bool(value) and all(
+        isinstance(v, str) or (isinstance(v, Mapping) and isinstance(v.get("answer"), str)) for v in value)
+    if not ok:
+        found = f"a string ({value!r})" if isinstance(value, str) else type(value).__name__
+        raise InputError(f"must be a non-empty list of answers (strings or {{\"answer\": ...}} objects, VQA's 10 answers), found {found}",
+                         file=file, record=record, id=None if id is None else str(id), field="answers")
+
+
 def _answer_value(obj: Mapping[str, Any]) -> Any:
     for key in ("label", "answers", "answer", "text"):
         if obj.get(key) is not None:
@@ -472,6 +486,7 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                 if not isinstance(obj, dict) or "image_id" not in obj or "question" not in obj:
                     raise InputError("a TextVQA record needs 'image_id' and 'question'", file=path, record=index)
                 if obj.get("answers") is not None:
+                    _check_answer_list(obj["answers"], file=path, record=index, id=obj.get("question_id"))
                     by_text[(str(obj["image_id"]), str(obj["question"]).strip().lower())] = obj["answers"]
             continue
         if isinstance(rows, dict) and isinstance(rows.get("annotations"), list):  # VQAv2 annotations
@@ -498,6 +513,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                 if isinstance(obj.get("text"), str):  # the label line's question, checked against the question paired with it
                     pope_rows[qid] = (path, index, obj)
                 continue
+            if obj.get("label") is None and obj.get("answers") is not None:
+                _check_answer_list(obj["answers"], file=path, record=index, id=qid)
             value = _answer_value(obj)
             if value is None:
                 raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
