@@ -194,6 +194,12 @@ def test_validate_says_what_it_checked(tmp_path, capsys):
     assert "images not checked (no --image-folder)" in out and "ids not looked up in a pool (no --pool)" in out
     assert main(["validate", str(path), "-q"]) == 0  # the one-line verdict says it too
     assert capsys.readouterr().out.endswith("4 records, 4 images; image files not checked (no --image-folder)\n")
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(_records(1)))  # one: "1 record, 1 image" (it said "1 records, 1 images")
+    assert main(["validate", str(one), "-q"]) == 0
+    assert capsys.readouterr().out.endswith("valid BYOD submission, 1 record, 1 image; image files not checked (no --image-folder)\n")
+    assert main(["validate", str(one)]) == 0
+    assert "checked " in (out := capsys.readouterr().out) and "1 record read" in out
     assert main(["validate", str(path), "--image-folder", str(images), "-q"]) == 0
     assert capsys.readouterr().out.endswith("4 images; image files found (headers parsed)\n")
     assert main(["validate", str(path), "--image-folder", str(images), "--decode-images"]) == 0

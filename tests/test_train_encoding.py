@@ -351,3 +351,20 @@ def test_selection_layout_is_read_from_the_content_when_the_name_does_not_say(tm
     out = tmp_path / "tokens.jsonl"
     assert main(["tokens", "--data", str(data), "--output", str(out), "--tokenizer", str(TOK)]) == 0
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [r["id"] for r in records]
+
+
+def test_tokens_command_counts_in_the_right_number(tmp_path, capsys):
+    """One record, repeated once: "1 record", "1 repeat" (it said "1 records", "1 repeats")."""
+    from dataoptim.cli import main
+    from dataoptim.words import count
+
+    assert (count(1, "record"), count(0, "repeat"), count(2_500, "box")) == ("1 record", "0 repeats", "2,500 boxes")
+    record = _official()[0]
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps([record, record]))
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOK), "--output", str(out)]) == 0
+    assert capsys.readouterr().err.strip().endswith("0 train nothing, 1 repeat")
+    data.write_text(json.dumps([record]))
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOK), "--output", str(out)]) == 0
+    assert capsys.readouterr().err.strip().startswith(f"wrote 1 record to {out}:")

@@ -984,10 +984,12 @@ def register(app) -> None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")
         sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
         counts = convert_file(input, output, to, sizes, strict=not lenient)
+        from dataoptim.words import count
+
         typer.echo(
-            f"wrote {output}: {counts['records']:,} records, {counts['boxes']:,} boxes moved to the {to} frame"
-            f" in {counts['records_with_boxes']:,} records"
-            + (f", {counts['left_unchanged']:,} boxes left unchanged" if counts["left_unchanged"] else "")
+            f"wrote {output}: {count(counts['records'], 'record')}, {count(counts['boxes'], 'box')} moved to the {to} frame"
+            f" in {count(counts['records_with_boxes'], 'record')}"
+            + (f", {count(counts['left_unchanged'], 'box')} left unchanged" if counts["left_unchanged"] else "")
             + f"; frame noted in {frame_path(output).name}"
         )
 

@@ -158,7 +158,9 @@ def register(app) -> None:
                           **_read_options(fmt, task, answers, task_map))
         for note in result["notes"]:
             typer.echo(f"note: {note}", err=True)
-        typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
+        from dataoptim.words import count
+
+        typer.echo(f"{count(len(result['predictions']), 'answer')} in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")
 

@@ -20,6 +20,7 @@ import typer
 from dataoptim.errors import ConfigError
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 from dataoptim.select.validate import MAX_ERRORS
+from dataoptim.words import count, plural
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -109,7 +110,7 @@ def _echo_mislabeled(summary) -> None:
 def _echo_train_nothing(summary) -> None:
     """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
     if summary.train_nothing:
-        _echo(f"{summary.train_nothing:,} records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
+        _echo(f"{count(summary.train_nothing, 'record')} {plural(summary.train_nothing, 'trains')} nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
         for rid, reason in summary.train_nothing_shown[:5]:
             _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
 
@@ -223,7 +224,7 @@ def register(app) -> None:
                 raise ConfigError(f"an empty source name in {sources!r}: give names separated by single commas", field="--sources")
         report = build_pool(data_dir, output, sources=names, overwrite=overwrite, num_proc=num_proc)
         total = sum(report.sources.values())
-        typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
+        typer.echo(f"pool {output}: {count(total, 'record')} from {count(len(report.sources), 'source')} in {report.seconds:.1f} s")
         for name, rows in report.sources.items():
             typer.echo(f"  {name:10s} {rows:>12,}")
         if report.skipped:
@@ -383,7 +384,7 @@ def register(app) -> None:
         if not quiet:
             summary.print()
             _echo_train_nothing(summary)
-        typer.echo(f"wrote {summary.records:,} records to {output}")
+        typer.echo(f"wrote {count(summary.records, 'record')} to {output}")
 
     @app.command("validate")
     def validate(
@@ -448,8 +449,8 @@ def register(app) -> None:
         else:
             checked = "; image files found" + (" and decoded" if found.images_decoded is not None else " (headers parsed)")
         typer.echo(
-            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images"
-            + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+            f"{submission}: valid {kind}{layout}, {count(summary.records, 'record')}, {count(summary.images, 'image')}"
+            + (f", {summary.train_nothing:,} {plural(summary.train_nothing, 'trains')} nothing under the recipe" if summary.train_nothing else "")
             + checked
         )
 

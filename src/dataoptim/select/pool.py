@@ -617,7 +617,7 @@ class Pool:
             first = [id_array[int(i)].as_py() for i in unknown[:5]]
             if not skip_unknown:
                 raise UnknownIdError(
-                    f"{len(unknown):,} of {len(rows):,} ids are not in the pool, e.g. {', '.join(repr(f) for f in first)}"
+                    f"{len(unknown):,} of {len(rows):,} ids {'is' if len(unknown) == 1 else 'are'} not in the pool, e.g. {', '.join(repr(f) for f in first)}"
                     f" ({unknown_hint})",
                     file=source_file,
                 )

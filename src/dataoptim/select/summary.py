@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dataoptim import catalog
+from dataoptim import catalog, words
 
 
 #: Mislabelled image files listed by name in a :class:`Summary` (all are counted).
@@ -109,7 +109,7 @@ class Summary:
         """A ``rich.table.Table``: one row per source (records, share, task), then totals."""
         from rich.table import Table
 
-        table = Table(title=f"{self.name}: {self.records:,} records, {self.images:,} images")
+        table = Table(title=f"{self.name}: {words.count(self.records, 'record')}, {words.count(self.images, 'image')}")
         table.add_column("source")
         table.add_column("task")
         table.add_column("records", justify="right")
@@ -130,11 +130,12 @@ class Summary:
         table.add_section()
         table.caption = (
             f"mean exchanges/record {self.mean_turns:.2f} · mean answer {self.mean_answer_chars:.0f} chars"
-            + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
-            + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
-            + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
-            + (f" · {self.text_only:,} text-only records (no image)" if self.text_only else "")
-            + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
+            + (f" · {words.count(self.repeats, 'repeated sample')}" if self.repeats else "")
+            + (f" · {words.count(self.skipped_unknown, 'unknown id')} skipped" if self.skipped_unknown else "")
+            + (f" · {words.count(self.in_pool, 'id')} {words.plural(self.in_pool, 'is')} in the pool" if self.in_pool is not None else "")
+            + (f" · {words.count(self.text_only, 'text-only record')} (no image)" if self.text_only else "")
+            + (f" · {words.count(self.train_nothing, 'record')} {words.plural(self.train_nothing, 'trains')} nothing under the recipe (LLaVA masks them)"
+               if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
             + (f" · {self.tokens['total_tokens']:,} tokens ({self.tokens['prompt_tokens']:,} prompt, {self.tokens['answer_tokens']:,} answer)" if self.tokens else "")
         )
@@ -149,7 +150,7 @@ class Summary:
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v:,}" for k, v in self.by_source.items())
         text_only = f", {self.text_only:,} text-only" if self.text_only else ""
-        return f"{self.name}: {self.records:,} records{text_only}, {self.images:,} images ({parts})"
+        return f"{self.name}: {words.count(self.records, 'record')}{text_only}, {words.count(self.images, 'image')} ({parts})"
 
     def _repr_html_(self) -> str:  # notebooks
         rows = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in self.by_source.items())

@@ -76,19 +76,21 @@ class ValidationReport:
 
     def checked(self) -> str:
         """One line saying what was checked: records, pool ids, images, decoded images."""
-        parts = [f"{self.records:,} records read" + (" (reading stopped early: see the first problem)" if self.stopped_at else "")]
+        from dataoptim.words import count
+
+        parts = [f"{count(self.records, 'record')} read" + (" (reading stopped early: see the first problem)" if self.stopped_at else "")]
         if self.pool_checked is None:
             parts.append("ids not looked up in a pool (no --pool)")
         else:
-            parts.append(f"{self.pool_checked:,} ids looked up in the pool ({self.in_pool:,} found)")
+            parts.append(f"{count(self.pool_checked, 'id')} looked up in the pool ({self.in_pool:,} found)")
         if self.images_checked is None:
             parts.append("images not checked (no --image-folder)")
         else:
-            parts.append(f"{self.images_checked:,} image files checked to exist (headers parsed)")
+            parts.append(f"{count(self.images_checked, 'image file')} checked to exist (headers parsed)")
             if self.images_decoded is None:
                 parts.append("images not decoded (--decode-images decodes every one)")
             else:
-                parts.append(f"{self.images_decoded:,} image files fully decoded")
+                parts.append(f"{count(self.images_decoded, 'image file')} fully decoded")
         return f"checked {self.file}: " + "; ".join(parts)
 
     def problem_dicts(self) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+from dataoptim.words import count, plural
 
 
 class Backend(str, Enum):
@@ -56,8 +57,9 @@ def register(app) -> None:
             image_position=image_position, legacy=legacy, show=show,
         )
         typer.echo(
-            f"wrote {counts['records']:,} records to {output}: {counts['truncated']:,} truncated at {model_max_length} positions, "
-            f"{counts['masked']:,} masked by the recipe, {counts['train_nothing']:,} train nothing, {counts['repeats']:,} repeats",
+            f"wrote {count(counts['records'], 'record')} to {output}: {counts['truncated']:,} truncated at {model_max_length} positions, "
+            f"{counts['masked']:,} masked by the recipe, {counts['train_nothing']:,} {plural(counts['train_nothing'], 'trains')} nothing, "
+            f"{count(counts['repeats'], 'repeat')}",
             err=True,
         )
 
@@ -196,10 +198,11 @@ def register(app) -> None:
         report = result.report
         get = report.get
         typer.echo(
-            f"selection: {get('records', 0)} records ({get('repeats', 0)} repeats), {get('usable', 0)} used, "
-            f"{get('truncated', 0)} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0)} masked by the recipe "
-            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})"
-            + (f"; {get('bad_images', 0)} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
+            f"selection: {count(get('records', 0), 'record')} ({count(get('repeats', 0), 'repeat')}), {get('usable', 0):,} used, "
+            f"{get('truncated', 0):,} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0):,} masked by the recipe "
+            f"({get('train_nothing', 0):,} {plural(get('train_nothing', 0), 'trains')} nothing), {get('dropped', 0):,} dropped; "
+            f"{count(get('tokens', 0), 'token')} (longest {get('max_length', 0):,})"
+            + (f"; {get('bad_images', 0):,} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
             err=True,
         )
         for row in get("truncated_records", [])[:5]:
@@ -213,6 +216,6 @@ def register(app) -> None:
             return
         m = result.metrics
         typer.echo(
-            f"trained {m.get('global_step')} steps in {m.get('train_runtime', 0):.1f} s: loss {m.get('train_loss', float('nan')):.4f}, "
+            f"trained {count(m.get('global_step') or 0, 'step')} in {m.get('train_runtime', 0):.1f} s: loss {m.get('train_loss', float('nan')):.4f}, "
             f"{m.get('train_samples_per_second')} samples/s, {m.get('tokens_per_second')} tokens/s; checkpoint in {result.output_dir}"
         )

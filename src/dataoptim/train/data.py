@@ -319,8 +319,10 @@ class DataReport:
 
     def summary(self) -> str:
         """One line: ``records N (r repeats), trained K, truncated t, masked m (train nothing), dropped d``."""
+        from dataoptim.words import count
+
         return (
-            f"records {self.records} ({self.repeats} repeats), used {self.usable}, truncated at {self.model_max_length} {self.truncated}, "
+            f"records {self.records} ({count(self.repeats, 'repeat')}), used {self.usable}, truncated at {self.model_max_length} {self.truncated}, "
             f"masked by the recipe {self.masked}, training nothing {self.train_nothing}, dropped {self.dropped}"
             + (f", bad images {self.bad_images} (left out)" if self.bad_images else "")
         )
