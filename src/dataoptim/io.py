@@ -290,13 +290,13 @@ def iter_jsonl(path: PathLike, *, what: str = "JSONL file") -> Iterator[tuple[in
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8-sig" if index == 0 else "utf-8"))
+                obj = json.loads(raw.rstrip(b"\r\n").decode("utf-8-sig" if index == 0 else "utf-8"))  # columns within the line
             except UnicodeDecodeError:
                 raise InputError(f"line {index + 1} is not UTF-8 text", file=path, record=index) from None
             except RecursionError:
                 raise InputError(f"line {index + 1} is nested too deeply", file=path, record=index) from None
             except json.JSONDecodeError as exc:
-                raise InputError(f"line {index + 1} is not valid JSON: {exc.msg}", file=path, record=index) from None
+                raise InputError(f"line {index + 1} is not valid JSON: {exc.msg} (column {exc.colno})", file=path, record=index) from None
             if not isinstance(obj, dict):
                 raise InputError(f"line {index + 1} must be a JSON object, found {type(obj).__name__}", file=path, record=index)
             yield index, obj

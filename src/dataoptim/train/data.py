@@ -34,10 +34,6 @@ def _content_key(record: dict) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-#: Largest selection file parsed whole to locate a JSON error (only when reading it failed).
-_LOCATE_LIMIT = 256 << 20
-
-
 def _first_char(path: Path) -> tuple[str | None, int, int]:
     """The first non-blank character of a file (after a UTF-8 BOM), with its 1-based line and column; ``(None, 0, 0)`` if blank."""
     line, column = 1, 0
@@ -61,8 +57,10 @@ def _first_char(path: Path) -> tuple[str | None, int, int]:
 
 def _not_a_list(path: Path) -> InputError:
     """Why a ``.json`` selection whose top level is an object is refused: invalid JSON (located), JSON Lines, or an object."""
+    from dataoptim.io import LOCATE_LIMIT
+
     what = "selection JSON"
-    if path.stat().st_size <= _LOCATE_LIMIT:
+    if path.stat().st_size <= LOCATE_LIMIT:  # parsed whole only now, after the streaming reader stopped
         text = path.read_bytes().decode("utf-8-sig", "replace")
         try:
             json.loads(text)
