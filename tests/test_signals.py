@@ -393,6 +393,58 @@ def test_summary_token_counts(examples, tmp_path):
     assert "240 tokens (213 prompt, 27 answer)" in str(examples.by_ids(ids).summary().rich_table().caption)
 
 
+def test_byod_summary_token_counts(tmp_path, capsys):
+    """A BYOD file's summary (`dataoptim validate --tokenizer`, `select --byod --tokenizer`, validate_byod) has
+    the token sums of its records, each record's count that of `dataoptim tokens`: coco_0 81 positions /
+    12 labelled and vqav2_524286005 78 / 3 (LLAVA_744: LLaVA 744cb3e's own encoding), and a text-only record
+    (constructed here) whose 75 / 12 are what `dataoptim tokens` wrote for it (run below, and by hand
+    once: 75 positions, no image); sums 234 / 27 / 207, the text-only record also apart."""
+    from dataoptim.cli import main
+    from dataoptim.select.byod import validate_byod
+    from dataoptim.select.validate import check_submission
+    from test_select_support import BYOD
+
+    records = [r for r in json.loads(BYOD.read_text(encoding="utf-8")) if r["id"] in ("coco_0", "vqav2_524286005")]
+    records.append({"id": "llava_v1.5_text_0", "conversations": [
+        {"from": "human", "value": "Write one short line about tea."}, {"from": "gpt", "value": "Tea warms the hands and the day."}]})
+    byod = tmp_path / "byod.json"
+    byod.write_text(json.dumps(records), encoding="utf-8")
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(byod), "--tokenizer", str(TOKENIZER), "--output", str(out)]) == 0
+    written = {d["id"]: (d["positions_before"], sum(x != -100 for x in d["labels"])) for d in map(json.loads, out.read_text().splitlines())}
+    assert written == {"coco_0": (81, 12), "vqav2_524286005": (78, 3), "llava_v1.5_text_0": (75, 12)}
+    want = {"prompt_tokens": 207, "answer_tokens": 27, "total_tokens": 234,
+            "by_source": {"coco": {"prompt_tokens": 69, "answer_tokens": 12, "total_tokens": 81},
+                          "vqav2": {"prompt_tokens": 75, "answer_tokens": 3, "total_tokens": 78},
+                          "llava_v1.5": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75}},
+            "text_only": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75},
+            "tokenizer": str(TOKENIZER.resolve())}
+    assert validate_byod(byod).tokens is None  # no tokenizer: no counts
+    assert validate_byod(byod, tokenizer=TOKENIZER).tokens == want
+    assert check_submission(byod, tokenizer=TOKENIZER).summary.tokens == want
+    # the same file as JSON Lines, counted in batches of one record: same sums
+    from dataoptim.select.summary import TokenTally
+
+    lines = tmp_path / "byod.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    saved, TokenTally.STEP = TokenTally.STEP, 1
+    try:
+        assert validate_byod(lines, tokenizer=TOKENIZER).tokens == want
+    finally:
+        TokenTally.STEP = saved
+    # through the CLI: select --byod writes them in --summary; validate prints them
+    summary = tmp_path / "summary.json"
+    assert main(["select", "--byod", str(byod), "--output", str(tmp_path / "out.json"), "--summary", str(summary),
+                 "--tokenizer", str(TOKENIZER), "-q"]) == 0
+    assert json.loads(summary.read_text())["tokens"] == want
+    capsys.readouterr()
+    assert main(["validate", str(byod), "--tokenizer", str(TOKENIZER)]) == 0
+    assert "234 tokens (207 prompt, 27 answer)" in " ".join(capsys.readouterr().err.split())
+    # a tokenizer folder that is not there: one error line, exit 2, before the file is read
+    assert main(["validate", str(byod), "--tokenizer", str(tmp_path / "none")]) == 2
+    assert "tokenizer folder not found" in capsys.readouterr().err
+
+
 def test_tokens_signal_warns_when_it_cannot_use_the_exact_encoder(tmp_path):
     # tester's report: a folder without tokenizer.model fell back to the fast tokenizer without a word
     import shutil
