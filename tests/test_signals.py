@@ -367,6 +367,50 @@ def test_batched_token_counts_equal_the_exact_encoder(examples):
     assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)
 
 
+def test_array_token_counts_equal_the_exact_encoder(examples):
+    """count_arrays (turn sums with array kernels, tokens._Linear) gives count_exact's counts record for record,
+    under limits that cut prompts and answers, on the examples and on random records built to hit both the
+    array path and every way out of it (template strings, odd spaces, <image> elsewhere, odd turn counts,
+    ▁, <unk>); and the array path is the one taken for plain records."""
+    import random
+
+    from dataoptim.signals import tokens
+
+    rng = random.Random(16)
+    words = ["the", "bus", "is", "red", "What", "colour?", "A", "3", "été", "\U0001F600", "x\ny", "\n", "[INST]", "<<SYS>>",
+             "Answer", "with", "one", "word.", "(0.12,0.5)", "[0.1, 0.2]", "'quote'", "a-b", "\t", "中文"]
+    odd = ["</s>", "<s>", "<unk>", "[/INST]", "\u2581", "  ", " ", "<image>"]
+
+    def value(plain: bool) -> str:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        if not plain:
+            k = rng.randint(0, len(text))
+            text = text[:k] + rng.choice(odd) + text[k:]
+        return text
+
+    records = examples.table(["image", "conversations"]).to_pylist()
+    for k in range(400):
+        plain = k % 3 != 0
+        turns = [value(plain or rng.random() < 0.7) for _ in range(2 * rng.randint(1, 4) - (0 if plain or rng.random() < 0.8 else 1))]
+        has_image = rng.random() < 0.8
+        if has_image:
+            turns[0] = rng.choice(["<image>\n" + turns[0], turns[0] + "\n<image>", turns[0] + " <image>"])
+        records.append({"image": "x.jpg" if has_image else None,
+                        "conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": v} for i, v in enumerate(turns)]})
+    table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
+    batch = table.combine_chunks().to_batches()[0]
+    for limit in (2048, 120, 80, 30):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        got = tokens.count_arrays(batch, str(TOKENIZER), model_max_length=limit)
+        assert [tuple(r) for r in got.tolist()] == [(p, a, t, int(tr), int(m)) for p, a, t, tr, m in exact], limit
+        assert tokens.count_arrays(batch.slice(100, 150), str(TOKENIZER), model_max_length=limit).tolist() == got[100:250].tolist()
+    linear = tokens._LINEAR[(str(TOKENIZER), "front")]
+    assert linear.constants is not None
+    _, done = linear.count(batch, 2048)
+    assert done[:17].all()  # DataOptim's examples: plain records
+    assert 0.5 < done.mean() < 0.95  # the odd ones went to count_batched
+
+
 def test_summary_token_counts(examples, tmp_path):
     """The summary's token sums, by hand from LLAVA_744 (LLaVA 744cb3e's own encoding of the examples):
     coco_0 (81 positions, 12 labelled) twice + vqav2_524286005 (78, 3): coco 162 / 24, vqav2 78 / 3,
