@@ -23,7 +23,9 @@ Engines (recorded in the parameters, so a change makes the stored signal stale):
 
 * ``llava744`` when the folder holds LLaMA-2's SentencePiece ``tokenizer.model`` (the recipe's base
   model folders do): the trainer's exact encoder, :func:`dataoptim.train.encoding.encode_record`
-  with :class:`~dataoptim.train.encoding.LlamaText` — the counts are those of ``dataoptim tokens``;
+  with :class:`~dataoptim.train.encoding.LlamaText` — the counts are those of ``dataoptim tokens``
+  (computed by :func:`count_rows`: most records with array kernels, :class:`_Linear`, the others by
+  :func:`count_batched`; both equal :func:`count_exact` record for record);
 * ``lengths`` otherwise (a folder with only a fast ``tokenizer.json``): this module's own arithmetic
   on the fast tokenizer's lengths, written to the same LLaVA rules (:func:`count`; identical pieces
   tokenized once per batch). On DataOptim's 17 example records and 5,000 generated ones it gives
