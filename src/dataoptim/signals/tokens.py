@@ -548,10 +548,7 @@ class _Linear:
         self.text = text
         self.image_position = image_position
         self.wrap = wrap_system()
-        caches = _WORD_CACHES.setdefault(text.model_file + f"|{text.legacy}|bare", ({},))
-        if len(caches[0]) > WORDS_KEPT:
-            caches[0].clear()
-        self.words = caches[0]  # word without its leading space -> (tokens of " word", <unk> ids)
+        self.words = _WORD_CACHES.setdefault(text.model_file + f"|{text.legacy}|bare", ({},))[0]  # word without its leading space -> (tokens of " word", <unk> ids)
         self.constants = self._constants()
 
     # -- words -------------------------------------------------------------------------------------
@@ -594,6 +591,8 @@ class _Linear:
     def _learn(self, distinct: list[str]) -> None:
         """Encode the words not seen before, in one SentencePiece call."""
         words = self.words
+        if len(words) + len(distinct) > WORDS_KEPT:  # memory: about 150 bytes a word
+            words.clear()
         fresh = [w for w in distinct if w not in words]
         if fresh:
             sp, unk = self.text.sp, self.text.unk_id
