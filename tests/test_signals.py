@@ -487,6 +487,17 @@ def test_byod_summary_token_counts(tmp_path, capsys):
     # a tokenizer folder that is not there: one error line, exit 2, before the file is read
     assert main(["validate", str(byod), "--tokenizer", str(tmp_path / "none")]) == 2
     assert "tokenizer folder not found" in capsys.readouterr().err
+    # the same records as a pool: the pool selection's summary has the same sums (text-only apart too),
+    # counted with the tokenizer and read from the tokens signal
+    data = tmp_path / "data"
+    data.mkdir()
+    for source in ("coco", "vqav2", "llava_v1.5"):
+        (data / f"{source}.json").write_text(json.dumps([r for r in records if r["id"].startswith(source + "_")]), encoding="utf-8")
+    build_pool(data, tmp_path / "pool", progress=False)
+    pool = Pool.open(tmp_path / "pool")
+    assert pool.all().summary(tokenizer=TOKENIZER).tokens == want
+    signals.compute(pool, "tokens", tokenizer=str(TOKENIZER), progress=False)
+    assert pool.all().summary().tokens == want
 
 
 def test_tokens_signal_warns_when_it_cannot_use_the_exact_encoder(tmp_path):

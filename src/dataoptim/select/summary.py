@@ -59,9 +59,9 @@ class Summary:
             (sums over the records, repeats counted; the counts of ``dataoptim tokens``: the
             image as one position, answer = labelled positions after the cut at
             ``model_max_length``), ``by_source``: source -> the same three sums, and
-            ``tokenizer``: the folder they were counted with; for a BYOD file (counted as it is read,
-            :class:`TokenTally`) also ``text_only``: the same three sums over its text-only records
-            (which are in the totals too). None when not known.
+            ``text_only``: the same three sums over the text-only records (which are in the totals
+            too), and ``tokenizer``: the folder they were counted with (a BYOD file's records are
+            counted as it is read, :class:`TokenTally`). None when not known.
     """
 
     records: int = 0
@@ -469,7 +469,8 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
         tokenizer: the recipe's tokenizer folder, or None.
 
     Returns:
-        ``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "tokenizer"}`` or None.
+        ``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "text_only": {...}, "tokenizer"}``
+        or None; ``text_only``: the sums over the records without an image (their ``image`` is null).
     """
     import numpy as np
 
@@ -508,7 +509,15 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
     sums = {name: np.bincount(codes, weights=values[name], minlength=len(sources)) for name in names}
     present = np.bincount(codes, minlength=len(sources))
     by_source = {src: {name: int(sums[name][k]) for name in names} for k, src in enumerate(sources) if present[k]}
+    # text-only records: read from the validity of each source's image column, for the sources that have any
+    text_only = np.zeros(len(rows), dtype=bool)
+    for k, part in enumerate(pool.parts):
+        images = pool.source_table(part.name).column("image")
+        if images.null_count and present[k]:
+            at = np.flatnonzero(codes == k)
+            text_only[at] = images.is_null().to_numpy(zero_copy_only=False)[rows[at] - part.start]
     out: dict[str, Any] = {name: int(values[name].sum()) for name in names}
     out["by_source"] = by_source
+    out["text_only"] = {name: int(values[name][text_only].sum()) for name in names}
     out["tokenizer"] = folder
     return out
