@@ -182,7 +182,8 @@ def main() -> None:
 def markdown(r: dict) -> str:
     """The results as a Markdown table."""
     rows = [f"| scale {r['scale']:g}: {r['pool_records']:,} records, {r['ids']:,} ids | wall s | peak RSS MB |", "|---|---:|---:|"]
-    for key, label in (("reference", "reference (dict of all records)"), ("select", "`dataoptim select`"), ("pool_build", "`dataoptim pool build` (once)")):
+    reference_label = "reference (dicts, one source file at a time)" if r.get("reference", {}).get("per_source") else "reference (dict of all records)"
+    for key, label in (("reference", reference_label), ("select", "`dataoptim select`"), ("pool_build", "`dataoptim pool build` (once)")):
         if key in r:
             rows.append(f"| {label} | {r[key]['seconds']:.2f} | {r[key]['peak_rss_mb']:,.0f} |")
     if "speedup" in r:

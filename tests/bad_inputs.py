@@ -19,7 +19,7 @@ Entry points (:data:`ENTRIES`):
 * ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
   ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``. With ``options(where=SQL)`` /
   ``options(budget_tokens=N)``: then ``.where(SQL)`` / ``.sample_budget(budget_tokens=N)``; CLI ``--where`` / ``--budget-tokens``.
-* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
+* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``. With ``options(tokenizer=DIR)``: ``tokenizer=DIR`` / ``--tokenizer DIR``.
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
 * ``score`` — ``score(predictions, benchmark)``; CLI ``score``.
@@ -559,6 +559,8 @@ SELECT_ROWS = [
 ]
 
 VALIDATE_ROWS = [
+    Case("validate", "--tokenizer folder that does not exist (token counts in the summary)", options(tokenizer="/nonexistent/no-such-tokenizer"), MissingFileError,
+         ("no-such-tokenizer", "tokenizer folder not found")),
     Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
     Case("validate", "image is a symlink out of the image folder", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", OUT, "--allow-symlinks-out")),
     Case("validate", "image folder's sub-folder is a symlink out of it", both(options(image_folder=True), _symlink_dir_out), UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT)),

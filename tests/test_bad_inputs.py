@@ -240,10 +240,12 @@ class Validate(Entry):
     def api(self, inputs):
         from dataoptim.select import validate_byod
 
-        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")), **_allow(inputs))
+        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")),
+                      tokenizer=inputs.options.get("tokenizer"), **_allow(inputs))
 
     def cli(self, inputs):
-        images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else [])]
+        images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else []),
+                  *(["--tokenizer", inputs.options["tokenizer"]] if inputs.options.get("tokenizer") else [])]
         return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
 
 

@@ -124,6 +124,7 @@ def validate_byod(
     decode_images: bool = False,
     progress: bool = False,
     boxes=None,
+    tokenizer: str | os.PathLike | None = None,
 ) -> Summary:
     """Validate a BYOD submission (a LLaVA JSON list, or JSON Lines) record by record, streaming.
 
@@ -144,6 +145,8 @@ def validate_byod(
         progress: progress bar while decoding.
         boxes: with ``output``, a :class:`dataoptim.boxes.BoxMover` that moves the boxes of the
             records written (by each id's source); its counts go into the summary's ``boxes``.
+        tokenizer: the recipe's tokenizer folder: the summary's ``tokens`` holds the records' token
+            sums (:class:`~dataoptim.select.summary.TokenTally`: the counts of ``dataoptim tokens``).
 
     Returns:
         The :class:`~dataoptim.select.summary.Summary` of the submission.
@@ -176,7 +179,7 @@ def validate_byod(
     if image_folder is not None:
         image_folder = as_path(image_folder, "image folder", field="image_folder")
     checker = _ImageChecker(image_folder, allow_symlinks_out) if image_folder is not None else None
-    builder = SummaryBuilder(path.name)
+    builder = SummaryBuilder(path.name, tokenizer=tokenizer)  # a bad tokenizer folder fails here, before any record is read
     seen: dict[str, int] = {}
     pending: list[str] = []
     in_pool = 0

@@ -278,7 +278,7 @@ def register(app) -> None:
         budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Sample records up to this many tokens (needs the tokens signal)."),
         weights: Optional[str] = typer.Option(None, "--weights", help="With --budget/--budget-tokens sampling: source and task weights, 'vqav2=2,caption=0.5'."),
         temperature: float = typer.Option(1.0, "--temperature", help="With sampling: 1 = proportional to size x weight; larger flattens towards uniform."),
-        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it)."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it); a --byod file's records are counted with it."),
     ) -> None:
         """Turn a submission (ids, BYOD JSON, a mixture, or the pool filtered by signals) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes).
 
@@ -336,7 +336,7 @@ def register(app) -> None:
 
                 opened = Pool.open(pool)
             summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out, boxes=mover,
-                                    decode_images=decode_images, progress=sys.stderr.isatty())
+                                    decode_images=decode_images, progress=sys.stderr.isatty(), tokenizer=tokenizer)
             if not quiet:
                 _echo_mislabeled(summary)
             if write_ids is not None:
@@ -396,6 +396,7 @@ def register(app) -> None:
         max_errors: int = typer.Option(MAX_ERRORS, "--max-errors", help="Problems printed, one line each, before the total count."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write every problem to this file as JSON Lines (written even when there is none)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the problems, or the one-line verdict."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts (prompt, answer, total: those of `dataoptim tokens`) in the summary, with the recipe's tokenizer folder."),
     ) -> None:
         """Check a submission without changing it: every problem, one line each; exit 0 when valid, 2 otherwise."""
         lean_arrow()
@@ -409,7 +410,7 @@ def register(app) -> None:
         if report is not None:
             check_output_paths({"--report": report})  # before anything is read
         found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
-                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
+                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty(), tokenizer=tokenizer)
         if report is not None:
             found.write_report(report)
         if not quiet and found.mislabeled_count:
@@ -435,7 +436,7 @@ def register(app) -> None:
             from dataoptim.select.pool import Pool
 
             selection = Pool.open(pool)._by_ids(submission, skip_unknown=False, unknown_hint="a standard submission may name only ids of the pool")
-            summary = selection.summary()
+            summary = selection.summary(tokenizer=tokenizer)
             if selection.report.get("repeats") and not quiet:
                 _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")
         if not quiet:

@@ -848,14 +848,25 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, unit=" rec", unit_scale=True, leave=False)
 
 
+#: Duplicate id pairs whose records are read together (each source file opened once per group).
+DUPLICATES_READ_TOGETHER = 65_536
+
+
 def _row_contents(tmp: Path, names: Sequence[str], starts: Sequence[int], rows: Sequence[int]) -> list[dict]:
-    """Records at global rows of a pool being built (for duplicate comparison)."""
-    out = []
-    for row in rows:
-        k = int(np.searchsorted(np.asarray(starts), row, side="right") - 1)
+    """Records at global rows of a pool being built (for duplicate comparison), in the order of ``rows``.
+
+    Each source file that holds one of the rows is opened (memory-mapped) once, and its rows
+    taken in one call.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    owner = np.searchsorted(np.asarray(starts, dtype=np.int64), rows, side="right") - 1
+    out: list[dict] = [{} for _ in range(len(rows))]
+    for k in np.unique(owner).tolist():
+        at = np.flatnonzero(owner == k)
         table = pa.ipc.open_file(pa.memory_map(str(source_path(tmp, names[k])))).read_all()
-        rec = table.slice(int(row - starts[k]), 1).to_pylist()[0]
-        out.append({"image": rec["image"], "conversations": rec["conversations"], "id": rec["id"], "source": names[k], "row": int(row)})
+        taken = table.select(["id", "image", "conversations"]).take(pa.array(rows[at] - starts[k])).to_pylist()
+        for j, rec in zip(at.tolist(), taken):
+            out[j] = {"image": rec["image"], "conversations": rec["conversations"], "id": rec["id"], "source": names[k], "row": int(rows[j])}
     return out
 
 
@@ -914,6 +925,7 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: 
     if len(same):
         keep = np.ones(len(hashes), dtype=bool)
         run_starts = same[np.concatenate([[True], np.diff(same) > 1])]
+        pairs: list[tuple[int, int, int]] = []  # (position in the sorted index, first row, later row), in index order
         for start in run_starts:
             stop = start + 1
             while stop < len(hashes) and hashes[stop] == hashes[start]:
@@ -924,8 +936,12 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: 
                 if key not in first_at:
                     first_at[key] = i
                     continue
-                first_row, row = int(order[first_at[key]]), int(order[i])
-                a, b = _row_contents(tmp, names, starts, [first_row, row])
+                pairs.append((i, int(order[first_at[key]]), int(order[i])))
+        for lo in range(0, len(pairs), DUPLICATES_READ_TOGETHER):
+            group = pairs[lo : lo + DUPLICATES_READ_TOGETHER]
+            contents = _row_contents(tmp, names, starts, [row for _, first_row, later_row in group for row in (first_row, later_row)])
+            for n, (i, first_row, row) in enumerate(group):
+                a, b = contents[2 * n], contents[2 * n + 1]
                 if (a["image"], a["conversations"]) != (b["image"], b["conversations"]):
                     first_words, first = _where_row(a, files or {}, starts[names.index(a["source"])])
                     later_words, later = _where_row(b, files or {}, starts[names.index(b["source"])])

@@ -296,6 +296,7 @@ def check_submission(
     allow_symlinks_out: bool = False,
     progress: bool = False,
     workers: int | None = None,
+    tokenizer: str | os.PathLike | None = None,
 ) -> ValidationReport:
     """Check a submission completely and collect every problem (nothing is written).
 
@@ -310,6 +311,8 @@ def check_submission(
         allow_symlinks_out: follow links out of ``image_folder`` instead of refusing them.
         progress: progress bar while decoding.
         workers: decoding threads (default: the CPUs).
+        tokenizer: the recipe's tokenizer folder: a BYOD file's summary holds its token sums
+            (:class:`~dataoptim.select.summary.TokenTally`); a standard submission's are counted by the caller.
 
     Returns:
         A :class:`ValidationReport`; ``report.ok`` when nothing is wrong.
@@ -336,7 +339,7 @@ def check_submission(
     layout = sniff_layout(path)
     if layout == "ids":
         return _check_ids(path, folder, pool, decode_images, progress, workers)
-    return _check_byod(path, layout, folder, pool, decode_images, progress, workers)
+    return _check_byod(path, layout, folder, pool, decode_images, progress, workers, tokenizer)
 
 
 class _Images:
@@ -401,7 +404,7 @@ class _Images:
         return out
 
 
-def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, progress: bool, workers: int | None) -> ValidationReport:
+def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, progress: bool, workers: int | None, tokenizer=None) -> ValidationReport:
     from dataoptim import records as rules
     from dataoptim.select.summary import SummaryBuilder
 
@@ -409,7 +412,7 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
     report = ValidationReport(file, "BYOD submission (JSON Lines)" if layout == "jsonl" else "BYOD submission (JSON list)")
     images = _Images(folder, file) if folder is not None else None
     users: dict[str, list[tuple[int, str]]] = {}
-    builder = SummaryBuilder(path.name)
+    builder = SummaryBuilder(path.name, tokenizer=tokenizer)
     seen: dict[str, int] = {}
     pending: list[str] = []
     in_pool = looked_up = 0
