@@ -746,7 +746,7 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
     Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),
          InputError, ("{file}", _Q, "field 'answer'", "yes or no")),
     Case("score", "benchmark: an MME subtask with an odd number of questions", _bench1(lambda b: b.update(task="mme", category="count")),
-         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 questions", "even number")),
+         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 question;", "even number")),
 ]
 
 EVALUATE_ROWS = [

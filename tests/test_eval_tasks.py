@@ -353,7 +353,7 @@ def test_mme_pairs_two_questions_per_image():
 
 
 @pytest.mark.parametrize("name, lines, message", [
-    ("count.txt", ["a.jpg\tq\tYes\tyes"], "MME subtask 'count' has 1 questions; MME scores them two per image"),
+    ("count.txt", ["a.jpg\tq\tYes\tyes"], "MME subtask 'count' has 1 question; MME scores them two per image"),
     ("count.txt", ["a.jpg\tq\tMaybe\tyes", "a.jpg\tq\tNo\tno"], "record 0 (id 'count:1'), field 'answer': an MME reference must be yes or no (any case), found 'Maybe'"),
     ("count.txt", ["a.jpg\tq\tYes\tyes", "a.jpg\tq\tNo"], "line 2: expected 4 tab-separated fields (image, question, answer, prediction), found 3"),
     ("count.txt", ["a.jpg\tq\tYes\tyes\tmore"], "line 1: expected 4 tab-separated fields (image, question, answer, prediction), found 5"),

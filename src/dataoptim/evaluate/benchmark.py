@@ -440,7 +440,9 @@ def _pair_pope(items: list[dict], rows: list[Any], category: str, path: Path) ->
     """Label the questions of ``category`` from a POPE label file's lines, in line order (LLaVA's ``eval_pope.py``)."""
     targets = [it for it in items if it.get("category") == category]
     if len(targets) > len(rows):
-        raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
+        from dataoptim.words import count
+
+        raise InputError(f"{count(len(rows), 'label')} for {count(len(targets), 'question')} of category {category!r}", file=path)
     for index, (item, obj) in enumerate(zip(targets, rows)):
         _check_pope_row(obj, item, path, index)
         item["answer"] = obj["label"]
