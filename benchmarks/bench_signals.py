@@ -5,7 +5,8 @@ builds it, then times:
 
 * ``signals compute`` of ``text``, ``duplicates`` and ``flags`` over the whole pool;
 * ``tokens`` under ``--tokenizer`` (LLaMA-2's) over ``--token-records`` records drawn from the
-  pool (a sub-pool of the same sources), reported as records per second;
+  pool (a sub-pool of the same sources; the whole pool when ``--token-records`` is at least its
+  size), reported as records per second;
 * selection by a signal (``where`` + ``top_k``) against selecting the same number of records
   by an id list (``Pool.by_ids``), both to a Selection (no export);
 * peak resident memory of the process (``ru_maxrss``).
@@ -115,10 +116,10 @@ def main() -> None:
     report["cheap_signals_full_pool_estimate_cpu_s"] = round(report["cheap_signals_cpu_s"] * 6_360_000 / len(pool))
     report["rss_after_cheap_mb"] = round(rss_mb())
 
-    # tokens on a sub-pool: the same sources, --token-records records
-    sub = pool.all().sample(min(args.token_records, len(pool)), seed=0)
-    sub_dir = work / "tokens-pool"
+    # tokens on a sub-pool: the same sources, --token-records records (the whole pool itself when it has no more)
+    sub_dir = pool_dir if args.token_records >= len(pool) else work / "tokens-pool"
     if not (sub_dir / "manifest.json").is_file():
+        sub = pool.all().sample(args.token_records, seed=0)
         sub_data = work / "tokens-data"
         sub_data.mkdir(parents=True, exist_ok=True)
         by_source: dict[str, list] = {}

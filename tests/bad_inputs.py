@@ -19,7 +19,7 @@ Entry points (:data:`ENTRIES`):
 * ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
   ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``. With ``options(where=SQL)`` /
   ``options(budget_tokens=N)``: then ``.where(SQL)`` / ``.sample_budget(budget_tokens=N)``; CLI ``--where`` / ``--budget-tokens``.
-* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``.
+* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``. With ``options(tokenizer=DIR)``: ``tokenizer=DIR`` / ``--tokenizer DIR``.
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
 * ``score`` — ``score(predictions, benchmark)``; CLI ``score``.
@@ -355,8 +355,7 @@ RECORD_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...], dict[str, Any]]] 
     ("image is null", rec1(lambda r: r.update(image=None)), RecordError, ("{file}", _R, "field 'image'", "null"), {
         "builder": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
         "pool": (RecordError, ("{file}", _R, "field 'image'", "non-empty string")),
-        "train-hf": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
-        "train-llava": (RecordError, ("{file}", _R, "field 'conversations[0].value'", "without 'image'")),
+        # the trainers refuse it as validate does (LLaVA 744cb3e: 'image' in sources[0], then it opens None)
     }),
     ("image path absolute", rec1(lambda r: r.update(image="/etc/passwd")), RecordError, ("{file}", _R, "field 'image'", "relative"), {}),
     ("image path with '..'", rec1(lambda r: r.update(image="coco/../../outside.jpg")), RecordError, ("{file}", _R, "field 'image'", "inside the image folder"), {}),
@@ -491,6 +490,8 @@ POOL_ROWS = [
     Case("pool", "output is a folder with a sources/ sub-folder and the user's files (not a pool: never replaced)",
          options(output_is_folder=True, with_sources=True), ConfigError, ("pool", "not a pool; refusing to replace")),
     Case("pool", "a file that names no source is ignored", setter(files={"notes.json": {"a": 1}, "readme.txt": "hi"}), None),
+    Case("pool", "--data-dir names a .zip archive that does not exist", both(options(data_dir="data.zip"), _names(file="data.zip")),
+         MissingFileError, ("{file}", "data archive not found")),
 ]
 
 SELECT_ROWS = [
@@ -503,6 +504,8 @@ SELECT_ROWS = [
     Case("select", "--boxes sideways", options(boxes="sideways"), ConfigError, ("must be one of original, padded, padded-exact", "'sideways'")),
     Case("select", "--boxes padded, a record's image not in --image-sizes", both(setter(ids="coco_0\nref3rec_287603\n"), options(boxes="padded", image_sizes={"1.jpg": [640, 480]})),
          MissingFileError, ("{file}", "record 1 (id 'ref3rec_287603')", "field 'image'", "size of image 'coco/COCO_train2014_000000544238.jpg'")),
+    Case("select", "--boxes padded, --image-sizes file is an empty table ({})", options(boxes="padded", image_sizes={}), InputError,
+         ("sizes.json", "image-size file is empty")),
     Case("select", "--boxes padded, --image-sizes file truncated", options(boxes="padded", image_sizes=b'{"1.jpg": [640, 4'), InputError,
          ("sizes.json", "image-size file", "not valid JSON")),
     Case("select", "--boxes padded-exact, a box the exact conversion cannot place (here none: ref3rec's box is valid)",
@@ -556,6 +559,8 @@ SELECT_ROWS = [
 ]
 
 VALIDATE_ROWS = [
+    Case("validate", "--tokenizer folder that does not exist (token counts in the summary)", options(tokenizer="/nonexistent/no-such-tokenizer"), MissingFileError,
+         ("no-such-tokenizer", "tokenizer folder not found")),
     Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
     Case("validate", "image is a symlink out of the image folder", both(options(image_folder=True), _symlink_out), UnsafeInputError, ("{file}", _R, "field 'image'", OUT, "--allow-symlinks-out")),
     Case("validate", "image folder's sub-folder is a symlink out of it", both(options(image_folder=True), _symlink_dir_out), UnsafeInputError, ("{file}", "record 0 (id 'coco_0')", "field 'image'", OUT)),
@@ -670,6 +675,25 @@ def _records_benchmark(change: Callable[[list], Any]) -> Callable[[Inputs], None
     return make
 
 
+def _llava_pope_questions(inputs: Inputs) -> None:
+    """The benchmark is a LLaVA POPE question file (``llava_pope_test.jsonl``: no labels in it)."""
+    inputs.bench = [{"question_id": i, "image": f"coco/{i}.jpg", "text": "Is there a dog?", "category": "adversarial"} for i in (1, 2)]
+    inputs.preds = [{"question_id": i, "text": "yes"} for i in (1, 2)]
+    inputs.options["main_name"] = "llava_pope_test.jsonl"
+
+
+def _vqa_annotations_answers_string(inputs: Inputs) -> None:
+    """A LLaVA VQAv2 question file scored with a VQAv2 annotation file whose ``answers`` is a plain string, not the 10 answers."""
+    inputs.bench = [{"question_id": i, "image": f"coco/{i}.jpg", "text": "What is it?"} for i in (1, 2)]
+    inputs.preds = [{"question_id": i, "text": "cat"} for i in (1, 2)]
+    inputs.options["main_name"] = "llava_vqav2_val.jsonl"
+    annotations = inputs.root / "v2_mscoco_val2014_annotations.json"
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 1, "answers": [{"answer": "cat"}] * 10},
+                                                       {"question_id": 2, "answers": "cat"}]}))
+    inputs.options["settings"] = {"answers": str(annotations)}
+    inputs.names["file"] = annotations.name
+
+
 _Q = "record 1 (id 'q1')"
 BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: empty file", _bench_raw(b""), InputError, ("{file}", "empty")),
@@ -710,12 +734,19 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
          InputError, ("{file}", _Q, "field 'prompt'", "do not belong together")),
     Case("score", "predictions: the prompt is the question with <image> and an instruction", _on_preds(lambda p: p.update(prompt="<image>\nIs there a dog?\nAnswer yes or no.")), None),
     Case("score", "--grounding-rule kosmos", options(settings={"grounding_rule": "kosmos"}), ConfigError, ("grounding rule", "'shikra'", "found 'kosmos'")),
+    Case("score", "benchmark: a POPE question without its reference", _bench1(_pop("answer")),
+         InputError, ("{file}", _Q, "field 'answer'", "1 of its 3 questions has no reference", "give each line its reference")),
+    Case("score", "LLaVA POPE question file without --answers (the label files)", _llava_pope_questions,
+         InputError, ("{file}", "record 0 (id '1')", "field 'answer'", "none of its 2 pope questions has a reference",
+                      "POPE's label files coco_pope_<category>.json with --answers")),
+    Case("score", "VQAv2 annotation file (--answers): 'answers' is a plain string, not the 10 answers", _vqa_annotations_answers_string,
+         InputError, ("{file}", "record 1 (id '2')", "field 'answers'", "must be a non-empty list of answers", "found a string ('cat')")),
     Case("score", "benchmark: an MME question whose category is no subtask", _bench1(lambda b: b.update(task="mme", category="adversarial")),
          InputError, ("{file}", _Q, "field 'category'", "needs its subtask")),
     Case("score", "benchmark: an MME reference that is not yes/no", _bench1(lambda b: b.update(task="mme", category="count", answer="maybe")),
          InputError, ("{file}", _Q, "field 'answer'", "yes or no")),
     Case("score", "benchmark: an MME subtask with an odd number of questions", _bench1(lambda b: b.update(task="mme", category="count")),
-         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 questions", "even number")),
+         InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 question;", "even number")),
 ]
 
 EVALUATE_ROWS = [
@@ -780,6 +811,7 @@ BOXES_ROWS = [
     Case("boxes", "image size unknown", _sizes({"0.jpg": [30, 20]}), MissingFileError, ("in.json", _R, "field 'image'", "size of image 'coco/1.jpg'")),
     Case("boxes", "size table: a width of zero", _sizes({"1.jpg": [0, 30]}), InputError, ("{file}", "field '1.jpg'")),
     Case("boxes", "size table: not an object", _sizes([[40, 30]]), InputError, ("{file}", "dict")),
+    Case("boxes", "size table: empty ({})", _sizes({}), InputError, ("{file}", "image-size file is empty")),
     Case("boxes", "size table: nested 100,000 deep", _sizes(DEEP_JSON.encode()), InputError, ("{file}", "image-size file is nested too deeply")),
     Case("boxes", "size table: truncated", _sizes(b'{"1.jpg": [40, 3'), InputError, ("{file}", "not valid JSON")),
     Case("boxes", "image path with '..' (--image-folder)", both(options(image_folder=True), rec1(lambda r: r.update(image="../outside.jpg"))), RecordError, ("{file}", _R, "field 'image'", "inside the image folder")),

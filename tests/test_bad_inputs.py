@@ -128,10 +128,15 @@ class PoolEntry(Entry):
     def api(self, inputs):
         from dataoptim.select import build_pool
 
-        build_pool(inputs.data_dir, self._output(inputs), progress=False)
+        build_pool(self._data_dir(inputs), self._output(inputs), progress=False)
+
+    def _data_dir(self, inputs):
+        """The data folder, or the row's ``data_dir`` option (a name under the temp folder: a .zip that is not there)."""
+        name = inputs.options.get("data_dir")
+        return inputs.data_dir if name is None else inputs.root / name
 
     def cli(self, inputs):
-        return [["pool", "build", "--data-dir", inputs.data_dir, "--output", self._output(inputs)]]
+        return [["pool", "build", "--data-dir", self._data_dir(inputs), "--output", self._output(inputs)]]
 
     def out(self, inputs):
         return inputs.root / "pool"
@@ -235,10 +240,12 @@ class Validate(Entry):
     def api(self, inputs):
         from dataoptim.select import validate_byod
 
-        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")), **_allow(inputs))
+        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")),
+                      tokenizer=inputs.options.get("tokenizer"), **_allow(inputs))
 
     def cli(self, inputs):
-        images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else [])]
+        images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else []),
+                  *(["--tokenizer", inputs.options["tokenizer"]] if inputs.options.get("tokenizer") else [])]
         return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
 
 

@@ -248,7 +248,7 @@ def test_cli_converts_a_file_atomically(tmp_path, capsys):
     sizes = write(tmp_path / "sizes.json", {"a.jpg": [640, 480]})
     # --to padded-exact: the library's own exact conversion (0.106 -> 0.2045 -> 0.204; DataOptim's tool gives 0.205)
     assert main(["boxes", "convert", str(src), str(out), "--to", "padded-exact", "--image-sizes", str(sizes)]) == 0
-    assert "1 boxes moved to the padded-exact frame" in capsys.readouterr().out
+    assert "1 box moved to the padded-exact frame in 1 record" in capsys.readouterr().out
     got = json.loads(out.read_text())
     assert got[0]["conversations"][0]["value"] == "<image>\nDescribe [0.0, 0.204, 0.827, 0.875]." and got[1] == RECORDS[1]
     assert json.loads((tmp_path / "out.json.boxes.json").read_text())["frame"] == "padded-exact"

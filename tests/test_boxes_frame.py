@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -388,3 +389,70 @@ def test_square_run_is_recorded_in_the_checkpoint(tmp_path, capsys):
     assert main(argv) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "config.json").read_text())["image_aspect_ratio"] == "square"
     assert json.loads((tmp_path / "out" / "train_report.json").read_text())["pad"] is False
+
+
+# -- the tool's moves on arrays (select --boxes padded) equal the box-by-box reproduction -----------
+_VALUE = st.one_of(
+    st.integers(0, 1000).map(lambda k: str(k / 1000)),  # DataOptim's boxes: 3 decimals
+    st.integers(0, 9).map(str),  # integers (the tool's regex takes them)
+    st.floats(0, 2, allow_nan=False).map(repr),
+    st.sampled_from(["1.", ".5", "0.1.2", ".", "000.500", "0.0625", "0.0005", "12345678901.5", "9" * 30, "9" * 400]),
+    st.text("0123456789.", min_size=1, max_size=12),
+)
+_SIZE = st.one_of(st.sampled_from([(640, 480), (480, 640), (500, 500), (333, 500), (625, 400), (1, 7), (7, 1), (1, 1)]),
+                  st.tuples(st.integers(1, 5000), st.integers(1, 5000)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(_VALUE, min_size=4, max_size=4), _SIZE), min_size=1, max_size=60))
+def test_expand_to_square_many_equals_the_box_by_box_tool(items):
+    boxes = ["[" + ", ".join(values) + "]" for values, _ in items]
+    widths = [w for _, (w, _h) in items]
+    heights = [h for _, (_w, h) in items]
+    assert B.expand_to_square_many(boxes, widths, heights) == [B.expand_to_square_box(b, w, h) for b, w, h in zip(boxes, widths, heights)]
+
+
+def test_mover_batch_equals_record_by_record():
+    """BoxMover.batch (turns found and boxes moved on arrays) gives the records, counts and errors of
+    BoxMover.record row by row: repeated boxes, a moved box equal to a later one (the tool's double
+    moves), values the tool leaves, turns and records without boxes."""
+    import random
+
+    import pyarrow as pa
+
+    rng = random.Random(11)
+    sizes = {f"coco/{k}.jpg": (rng.choice([640, 333, 500, 800]), rng.choice([480, 500, 427, 600])) for k in range(12)}
+    sizes["coco/edge.jpg"] = (640, 480)
+
+    def box():
+        return "[" + ", ".join(rng.choice([str(round(rng.random(), 3)), "0.5", "0.75", "1", "0.1.2"]) for _ in range(4)) + "]"
+
+    records = []
+    for k in range(300):
+        turns = []
+        for t in range(2 * rng.randint(1, 3)):
+            parts = [rng.choice(["the lamp", "is above", "<image>\n" if t == 0 else "ok", box(), box()]) for _ in range(rng.randint(1, 5))]
+            if rng.random() < 0.1:
+                parts += ["[0.5, 0.5, 0.75, 0.75]", "[0.5, 0.5, 0.75, 0.688]"]  # moved, the first equals the second: moved twice
+            turns.append({"from": "human" if t % 2 == 0 else "gpt", "value": " ".join(parts)})
+        records.append({"id": f"svit_{k}", "image": rng.choice(sorted(sizes)), "conversations": turns})
+    batch = pa.RecordBatch.from_pylist(records)
+    by_batch, by_record = B.BoxMover("padded", B.ImageSizes(sizes), file="f.json"), B.BoxMover("padded", B.ImageSizes(sizes), file="f.json")
+    positions = list(range(100, 400))
+    got = by_batch.batch(batch, positions, "svit").to_pylist()
+    want = [dict(by_record.record(r, p, "svit")) for r, p in zip(records, positions)]
+    assert got == want
+    assert by_batch.info() == by_record.info() and by_batch.boxes["svit"] > 500
+    # a slice of a batch: the same rows
+    assert B.BoxMover("padded", B.ImageSizes(sizes)).batch(batch.slice(50, 40), positions[50:90], "svit").to_pylist() == want[50:90]
+    # errors: the first record at fault, with its position, as record() names it
+    for broken in ({"image": None}, {"image": "coco/unknown.jpg"}):
+        bad = [dict(r) for r in records[:5]] + [dict(records[5], **broken)] + [dict(r) for r in records[6:9]]
+        with pytest.raises(Exception) as from_batch:
+            B.BoxMover("padded", B.ImageSizes(sizes), file="f.json").batch(pa.RecordBatch.from_pylist(bad), positions, "svit")
+        with pytest.raises(Exception) as from_record:
+            mover = B.BoxMover("padded", B.ImageSizes(sizes), file="f.json")
+            for r, p in zip(bad, positions):
+                mover.record(r, p, "svit")
+        assert type(from_batch.value) is type(from_record.value) and str(from_batch.value) == str(from_record.value)
+        assert "record 105" in str(from_batch.value)

@@ -75,6 +75,11 @@ def test_demo_mixture_training_and_scores(demo):
     protocol = saved.pop("protocol")  # how the answers were generated: the trained checkpoint's own settings
     assert saved == result.scores
     assert protocol["name"] == "default" and protocol["training_settings"].endswith("trained_with.json")
+    # GQA held-out: GQA's exact match against the short answer of the sample's question file (testdev 201307251:
+    # answer "no", fullAnswer "No, it is clear."), not against the record's sentence, which no short answer matches
+    benchmark = [json.loads(line) for line in (result.output / "eval" / "benchmark.jsonl").read_text().splitlines()]
+    [gqa] = [item for item in benchmark if item["task"] == "gqa"]
+    assert (gqa["question_id"], gqa["answer"], gqa["full_answer"]) == ("gqa_testdev_201307251", "no", "No, it is clear.")
     report = (result.output / "report.md").read_text()
     assert "| coco | 1 | 106 |" in report and "composition.png" in report
     # one reference per held-out question: the scores are named for what they are (issue 12)

@@ -146,7 +146,7 @@ def test_llava_qa90_with_answer_file_as_captions():
 
 
 def test_llava_answers_only_for_llava_files(tmp_path):
-    with pytest.raises(ConfigError, match="LLaVA question files only"):
+    with pytest.raises(ConfigError, match="LLaVA question files and records"):
         read_benchmark(EVAL / "dataoptim_val.synthetic.json", answers=EVAL / "qa90_gpt4_answer.jsonl")
 
 
@@ -202,27 +202,69 @@ RECORDS = [
 
 
 def test_records_to_benchmark():
-    items = from_records(RECORDS)
+    items = from_records(RECORDS, answers={"05145757": "yes"})
     cap, mc, rec, gqa, dia = items
     assert cap["task"] == "caption" and cap["answers"] == ["A cat on a mat."] and cap["text"].startswith("<image>\n")
     # A-OKVQA records keep DataOptim's answer sentence under their own task (issue 15: scored by that form's rule)
     assert mc["task"] == "aokvqa" and mc["answer"] == "The correct option is C." and mc["choices"] == ["one", "two", "three", "four"]
     assert rec["task"] == "grounding" and rec["answer"] == "[0.1, 0.2, 0.3, 0.4]." and "<image>" in rec["text"]
-    assert gqa["task"] == "gqa" and gqa["answer"] == "Yes, the sky is dark."
+    # GQA: the short answer (looked up by the id after its last '_'), the sentence kept beside it
+    assert gqa["task"] == "gqa" and gqa["answer"] == "yes" and gqa["full_answer"] == "Yes, the sky is dark."
     assert dia["task"] == "caption" and dia["text"] == "What colour?" and dia["answers"] == ["Red."]
-    assert [i["task"] for i in from_records(RECORDS, tasks=["aokvqa", "gqa"])] == ["aokvqa", "gqa"]
+    assert [i["task"] for i in from_records(RECORDS, tasks=["aokvqa", "gqa"], answers={"05145757": "yes"})] == ["aokvqa", "gqa"]
 
 
 def test_records_from_dataset_and_files(tmp_path):
     import datasets
 
     ds = datasets.Dataset.from_list(RECORDS[:4])
-    assert [i["question_id"] for i in read_benchmark(ds)] == ["coco_0", "aokvqa_1", "ref3rec_2", "gqa_05145757"]
+    assert [i["question_id"] for i in read_benchmark(ds, answers={"05145757": "yes"})] == ["coco_0", "aokvqa_1", "ref3rec_2", "gqa_05145757"]
     ds.save_to_disk(str(tmp_path / "holdout"))
-    assert len(read_benchmark(tmp_path / "holdout")) == 4
+    assert len(read_benchmark(tmp_path / "holdout", tasks=["caption", "aokvqa", "grounding"])) == 3
     path = tmp_path / "sel.json"
     path.write_text(json.dumps(RECORDS))
-    assert detect_format(path) == "records" and len(read_benchmark(path)) == 5
+    gqa_file = tmp_path / "val_balanced_questions.json"
+    gqa_file.write_text(json.dumps({"05145757": {"imageId": "1", "question": "Is the sky dark?", "answer": "yes", "fullAnswer": "Yes, the sky is dark."}}))
+    assert detect_format(path) == "records" and len(read_benchmark(path, answers=[gqa_file])) == 5
+
+
+GQA_FIXTURES = Path(__file__).parent / "fixtures" / "gqa"
+
+
+def test_held_out_gqa_records_are_scored_against_the_short_answer(tmp_path):
+    """A GQA record holds fullAnswer; GQA's exact match needs the question file's short ``answer``.
+
+    The testdev record is built by the GQA builder from tests/fixtures/gqa/testdev_balanced_questions.json
+    (question 201307251: answer "no", fullAnswer "No, it is clear."). Scoring rule: LLaVA
+    convert_gqa_for_eval.py (``rstrip('.').lower()``) then GQA eval.py ``predicted == gold``, so "No." is
+    right against "no"; against the sentence no short answer can be right (the fault: always 0).
+    """
+    from builder_harness import build_from, fixture_json
+    from dataoptim.evaluate import score_items
+
+    questions = GQA_FIXTURES / "testdev_balanced_questions.json"
+    held_out = build_from("gqa", {"testdev_balanced_questions.json": fixture_json("gqa/testdev_balanced_questions.json"),
+                                  "train_balanced_questions.json": fixture_json("gqa/train_balanced_questions.json")}, tmp_path)["testdev"]
+    assert held_out[0]["conversations"][1]["value"] == "No, it is clear."  # the record itself is unchanged
+    [item] = read_benchmark(held_out, answers=questions)
+    assert (item["question_id"], item["task"], item["answer"], item["full_answer"]) == ("gqa_testdev_201307251", "gqa", "no", "No, it is clear.")
+    scores, _ = score_items([item, dict(item, question_id="q2")], {"gqa_testdev_201307251": "No.", "q2": "Yes"})
+    assert scores["gqa"]["accuracy"] == 0.5
+    # without the question file the reference would be the sentence: refused, located
+    with pytest.raises(InputError, match="GQA's exact match scores the short 'answer'") as info:
+        read_benchmark(held_out)
+    assert (info.value.record, info.value.id, info.value.field) == (0, "gqa_testdev_201307251", "answer")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"1": {"answer": "yes"}}))
+    with pytest.raises(InputError, match="'201307251' is not in the GQA question file") as info:
+        read_benchmark(held_out, answers=other)
+    assert info.value.field == "question_id"
+    other.write_text(json.dumps({"201307251": {"fullAnswer": "No."}}))
+    with pytest.raises(InputError, match="short answer as a string") as info:
+        read_benchmark(held_out, answers=other)
+    assert (info.value.file, info.value.id, info.value.field) == (str(other), "201307251", "answer")
+    with pytest.raises(ConfigError, match="LLaVA question files and records"):
+        read_benchmark([{"question_id": "1", "text": "q", "task": "gqa"}], answers=questions)
 
 
 def test_records_bad_input_is_located():
@@ -250,3 +292,21 @@ def test_records_benchmark_applies_the_record_rules():
         from_records([two_images])
     text_only = {"id": "x_1", "task": "caption", "conversations": [{"from": "human", "value": "Say hi."}, {"from": "gpt", "value": "hi"}]}
     assert from_records([text_only])[0]["image"] is None
+
+
+@pytest.mark.parametrize("answers, found", [("yes", "a string ('yes')"), ([], "list"), ([{"answer_id": 1}], "list"), (3, "int")])
+def test_vqa_annotation_answers_must_be_a_list(tmp_path, answers, found):
+    """VQAv2's annotations give 10 answers as [{"answer": ...}]; a plain string was taken silently as one answer."""
+    questions = _jsonl(tmp_path / "llava_vqav2_val.jsonl", [{"question_id": 7, "image": "a.jpg", "text": "What?"}])
+    annotations = tmp_path / "v2_mscoco_val2014_annotations.json"
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 7, "answers": answers}]}))
+    with pytest.raises(InputError, match=r"must be a non-empty list of answers") as info:
+        read_llava(questions, task="vqa", answers=annotations)
+    assert (info.value.file, info.value.record, info.value.id, info.value.field) == (str(annotations), 0, "7", "answers")
+    assert found in str(info.value)
+    annotations.write_text(json.dumps({"annotations": [{"question_id": 7, "answers": [{"answer": "yes"}] * 10}]}))
+    assert read_llava(questions, task="vqa", answers=annotations)[0]["answers"] == ["yes"] * 10
+    textvqa = tmp_path / "TextVQA_0.5.1_val.json"
+    textvqa.write_text(json.dumps({"data": [{"question_id": 7, "image_id": "a", "question": "What?", "answers": "yes"}]}))
+    with pytest.raises(InputError, match=r"field 'answers': must be a non-empty list of answers"):
+        read_llava(questions, task="textvqa", answers=textvqa)

@@ -192,7 +192,7 @@ def test_cider_tokenizer_is_checked_before_scoring(monkeypatch):
     [
         (['{"question_id": "v1", "text": "2"}', '{"question_id": "v2", "text": 3}'], "record 1 (id 'v2'), field 'text': must be a string, found int"),
         (['{"question_id": "v1", "text": "2"}', '{"text": "x"}'], "record 1, field 'question_id': missing"),
-        (['{"question_id": "v1", "text": "2"}', "", '{"question_id": "v2", "text": "x"'], "record 2: line 3 is not valid JSON: Expecting ',' delimiter"),
+        (['{"question_id": "v1", "text": "2"}', "", '{"question_id": "v2", "text": "x"'], "record 2: line 3 is not valid JSON: Expecting ',' delimiter (column 34)"),  # just after the line's last character
         (['["v1", "2"]'], "record 0: must be a JSON object, found str"),  # read as a JSON list of answers
     ],
 )

@@ -33,6 +33,7 @@ import pytest
 
 from dataoptim.cli import main
 from dataoptim.errors import ConfigError, InputError
+from dataoptim.evaluate.benchmark import read_benchmark
 from dataoptim.evaluate.scoring import read_results_dir, score, score_items
 from dataoptim.evaluate.tasks import aokvqa, gqa, grounding, mc, mme, pope, scorer, textvqa, vqa
 
@@ -217,6 +218,32 @@ def test_pope_three_categories_match_eval_pope(tmp_path, capsys):
     assert {r["parsed"] for r in rows} == {"yes", "no"} and rows[9]["prediction"] == "Nope" and rows[9]["parsed"] == "yes"
 
 
+def test_pope_label_files_are_recognised_by_content_under_other_names(tmp_path, capsys):
+    """Renamed label files (lines with ``text`` and ``label``) pair with the category whose questions they are, in order:
+    the same scores as eval_pope.py printed for the coco_pope_<category>.json names (POPE_REFERENCE)."""
+    q, a, labels = _pope_run(tmp_path)
+    renamed = []
+    for path, name in zip(labels, ("labels_a.json", "second.jsonl", "r.json")):
+        # numbered per file from 1, as POPE's own label files are (so their ids are not the question file's)
+        rows = [dict(json.loads(x), question_id=i + 1) for i, x in enumerate(path.read_text().splitlines())]
+        path.unlink()
+        renamed.append(tmp_path / name)
+        renamed[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["score", "-p", str(a), "-b", str(q)] + [x for p in renamed for x in ("--answers", str(p))]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)["pope"]
+    for cat, ref in POPE_REFERENCE.items():
+        assert result["categories"][cat] == {k: pytest.approx(v) for k, v in ref.items()}, cat
+    # lines that are the questions of two categories: the name must say which
+    rows = [json.loads(x) for x in renamed[2].read_text().splitlines()]
+    questions = [json.loads(x) for x in q.read_text().splitlines()]
+    twin = [dict(r, category="twin", question_id=1000 + i) for i, r in enumerate(questions) if r["category"] == "random"]
+    q.write_text("".join(json.dumps(r) + "\n" for r in questions + twin))
+    with pytest.raises(InputError, match=r"r.json: a POPE label file whose lines are, in order, the questions of several categories \('random', 'twin'\)"):
+        read_benchmark(q, answers=renamed)
+    assert len(rows) == 16
+
+
 def test_pope_label_file_without_label_names_file_and_line(tmp_path, capsys):
     q, a, labels = _pope_run(tmp_path)
     rows = [json.loads(x) for x in labels[0].read_text().splitlines()]
@@ -326,7 +353,7 @@ def test_mme_pairs_two_questions_per_image():
 
 
 @pytest.mark.parametrize("name, lines, message", [
-    ("count.txt", ["a.jpg\tq\tYes\tyes"], "MME subtask 'count' has 1 questions; MME scores them two per image"),
+    ("count.txt", ["a.jpg\tq\tYes\tyes"], "MME subtask 'count' has 1 question; MME scores them two per image"),
     ("count.txt", ["a.jpg\tq\tMaybe\tyes", "a.jpg\tq\tNo\tno"], "record 0 (id 'count:1'), field 'answer': an MME reference must be yes or no (any case), found 'Maybe'"),
     ("count.txt", ["a.jpg\tq\tYes\tyes", "a.jpg\tq\tNo"], "line 2: expected 4 tab-separated fields (image, question, answer, prediction), found 3"),
     ("count.txt", ["a.jpg\tq\tYes\tyes\tmore"], "line 1: expected 4 tab-separated fields (image, question, answer, prediction), found 5"),

@@ -126,6 +126,7 @@ def test_not_a_zip(tmp_path):
         (b'[{"a": 1}, {"b": ', "ends early"),
         (b'[{"a": "caf\xe9"}]', "is not UTF-8 text"),
         (b'[{"a": 1} {"b": 2}]', "is not valid JSON: parse error"),
+        (b'[{"a": 1},\n {"b": 2} {"c": 3}]', "(line 2, column 11)"),  # where it breaks (Python's json parser says)
         (b'[{"a": 9223372036854775808}]', "integer outside the 64-bit range"),
     ],
 )
@@ -194,3 +195,13 @@ def test_output_path_that_is_a_folder_is_refused(tmp_path):
     (tmp_path / "out.json").mkdir()
     with pytest.raises(ConfigError, match="is a folder"):
         write_json(tmp_path / "out.json", [])
+
+
+def test_jsonl_error_names_line_and_column(tmp_path):
+    from dataoptim.io import iter_jsonl
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n{"a": 1 "b": 2}\n')
+    with pytest.raises(InputError) as info:
+        list(iter_jsonl(path, what="selection"))
+    assert str(info.value) == f"{path}: record 1: line 2 is not valid JSON: Expecting ',' delimiter (column 9)"

@@ -142,7 +142,8 @@ def test_validate_reports_every_problem_in_one_run(faulty_byod, tmp_path, capsys
     errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
     assert [e.split("record ", 1)[1][:1] for e in errors] == ["1", "2", "4", "5", "6"]
     assert "<image>" in errors[0] and "duplicate id, first used by record 0" in errors[2]
-    assert "no folder 'flickr30k/', but 'filckr30k/' is there: rename it to 'flickr30k/'?" in errors[3]
+    assert ("no folder 'flickr30k/', but 'filckr30k/' is there: rename it to 'flickr30k/' "
+            "(DataOptim's README misspells it 'filckr30k/'; its records say 'flickr30k/')") in errors[3]
     assert "'ocrvqa/103.gif' is there (another extension)" in errors[4]
     assert "5 problems in total (5 shown; all of them in" in captured.err
     assert "checked " in captured.out and "7 records read" in captured.out and "image files checked to exist" in captured.out
@@ -158,6 +159,32 @@ def test_max_errors_shows_the_first_n_then_the_total(faulty_byod, capsys):
     assert len(err) == 3 and err[2] == "5 problems in total (2 shown; --report FILE lists all of them)"
 
 
+def test_validate_reports_every_problem_of_a_record(tmp_path, capsys):
+    """One record, four broken fields: four problems (it stopped at the first), in field order; --max-errors still caps the lines."""
+    records = _records(2)
+    records[1] = {"id": "coco 1", "image": None, "conversations": [
+        {"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "  "}, {"from": "human", "value": "And <image>?"}]}
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(records))
+    assert main(["validate", str(path)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert err == [
+        f"error: {path}: record 1 (id 'coco 1'), field 'id': must contain only letters, digits and '_ . + -' (no spaces)",
+        f"error: {path}: record 1 (id 'coco 1'), field 'image': is null; a text-only record has no 'image' field at all",
+        f"error: {path}: record 1 (id 'coco 1'), field 'conversations[1].value': is empty",
+        f"error: {path}: record 1 (id 'coco 1'), field 'conversations[2].value': <image> may appear only in the first human turn",
+        f"error: {path}: record 1 (id 'coco 1'), field 'conversations[2]': the conversation must end with a 'gpt' turn",
+    ]
+    assert main(["validate", str(path), "--max-errors", "2", "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and err[2] == "5 problems in total (2 shown; --report FILE lists all of them)"
+    # the first of them is what validate_byod (and the trainer, on the same file) raise
+    from dataoptim.select import validate_byod
+
+    with pytest.raises(RecordError, match=r"record 1 \(id 'coco 1'\), field 'id': must contain only"):
+        validate_byod(path)
+
+
 def test_validate_says_what_it_checked(tmp_path, capsys):
     images = _images(tmp_path / "images", [f"coco/{i}.jpg" for i in range(4)])
     path = tmp_path / "sub.json"
@@ -167,6 +194,12 @@ def test_validate_says_what_it_checked(tmp_path, capsys):
     assert "images not checked (no --image-folder)" in out and "ids not looked up in a pool (no --pool)" in out
     assert main(["validate", str(path), "-q"]) == 0  # the one-line verdict says it too
     assert capsys.readouterr().out.endswith("4 records, 4 images; image files not checked (no --image-folder)\n")
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(_records(1)))  # one: "1 record, 1 image" (it said "1 records, 1 images")
+    assert main(["validate", str(one), "-q"]) == 0
+    assert capsys.readouterr().out.endswith("valid BYOD submission, 1 record, 1 image; image files not checked (no --image-folder)\n")
+    assert main(["validate", str(one)]) == 0
+    assert "checked " in (out := capsys.readouterr().out) and "1 record read" in out
     assert main(["validate", str(path), "--image-folder", str(images), "-q"]) == 0
     assert capsys.readouterr().out.endswith("4 images; image files found (headers parsed)\n")
     assert main(["validate", str(path), "--image-folder", str(images), "--decode-images"]) == 0
@@ -206,7 +239,10 @@ def test_image_hint_uses_near_misses(tmp_path):
     _images(tmp_path, ["flickr30k/1.jpg", "ocrvqa/103.gif", "coco/COCO_train2014_000000000009.jpg"])
     assert image_hint("ocrvqa/103.jpg", tmp_path) == "'ocrvqa/103.gif' is there (another extension)"
     assert image_hint("coco/COCO_train2014_000000000008.jpg", tmp_path) == "did you mean 'coco/COCO_train2014_000000000009.jpg'?"
-    assert image_hint("filckr30k/1.jpg", tmp_path) == "no folder 'filckr30k/', but 'flickr30k/' is there: rename it to 'filckr30k/'?"
+    # a record with DataOptim's README spelling: the hint points to 'flickr30k/' (DataOptim's records; DESIGN §11), never
+    # to renaming the right folder to the misspelling (it did: "rename it to 'filckr30k/'?")
+    assert image_hint("filckr30k/1.jpg", tmp_path) == ("no folder 'filckr30k/', but 'flickr30k/' is there: 'filckr30k/' is DataOptim's README "
+                                                       "misspelling, its records say 'flickr30k/': write the image path as 'flickr30k/1.jpg'")
     assert image_hint("gqa/1.jpg", tmp_path) == f"no folder 'gqa/' under {tmp_path}"
     assert image_hint("coco/zzz.png", tmp_path) is None
 

@@ -92,6 +92,45 @@ def test_identical_duplicate_ids_are_reported_and_kept_once(tmp_path):
     assert len(pool.by_ids([items[1]["id"]])) == 1
 
 
+def test_duplicate_ids_are_compared_reading_each_source_file_once(tmp_path, monkeypatch):
+    # noticed in review: each duplicate pair opened and read its source file again (twice per pair)
+    data = example_data_dir(tmp_path)
+    svit = json.loads((data / "svit.json").read_text())
+    coco = json.loads((data / "coco.json").read_text())
+    (data / "svit.json").write_text(json.dumps(svit + [svit[1], svit[3], svit[0]]))
+    (data / "coco.json").write_text(json.dumps(coco + [coco[0]]))
+    opened: list[str] = []
+    real_map = pa.memory_map
+    monkeypatch.setattr(pa, "memory_map", lambda path, *args, **kwargs: (opened.append(str(path)), real_map(path, *args, **kwargs))[1])
+    windows: list[list[str]] = []
+    real_contents = pool_module._row_contents
+
+    def spy(*args, **kwargs):
+        before = len(opened)
+        out = real_contents(*args, **kwargs)
+        windows.append(opened[before:])
+        return out
+
+    monkeypatch.setattr(pool_module, "_row_contents", spy)
+    report = build_pool(data, tmp_path / "pool")
+    # one read for the 4 pairs: the coco and the svit file, once each
+    assert len(windows) == 1 and len(windows[0]) == 2 and len(set(windows[0])) == 2
+    assert {path.rsplit("/", 1)[-1] for path in windows[0]} == {"coco.arrow", "svit.arrow"}
+    assert report.duplicate_count == 4
+    pool = Pool.open(tmp_path / "pool")
+    assert len(pool) == 21 and len(pool.all()) == 17
+    assert sorted(d["id"] for d in report.duplicates) == sorted([svit[1]["id"], svit[3]["id"], svit[0]["id"], coco[0]["id"]])
+    # the later copy is hidden: each pair names the first row, then the later one, and both hold the same record
+    for item in report.duplicates:
+        first, later = item["rows"]
+        assert first < later
+        a, b = pool.rows_table(np.array([first, later]), columns=["id", "image", "conversations"]).to_pylist()
+        assert a == b and a["id"] == item["id"]
+    # and the records read are the ones at those rows, in the order asked
+    got = real_contents(pool.path, pool.sources, [p.start for p in pool.parts], [item["rows"][1] for item in report.duplicates][::-1])
+    assert [g["id"] for g in got] == [item["id"] for item in report.duplicates][::-1]
+
+
 def test_duplicate_ids_with_different_content_are_an_error(tmp_path):
     data = example_data_dir(tmp_path)
     items = json.loads((data / "svit.json").read_text())

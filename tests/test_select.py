@@ -557,7 +557,7 @@ def test_image_check_reports_missing_flickr_trap_and_gif_named_jpg(tmp_path):
     assert report.mislabeled == [("ocrvqa/a.jpg", "gif"), ("ocrvqa/b.jpg", "png")]
     assert report.corrupt == [("ocrvqa/c.jpg", "is empty")]
     assert any("filckr30k" in h and "rename" in h for h in report.hints)
-    with pytest.raises(MissingFileError, match="1 of 5 images are missing.*filckr30k"):
+    with pytest.raises(MissingFileError, match="1 of 5 images is missing.*filckr30k"):
         report.raise_for_missing()
     assert any("really gif" in line for line in report.lines())
 
@@ -566,7 +566,7 @@ def test_export_with_image_folder_checks_first(pool, tmp_path):
     images = tmp_path / "images"
     records = example_records()
     make_images(images, records, skip={records[0]["image"]})
-    with pytest.raises(MissingFileError, match="1 of 13 images are missing"):
+    with pytest.raises(MissingFileError, match="1 of 13 images is missing"):
         pool.by_ids(STANDARD).to_llava_json(tmp_path / "out.json", image_folder=images)
     assert not (tmp_path / "out.json").exists()
     make_images(images, records)

@@ -54,7 +54,7 @@ def test_validate_counts_records_that_train_nothing(tmp_path, capsys):
     assert main(["validate", str(path)]) == 0
     captured = capsys.readouterr()
     # validate's verdict then says what it checked (issue 12): "; image files not checked (no --image-folder)"
-    assert "valid BYOD submission, 4 records, 1 images, 2 train nothing under the recipe; " in captured.out.strip().splitlines()[-1]
+    assert "valid BYOD submission, 4 records, 1 image, 2 train nothing under the recipe; " in captured.out.strip().splitlines()[-1]
     assert "2 records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):" in captured.err
     assert "  coco_2: turn 2 (gpt) holds '</s>'" in captured.err
 

@@ -367,6 +367,50 @@ def test_batched_token_counts_equal_the_exact_encoder(examples):
     assert tokens.count_records(batch, str(TOKENIZER), model_max_length=120, workers=2) == tokens.count_exact(records, str(TOKENIZER), model_max_length=120)
 
 
+def test_array_token_counts_equal_the_exact_encoder(examples):
+    """count_arrays (turn sums with array kernels, tokens._Linear) gives count_exact's counts record for record,
+    under limits that cut prompts and answers, on the examples and on random records built to hit both the
+    array path and every way out of it (template strings, odd spaces, <image> elsewhere, odd turn counts,
+    ▁, <unk>); and the array path is the one taken for plain records."""
+    import random
+
+    from dataoptim.signals import tokens
+
+    rng = random.Random(16)
+    words = ["the", "bus", "is", "red", "What", "colour?", "A", "3", "été", "\U0001F600", "x\ny", "\n", "[INST]", "<<SYS>>",
+             "Answer", "with", "one", "word.", "(0.12,0.5)", "[0.1, 0.2]", "'quote'", "a-b", "\t", "中文"]
+    odd = ["</s>", "<s>", "<unk>", "[/INST]", "\u2581", "  ", " ", "<image>"]
+
+    def value(plain: bool) -> str:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        if not plain:
+            k = rng.randint(0, len(text))
+            text = text[:k] + rng.choice(odd) + text[k:]
+        return text
+
+    records = examples.table(["image", "conversations"]).to_pylist()
+    for k in range(400):
+        plain = k % 3 != 0
+        turns = [value(plain or rng.random() < 0.7) for _ in range(2 * rng.randint(1, 4) - (0 if plain or rng.random() < 0.8 else 1))]
+        has_image = rng.random() < 0.8
+        if has_image:
+            turns[0] = rng.choice(["<image>\n" + turns[0], turns[0] + "\n<image>", turns[0] + " <image>"])
+        records.append({"image": "x.jpg" if has_image else None,
+                        "conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": v} for i, v in enumerate(turns)]})
+    table = pa.Table.from_pylist(records, schema=pa.schema([("image", pa.string()), ("conversations", examples.table(["conversations"]).schema.field("conversations").type)]))
+    batch = table.combine_chunks().to_batches()[0]
+    for limit in (2048, 120, 80, 30):
+        exact = tokens.count_exact(records, str(TOKENIZER), model_max_length=limit)
+        got = tokens.count_arrays(batch, str(TOKENIZER), model_max_length=limit)
+        assert [tuple(r) for r in got.tolist()] == [(p, a, t, int(tr), int(m)) for p, a, t, tr, m in exact], limit
+        assert tokens.count_arrays(batch.slice(100, 150), str(TOKENIZER), model_max_length=limit).tolist() == got[100:250].tolist()
+    linear = tokens._LINEAR[(str(TOKENIZER), "front")]
+    assert linear.constants is not None
+    _, done = linear.count(batch, 2048)
+    assert done[:17].all()  # DataOptim's examples: plain records
+    assert 0.5 < done.mean() < 0.95  # the odd ones went to count_batched
+
+
 def test_summary_token_counts(examples, tmp_path):
     """The summary's token sums, by hand from LLAVA_744 (LLaVA 744cb3e's own encoding of the examples):
     coco_0 (81 positions, 12 labelled) twice + vqav2_524286005 (78, 3): coco 162 / 24, vqav2 78 / 3,
@@ -391,6 +435,69 @@ def test_summary_token_counts(examples, tmp_path):
     written = json.loads(summary.read_text())["tokens"]
     assert {k: written[k] for k in want} == want and written["tokenizer"] == str(TOKENIZER.resolve())
     assert "240 tokens (213 prompt, 27 answer)" in str(examples.by_ids(ids).summary().rich_table().caption)
+
+
+def test_byod_summary_token_counts(tmp_path, capsys):
+    """A BYOD file's summary (`dataoptim validate --tokenizer`, `select --byod --tokenizer`, validate_byod) has
+    the token sums of its records, each record's count that of `dataoptim tokens`: coco_0 81 positions /
+    12 labelled and vqav2_524286005 78 / 3 (LLAVA_744: LLaVA 744cb3e's own encoding), and a text-only record
+    (constructed here) whose 75 / 12 are what `dataoptim tokens` wrote for it (run below, and by hand
+    once: 75 positions, no image); sums 234 / 27 / 207, the text-only record also apart."""
+    from dataoptim.cli import main
+    from dataoptim.select.byod import validate_byod
+    from dataoptim.select.validate import check_submission
+    from test_select_support import BYOD
+
+    records = [r for r in json.loads(BYOD.read_text(encoding="utf-8")) if r["id"] in ("coco_0", "vqav2_524286005")]
+    records.append({"id": "llava_v1.5_text_0", "conversations": [
+        {"from": "human", "value": "Write one short line about tea."}, {"from": "gpt", "value": "Tea warms the hands and the day."}]})
+    byod = tmp_path / "byod.json"
+    byod.write_text(json.dumps(records), encoding="utf-8")
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(byod), "--tokenizer", str(TOKENIZER), "--output", str(out)]) == 0
+    written = {d["id"]: (d["positions_before"], sum(x != -100 for x in d["labels"])) for d in map(json.loads, out.read_text().splitlines())}
+    assert written == {"coco_0": (81, 12), "vqav2_524286005": (78, 3), "llava_v1.5_text_0": (75, 12)}
+    want = {"prompt_tokens": 207, "answer_tokens": 27, "total_tokens": 234,
+            "by_source": {"coco": {"prompt_tokens": 69, "answer_tokens": 12, "total_tokens": 81},
+                          "vqav2": {"prompt_tokens": 75, "answer_tokens": 3, "total_tokens": 78},
+                          "llava_v1.5": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75}},
+            "text_only": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75},
+            "tokenizer": str(TOKENIZER.resolve())}
+    assert validate_byod(byod).tokens is None  # no tokenizer: no counts
+    assert validate_byod(byod, tokenizer=TOKENIZER).tokens == want
+    assert check_submission(byod, tokenizer=TOKENIZER).summary.tokens == want
+    # the same file as JSON Lines, counted in batches of one record: same sums
+    from dataoptim.select.summary import TokenTally
+
+    lines = tmp_path / "byod.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    saved, TokenTally.STEP = TokenTally.STEP, 1
+    try:
+        assert validate_byod(lines, tokenizer=TOKENIZER).tokens == want
+    finally:
+        TokenTally.STEP = saved
+    # through the CLI: select --byod writes them in --summary; validate prints them
+    summary = tmp_path / "summary.json"
+    assert main(["select", "--byod", str(byod), "--output", str(tmp_path / "out.json"), "--summary", str(summary),
+                 "--tokenizer", str(TOKENIZER), "-q"]) == 0
+    assert json.loads(summary.read_text())["tokens"] == want
+    capsys.readouterr()
+    assert main(["validate", str(byod), "--tokenizer", str(TOKENIZER)]) == 0
+    assert "234 tokens (207 prompt, 27 answer)" in " ".join(capsys.readouterr().err.split())
+    # a tokenizer folder that is not there: one error line, exit 2, before the file is read
+    assert main(["validate", str(byod), "--tokenizer", str(tmp_path / "none")]) == 2
+    assert "tokenizer folder not found" in capsys.readouterr().err
+    # the same records as a pool: the pool selection's summary has the same sums (text-only apart too),
+    # counted with the tokenizer and read from the tokens signal
+    data = tmp_path / "data"
+    data.mkdir()
+    for source in ("coco", "vqav2", "llava_v1.5"):
+        (data / f"{source}.json").write_text(json.dumps([r for r in records if r["id"].startswith(source + "_")]), encoding="utf-8")
+    build_pool(data, tmp_path / "pool", progress=False)
+    pool = Pool.open(tmp_path / "pool")
+    assert pool.all().summary(tokenizer=TOKENIZER).tokens == want
+    signals.compute(pool, "tokens", tokenizer=str(TOKENIZER), progress=False)
+    assert pool.all().summary().tokens == want
 
 
 def test_tokens_signal_warns_when_it_cannot_use_the_exact_encoder(tmp_path):

@@ -78,6 +78,31 @@ def test_byod_accepts_text_only_records_with_the_same_rules(pool, tmp_path):
         assert (info.value.record, info.value.id, info.value.field) == (0, "mine_0", field)
 
 
+def test_trainer_and_validation_refuse_image_null_alike(tmp_path):
+    """``"image": null`` in a JSON file: LLaVA 744cb3e's LazySupervisedDataset tests ``'image' in sources[0]``, finds the
+    key and opens None (os.path.join(image_folder, None): TypeError), so it is no text-only record. The trainer accepted
+    it as one while validate/validate_byod refused it; all three now refuse it with the same located message. An Arrow
+    row (a saved selection) cannot tell a missing key from null: there None stays a text-only record."""
+    import datasets
+
+    from dataoptim.select.validate import check_submission
+    from dataoptim.train.data import load_selection
+
+    records = [{"id": "mine_0", "conversations": CHAT}, {"id": "mine_1", "image": None, "conversations": CHAT}]
+    for name, text in (("sel.json", json.dumps(records)), ("sel.jsonl", "".join(json.dumps(r) + "\n" for r in records))):
+        path = tmp_path / name
+        path.write_text(text)
+        messages = []
+        for check in (lambda: validate_byod(path), lambda: load_selection(path, cache_dir=tmp_path / "cache")):
+            with pytest.raises(RecordError) as info:
+                check()
+            messages.append(str(info.value))
+        messages.append(str(check_submission(path).problems[0]))
+        assert messages == [f"{path}: record 1 (id 'mine_1'), field 'image': is null; a text-only record has no 'image' field at all"] * 3
+    arrow = datasets.Dataset.from_list([{"id": "mine_1", "image": None, "conversations": CHAT}])
+    assert load_selection(arrow)["image"] == [None]
+
+
 def test_a_selected_text_only_record_trains_two_steps_with_the_hf_backend(pool, tmp_path):
     from dataoptim.train import train
 

@@ -316,3 +316,55 @@ def test_inference_prompt_ids_are_llavas_eval_ids(legacy, text):
         ids = encode_prompt(prompt, tiny, image_seq_length=4, text=text)
         at = ref["input_ids"].index(IMAGE_TOKEN_INDEX)
         assert ids == ref["input_ids"][:at] + [image_id] * 4 + ref["input_ids"][at + 1 :]
+
+
+@pytest.mark.parametrize("name, content, line", [
+    # a file that is no JSON at all: where it breaks, not "must hold a list" (tester, issue of the first hour)
+    ("sel.json", "{'id': 'coco_0'}\n", "selection JSON is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+    ("sel.json", "hello\n", "selection JSON is not valid JSON: lexical error: invalid char in json text. (line 1, column 1)"),
+    ("sel.json", '{"id": "a"}\n{"id": "b"}\n', "selection JSON holds JSON Lines (one object per line), not a JSON list: name the file .jsonl"),
+    # a name that does not say: the first character decides, or is refused with its place
+    ("sel.txt", "\n  id,image\n", "selection file is neither a JSON list nor JSON Lines: it starts with 'i' at line 2, column 3 "
+                                   "(a LLaVA JSON list starts with '[', JSON Lines with '{')"),
+    ("sel.txt", " \n", "selection file is empty"),
+])
+def test_tokens_command_on_a_file_that_is_no_selection_says_why(tmp_path, capsys, name, content, line):
+    from dataoptim.cli import main
+
+    data = tmp_path / name
+    data.write_text(content)
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(data), "--output", str(out), "--tokenizer", str(TOK)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {data}: {line}"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, layout", [("sel.txt", "list"), ("sel.data", "lines"), ("sel", "lines")])
+def test_selection_layout_is_read_from_the_content_when_the_name_does_not_say(tmp_path, capsys, name, layout):
+    from dataoptim.cli import main
+    from dataoptim.train.data import selection_kind
+
+    records = _official()[:2]
+    data = tmp_path / name
+    data.write_text(json.dumps(records) if layout == "list" else "".join(json.dumps(r) + "\n" for r in records))
+    assert selection_kind(data) == ("json" if layout == "list" else "jsonl")
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(data), "--output", str(out), "--tokenizer", str(TOK)]) == 0
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [r["id"] for r in records]
+
+
+def test_tokens_command_counts_in_the_right_number(tmp_path, capsys):
+    """One record, repeated once: "1 record", "1 repeat" (it said "1 records", "1 repeats")."""
+    from dataoptim.cli import main
+    from dataoptim.words import count
+
+    assert (count(1, "record"), count(0, "repeat"), count(2_500, "box")) == ("1 record", "0 repeats", "2,500 boxes")
+    record = _official()[0]
+    data = tmp_path / "sel.json"
+    data.write_text(json.dumps([record, record]))
+    out = tmp_path / "tokens.jsonl"
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOK), "--output", str(out)]) == 0
+    assert capsys.readouterr().err.strip().endswith("0 train nothing, 1 repeat")
+    data.write_text(json.dumps([record]))
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOK), "--output", str(out)]) == 0
+    assert capsys.readouterr().err.strip().startswith(f"wrote 1 record to {out}:")

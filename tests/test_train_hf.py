@@ -287,6 +287,25 @@ def test_worker_error_unwrapping_keeps_other_errors():
     assert _from_worker(plain) is plain
 
 
+def test_train_data_layout_is_read_from_the_content_when_the_name_does_not_say(tmp_path):
+    """``train --data`` read a JSON Lines file named ``.txt`` as a JSON list (the name alone decided)."""
+    from dataoptim.errors import InputError
+    from dataoptim.train.data import load_selection
+
+    records = [{"id": f"coco_{i}", "image": f"coco/{i}.jpg", "conversations": [
+        {"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": f"Thing {i}."}]} for i in range(3)]
+    lines, listed = tmp_path / "sel.txt", tmp_path / "sel.data"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    listed.write_text("\n  " + json.dumps(records))
+    for path in (lines, listed):
+        assert load_selection(path, cache_dir=tmp_path / "cache")["id"] == ["coco_0", "coco_1", "coco_2"]
+    csv = tmp_path / "sel.csv"
+    csv.write_text("id,image\n")
+    with pytest.raises(InputError, match=r"neither a JSON list nor JSON Lines: it starts with 'i' at line 1, column 1") as info:
+        load_selection(csv, cache_dir=tmp_path / "cache")
+    assert info.value.file == str(csv)
+
+
 @pytest.mark.parametrize("content, words", [("[]", "holds no records"), ('{"records": []}', "must hold a list"), ("", "is empty")])
 def test_empty_or_non_list_selection_is_an_input_error(tmp_path, content, words):
     # datasets cannot build a dataset of no rows: this was a bare ValueError ("Instruction 'train' corresponds to no data")

@@ -405,6 +405,84 @@ def expand_to_square_box(text: str, width: int, height: int) -> str | None:
     return f"[{round(px[0] / side, 3)}, {round(px[1] / side, 3)}, {round(px[2] / side, 3)}, {round(px[3] / side, 3)}]"
 
 
+#: :func:`expand_to_square_many` takes pixels below this with array arithmetic (exact in int64 and float64), the rest box by box.
+_EXACT_PIXELS = 1 << 40
+#: ... and image sides below this.
+_EXACT_SIDE = 1 << 20
+#: ``(pixel << 20) | side`` -> ``str(round(pixel / side, 3))``, the tool's text of one value (kept up to 2**20 of them).
+_VALUE_TEXT: dict[int, str] = {}
+
+
+def expand_to_square_many(boxes: Sequence[str], widths, heights) -> list[str | None]:
+    """:func:`expand_to_square_box` of many box texts at once (each with its image's width and height), equal box for box.
+
+    The arithmetic is done on arrays: the four values parsed by Arrow's float parser (correctly rounded,
+    as Python's ``float``), ``numpy.rint`` for Python's ``round`` to a pixel (both half to even on the
+    same doubles), the shift in integers; each distinct ``(pixel, side)`` is then written once with the
+    tool's own ``str(round(pixel / side, 3))`` (Python ints, as in the tool) and the texts joined with
+    Arrow's string kernels. A box outside that range — a value that is not a plain number or more than
+    24 characters long, a product that is not finite, 2**40 pixels or more, a side of 2**20 or more or
+    zero — goes through :func:`expand_to_square_box` itself.
+
+    Args:
+        boxes: matches of :data:`TOOL_BOX_PATTERN`.
+        widths, heights: per box, its image's size in pixels (ints).
+
+    Returns:
+        Per box the moved text, or None where the tool leaves it (as :func:`expand_to_square_box`).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(boxes)
+    if n == 0:
+        return []
+    width = np.asarray(widths, dtype=np.int64)
+    height = np.asarray(heights, dtype=np.int64)
+    values = pc.split_pattern(pc.utf8_slice_codeunits(pa.array(boxes, pa.string()), 1, -1), ", ").flatten()  # 4 per box
+    plain = pc.and_(pc.match_substring_regex(values, r"^([0-9]+\.?[0-9]*|\.[0-9]+)$"), pc.less_equal(pc.utf8_length(values), 24))
+    plain = plain.to_numpy(zero_copy_only=False)
+    parsed = pc.cast(pc.if_else(pa.array(plain), values, "0"), pa.float64()).to_numpy(zero_copy_only=False).reshape(n, 4)
+    slow = ~plain.reshape(n, 4).all(axis=1)
+    size = np.stack([width, height, width, height], axis=1).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        px = np.rint(parsed * size)
+    slow |= ~(np.abs(px) < _EXACT_PIXELS).all(axis=1)  # also not finite
+    px[slow] = 0.0
+    px = px.astype(np.int64)
+    wide = width > height
+    side = np.where(wide, width, height)
+    slow |= (side <= 0) | (side >= _EXACT_SIDE)
+    shift = np.abs(width - height) // 2
+    px[:, 1] += np.where(wide, shift, 0)
+    px[:, 3] += np.where(wide, shift, 0)
+    px[:, 0] += np.where(wide, 0, shift)
+    px[:, 2] += np.where(wide, 0, shift)
+    fast = np.flatnonzero(~slow)
+    keys = (px[fast] << 20) | side[fast, None]
+    distinct, where = np.unique(keys.reshape(-1), return_inverse=True)
+    known = _VALUE_TEXT
+    texts = []
+    for key in distinct.tolist():
+        text = known.get(key)
+        if text is None:
+            text = str(round((key >> 20) / (key & (_EXACT_SIDE - 1)), 3))  # the tool's round(px / side, 3) on the same ints
+            if len(known) < _EXACT_SIDE:
+                known[key] = text
+        texts.append(text)
+    parts = pa.array(texts, pa.string()).take(pa.array(where.reshape(-1, 4).T.reshape(-1)))  # column by column
+    m = len(fast)
+    joined = pc.binary_join_element_wise(*(parts.slice(c * m, m) for c in range(4)), ", ")
+    joined = pc.binary_join_element_wise("[", joined, "]", "")
+    out: list[str | None] = [None] * n
+    for i, text in zip(fast.tolist(), joined.to_pylist()):
+        out[i] = text
+    for i in np.flatnonzero(slow).tolist():
+        out[i] = expand_to_square_box(boxes[i], int(width[i]), int(height[i]))
+    return out
+
+
 def expand_to_square_text(text: str, width: int, height: int) -> tuple[str, int, int]:
     """Move every box of a turn's text as DataOptim's ``tools/expand_to_square.py`` does, byte for byte.
 
@@ -616,11 +694,14 @@ def load_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
 
     Raises:
         MissingFileError: no such file.
-        InputError: not a JSON object of sizes (names the key at fault).
+        InputError: not a JSON object of sizes (names the key at fault); an empty object (``{}``:
+            it could size no image, and a given table that is empty is a mistake, not "no table").
     """
     from dataoptim.io import read_json
 
     raw = read_json(path, expect=dict, what="image-size file")
+    if not raw:
+        raise InputError('image-size file is empty ({}): it must map images to [width, height], e.g. {"flickr30k/1.jpg": [500, 333]}', file=path)
     sizes: dict[str, tuple[int, int]] = {}
     for key, value in raw.items():
         if isinstance(value, Mapping):
@@ -858,6 +939,8 @@ class BoxMover:
         if self.to == "original":
             self.records[source] = self.records.get(source, 0) + batch.num_rows
             return batch
+        if self.to == "padded":
+            return self._tool_batch(batch, positions, source)
         column = batch.schema.names.index("conversations")
         ids, images, turns = (batch.column(n).to_pylist() for n in ("id", "image", "conversations"))
         changed = False
@@ -870,6 +953,71 @@ class BoxMover:
             return batch
         arrays = list(batch.columns)
         arrays[column] = pa.array(out, type=batch.schema.field("conversations").type)
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _tool_batch(self, batch, positions, source: str):
+        """:meth:`batch` for ``to="padded"``: the turns with boxes found with an Arrow regex kernel, their boxes moved
+        together (:func:`expand_to_square_many`), then replaced box after box as the tool does
+        (:func:`expand_to_square_text`); the same records, counts and errors as :meth:`record` on each row."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        conv = batch.column("conversations")
+        if isinstance(conv, pa.ChunkedArray):
+            conv = conv.combine_chunks()
+        flat = conv.flatten()
+        values = flat.field("value")
+        holds = pc.fill_null(pc.match_substring_regex(values, TOOL_BOX_PATTERN.pattern), False).to_numpy(zero_copy_only=False)
+        if not holds.any():
+            return batch
+        lengths = pc.list_value_length(conv).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        owner = np.repeat(np.arange(len(conv)), lengths)
+        turn_rows = np.flatnonzero(holds)
+        rows = np.unique(owner[turn_rows])
+        ids = batch.column("id").take(pa.array(rows)).to_pylist()
+        images = batch.column("image").take(pa.array(rows)).to_pylist()
+        size_of: dict[int, tuple[int, int]] = {}
+        for row, rid, image in zip(rows.tolist(), ids, images):  # in row order: the first record at fault is named
+            where = {"file": self.file, "record": int(positions[row]), "id": rid if isinstance(rid, str) else None}
+            if not isinstance(image, str):
+                raise InputError("a record with boxes needs its image to place them", field="image", **where)
+            size_of[row] = self.sizes.require(image, **{**where, "field": "image"})
+        texts = values.take(pa.array(turn_rows)).to_pylist()
+        found = [TOOL_BOX_PATTERN.findall(text) for text in texts]
+        widths, heights, boxes = [], [], []
+        for turn, matches in zip(turn_rows.tolist(), found):
+            width, height = size_of[int(owner[turn])]
+            boxes.extend(matches)
+            widths.extend([width] * len(matches))
+            heights.extend([height] * len(matches))
+        moved = iter(expand_to_square_many(boxes, widths, heights))
+        done = np.zeros(len(conv), dtype=np.int64)
+        left = np.zeros(len(conv), dtype=np.int64)
+        new_texts = []
+        for turn, text, matches in zip(turn_rows.tolist(), texts, found):
+            row = int(owner[turn])
+            for match in matches:  # as expand_to_square_text: every occurrence, box after box
+                box = next(moved)
+                if box is None:
+                    left[row] += 1
+                    continue
+                text = text.replace(match, box)
+                done[row] += 1
+            new_texts.append(text)
+        for row in rows.tolist():
+            self._count(source, int(done[row]), int(left[row]))
+        all_values = values.to_pylist()
+        for turn, text in zip(turn_rows.tolist(), new_texts):
+            all_values[turn] = text
+        struct_type = conv.type.value_type
+        children = [pa.array(all_values, struct_type.field(k).type) if struct_type.field(k).name == "value" else flat.field(k)
+                    for k in range(struct_type.num_fields)]
+        turns = pa.StructArray.from_arrays(children, fields=list(struct_type))
+        offsets = conv.offsets.to_numpy()
+        rebuilt = type(conv).from_arrays(pa.array(offsets - offsets[0], conv.offsets.type), turns, type=conv.type)
+        arrays = list(batch.columns)
+        arrays[batch.schema.names.index("conversations")] = rebuilt
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
     def info(self) -> dict[str, Any]:
@@ -981,10 +1129,12 @@ def register(app) -> None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")
         sizes = ImageSizes(load_image_sizes(image_sizes) if image_sizes is not None else None, image_folder, allow_symlinks_out=allow_symlinks_out)
         counts = convert_file(input, output, to, sizes, strict=not lenient)
+        from dataoptim.words import count
+
         typer.echo(
-            f"wrote {output}: {counts['records']:,} records, {counts['boxes']:,} boxes moved to the {to} frame"
-            f" in {counts['records_with_boxes']:,} records"
-            + (f", {counts['left_unchanged']:,} boxes left unchanged" if counts["left_unchanged"] else "")
+            f"wrote {output}: {count(counts['records'], 'record')}, {count(counts['boxes'], 'box')} moved to the {to} frame"
+            f" in {count(counts['records_with_boxes'], 'record')}"
+            + (f", {count(counts['left_unchanged'], 'box')} left unchanged" if counts["left_unchanged"] else "")
             + f"; frame noted in {frame_path(output).name}"
         )
 

@@ -50,6 +50,13 @@ HELD_OUT_METRICS = {
 }
 
 
+def gqa_answer_files() -> list[Path]:
+    """GQA question files of the shipped sample's held-out splits: the short answers GQA's exact match scores (:data:`HELD_OUT`)."""
+    folder = samples_dir() / "original" / "gqa"
+    names = {"validation": "val_balanced_questions.json", "testdev": "testdev_balanced_questions.json"}
+    return [folder / names[split] for config, split, _ in HELD_OUT if config == "gqa" and (folder / names[split]).is_file()]
+
+
 def held_out_label(task: str, metric: str) -> str:
     """The name of a held-out score (``scores[task][metric]``) that says what it measures (:data:`HELD_OUT_METRICS`)."""
     return HELD_OUT_METRICS.get((task, metric), f"held-out {task} {metric} (1 reference per question)")
@@ -170,7 +177,9 @@ def run_demo(output: str | os.PathLike = "demo-output", *, train_steps: int = 6,
     if tokenizer == "simple":
         say("[evaluate] no Java on PATH: captions scored with --cider-tokenizer simple (not official)")
     with clock("evaluate"):
-        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12, tokenizer=tokenizer)
+        # GQA's exact match scores its short answers (the records hold fullAnswer): from the sample's question file
+        report = evaluate(run.output_dir, held_out, images, out / "eval", batch_size=8, max_new_tokens=12, tokenizer=tokenizer,
+                          answers=gqa_answer_files())
         result.scores = report["scores"]
     say(f"[evaluate] {len(held_out)} held-out questions, 1 reference each (exact match, 1-reference CIDEr-D: see report.md) -> {out / 'eval'}")
 

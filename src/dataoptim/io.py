@@ -44,7 +44,24 @@ def _ijson_error(exc: BaseException, path: Path, what: str) -> InputError:
         return InputError(f"{what} is not valid JSON: it ends early (truncated file?)", file=path)
     if "integer overflow" in first:  # valid JSON, but the streaming parser (yajl) reads integers as 64-bit
         return InputError(f"{what} holds an integer outside the 64-bit range, which the streaming reader cannot read", file=path)
-    return InputError(f"{what} is not valid JSON: {first}", file=path)
+    return InputError(f"{what} is not valid JSON: {first}{_json_position(path)}", file=path)
+
+
+#: Largest file parsed whole (only after a streaming parse failed) to say where its JSON breaks.
+LOCATE_LIMIT = 256 << 20
+
+
+def _json_position(path: Path) -> str:
+    """`` (line L, column C)`` where Python's json parser finds the file's first error, or ``""`` (file too large, or no error found)."""
+    try:
+        if path.stat().st_size > LOCATE_LIMIT:
+            return ""
+        json.loads(path.read_bytes().decode("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        return f" (line {exc.lineno}, column {exc.colno})"
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError):
+        return ""
+    return ""
 
 
 #: Deepest nesting accepted inside one element of a streamed list (a LLaVA record needs 4).
@@ -273,13 +290,13 @@ def iter_jsonl(path: PathLike, *, what: str = "JSONL file") -> Iterator[tuple[in
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8-sig" if index == 0 else "utf-8"))
+                obj = json.loads(raw.rstrip(b"\r\n").decode("utf-8-sig" if index == 0 else "utf-8"))  # columns within the line
             except UnicodeDecodeError:
                 raise InputError(f"line {index + 1} is not UTF-8 text", file=path, record=index) from None
             except RecursionError:
                 raise InputError(f"line {index + 1} is nested too deeply", file=path, record=index) from None
             except json.JSONDecodeError as exc:
-                raise InputError(f"line {index + 1} is not valid JSON: {exc.msg}", file=path, record=index) from None
+                raise InputError(f"line {index + 1} is not valid JSON: {exc.msg} (column {exc.colno})", file=path, record=index) from None
             if not isinstance(obj, dict):
                 raise InputError(f"line {index + 1} must be a JSON object, found {type(obj).__name__}", file=path, record=index)
             yield index, obj

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from dataoptim.errors import RecordError
 
@@ -143,7 +143,13 @@ def check_image_path(image: Any, *, field: str = "image", **where) -> str:
     return image
 
 
-def validate_record(record: Any, *, file: str | None = None, index: int | None = None, require_image: bool = False) -> dict:
+#: The problem of ``"image": null`` in a LLaVA JSON file: LLaVA 744cb3e's ``LazySupervisedDataset`` tests
+#: ``'image' in sources[0]`` and would then open ``None``; a text-only record leaves the key out.
+NULL_IMAGE = "is null; a text-only record has no 'image' field at all"
+
+
+def validate_record(record: Any, *, file: str | None = None, index: int | None = None, require_image: bool = False,
+                    null_image: bool = False) -> dict:
     """Check one record against every rule of DESIGN §2.
 
     Rules: a JSON object; ``id`` a non-empty string of letters, digits and
@@ -153,10 +159,12 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
     with ``gpt``; every ``value`` a non-empty string; exactly one ``<image>``
     token in the first human turn and none anywhere else. Extra fields are allowed.
 
-    A record without ``image`` (or with ``image`` ``None``, as an Arrow row of a
-    text-only record reads) is a text-only record, as LLaVA takes them
-    (``'image' in sources[0]`` decides, haotian-liu/LLaVA ``train.py``; LLaVA-v1.5's
-    mix665k holds 40K of them): it must then hold no ``<image>`` token at all.
+    A record without ``image`` is a text-only record, as LLaVA takes them
+    (``'image' in sources[0]`` decides, haotian-liu/LLaVA 744cb3e ``train.py``
+    ``LazySupervisedDataset``; LLaVA-v1.5's mix665k holds 40K of them): it must then hold
+    no ``<image>`` token at all. ``image`` ``None`` is read the same way by default (an Arrow
+    row of a text-only record reads so); in a LLaVA JSON file, where LLaVA would find the key
+    and open ``None``, ``null_image=True`` refuses it (:data:`NULL_IMAGE`).
 
     Args:
         record: the parsed record.
@@ -164,66 +172,100 @@ def validate_record(record: Any, *, file: str | None = None, index: int | None =
         index: 0-based position in that file.
         require_image: if True, a record without ``image`` is refused (``missing``);
             by default it is a text-only record (see above).
+        null_image: refuse ``"image": null`` (records read from a LLaVA JSON / JSON Lines file).
 
     Returns:
         The record, unchanged.
 
     Raises:
-        RecordError: the first rule broken, naming file, record index, id and field.
+        RecordError: the first rule broken, naming file, record index, id and field
+            (:func:`record_problems` gives them all).
+    """
+    for problem in record_problems(record, file=file, index=index, require_image=require_image, null_image=null_image):
+        raise problem
+    return record  # type: ignore[return-value]
+
+
+def record_problems(record: Any, *, file: str | None = None, index: int | None = None, require_image: bool = False,
+                    null_image: bool = False) -> Iterator[RecordError]:
+    """Every rule a record breaks (see :func:`validate_record`), one :class:`RecordError` per field, in field order.
+
+    A field gives its first problem only; turns out of order give one problem (at the first
+    turn out of place: the later ones follow from it). The first problem yielded is the one
+    :func:`validate_record` raises, with the same message.
+
+    Yields:
+        RecordError naming file, record index, id (when it is a valid id) and field.
     """
     where: dict[str, Any] = {"file": file, "record": index}
     if not isinstance(record, Mapping):
-        raise RecordError(f"a record must be a JSON object, found {type(record).__name__}", **where)
+        yield RecordError(f"a record must be a JSON object, found {type(record).__name__}", **where)
+        return
     rid = record.get("id")
     if "id" not in record:
-        raise RecordError("missing", field="id", **where)
-    if not isinstance(rid, str) or not rid:
-        raise RecordError(f"must be a non-empty string, found {short_repr(rid)}", field="id", **where)
-    where["id"] = rid
-    if len(rid) > MAX_ID_LENGTH:
-        raise RecordError(f"is {len(rid):,} characters long, over the limit of {MAX_ID_LENGTH}", field="id", **where)
-    if not _ID_RE.fullmatch(rid):
-        raise RecordError("must contain only letters, digits and '_ . + -' (no spaces)", field="id", **where)
-    has_image = record.get("image") is not None
-    if has_image or require_image:
+        yield RecordError("missing", field="id", **where)
+    elif not isinstance(rid, str) or not rid:
+        yield RecordError(f"must be a non-empty string, found {short_repr(rid)}", field="id", **where)
+    else:
+        where["id"] = rid  # named in every message from here on, as validate_record always did
+        if len(rid) > MAX_ID_LENGTH:
+            yield RecordError(f"is {len(rid):,} characters long, over the limit of {MAX_ID_LENGTH}", field="id", **where)
+        elif not _ID_RE.fullmatch(rid):
+            yield RecordError("must contain only letters, digits and '_ . + -' (no spaces)", field="id", **where)
+    has_image: bool | None = record.get("image") is not None
+    if null_image and "image" in record and record["image"] is None:
+        yield RecordError(NULL_IMAGE, field="image", **where)
+        has_image = None  # neither an image record nor a text-only one: its <image> tokens are not judged
+    elif has_image or require_image:
         if "image" not in record:
-            raise RecordError("missing", field="image", **where)
-        check_image_path(record["image"], **where)
+            yield RecordError("missing", field="image", **where)
+        else:
+            try:
+                check_image_path(record["image"], **where)
+            except RecordError as exc:
+                yield exc
     if "conversations" not in record:
-        raise RecordError("missing", field="conversations", **where)
+        yield RecordError("missing", field="conversations", **where)
+        return
     turns = record["conversations"]
     if not isinstance(turns, list) or not turns:
-        raise RecordError("must be a non-empty list of turns", field="conversations", **where)
+        yield RecordError("must be a non-empty list of turns", field="conversations", **where)
+        return
     image_tokens = 0
+    out_of_order = False
     for i, turn in enumerate(turns):
         field = f"conversations[{i}]"
         if not isinstance(turn, Mapping):
-            raise RecordError(f"a turn must be an object, found {type(turn).__name__}", field=field, **where)
+            yield RecordError(f"a turn must be an object, found {type(turn).__name__}", field=field, **where)
+            continue
         for key in ("from", "value"):
             if key not in turn:
-                raise RecordError("missing", field=f"{field}.{key}", **where)
+                yield RecordError("missing", field=f"{field}.{key}", **where)
         expected = HUMAN if i % 2 == 0 else GPT
-        if turn["from"] != expected:
-            raise RecordError(f"expected {expected!r} (turns alternate human, gpt), found {short_repr(turn['from'])}", field=f"{field}.from", **where)
+        if "from" in turn and turn["from"] != expected and not out_of_order:
+            out_of_order = True
+            yield RecordError(f"expected {expected!r} (turns alternate human, gpt), found {short_repr(turn['from'])}", field=f"{field}.from", **where)
+        if "value" not in turn:
+            continue
         value = turn["value"]
         if not isinstance(value, str):
-            raise RecordError(f"must be a string, found {type(value).__name__}", field=f"{field}.value", **where)
-        if not value.strip():
-            raise RecordError("is empty", field=f"{field}.value", **where)
-        count = value.count(IMAGE_TOKEN)
-        if count and i != 0:
-            raise RecordError(f"{IMAGE_TOKEN} may appear only in the first human turn", field=f"{field}.value", **where)
-        image_tokens += count
+            yield RecordError(f"must be a string, found {type(value).__name__}", field=f"{field}.value", **where)
+        elif not value.strip():
+            yield RecordError("is empty", field=f"{field}.value", **where)
+        elif i != 0 and IMAGE_TOKEN in value:
+            yield RecordError(f"{IMAGE_TOKEN} may appear only in the first human turn", field=f"{field}.value", **where)
+        elif i == 0:
+            image_tokens = value.count(IMAGE_TOKEN)
     if len(turns) % 2:
-        raise RecordError("the conversation must end with a 'gpt' turn", field=f"conversations[{len(turns) - 1}]", **where)
-    if has_image and image_tokens != 1:
-        raise RecordError(f"the first human turn must hold exactly one {IMAGE_TOKEN} token, found {image_tokens}", field="conversations[0].value", **where)
-    if not has_image and image_tokens:
-        raise RecordError(
+        yield RecordError("the conversation must end with a 'gpt' turn", field=f"conversations[{len(turns) - 1}]", **where)
+    first_ok = isinstance(turns[0], Mapping) and isinstance(turns[0].get("value"), str)
+    if has_image and first_ok and image_tokens != 1:
+        yield RecordError(f"the first human turn must hold exactly one {IMAGE_TOKEN} token, found {image_tokens}", field="conversations[0].value", **where)
+    if has_image is False and image_tokens:
+        yield RecordError(
             f"a record without 'image' must not contain {IMAGE_TOKEN} (a text-only record; give 'image' if it has one)",
             field="conversations[0].value", **where,
         )
-    return record  # type: ignore[return-value]
 
 
 def validate_records(records: Iterable[Any], *, file: str | None = None) -> Iterable[dict]:

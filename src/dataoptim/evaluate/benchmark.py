@@ -313,7 +313,10 @@ def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path
               ``answer`` / ``text`` (first present): POPE labels, LLaVA answer
               files (``qa90_gpt4_answer.jsonl``); matched by ``question_id``.
               A POPE label file named ``coco_pope_<category>.json`` is matched in
-              order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule).
+              order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule);
+              under another name, a file whose lines all hold ``text`` and ``label`` is a POPE
+              label file too, of the category whose questions its lines are, in order
+              (if none: its lines pair by ``question_id``; if several: an error).
             - a JSON object keyed by question id whose values have ``answer``
               (GQA ``testdev_balanced_questions.json``).
             - ``{"annotations": [{question_id, answers: [{answer}]}]}`` (VQAv2 / OK-VQA).
@@ -354,6 +357,20 @@ def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path
     return check_items(zip((index for index, _ in rows), items), file=str(path), indexed=True)
 
 
+def _check_answer_list(value: Any, *, file: Path, record: int, id: Any = None) -> None:
+    """An answer file's ``answers`` must be a non-empty list of strings or of ``{"answer": string}`` (VQA's 10 answers).
+
+    Raises:
+        InputError: anything else (a plain string would be one answer in place of ten, silently), located.
+    """
+    ok = isinstance(value, list) and bool(value) and all(
+        isinstance(v, str) or (isinstance(v, Mapping) and isinstance(v.get("answer"), str)) for v in value)
+    if not ok:
+        found = f"a string ({value!r})" if isinstance(value, str) else type(value).__name__
+        raise InputError(f"must be a non-empty list of answers (strings or {{\"answer\": ...}} objects, VQA's 10 answers), found {found}",
+                         file=file, record=record, id=None if id is None else str(id), field="answers")
+
+
 def _answer_value(obj: Mapping[str, Any]) -> Any:
     for key in ("label", "answers", "answer", "text"):
         if obj.get(key) is not None:
@@ -388,6 +405,65 @@ def _check_pope_row(obj: Any, item: Mapping[str, Any], path: Path, index: int) -
                          file=path, record=index, id=item["question_id"], field="image")
 
 
+def _is_pope_labels(rows: Any) -> bool:
+    """Whether answer-file rows are POPE label lines by their content: every row has a string ``text`` (the question) and ``label``."""
+    return (isinstance(rows, list) and bool(rows)
+            and all(isinstance(r, Mapping) and isinstance(r.get("text"), str) and isinstance(r.get("label"), str) for r in rows))
+
+
+def _pope_category(rows: list[Mapping[str, Any]], items: list[dict], path: Path) -> str | None:
+    """The category of a POPE label file not named ``coco_pope_<category>.json``, by its content.
+
+    It is the category of the question file whose questions are, in order, the label lines'
+    questions (first line of ``text``; image file names where both give one). None when no
+    category matches (the lines are then paired by ``question_id``).
+
+    Raises:
+        InputError: the lines match the questions of several categories (the name must say which).
+    """
+    categories = list(dict.fromkeys(it["category"] for it in items if isinstance(it.get("category"), str)))
+    matches = []
+    for category in categories:
+        targets = [it for it in items if it.get("category") == category]
+        if len(targets) >= len(rows) and all(
+                _first_line(row["text"]) == _first_line(item["text"])
+                and not (isinstance(row.get("image"), str) and isinstance(item.get("image"), str) and Path(row["image"]).name != Path(item["image"]).name)
+                for row, item in zip(rows, targets)):
+            matches.append(category)
+    if len(matches) > 1:
+        raise InputError(f"a POPE label file whose lines are, in order, the questions of several categories ({', '.join(map(repr, matches))}): "
+                         "name it coco_pope_<category>.json (LLaVA's eval_pope.py takes the category from the name)", file=path)
+    return matches[0] if matches else None
+
+
+def _pair_pope(items: list[dict], rows: list[Any], category: str, path: Path) -> None:
+    """Label the questions of ``category`` from a POPE label file's lines, in line order (LLaVA's ``eval_pope.py``)."""
+    targets = [it for it in items if it.get("category") == category]
+    if len(targets) > len(rows):
+        from dataoptim.words import count
+
+        raise InputError(f"{count(len(rows), 'label')} for {count(len(targets), 'question')} of category {category!r}", file=path)
+    for index, (item, obj) in enumerate(zip(targets, rows)):
+        _check_pope_row(obj, item, path, index)
+        item["answer"] = obj["label"]
+
+
+def _answer_rows(path: Path, task: str, jsonl: bool) -> Any:
+    """An answer file's content: JSON Lines rows (``jsonl``, or a POPE file in JSON Lines under a ``.json`` name), else the JSON value."""
+    if jsonl:
+        return [obj for _, obj in iter_jsonl(path, what="answer file")]
+    try:
+        return read_json(path, what="answer file")
+    except InputError:
+        if task != "pope":
+            raise
+        try:  # POPE's own label files are JSON Lines named .json
+            return [obj for _, obj in iter_jsonl(path, what="answer file")]
+        except InputError:
+            pass
+        raise
+
+
 def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     """Fill ``answer``/``answers`` of ``items`` in place from answer files (see :func:`read_llava`)."""
     by_id: dict[str, Any] = {}
@@ -396,24 +472,23 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     for path in paths:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
-        if path.suffix == ".jsonl" or pope:
-            rows = [obj for _, obj in iter_jsonl(path, what="answer file")]
-        else:
-            rows = read_json(path, what="answer file")
+        rows = _answer_rows(path, task, path.suffix == ".jsonl" or bool(pope))
         if pope:
-            category = pope.group(1)
-            targets = [it for it in items if it.get("category") == category]
-            if len(targets) > len(rows):
-                raise InputError(f"{len(rows)} labels for {len(targets)} questions of category {category!r}", file=path)
-            for index, (item, obj) in enumerate(zip(targets, rows)):
-                _check_pope_row(obj, item, path, index)
-                item["answer"] = obj["label"]
+            _pair_pope(items, rows, pope.group(1), path)
             continue
+        if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
+            rows = [rows]
+        if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
+            category = _pope_category(rows, items, path)
+            if category is not None:
+                _pair_pope(items, rows, category, path)
+                continue
         if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
             for index, obj in enumerate(rows["data"]):
                 if not isinstance(obj, dict) or "image_id" not in obj or "question" not in obj:
                     raise InputError("a TextVQA record needs 'image_id' and 'question'", file=path, record=index)
                 if obj.get("answers") is not None:
+                    _check_answer_list(obj["answers"], file=path, record=index, id=obj.get("question_id"))
                     by_text[(str(obj["image_id"]), str(obj["question"]).strip().lower())] = obj["answers"]
             continue
         if isinstance(rows, dict) and isinstance(rows.get("annotations"), list):  # VQAv2 annotations
@@ -440,6 +515,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                 if isinstance(obj.get("text"), str):  # the label line's question, checked against the question paired with it
                     pope_rows[qid] = (path, index, obj)
                 continue
+            if obj.get("label") is None and obj.get("answers") is not None:
+                _check_answer_list(obj["answers"], file=path, record=index, id=qid)
             value = _answer_value(obj)
             if value is None:
                 raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
@@ -476,8 +553,48 @@ def _mc_choices(text: str) -> list[str] | None:
     return None
 
 
+def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """GQA's short answers by question id, read from GQA question files.
+
+    A GQA question file (``val_balanced_questions.json``, ``testdev_balanced_questions.json``, ...) is
+    one JSON object keyed by question id whose values hold both ``answer`` (the short answer, e.g.
+    ``"no"``) and ``fullAnswer`` (the sentence DataOptim trains on, ``"No, it is clear."``). GQA's
+    official ``eval.py`` compares predictions with ``answer``.
+
+    Args:
+        paths: one file or several (later files win on a repeated id).
+
+    Returns:
+        ``{question_id: answer}``, ids as in the files (leading zeros kept).
+
+    Raises:
+        MissingFileError: a file does not exist.
+        InputError: not JSON, not an object keyed by question id, or a question without a string
+            ``answer`` (naming file, question id and field).
+    """
+    found: dict[str, str] = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
+        what = "GQA question file"
+        questions = read_json(path, expect=dict, what=what)
+        for index, (qid, question) in enumerate(questions.items()):
+            value = question.get("answer") if isinstance(question, Mapping) else None
+            if not isinstance(value, str):
+                raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
+                                 "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
+                                 file=path, record=index, id=str(qid), field="answer")
+            found[str(qid)] = value
+    return found
+
+
+def _gqa_question_id(rec: Mapping[str, Any], rid: str) -> str:
+    """The GQA question id of a GQA record: its ``question_id`` column, else the id after its last ``_`` (``gqa_testdev_201307251``)."""
+    qid = rec.get("question_id")
+    return str(qid) if qid not in (None, "") else rid.rsplit("_", 1)[-1]
+
+
 def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = None,
-                 tasks: Sequence[str] | None = None) -> list[dict]:
+                 tasks: Sequence[str] | None = None,
+                 answers: str | Path | Sequence[str | Path] | Mapping[str, str] | None = None) -> list[dict]:
     """Turn builder records (hold-out split) into canonical items.
 
     For each record (``id``, ``image``, ``conversations``, ``task``, ``source``):
@@ -490,19 +607,32 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     free text -> ``caption``). A record without ``task`` is a caption only if it
     has one exchange; otherwise it needs ``task``.
 
+    GQA records: their gpt turn is GQA's ``fullAnswer`` sentence (DataOptim's training answer),
+    but GQA's official exact match (``eval.py``) compares the prediction with GQA's short
+    ``answer``, which a record does not hold; against the sentence no short answer could ever
+    match. So a GQA record's reference is its short answer from ``answers`` (GQA's question
+    file, :func:`gqa_short_answers`), looked up by the record's ``question_id`` column (else the
+    id after its last ``_``); the sentence is kept as ``full_answer``.
+
     Args:
         records: a ``datasets.Dataset``, a list of dicts, or any iterable of records.
         file: where they came from (for messages).
         tasks: keep only items of these benchmark tasks.
+        answers: GQA question file(s) (or a ready ``{question_id: answer}`` mapping) giving the
+            short answers of GQA records; needed only when GQA records are kept.
 
     Raises:
         InputError: a record without ``id``/``conversations``, with no gpt turn,
-            or with a ``task`` that maps to no benchmark task.
+            or with a ``task`` that maps to no benchmark task; a GQA record kept without
+            ``answers``, or whose question id is not in them.
         RecordError: a record that breaks the record rules (DESIGN §2, :func:`dataoptim.records.validate_record`).
     """
     from dataoptim.evaluate.metrics import extract_choice
     from dataoptim.records import validate_record
 
+    short = None
+    if answers is not None:
+        short = {str(k): v for k, v in answers.items()} if isinstance(answers, Mapping) else gqa_short_answers(answers)
     items = []
     for index, rec in enumerate(records):
         if not isinstance(rec, Mapping):
@@ -561,7 +691,18 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
             choices = _mc_choices(question)
             if choices:
                 item["choices"] = choices
-        elif task in ("grounding", "gqa", "pope"):
+        elif task == "gqa":
+            if short is None:
+                raise InputError("a GQA record's answer is GQA's fullAnswer sentence, but GQA's exact match scores the short "
+                                 "'answer': give GQA's question file (answers= / --answers, e.g. testdev_balanced_questions.json)",
+                                 file=file, record=index, id=str(rid), field="answer")
+            qid = _gqa_question_id(rec, str(rid))
+            if qid not in short:
+                raise InputError(f"GQA question {qid!r} is not in the GQA question file(s) given as answers",
+                                 file=file, record=index, id=str(rid), field="question_id")
+            item["answer"] = short[qid]
+            item["full_answer"] = answer
+        elif task in ("grounding", "pope"):
             item["answer"] = answer
         else:
             item["answers"] = [answer]
@@ -631,7 +772,8 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         format: one of :data:`FORMATS`; ``"auto"`` uses :func:`detect_format`
             (and, for in-memory data, ``conversations`` -> records, else canonical).
         task: the task for a LLaVA question file (default: from its name).
-        answers: answer file(s) for a LLaVA question file (see :func:`read_llava`).
+        answers: answer file(s) for a LLaVA question file (see :func:`read_llava`), or GQA question
+            file(s) for the GQA records of a records benchmark (see :func:`from_records`).
         task_map: ``{name: task}`` for DataOptim prefixes / LLaVA file names.
         tasks: for records, keep only these benchmark tasks.
 
@@ -646,9 +788,13 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         if format == "auto":
             first = next(iter(rows), None) if isinstance(rows, Sequence) or hasattr(rows, "column_names") else None
             format = "records" if isinstance(first, Mapping) and "conversations" in first else "canonical"
+        if task is not None and format != "llava":
+            raise ConfigError(f"task applies to LLaVA question files only (this benchmark reads as {format!r})")
         if format == "records":
-            return from_records(rows, tasks=tasks)
+            return from_records(rows, tasks=tasks, answers=answers)
         if format == "canonical":
+            if answers is not None:
+                raise ConfigError("answers apply to LLaVA question files and records (GQA question files) only (this benchmark reads as 'canonical')")
             return check_items(rows)
         raise ConfigError(f"format {format!r} needs a file path")
     path = Path(source)
@@ -656,15 +802,17 @@ def read_benchmark(source: Any, format: str = "auto", *, task: str | None = None
         raise MissingFileError("benchmark not found", file=path)
     if format == "auto":
         format = detect_format(path)
-    if (task is not None or answers is not None) and format != "llava":
-        raise ConfigError(f"task/answers apply to LLaVA question files only (this benchmark reads as {format!r})", file=path)
+    if task is not None and format != "llava":
+        raise ConfigError(f"task applies to LLaVA question files only (this benchmark reads as {format!r})", file=path)
+    if answers is not None and format not in ("llava", "records"):
+        raise ConfigError(f"answers apply to LLaVA question files and records (GQA question files) only (this benchmark reads as {format!r})", file=path)
     if format == "canonical":
         return read_canonical(path)
     if format == "dataoptim":
         return read_dataoptim(path, task_map=task_map)
     if format == "llava":
         return read_llava(path, task=task, answers=answers, task_map=task_map)
-    return from_records(_load_records(path), file=str(path), tasks=tasks)
+    return from_records(_load_records(path), file=str(path), tasks=tasks, answers=answers)
 
 
 def _load_records(path: Path) -> Iterable[Mapping[str, Any]]:

@@ -59,7 +59,8 @@ def register(app) -> None:
 
     fmt_help = "Benchmark format: auto, canonical, dataoptim, llava, records."
     task_help = "Task of a LLaVA question file (vqa, textvqa, gqa, mc, aokvqa, caption, grounding, pope, mme); default from its name."
-    answers_help = "Answer/annotation file(s) for a LLaVA question file (repeatable)."
+    answers_help = ("Answer/annotation file(s) for a LLaVA question file, or GQA question file(s) (short answers) "
+                    "for the GQA records of a records benchmark (repeatable).")
     map_help = "NAME=TASK: the task of a DataOptim prefix or LLaVA file name (repeatable)."
     cider_help = "CIDEr tokenisation: ptb (official, pycocoevalcap's Java PTBTokenizer) or simple (no Java; not official)."
     lenient_help = "Friendlier answer readings (B., (B), 1e-1 boxes, any-case yes/no...): NOT official; labelled so in scores.json."
@@ -82,7 +83,8 @@ def register(app) -> None:
         """Score saved predictions against a benchmark, or a folder of <task>.txt result files alone (no model); print scores.json."""
         from dataoptim.errors import ConfigError
         from dataoptim.evaluate.benchmark import read_benchmark
-        from dataoptim.evaluate.scoring import check_options, read_predictions, read_results_dir, require_captions_extra, score_items, write_results
+        from dataoptim.evaluate.scoring import (_require_references, check_options, read_predictions, read_results_dir, require_captions_extra,
+                                                score_items, write_results)
 
         check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
         if output is not None:
@@ -96,6 +98,7 @@ def register(app) -> None:
                 raise ConfigError("--benchmark is needed with a predictions file (only a folder of <task>.txt result files is scored alone)")
             preds = read_predictions(predictions)
             items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+            _require_references(items, str(benchmark), answers_given=bool(answers), fmt=None if fmt == "auto" else fmt)
         require_captions_extra(items)  # pycocoevalcap for CIDEr: one line naming the extra, before any scoring
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,
                                    allow_missing=allow_missing, predictions_file=str(predictions),
@@ -155,7 +158,9 @@ def register(app) -> None:
                           **_read_options(fmt, task, answers, task_map))
         for note in result["notes"]:
             typer.echo(f"note: {note}", err=True)
-        typer.echo(f"{len(result['predictions'])} answers in {result['seconds']:.1f} s "
+        from dataoptim.words import count
+
+        typer.echo(f"{count(len(result['predictions']), 'answer')} in {result['seconds']:.1f} s "
                    f"({result['questions_per_second']:.2f} questions/s); written to {output}", err=True)
         _show(result["scores"], f"scores: {model}")
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from dataoptim.errors import ConfigError, InputError, MissingFileError
-from dataoptim.evaluate.benchmark import (IMAGE_TOKEN, MME_SUBTASKS, SINGLE_ANSWER_TASKS, TASKS, check_items, read_benchmark,
+from dataoptim.evaluate.benchmark import (IMAGE_TOKEN, MME_SUBTASKS, SINGLE_ANSWER_TASKS, TASKS, check_items, has_reference, read_benchmark,
                                           task_from_name, unique_ids)
 from dataoptim.evaluate.tasks import scorer
 from dataoptim.evaluate.tasks.grounding import RULES as GROUNDING_RULES
@@ -262,7 +262,9 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
             question, an item without reference, MME items its scorer refuses.
     """
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule)
-    items = check_items(items, require_reference=True)
+    items = list(items)
+    _require_references(items, benchmark_file)  # the file and what would give the references, not only "no reference"
+    items = check_items(items, require_reference=True, file=benchmark_file)
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule, items=items)
     preds = {str(k): v for k, v in predictions.items()}
     known = {item["question_id"] for item in items}
@@ -334,9 +336,53 @@ def score(predictions: str | Path | Mapping[Any, str], benchmark: Any = None, *,
             predictions = read_predictions(predictions)
         items = read_benchmark(benchmark, **read_options)
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
+    fmt = read_options.get("format")
+    _require_references(items, bench_file, answers_given=read_options.get("answers") is not None, fmt=None if fmt in (None, "auto") else fmt)
     scores, _ = score_items(items, predictions, tokenizer=tokenizer, lenient=lenient, grounding_rule=grounding_rule,
                             allow_missing=allow_missing, predictions_file=pred_file, benchmark_file=bench_file)
     return scores
+
+
+#: What gives each task's references when its question file carries none (LLaVA's eval question files).
+REFERENCE_FILES = {
+    "pope": "POPE's label files coco_pope_<category>.json",
+    "gqa": "GQA's question file (testdev_balanced_questions.json)",
+    "vqa": "the VQA annotation file ({\"annotations\": [...]})",
+    "textvqa": "TextVQA's TextVQA_0.5.1_val.json",
+}
+
+
+def _require_references(items: Sequence[Any], bench_file: str | None, *, answers_given: bool = False, fmt: str | None = None) -> None:
+    """Refuse a benchmark whose questions carry no reference, naming the file, the first such question and what gives them.
+
+    Raises:
+        InputError: naming ``bench_file``, the first question without a reference (record, id, field ``answer``).
+    """
+    missing = [(index, item) for index, item in enumerate(items) if isinstance(item, Mapping) and not has_reference(item)]
+    if not missing:
+        return
+    index, item = missing[0]
+    task = item.get("task")
+    source = REFERENCE_FILES.get(task, "an answer file (question_id with label/answers/answer/text)")
+    if fmt is None and bench_file is not None and Path(bench_file).is_file():
+        from dataoptim.evaluate.benchmark import detect_format
+
+        try:
+            fmt = detect_format(bench_file)
+        except InputError:
+            fmt = None
+    if answers_given:
+        how = f"the answer files given do not cover them ({task} references come from {source})"
+    elif fmt == "canonical":
+        how = "give each line its reference ('answer': a string, or 'answers': a list)"
+    else:
+        how = f"the benchmark carries no references: give {source} with --answers (answers=)"
+    if len(missing) == len(items):
+        what = f"none of its {len(items):,} {task} question{'' if len(items) == 1 else 's'} has a reference to score against"
+    else:
+        what = f"{len(missing):,} of its {len(items):,} questions {'has' if len(missing) == 1 else 'have'} no reference to score against (first: {task})"
+    raise InputError(f"{what}; {how}",
+                     file=bench_file, record=index, id=item.get("question_id"), field="answer")
 
 
 def per_question_rows(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:

@@ -124,6 +124,7 @@ def validate_byod(
     decode_images: bool = False,
     progress: bool = False,
     boxes=None,
+    tokenizer: str | os.PathLike | None = None,
 ) -> Summary:
     """Validate a BYOD submission (a LLaVA JSON list, or JSON Lines) record by record, streaming.
 
@@ -144,6 +145,8 @@ def validate_byod(
         progress: progress bar while decoding.
         boxes: with ``output``, a :class:`dataoptim.boxes.BoxMover` that moves the boxes of the
             records written (by each id's source); its counts go into the summary's ``boxes``.
+        tokenizer: the recipe's tokenizer folder: the summary's ``tokens`` holds the records' token
+            sums (:class:`~dataoptim.select.summary.TokenTally`: the counts of ``dataoptim tokens``).
 
     Returns:
         The :class:`~dataoptim.select.summary.Summary` of the submission.
@@ -176,7 +179,7 @@ def validate_byod(
     if image_folder is not None:
         image_folder = as_path(image_folder, "image folder", field="image_folder")
     checker = _ImageChecker(image_folder, allow_symlinks_out) if image_folder is not None else None
-    builder = SummaryBuilder(path.name)
+    builder = SummaryBuilder(path.name, tokenizer=tokenizer)  # a bad tokenizer folder fails here, before any record is read
     seen: dict[str, int] = {}
     pending: list[str] = []
     in_pool = 0
@@ -189,11 +192,8 @@ def validate_byod(
 
     def records_checked() -> Iterator[dict]:
         for index, record in iter_byod(path):
-            if isinstance(record, dict) and "image" in record and record["image"] is None:
-                # LLaVA tests 'image' in the record and would open None: a text-only record leaves the key out
-                raise RecordError("is null; a text-only record has no 'image' field at all", file=str(path), record=index,
-                                  id=record.get("id") if isinstance(record.get("id"), str) else None, field="image")
-            records.validate_record(record, file=str(path), index=index)
+            # null_image: LLaVA tests 'image' in the record and would open None; a text-only record leaves the key out
+            records.validate_record(record, file=str(path), index=index, null_image=True)
             rid = record["id"]
             if rid in seen:
                 raise RecordError(f"duplicate id, first used by record {seen[rid]}", file=str(path), record=index, id=rid, field="id")

@@ -20,6 +20,7 @@ import typer
 from dataoptim.errors import ConfigError
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 from dataoptim.select.validate import MAX_ERRORS
+from dataoptim.words import count, plural
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -109,7 +110,7 @@ def _echo_mislabeled(summary) -> None:
 def _echo_train_nothing(summary) -> None:
     """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
     if summary.train_nothing:
-        _echo(f"{summary.train_nothing:,} records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
+        _echo(f"{count(summary.train_nothing, 'record')} {plural(summary.train_nothing, 'trains')} nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
         for rid, reason in summary.train_nothing_shown[:5]:
             _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
 
@@ -223,7 +224,7 @@ def register(app) -> None:
                 raise ConfigError(f"an empty source name in {sources!r}: give names separated by single commas", field="--sources")
         report = build_pool(data_dir, output, sources=names, overwrite=overwrite, num_proc=num_proc)
         total = sum(report.sources.values())
-        typer.echo(f"pool {output}: {total:,} records from {len(report.sources)} sources in {report.seconds:.1f} s")
+        typer.echo(f"pool {output}: {count(total, 'record')} from {count(len(report.sources), 'source')} in {report.seconds:.1f} s")
         for name, rows in report.sources.items():
             typer.echo(f"  {name:10s} {rows:>12,}")
         if report.skipped:
@@ -277,7 +278,7 @@ def register(app) -> None:
         budget_tokens: Optional[int] = typer.Option(None, "--budget-tokens", help="Sample records up to this many tokens (needs the tokens signal)."),
         weights: Optional[str] = typer.Option(None, "--weights", help="With --budget/--budget-tokens sampling: source and task weights, 'vqav2=2,caption=0.5'."),
         temperature: float = typer.Option(1.0, "--temperature", help="With sampling: 1 = proportional to size x weight; larger flattens towards uniform."),
-        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it)."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts in the summary with this tokenizer folder when the pool has no tokens signal (with one, they are read from it); a --byod file's records are counted with it."),
     ) -> None:
         """Turn a submission (ids, BYOD JSON, a mixture, or the pool filtered by signals) into LLaVA training JSON, with a summary and OUT.json.boxes.json (the frame of its boxes).
 
@@ -335,7 +336,7 @@ def register(app) -> None:
 
                 opened = Pool.open(pool)
             summary = validate_byod(byod, image_folder, pool=opened, output=output, allow_symlinks_out=allow_symlinks_out, boxes=mover,
-                                    decode_images=decode_images, progress=sys.stderr.isatty())
+                                    decode_images=decode_images, progress=sys.stderr.isatty(), tokenizer=tokenizer)
             if not quiet:
                 _echo_mislabeled(summary)
             if write_ids is not None:
@@ -383,7 +384,7 @@ def register(app) -> None:
         if not quiet:
             summary.print()
             _echo_train_nothing(summary)
-        typer.echo(f"wrote {summary.records:,} records to {output}")
+        typer.echo(f"wrote {count(summary.records, 'record')} to {output}")
 
     @app.command("validate")
     def validate(
@@ -395,6 +396,7 @@ def register(app) -> None:
         max_errors: int = typer.Option(MAX_ERRORS, "--max-errors", help="Problems printed, one line each, before the total count."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write every problem to this file as JSON Lines (written even when there is none)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the problems, or the one-line verdict."),
+        tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Token counts (prompt, answer, total: those of `dataoptim tokens`) in the summary, with the recipe's tokenizer folder."),
     ) -> None:
         """Check a submission without changing it: every problem, one line each; exit 0 when valid, 2 otherwise."""
         lean_arrow()
@@ -408,7 +410,7 @@ def register(app) -> None:
         if report is not None:
             check_output_paths({"--report": report})  # before anything is read
         found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
-                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty())
+                                 allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty(), tokenizer=tokenizer)
         if report is not None:
             found.write_report(report)
         if not quiet and found.mislabeled_count:
@@ -434,7 +436,7 @@ def register(app) -> None:
             from dataoptim.select.pool import Pool
 
             selection = Pool.open(pool)._by_ids(submission, skip_unknown=False, unknown_hint="a standard submission may name only ids of the pool")
-            summary = selection.summary()
+            summary = selection.summary(tokenizer=tokenizer)
             if selection.report.get("repeats") and not quiet:
                 _echo(f"{selection.report['repeats']:,} repeated ids (counted as repeated samples)")
         if not quiet:
@@ -448,8 +450,8 @@ def register(app) -> None:
         else:
             checked = "; image files found" + (" and decoded" if found.images_decoded is not None else " (headers parsed)")
         typer.echo(
-            f"{submission}: valid {kind}{layout}, {summary.records:,} records, {summary.images:,} images"
-            + (f", {summary.train_nothing:,} train nothing under the recipe" if summary.train_nothing else "")
+            f"{submission}: valid {kind}{layout}, {count(summary.records, 'record')}, {count(summary.images, 'image')}"
+            + (f", {summary.train_nothing:,} {plural(summary.train_nothing, 'trains')} nothing under the recipe" if summary.train_nothing else "")
             + checked
         )
 

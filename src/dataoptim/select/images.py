@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from dataoptim.errors import DataOptimError, MissingFileError
+from dataoptim.words import count, plural
 
 _MAGIC = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -121,12 +122,13 @@ class ImageReport:
         if self.missing:
             first = ", ".join(self.missing[:5])
             hint = f" ({' '.join(self.hints)})" if self.hints else ""
-            raise MissingFileError(f"{len(self.missing):,} of {self.checked:,} images are missing, e.g. {first}{hint}", file=self.folder)
+            raise MissingFileError(f"{len(self.missing):,} of {count(self.checked, 'image')} {plural(len(self.missing), 'is')} missing, e.g. {first}{hint}",
+                                   file=self.folder)
 
     def lines(self) -> list[str]:
         """The report as short lines for a terminal."""
         out = [
-            f"{self.checked:,} images checked under {self.folder}: {len(self.missing):,} missing, {len(self.corrupt):,} corrupt, "
+            f"{count(self.checked, 'image')} checked under {self.folder}: {len(self.missing):,} missing, {len(self.corrupt):,} corrupt, "
             f"{len(self.mislabeled):,} not what their name says"
         ]
         out += [f"  missing: {m}" for m in self.missing[:10]]

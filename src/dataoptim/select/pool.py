@@ -617,7 +617,7 @@ class Pool:
             first = [id_array[int(i)].as_py() for i in unknown[:5]]
             if not skip_unknown:
                 raise UnknownIdError(
-                    f"{len(unknown):,} of {len(rows):,} ids are not in the pool, e.g. {', '.join(repr(f) for f in first)}"
+                    f"{len(unknown):,} of {len(rows):,} ids {'is' if len(unknown) == 1 else 'are'} not in the pool, e.g. {', '.join(repr(f) for f in first)}"
                     f" ({unknown_hint})",
                     file=source_file,
                 )
@@ -956,14 +956,25 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, unit=" rec", unit_scale=True, leave=False)
 
 
+#: Duplicate id pairs whose records are read together (each source file opened once per group).
+DUPLICATES_READ_TOGETHER = 65_536
+
+
 def _row_contents(tmp: Path, names: Sequence[str], starts: Sequence[int], rows: Sequence[int]) -> list[dict]:
-    """Records at global rows of a pool being built (for duplicate comparison)."""
-    out = []
-    for row in rows:
-        k = int(np.searchsorted(np.asarray(starts), row, side="right") - 1)
+    """Records at global rows of a pool being built (for duplicate comparison), in the order of ``rows``.
+
+    Each source file that holds one of the rows is opened (memory-mapped) once, and its rows
+    taken in one call.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    owner = np.searchsorted(np.asarray(starts, dtype=np.int64), rows, side="right") - 1
+    out: list[dict] = [{} for _ in range(len(rows))]
+    for k in np.unique(owner).tolist():
+        at = np.flatnonzero(owner == k)
         table = pa.ipc.open_file(pa.memory_map(str(source_path(tmp, names[k])))).read_all()
-        rec = table.slice(int(row - starts[k]), 1).to_pylist()[0]
-        out.append({"image": rec["image"], "conversations": rec["conversations"], "id": rec["id"], "source": names[k], "row": int(row)})
+        taken = table.select(["id", "image", "conversations"]).take(pa.array(rows[at] - starts[k])).to_pylist()
+        for j, rec in zip(at.tolist(), taken):
+            out[j] = {"image": rec["image"], "conversations": rec["conversations"], "id": rec["id"], "source": names[k], "row": int(rows[j])}
     return out
 
 
@@ -1022,6 +1033,7 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: 
     if len(same):
         keep = np.ones(len(hashes), dtype=bool)
         run_starts = same[np.concatenate([[True], np.diff(same) > 1])]
+        pairs: list[tuple[int, int, int]] = []  # (position in the sorted index, first row, later row), in index order
         for start in run_starts:
             stop = start + 1
             while stop < len(hashes) and hashes[stop] == hashes[start]:
@@ -1032,8 +1044,12 @@ def _build_index(tmp: Path, names: Sequence[str], starts: Sequence[int], files: 
                 if key not in first_at:
                     first_at[key] = i
                     continue
-                first_row, row = int(order[first_at[key]]), int(order[i])
-                a, b = _row_contents(tmp, names, starts, [first_row, row])
+                pairs.append((i, int(order[first_at[key]]), int(order[i])))
+        for lo in range(0, len(pairs), DUPLICATES_READ_TOGETHER):
+            group = pairs[lo : lo + DUPLICATES_READ_TOGETHER]
+            contents = _row_contents(tmp, names, starts, [row for _, first_row, later_row in group for row in (first_row, later_row)])
+            for n, (i, first_row, row) in enumerate(group):
+                a, b = contents[2 * n], contents[2 * n + 1]
                 if (a["image"], a["conversations"]) != (b["image"], b["conversations"]):
                     first_words, first = _where_row(a, files or {}, starts[names.index(a["source"])])
                     later_words, later = _where_row(b, files or {}, starts[names.index(b["source"])])
@@ -1203,7 +1219,7 @@ def build_pool(
         A :class:`BuildReport`.
 
     Raises:
-        MissingFileError: ``data_dir`` missing; a requested source has no files.
+        MissingFileError: ``data_dir`` missing (a missing ``.zip`` is named as the archive); a requested source has no files.
         ConfigError: unknown source name or an empty list of them; ``output`` is a non-empty folder that is not
             a pool (or a file, or a link), or a pool and ``overwrite`` is False.
         RecordError: a record breaks DESIGN §2, or one id has two different records (naming the files and record indices).
@@ -1227,6 +1243,8 @@ def build_pool(
     if data_dir.is_file():
         raise MissingFileError("not a folder (nor a .zip archive of <source>.json files): give the folder holding the annotation files", file=data_dir)
     if not data_dir.is_dir():
+        if data_dir.suffix.lower() == ".zip":  # a data.zip path: the archive is what is missing, not a folder
+            raise MissingFileError("data archive not found (a .zip of DataOptim's <source>.json files, such as its data.zip)", file=data_dir)
         raise MissingFileError("data folder not found", file=data_dir)
     wanted = list(catalog.SOURCES) if names is None else list(dict.fromkeys(names))
     unknown = [s for s in wanted if s not in catalog.SOURCES]

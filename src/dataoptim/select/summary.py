@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dataoptim import catalog
+from dataoptim import catalog, words
 
 
 #: Mislabelled image files listed by name in a :class:`Summary` (all are counted).
@@ -59,7 +59,9 @@ class Summary:
             (sums over the records, repeats counted; the counts of ``dataoptim tokens``: the
             image as one position, answer = labelled positions after the cut at
             ``model_max_length``), ``by_source``: source -> the same three sums, and
-            ``tokenizer``: the folder they were counted with. None when not known.
+            ``text_only``: the same three sums over the text-only records (which are in the totals
+            too), and ``tokenizer``: the folder they were counted with (a BYOD file's records are
+            counted as it is read, :class:`TokenTally`). None when not known.
     """
 
     records: int = 0
@@ -109,7 +111,7 @@ class Summary:
         """A ``rich.table.Table``: one row per source (records, share, task), then totals."""
         from rich.table import Table
 
-        table = Table(title=f"{self.name}: {self.records:,} records, {self.images:,} images")
+        table = Table(title=f"{self.name}: {words.count(self.records, 'record')}, {words.count(self.images, 'image')}")
         table.add_column("source")
         table.add_column("task")
         table.add_column("records", justify="right")
@@ -130,11 +132,12 @@ class Summary:
         table.add_section()
         table.caption = (
             f"mean exchanges/record {self.mean_turns:.2f} · mean answer {self.mean_answer_chars:.0f} chars"
-            + (f" · {self.repeats:,} repeated samples" if self.repeats else "")
-            + (f" · {self.skipped_unknown:,} unknown ids skipped" if self.skipped_unknown else "")
-            + (f" · {self.in_pool:,} ids are pool ids" if self.in_pool is not None else "")
-            + (f" · {self.text_only:,} text-only records (no image)" if self.text_only else "")
-            + (f" · {self.train_nothing:,} records train nothing under the recipe (LLaVA masks them)" if self.train_nothing else "")
+            + (f" · {words.count(self.repeats, 'repeated sample')}" if self.repeats else "")
+            + (f" · {words.count(self.skipped_unknown, 'unknown id')} skipped" if self.skipped_unknown else "")
+            + (f" · {words.count(self.in_pool, 'id')} {words.plural(self.in_pool, 'is')} in the pool" if self.in_pool is not None else "")
+            + (f" · {words.count(self.text_only, 'text-only record')} (no image)" if self.text_only else "")
+            + (f" · {words.count(self.train_nothing, 'record')} {words.plural(self.train_nothing, 'trains')} nothing under the recipe (LLaVA masks them)"
+               if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
             + (f" · {self.tokens['total_tokens']:,} tokens ({self.tokens['prompt_tokens']:,} prompt, {self.tokens['answer_tokens']:,} answer)" if self.tokens else "")
         )
@@ -149,7 +152,7 @@ class Summary:
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v:,}" for k, v in self.by_source.items())
         text_only = f", {self.text_only:,} text-only" if self.text_only else ""
-        return f"{self.name}: {self.records:,} records{text_only}, {self.images:,} images ({parts})"
+        return f"{self.name}: {words.count(self.records, 'record')}{text_only}, {words.count(self.images, 'image')} ({parts})"
 
     def _repr_html_(self) -> str:  # notebooks
         rows = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in self.by_source.items())
@@ -212,8 +215,18 @@ class SummaryBuilder:
     than :data:`IMAGES_MERGED_AT` (or twice the distinct ones so far) have piled up.
     """
 
-    def __init__(self, name: str = "selection"):
+    def __init__(self, name: str = "selection", *, tokenizer: str | os.PathLike | None = None):
+        """Args:
+            name: what is summarised (a file name...).
+            tokenizer: the recipe's tokenizer folder: records added with :meth:`add_record` are
+                also counted in tokens (:class:`TokenTally`, the counts of ``dataoptim tokens``)
+                and the summary's ``tokens`` holds their sums. None: no token counts.
+
+        Raises:
+            ConfigError / MissingFileError: ``tokenizer`` is not a tokenizer folder (before any record is read).
+        """
         self.name = name
+        self.token_tally = TokenTally(tokenizer) if tokenizer is not None else None
         self.records = 0
         self.by_source: dict[str, int] = {}
         self.messages = 0
@@ -309,6 +322,8 @@ class SummaryBuilder:
         else:
             self.text_only += 1
         self._check_template(record["id"], turns, record.get("image") is not None)
+        if self.token_tally is not None:
+            self.token_tally.add(name, record)
 
     def build(self, *, repeats: int = 0, skipped_unknown: int = 0) -> Summary:
         """The :class:`Summary` of everything added."""
@@ -327,7 +342,86 @@ class SummaryBuilder:
         summary = Summary(self.records, by_source, by_task, images, self.messages, self.answers, self.answer_chars, repeats, skipped_unknown, self.name,
                           text_only=self.text_only, box_frames=frames)
         summary.train_nothing, summary.train_nothing_shown = self.train_nothing, list(self.train_nothing_shown)
+        if self.token_tally is not None:
+            summary.tokens = self.token_tally.totals()
         return summary
+
+
+class TokenTally:
+    """Token sums of Python records (BYOD streaming), for :attr:`Summary.tokens`.
+
+    Records are counted in batches of :data:`STEP` with the tokens signal's counter
+    (:func:`dataoptim.signals.tokens.compute`: LLaVA 744cb3e's ``llava_llama_2`` encoding, image =
+    one position, recipe defaults ``model_max_length`` 2048 and the image in front), so a record's
+    counts are those of ``dataoptim tokens`` and of the pool's ``tokens`` signal.
+    Memory: one batch of records.
+
+    Args:
+        tokenizer: the recipe's tokenizer folder (LLaMA-2's, with ``tokenizer.model`` for the exact encoder).
+
+    Raises:
+        ConfigError / MissingFileError: not a tokenizer folder (:func:`dataoptim.signals.tokens.prepare`).
+    """
+
+    #: Records counted per call of the counter (at or above ``PARALLEL_FROM``, so it uses every CPU).
+    STEP = 1 << 15
+    NAMES = ("prompt_tokens", "answer_tokens", "total_tokens")
+
+    def __init__(self, tokenizer: str | os.PathLike):
+        from dataoptim.signals import tokens as token_signal
+
+        self.params = token_signal.prepare({**token_signal.PARAMS, "tokenizer": tokenizer})
+        self._sources: list[str] = []
+        self._images: list[str | None] = []
+        self._conversations: list[list[dict[str, str]]] = []
+        self._by_source: dict[str, list[int]] = {}
+        self._text_only = [0, 0, 0]
+
+    def add(self, source: str, record: Mapping[str, Any]) -> None:
+        """Queue one validated record (``image``, ``conversations``) of ``source``; counted when a batch is full."""
+        self._sources.append(source)
+        self._images.append(record.get("image"))
+        self._conversations.append([{"from": t["from"], "value": t["value"]} for t in record["conversations"]])
+        if len(self._sources) >= self.STEP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._sources:
+            return
+        import numpy as np
+        import pyarrow as pa
+
+        from dataoptim.signals import tokens as token_signal
+
+        turn = pa.struct([("from", pa.string()), ("value", pa.string())])
+        batch = pa.RecordBatch.from_arrays([pa.array(self._images, pa.string()), pa.array(self._conversations, pa.list_(turn))],
+                                           names=["image", "conversations"])
+        part = token_signal.compute(batch, self.params)
+        counts = np.stack([np.asarray(part[n], dtype=np.int64) for n in self.NAMES], axis=1)
+        sources = np.asarray(self._sources, dtype=object)
+        for name in dict.fromkeys(self._sources):
+            sums = counts[sources == name].sum(axis=0)
+            into = self._by_source.setdefault(name, [0, 0, 0])
+            for k in range(3):
+                into[k] += int(sums[k])
+        text_only = np.asarray([image is None for image in self._images])
+        if text_only.any():
+            sums = counts[text_only].sum(axis=0)
+            for k in range(3):
+                self._text_only[k] += int(sums[k])
+        self._sources, self._images, self._conversations = [], [], []
+
+    def totals(self) -> dict[str, Any]:
+        """``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "text_only": {...}, "tokenizer"}``:
+        the sums over every record added (text-only records also apart, under ``text_only``)."""
+        self._flush()
+        order = list(catalog.SOURCES) + sorted(set(self._by_source) - set(catalog.SOURCES))
+        by_source = {src: dict(zip(self.NAMES, self._by_source[src])) for src in order if src in self._by_source}
+        out: dict[str, Any] = {name: sum(v[k] for v in self._by_source.values()) for k, name in enumerate(self.NAMES)}
+        out["by_source"] = by_source
+        out["text_only"] = dict(zip(self.NAMES, self._text_only))
+        out["tokenizer"] = self.params["tokenizer"]
+        return out
 
 
 def _count_prefixes(ids) -> dict[str, int]:
@@ -376,7 +470,8 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
         tokenizer: the recipe's tokenizer folder, or None.
 
     Returns:
-        ``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "tokenizer"}`` or None.
+        ``{"prompt_tokens", "answer_tokens", "total_tokens", "by_source": {source: {...}}, "text_only": {...}, "tokenizer"}``
+        or None; ``text_only``: the sums over the records without an image (their ``image`` is null).
     """
     import numpy as np
 
@@ -415,7 +510,15 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
     sums = {name: np.bincount(codes, weights=values[name], minlength=len(sources)) for name in names}
     present = np.bincount(codes, minlength=len(sources))
     by_source = {src: {name: int(sums[name][k]) for name in names} for k, src in enumerate(sources) if present[k]}
+    # text-only records: read from the validity of each source's image column, for the sources that have any
+    text_only = np.zeros(len(rows), dtype=bool)
+    for k, part in enumerate(pool.parts):
+        images = pool.source_table(part.name).column("image")
+        if images.null_count and present[k]:
+            at = np.flatnonzero(codes == k)
+            text_only[at] = images.is_null().to_numpy(zero_copy_only=False)[rows[at] - part.start]
     out: dict[str, Any] = {name: int(values[name].sum()) for name in names}
     out["by_source"] = by_source
+    out["text_only"] = {name: int(values[name][text_only].sum()) for name in names}
     out["tokenizer"] = folder
     return out

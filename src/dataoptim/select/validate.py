@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from dataoptim import catalog
 from dataoptim.errors import DataOptimError, InputError, MissingFileError, RecordError
 
 #: Default of ``validate --max-errors``: problems printed before the total.
@@ -75,19 +76,21 @@ class ValidationReport:
 
     def checked(self) -> str:
         """One line saying what was checked: records, pool ids, images, decoded images."""
-        parts = [f"{self.records:,} records read" + (" (reading stopped early: see the first problem)" if self.stopped_at else "")]
+        from dataoptim.words import count
+
+        parts = [f"{count(self.records, 'record')} read" + (" (reading stopped early: see the first problem)" if self.stopped_at else "")]
         if self.pool_checked is None:
             parts.append("ids not looked up in a pool (no --pool)")
         else:
-            parts.append(f"{self.pool_checked:,} ids looked up in the pool ({self.in_pool:,} found)")
+            parts.append(f"{count(self.pool_checked, 'id')} looked up in the pool ({self.in_pool:,} found)")
         if self.images_checked is None:
             parts.append("images not checked (no --image-folder)")
         else:
-            parts.append(f"{self.images_checked:,} image files checked to exist (headers parsed)")
+            parts.append(f"{count(self.images_checked, 'image file')} checked to exist (headers parsed)")
             if self.images_decoded is None:
                 parts.append("images not decoded (--decode-images decodes every one)")
             else:
-                parts.append(f"{self.images_decoded:,} image files fully decoded")
+                parts.append(f"{count(self.images_decoded, 'image file')} fully decoded")
         return f"checked {self.file}: " + "; ".join(parts)
 
     def problem_dicts(self) -> list[dict[str, Any]]:
@@ -143,7 +146,9 @@ def image_hint(image: str, root: str | os.PathLike, listing: _Listing | None = N
     """Say what is there instead of a missing image, or None.
 
     Walks ``image``'s folders from ``root``: the first folder that is missing is
-    matched against its siblings (``difflib``: ``filckr30k/`` for ``flickr30k/``);
+    matched against its siblings (``difflib``: ``filckr30k/`` for ``flickr30k/``; for DataOptim's
+    misspelt ``filckr30k/`` (:data:`dataoptim.catalog.MISSPELT_FOLDERS`, DESIGN §11) the hint always
+    points to ``flickr30k/``, the folder DataOptim's records name);
     in the image's own folder, a file of the same name with another extension
     (``103.gif`` for ``103.jpg``) or, in folders of at most :data:`FUZZY_LIMIT`
     entries, the closest name.
@@ -160,6 +165,14 @@ def image_hint(image: str, root: str | os.PathLike, listing: _Listing | None = N
             prefix = "/".join(parts[:depth])
             close = difflib.get_close_matches(part, sorted(dirs), n=1, cutoff=0.6)
             where = f"{prefix}/" if prefix else ""
+            if depth == 0 and part in catalog.MISSPELT_FOLDERS and catalog.MISSPELT_FOLDERS[part] in dirs:
+                # the record has DataOptim's README spelling; DataOptim's records (and the folder here) say the other
+                right = catalog.MISSPELT_FOLDERS[part]
+                return (f"no folder '{part}/', but '{right}/' is there: '{part}/' is DataOptim's README misspelling, "
+                        f"its records say '{right}/': write the image path as '{right}/{'/'.join(parts[1:])}'")
+            if depth == 0 and part in catalog.MISSPELT_FOLDERS.values() and close and catalog.MISSPELT_FOLDERS.get(close[0]) == part:
+                return (f"no folder '{part}/', but '{close[0]}/' is there: rename it to '{part}/' "
+                        f"(DataOptim's README misspells it '{close[0]}/'; its records say '{part}/')")
             if close:
                 return f"no folder '{where}{part}/', but '{where}{close[0]}/' is there: rename it to '{part}/'?"
             return f"no folder '{where}{part}/' under {root}"
@@ -283,6 +296,7 @@ def check_submission(
     allow_symlinks_out: bool = False,
     progress: bool = False,
     workers: int | None = None,
+    tokenizer: str | os.PathLike | None = None,
 ) -> ValidationReport:
     """Check a submission completely and collect every problem (nothing is written).
 
@@ -297,6 +311,8 @@ def check_submission(
         allow_symlinks_out: follow links out of ``image_folder`` instead of refusing them.
         progress: progress bar while decoding.
         workers: decoding threads (default: the CPUs).
+        tokenizer: the recipe's tokenizer folder: a BYOD file's summary holds its token sums
+            (:class:`~dataoptim.select.summary.TokenTally`); a standard submission's are counted by the caller.
 
     Returns:
         A :class:`ValidationReport`; ``report.ok`` when nothing is wrong.
@@ -323,7 +339,7 @@ def check_submission(
     layout = sniff_layout(path)
     if layout == "ids":
         return _check_ids(path, folder, pool, decode_images, progress, workers)
-    return _check_byod(path, layout, folder, pool, decode_images, progress, workers)
+    return _check_byod(path, layout, folder, pool, decode_images, progress, workers, tokenizer)
 
 
 class _Images:
@@ -388,7 +404,7 @@ class _Images:
         return out
 
 
-def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, progress: bool, workers: int | None) -> ValidationReport:
+def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, progress: bool, workers: int | None, tokenizer=None) -> ValidationReport:
     from dataoptim import records as rules
     from dataoptim.select.summary import SummaryBuilder
 
@@ -396,7 +412,7 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
     report = ValidationReport(file, "BYOD submission (JSON Lines)" if layout == "jsonl" else "BYOD submission (JSON list)")
     images = _Images(folder, file) if folder is not None else None
     users: dict[str, list[tuple[int, str]]] = {}
-    builder = SummaryBuilder(path.name)
+    builder = SummaryBuilder(path.name, tokenizer=tokenizer)
     seen: dict[str, int] = {}
     pending: list[str] = []
     in_pool = looked_up = 0
@@ -417,14 +433,10 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
             report.records += 1
             continue
         report.records += 1
-        if isinstance(record, dict) and "image" in record and record["image"] is None:  # as validate_byod: LLaVA would open None
-            report.problems.append(RecordError("is null; a text-only record has no 'image' field at all", file=file, record=index,
-                                               id=record.get("id") if isinstance(record.get("id"), str) else None, field="image"))
-            continue
-        try:
-            rules.validate_record(record, file=file, index=index)
-        except DataOptimError as exc:
-            report.problems.append(exc)
+        # every rule the record breaks, one problem per field ("image": null refused as validate_byod refuses it)
+        broken = list(rules.record_problems(record, file=file, index=index, null_image=True))
+        if broken:
+            report.problems.extend(broken)
             continue
         rid = record["id"]
         if rid in seen:

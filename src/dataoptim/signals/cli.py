@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from dataoptim.errors import ConfigError
+from dataoptim.words import count
 
 
 def parse_params(values: list[str] | None) -> dict:
@@ -144,7 +145,7 @@ def register(app) -> None:
                     params[key] = str(value) if isinstance(value, Path) else value
             began = time.time()
             path = signals.compute(opened, name, force=force, **params)
-            typer.echo(f"signal {name}: {opened.num_rows:,} records -> {path} ({time.time() - began:.1f} s)")
+            typer.echo(f"signal {name}: {count(opened.num_rows, 'record')} -> {path} ({time.time() - began:.1f} s)")
 
     @signals_app.command("show")
     def show(

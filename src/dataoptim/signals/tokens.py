@@ -23,7 +23,9 @@ Engines (recorded in the parameters, so a change makes the stored signal stale):
 
 * ``llava744`` when the folder holds LLaMA-2's SentencePiece ``tokenizer.model`` (the recipe's base
   model folders do): the trainer's exact encoder, :func:`dataoptim.train.encoding.encode_record`
-  with :class:`~dataoptim.train.encoding.LlamaText` — the counts are those of ``dataoptim tokens``;
+  with :class:`~dataoptim.train.encoding.LlamaText` — the counts are those of ``dataoptim tokens``
+  (computed by :func:`count_rows`: most records with array kernels, :class:`_Linear`, the others by
+  :func:`count_batched`; both equal :func:`count_exact` record for record);
 * ``lengths`` otherwise (a folder with only a fast ``tokenizer.json``): this module's own arithmetic
   on the fast tokenizer's lengths, written to the same LLaVA rules (:func:`count`; identical pieces
   tokenized once per batch). On DataOptim's 17 example records and 5,000 generated ones it gives
@@ -437,19 +439,35 @@ def count_batched(records, path: str, *, model_max_length: int = 2048, image_pos
     Returns:
         ``(prompt, answer, total, truncated, masked)`` per record.
     """
-    from dataoptim.records import IMAGE_TOKEN
-    from dataoptim.template import llava_prompt, split_rounds
+    text = _llama_text(path)
+    if not text.add_bos:
+        return count_exact(records, path, model_max_length=model_max_length, image_position=image_position)
+    out = []
+    for record, (sizes, unk) in zip(records, _batched_sizes(text, records, image_position, num_threads)):
+        if unk:  # <unk> is the pad id: LLaVA's length check skips it; leave such records to the exact encoder
+            out.extend(count_exact([record], path, model_max_length=model_max_length, image_position=image_position))
+        else:
+            out.append(_counts_from_sizes(sizes, record.get("image") is not None, model_max_length))
+    return out
+
+
+def _llama_text(path: str):
     from dataoptim.train.encoding import LlamaText
 
     key = ("sentencepiece", path)
     if key not in _TOKENIZERS:
         _TOKENIZERS[key] = LlamaText.from_dir(path)
-    text = _TOKENIZERS[key]
-    if not text.add_bos:
-        return count_exact(records, path, model_max_length=model_max_length, image_position=image_position)
-    if num_threads is None:
-        num_threads = _cpus()
-    seg = _Segments(text, num_threads)
+    return _TOKENIZERS[key]
+
+
+def _batched_sizes(text, records, image_position: str, num_threads: int | None) -> list[tuple[list[int], int]]:
+    """Per record ``(sizes, unk)``: ``sizes`` = the lengths of ``tokenizer_image_token`` of its prompt, then of
+    each round's text and instruction in turn (what LLaVA's ``preprocess_llama_2`` measures); ``unk`` = the most
+    ``<unk>`` ids in one of them."""
+    from dataoptim.records import IMAGE_TOKEN
+    from dataoptim.template import llava_prompt, split_rounds
+
+    seg = _Segments(text, _cpus() if num_threads is None else num_threads)
     plans = []
     for record in records:
         has_image = record.get("image") is not None
@@ -466,8 +484,7 @@ def count_batched(records, path: str, *, model_max_length: int = 2048, image_pos
         plans.append(texts)
     seg.run()
     out = []
-    limit = model_max_length
-    for record, texts in zip(records, plans):
+    for texts in plans:
         sizes = []
         unk = 0
         for chunks in texts:
@@ -478,32 +495,277 @@ def count_batched(records, path: str, *, model_max_length: int = 2048, image_pos
                 u += cu
             sizes.append(n)
             unk = max(unk, u)
-        if unk:  # <unk> is the pad id: LLaVA's length check skips it; leave such records to the exact encoder
-            out.extend(count_exact([record], path, model_max_length=model_max_length, image_position=image_position))
-            continue
-        before = sizes[0]
-        total = before if record.get("image") is not None else min(before, limit)
-        length = min(before, limit)  # labels after the cut
-        masked = [(0, 1)]
-        cur = 1
-        for r in range(1, len(sizes), 2):
-            round_len, masked_len = sizes[r], sizes[r + 1] - 2
-            if masked_len > 0:
-                masked.append((cur, cur + masked_len))
-            cur += round_len
-        if cur < limit and cur != total:
-            answer = 0
-        else:
-            masked.append((cur, max(cur, length)))
-            covered, end = 0, 0
-            for lo, hi in sorted(masked):
-                lo, hi = max(lo, end), min(hi, length)
-                if hi > lo:
-                    covered += hi - lo
-                end = max(end, hi)
-            answer = max(0, length - covered)
-        out.append((before - answer, answer, before, before > limit, answer == 0))
+        out.append((sizes, unk))
     return out
+
+
+def _counts_from_sizes(sizes: list[int], has_image: bool, limit: int) -> tuple[int, int, int, bool, bool]:
+    """``(prompt, answer, total, truncated, masked)`` from :func:`_batched_sizes`'s ``sizes`` (LLaVA's label mask,
+    its length check and the collator's cut at ``limit``)."""
+    before = sizes[0]
+    total = before if has_image else min(before, limit)
+    length = min(before, limit)  # labels after the cut
+    masked = [(0, 1)]
+    cur = 1
+    for r in range(1, len(sizes), 2):
+        round_len, masked_len = sizes[r], sizes[r + 1] - 2
+        if masked_len > 0:
+            masked.append((cur, cur + masked_len))
+        cur += round_len
+    if cur < limit and cur != total:
+        answer = 0
+    else:
+        masked.append((cur, max(cur, length)))
+        covered, end = 0, 0
+        for lo, hi in sorted(masked):
+            lo, hi = max(lo, end), min(hi, length)
+            if hi > lo:
+                covered += hi - lo
+            end = max(end, hi)
+        answer = max(0, length - covered)
+    return (before - answer, answer, before, before > limit, answer == 0)
+
+
+class _Linear:
+    """Token counts of whole Arrow batches with array kernels, for the records whose counts are a sum over their turns.
+
+    Under a SentencePiece model whose pieces never cross the start of a word (:func:`_words_independent`,
+    LLaMA-2's), the tokens of a stretch of text are the sum of its words' tokens (a word: a run of spaces and
+    what follows up to the next space). In a record whose turns hold no template string (``<s>``, ``</s>``,
+    ``<unk>``, ``[/INST]``), no ``▁``, no space in front or at the end, and
+    ``<image>`` only in its first turn (or nowhere, for a text-only record), each turn's words stand apart from
+    the template's: every length LLaVA measures (prompt, each round, each instruction) is then a constant of
+    the template (by round, image or not) plus the sum of its turns' word tokens. The constants are measured
+    once per model with :func:`_batched_sizes` on probe records and checked on more probes (a model where they
+    do not hold leaves every record to :func:`count_batched`); a turn's words are split, made distinct and
+    looked up with pyarrow kernels (one SentencePiece call for the words not seen before), the sums and
+    LLaVA's mask arithmetic are numpy. Other records go through :func:`count_batched`.
+    """
+
+    def __init__(self, text, image_position: str):
+        from dataoptim.template import wrap_system
+
+        self.text = text
+        self.image_position = image_position
+        self.wrap = wrap_system()
+        self.words = _WORD_CACHES.setdefault(text.model_file + f"|{text.legacy}|bare", ({},))[0]  # word without its leading space -> (tokens of " word", <unk> ids)
+        self.constants = self._constants()
+
+    # -- words -------------------------------------------------------------------------------------
+    def word_sums(self, strings) -> tuple[np.ndarray, np.ndarray]:
+        """Per string ``s`` of a pyarrow string array (not empty, no space at either end): the tokens of ``" " + s``
+        as the sum over its words, and whether any word holds ``<unk>``. Strings with a run of spaces inside
+        are split in Python, the others with array kernels."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        runs = pc.match_substring(strings, "  ").to_numpy(zero_copy_only=False)
+        if runs.any():
+            sums = np.zeros(len(strings), dtype=np.int64)
+            unks = np.zeros(len(strings), dtype=bool)
+            plain = np.flatnonzero(~runs)
+            if len(plain):
+                sums[plain], unks[plain] = self.word_sums(strings.take(pa.array(plain)))
+            spaced = np.flatnonzero(runs)
+            for k, s in zip(spaced, strings.take(pa.array(spaced)).to_pylist()):
+                found = [w[1:] for w in _WORD.findall(" " + s)]  # "  x" is looked up as " x": SentencePiece's dummy prefix gives the first space
+                self._learn(found)
+                sums[k] = sum(self.words[w][0] for w in found)
+                unks[k] = any(self.words[w][1] for w in found)
+            return sums, unks
+        pieces = pc.split_pattern(strings, " ")
+        offsets = pieces.offsets.to_numpy()
+        flat = pieces.flatten()
+        encoded = pc.dictionary_encode(flat)
+        distinct = encoded.dictionary.to_pylist()
+        self._learn(distinct)
+        words = self.words
+        table = np.array([words[w] for w in distinct], dtype=np.int64).reshape(-1, 2)
+        per_word = table[encoded.indices.to_numpy(zero_copy_only=False)]
+        starts = offsets[:-1] - offsets[0]
+        if len(per_word) == 0:
+            return np.zeros(len(strings), dtype=np.int64), np.zeros(len(strings), dtype=bool)
+        sums = np.add.reduceat(per_word, starts, axis=0)  # every string has at least one word (it is not empty)
+        return sums[:, 0], sums[:, 1] > 0
+
+    def _learn(self, distinct: list[str]) -> None:
+        """Encode the words not seen before, in one SentencePiece call."""
+        words = self.words
+        if len(words) + len(distinct) > WORDS_KEPT:  # memory: about 150 bytes a word
+            words.clear()
+        fresh = [w for w in distinct if w not in words]
+        if fresh:
+            sp, unk = self.text.sp, self.text.unk_id
+            for word, ids in zip(fresh, sp.encode(fresh, num_threads=1)):  # "w" with SentencePiece's dummy prefix = " w"
+                words[word] = (len(ids), ids.count(unk))
+
+    # -- constants -----------------------------------------------------------------------------------
+    def _probe(self, turns: list[str], has_image: bool) -> dict:
+        conv = [{"from": "human" if k % 2 == 0 else "gpt", "value": v} for k, v in enumerate(turns)]
+        if has_image:
+            conv[0]["value"] = "<image>\n" + conv[0]["value"]
+        return {"image": "x.jpg" if has_image else None, "conversations": conv}
+
+    def _first(self, value: str, has_image: bool) -> str:
+        """The first turn as its words stand in the prompt: after the image's ``"\n"``, or after the system block."""
+        return "\n" + value if has_image else self.wrap + value
+
+    def _measured(self, turns: list[str], has_image: bool) -> tuple[list[int], list[int]] | None:
+        import pyarrow as pa
+
+        sizes, unk = _batched_sizes(self.text, [self._probe(turns, has_image)], self.image_position, 1)[0]
+        strings = [self._first(turns[0], has_image)] + turns[1:]
+        sums, unks = self.word_sums(pa.array(strings, pa.string()))
+        if unk or unks.any():
+            return None
+        return sizes, sums.tolist()
+
+    def _constants(self) -> dict | None:
+        """``{has_image: (prompt, prompt per later round, first round, first instruction, later round, later instruction)}``:
+        what each length adds to its turns' word tokens; None when the lengths are not such sums for this model."""
+        if self.text.legacy or not self.text.add_bos or not _words_independent(self.text) or self.image_position != "front":
+            return None
+        out = {}
+        for has_image in (False, True):
+            one = self._measured(["a", "b"], has_image)
+            two = self._measured(["a", "b", "c", "d"], has_image)
+            if one is None or two is None:
+                return None
+            (s1, l1), (s2, l2) = one, two
+            c = (s1[0] - sum(l1), (s2[0] - sum(l2)) - (s1[0] - sum(l1)), s1[1] - l1[0] - l1[1], s1[2] - l1[0],
+                 s2[3] - l2[2] - l2[3], s2[4] - l2[2])
+            out[has_image] = c
+            # checked on other words and more rounds: the constants must predict every length
+            for turns in (["What is in the image?", "A red bus.", "And\nthe sky?", "Blue, clear; 3 clouds.", "Why?", "Because."],
+                          ["x", "\u00e9t\u00e9 \U0001F600", "q", "r", "s", "t", "u", "v"]):
+                got = self._measured(turns, has_image)
+                if got is None or got[0] != self._predict(c, got[1]):
+                    return None
+        return out
+
+    @staticmethod
+    def _predict(c, sums: list[int]) -> list[int]:
+        rounds = len(sums) // 2
+        out = [c[0] + c[1] * (rounds - 1) + sum(sums)]
+        for r in range(rounds):
+            h, g = sums[2 * r], sums[2 * r + 1]
+            out += [c[2] + h + g, c[3] + h] if r == 0 else [c[4] + h + g, c[5] + h]
+        return out
+
+    # -- a batch --------------------------------------------------------------------------------------
+    def count(self, batch: pa.RecordBatch, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(counts, done)``: ``counts`` int64 ``(n, 5)`` (prompt, answer, total, truncated, masked) for the rows
+        where ``done`` is True; the other rows are left to :func:`count_batched`."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = batch.num_rows
+        counts = np.zeros((n, 5), dtype=np.int64)
+        done = np.zeros(n, dtype=bool)
+        if self.constants is None or n == 0:
+            return counts, done
+        conv = batch.column("conversations")
+        image = batch.column("image")
+        turns = pc.list_value_length(conv).to_numpy(zero_copy_only=False).astype(np.int64)
+        has_image = image.is_valid().to_numpy(zero_copy_only=False)
+        values = conv.flatten().field("value")
+        owner = np.repeat(np.arange(n), turns)
+        first_turn = np.zeros(len(values), dtype=bool)
+        starts = np.cumsum(turns) - turns
+        first_turn[starts[turns > 0]] = True
+        holds_image = pc.match_substring(values, "<image>").to_numpy(zero_copy_only=False)
+        bad = pc.match_substring_regex(values, "<s>|</s>|<unk>|\\[/INST\\]|\u2581|^ | $|^$").to_numpy(zero_copy_only=False)
+        # <image>: only in the first turn of a record with an image; nowhere in a text-only record
+        bad |= holds_image & ~(first_turn & has_image[owner])
+        ok = (turns >= 2) & (turns % 2 == 0) & (np.bincount(owner[bad], minlength=n) == 0)
+        ok &= ~has_image | np.bincount(owner[holds_image], minlength=n).astype(bool)  # an image record's <image> is in its first turn
+        # the first turn as its words stand in the prompt (Python, one string per record)
+        firsts = values.take(pa.array(starts[ok])).to_pylist()
+        rows = np.flatnonzero(ok)
+        wrap = self.wrap
+        for k, (row, value) in enumerate(zip(rows, firsts)):
+            if has_image[row]:
+                rest = value.replace("<image>", "").strip()
+                firsts[k] = ("\n" + rest) if rest else None
+            else:
+                firsts[k] = wrap + value
+        usable = np.array([f is not None for f in firsts], dtype=bool)
+        rows = rows[usable]
+        ok[:] = False
+        ok[rows] = True
+        if not len(rows):
+            return counts, done
+        keep_turn = ok[owner] & ~first_turn
+        sums = np.zeros(len(values), dtype=np.int64)
+        unk = np.zeros(len(values), dtype=bool)
+        other = np.flatnonzero(keep_turn)
+        if len(other):
+            sums[other], unk[other] = self.word_sums(values.take(pa.array(other)))
+        head = starts[rows]
+        sums[head], unk[head] = self.word_sums(pa.array([f for f in firsts if f is not None], pa.string()))
+        turn_ok = ok[owner]
+        ok &= np.bincount(owner[unk & turn_ok], minlength=n) == 0  # <unk> ids: left to count_batched (and count_exact)
+        # lengths LLaVA measures, per record and per round
+        owner_t = owner[turn_ok]
+        sums_t = sums[turn_ok]
+        img_t = has_image[owner_t]
+        c = np.array([self.constants[False], self.constants[True]], dtype=np.int64)  # [image?, constant]
+        rounds = turns // 2
+        before = np.bincount(owner_t, weights=sums_t, minlength=n).astype(np.int64)  # float64 sums: exact below 2**53
+        before += c[has_image.astype(np.int64), 0] + c[has_image.astype(np.int64), 1] * (rounds - 1)
+        h, g = sums_t[0::2], sums_t[1::2]  # turns of the usable records, in order: human, gpt, human, gpt...
+        round_owner = owner_t[0::2]
+        later = ~first_turn[turn_ok][0::2]
+        ci = img_t[0::2].astype(np.int64)
+        round_len = np.where(later, c[ci, 4], c[ci, 2]) + h + g
+        instruction = np.where(later, c[ci, 5], c[ci, 3]) + h
+        masked_len = instruction - 2
+        cur = 1 + np.bincount(round_owner, weights=round_len, minlength=n).astype(np.int64)
+        covered = 1 + np.bincount(round_owner, weights=np.maximum(masked_len, 0), minlength=n).astype(np.int64)
+        overlap = np.bincount(round_owner, weights=masked_len > round_len, minlength=n) > 0
+        # the simple case: nothing cut, the rounds cover the prompt exactly, mask spans inside their rounds
+        simple = ok & (before <= limit) & (cur == before) & ~overlap
+        answer = np.maximum(before - covered, 0)
+        counts[:, 0] = before - answer
+        counts[:, 1] = answer
+        counts[:, 2] = before
+        counts[:, 4] = answer == 0
+        done[simple] = True
+        # the rest of the usable records (cut at the limit...): LLaVA's arithmetic on the same lengths
+        for row in np.flatnonzero(ok & ~simple):
+            lo, hi = np.searchsorted(round_owner, [row, row + 1])  # round_owner is sorted
+            sizes = [int(before[row])]
+            for rl, il in zip(round_len[lo:hi].tolist(), instruction[lo:hi].tolist()):
+                sizes += [rl, il]
+            counts[row] = _counts_from_sizes(sizes, bool(has_image[row]), limit)
+            done[row] = True
+        return counts, done
+
+
+_LINEAR: dict = {}
+
+
+def count_arrays(batch: pa.RecordBatch, path: str, *, model_max_length: int = 2048, image_position: str = "front",
+                 num_threads: int | None = 1) -> np.ndarray:
+    """:func:`count_batched`'s counts for an Arrow batch (``image``, ``conversations``), as an int64 array ``(n, 5)``:
+    prompt, answer, total, truncated (0/1), masked (0/1) per row.
+
+    Most records are counted with array kernels (:class:`_Linear`); the others (template strings in
+    their text, odd spacing, ``<unk>``) with :func:`count_batched`. Equal to :func:`count_exact`
+    record for record (tests/test_signals.py holds that).
+    """
+    text = _llama_text(path)
+    key = (path, image_position)
+    if key not in _LINEAR:
+        _LINEAR[key] = _Linear(text, image_position)
+    linear = _LINEAR[key]
+    counts, done = linear.count(batch, model_max_length)
+    rest = np.flatnonzero(~done)
+    if len(rest):
+        records = batch.take(pa.array(rest)).to_pylist()
+        counts[rest] = np.array(count_batched(records, path, model_max_length=model_max_length, image_position=image_position,
+                                              num_threads=num_threads), dtype=np.int64).reshape(-1, 5)
+    return counts
 
 
 #: Batches from this many records up are counted in worker processes (one per CPU); smaller ones in-process.
@@ -515,23 +777,33 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _count_part(batch: pa.RecordBatch, path: str, model_max_length: int, image_position: str) -> list:
-    return count_batched(batch.to_pylist(), path, model_max_length=model_max_length, image_position=image_position, num_threads=1)
+def _count_part(batch: pa.RecordBatch, path: str, model_max_length: int, image_position: str) -> np.ndarray:
+    return count_arrays(batch, path, model_max_length=model_max_length, image_position=image_position, num_threads=1)
 
 
 def count_records(batch: pa.RecordBatch, path: str, *, model_max_length: int = 2048, image_position: str = "front",
                   workers: int | None = None) -> list[tuple[int, int, int, bool, bool]]:
-    """:func:`count_batched` over an Arrow batch (``image``, ``conversations``), split over ``workers`` processes.
+    """:func:`count_batched`'s ``(prompt, answer, total, truncated, masked)`` per row of an Arrow batch
+    (``image``, ``conversations``), from :func:`count_rows`."""
+    rows = count_rows(batch, path, model_max_length=model_max_length, image_position=image_position, workers=workers)
+    return [(p, a, t, bool(tr), bool(m)) for p, a, t, tr, m in rows.tolist()]
+
+
+def count_rows(batch: pa.RecordBatch, path: str, *, model_max_length: int = 2048, image_position: str = "front",
+               workers: int | None = None) -> np.ndarray:
+    """:func:`count_arrays` over an Arrow batch (``image``, ``conversations``), split over ``workers`` processes:
+    int64 ``(n, 5)``, prompt, answer, total, truncated (0/1), masked (0/1) per row.
 
     Args:
         workers: processes (default: one per CPU this process may use, for batches of at least
             :data:`PARALLEL_FROM` records; 1 = in this process). The counts do not depend on it.
+            Each worker gets its slice of the batch as Arrow data and sends back one array.
     """
     batch = batch.select(["image", "conversations"])
     if workers is None:
         workers = _cpus() if batch.num_rows >= PARALLEL_FROM else 1
     if workers <= 1 or batch.num_rows < 2:
-        return count_batched(batch.to_pylist(), path, model_max_length=model_max_length, image_position=image_position)
+        return count_arrays(batch, path, model_max_length=model_max_length, image_position=image_position, num_threads=None)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -547,20 +819,19 @@ def count_records(batch: pa.RecordBatch, path: str, *, model_max_length: int = 2
     try:
         futures = [executor.submit(_count_part, batch.slice(start, step), path, model_max_length, image_position)
                    for start in range(0, batch.num_rows, step)]
-        out = []
-        for future in futures:
-            out.extend(future.result())
-        return out
+        return np.concatenate([future.result() for future in futures]).reshape(-1, 5)
     except BrokenProcessPool:
         # workers could not start (e.g. a __main__ read from stdin, which spawn cannot import): count here
         _EXECUTOR.pop(workers, None)
-        return count_batched(batch.to_pylist(), path, model_max_length=model_max_length, image_position=image_position)
+        return count_arrays(batch, path, model_max_length=model_max_length, image_position=image_position, num_threads=None)
 
 
 def compute(batch: pa.RecordBatch, params) -> dict:
     if params.get("engine") == "llava744":
-        rows = count_records(batch, params["tokenizer"], model_max_length=int(params["model_max_length"]),
-                             image_position=params["image_position"])
+        arr = count_rows(batch, params["tokenizer"], model_max_length=int(params["model_max_length"]),
+                         image_position=params["image_position"])
+        return {"prompt_tokens": arr[:, 0].copy(), "answer_tokens": arr[:, 1].copy(), "total_tokens": arr[:, 2].copy(),
+                "truncated": arr[:, 3].astype(bool), "masked": arr[:, 4].astype(bool)}
     else:
         tokenizer = load_tokenizer(params["tokenizer"], params["use_fast"])
         convs = batch.column("conversations").to_pylist()

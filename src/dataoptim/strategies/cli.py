@@ -50,6 +50,8 @@ def register(app) -> None:
         selection = strategies.run(name, opened, budget, seed=seed, base=base, **parse_params(option))
         selection.write_ids(output)
         counts = selection.source_counts()
-        typer.echo(f"strategy {name}: {len(selection):,} records -> {output}")
+        from dataoptim.words import count
+
+        typer.echo(f"strategy {name}: {count(len(selection), 'record')} -> {output}")
         for source, n in counts.items():
             typer.echo(f"  {source:10s} {n:>10,}")

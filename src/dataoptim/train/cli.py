@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
+from dataoptim.words import count, plural
 
 
 class Backend(str, Enum):
@@ -36,7 +37,7 @@ def register(app) -> None:
 
     @app.command("tokens")
     def tokens_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list or JSONL."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json) or JSON Lines (.jsonl); another name is read by its first character ([ or {)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="Folder with LLaMA-2's tokenizer.model (and tokenizer_config.json), e.g. the Llama-2-7b-chat-hf folder."),
         output: Path = typer.Option(..., "--output", help="JSON Lines file: one line per record (id, input_ids, labels, truncated, masked)."),
         model_max_length: int = typer.Option(2048, "--model-max-length", help="Recipe: 2048 positions, the image counted once."),
@@ -56,14 +57,15 @@ def register(app) -> None:
             image_position=image_position, legacy=legacy, show=show,
         )
         typer.echo(
-            f"wrote {counts['records']:,} records to {output}: {counts['truncated']:,} truncated at {model_max_length} positions, "
-            f"{counts['masked']:,} masked by the recipe, {counts['train_nothing']:,} train nothing, {counts['repeats']:,} repeats",
+            f"wrote {count(counts['records'], 'record')} to {output}: {counts['truncated']:,} truncated at {model_max_length} positions, "
+            f"{counts['masked']:,} masked by the recipe, {counts['train_nothing']:,} {plural(counts['train_nothing'], 'trains')} nothing, "
+            f"{count(counts['repeats'], 'repeat')}",
             err=True,
         )
 
     @app.command("train")
     def train_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list, JSONL, or a saved datasets folder."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json), JSON Lines (.jsonl; another name is read by its first character, [ or {), or a saved datasets folder."),
         image_folder: Path = typer.Option(..., "--image-folder", help="Folder the records' image paths are relative to."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         output_dir: Path = typer.Option(..., "--output-dir", help="Checkpoint folder (and where run files go)."),
@@ -196,10 +198,11 @@ def register(app) -> None:
         report = result.report
         get = report.get
         typer.echo(
-            f"selection: {get('records', 0)} records ({get('repeats', 0)} repeats), {get('usable', 0)} used, "
-            f"{get('truncated', 0)} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0)} masked by the recipe "
-            f"({get('train_nothing', 0)} train nothing), {get('dropped', 0)} dropped; {get('tokens', 0)} tokens (longest {get('max_length', 0)})"
-            + (f"; {get('bad_images', 0)} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
+            f"selection: {count(get('records', 0), 'record')} ({count(get('repeats', 0), 'repeat')}), {get('usable', 0):,} used, "
+            f"{get('truncated', 0):,} truncated at {get('model_max_length', model_max_length)} positions, {get('masked', 0):,} masked by the recipe "
+            f"({get('train_nothing', 0):,} {plural(get('train_nothing', 0), 'trains')} nothing), {get('dropped', 0):,} dropped; "
+            f"{count(get('tokens', 0), 'token')} (longest {get('max_length', 0):,})"
+            + (f"; {get('bad_images', 0):,} left out: image cannot be decoded (listed in data_report.json)" if get("bad_images", 0) else ""),
             err=True,
         )
         for row in get("truncated_records", [])[:5]:
@@ -213,6 +216,6 @@ def register(app) -> None:
             return
         m = result.metrics
         typer.echo(
-            f"trained {m.get('global_step')} steps in {m.get('train_runtime', 0):.1f} s: loss {m.get('train_loss', float('nan')):.4f}, "
+            f"trained {count(m.get('global_step') or 0, 'step')} in {m.get('train_runtime', 0):.1f} s: loss {m.get('train_loss', float('nan')):.4f}, "
             f"{m.get('train_samples_per_second')} samples/s, {m.get('tokens_per_second')} tokens/s; checkpoint in {result.output_dir}"
         )

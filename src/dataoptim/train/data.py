@@ -34,15 +34,91 @@ def _content_key(record: dict) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
+def _first_char(path: Path) -> tuple[str | None, int, int]:
+    """The first non-blank character of a file (after a UTF-8 BOM), with its 1-based line and column; ``(None, 0, 0)`` if blank."""
+    line, column = 1, 0
+    with open(path, "rb") as handle:
+        head = handle.read(3)
+        if head != b"\xef\xbb\xbf":
+            handle.seek(0)
+        while True:
+            chunk = handle.read(1 << 16)
+            if not chunk:
+                return None, 0, 0
+            for byte in chunk:
+                if byte == 0x0A:
+                    line, column = line + 1, 0
+                elif byte in (0x20, 0x09, 0x0D):
+                    column += 1
+                else:
+                    char = chr(byte) if byte < 0x80 else f"byte 0x{byte:02x}"
+                    return char, line, column + 1
+
+
+def _not_a_list(path: Path) -> InputError:
+    """Why a ``.json`` selection whose top level is an object is refused: invalid JSON (located), JSON Lines, or an object."""
+    from dataoptim.io import LOCATE_LIMIT
+
+    what = "selection JSON"
+    if path.stat().st_size <= LOCATE_LIMIT:  # parsed whole only now, after the streaming reader stopped
+        text = path.read_bytes().decode("utf-8-sig", "replace")
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            try:
+                if len(lines) > 1 and all(isinstance(json.loads(ln), dict) for ln in lines[:2]):
+                    return InputError(f"{what} holds JSON Lines (one object per line), not a JSON list: name the file .jsonl", file=path)
+            except (json.JSONDecodeError, RecursionError):
+                pass
+            return InputError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", file=path)
+        except RecursionError:
+            return InputError(f"{what} is nested too deeply", file=path)
+    return InputError(f"{what} must hold a list at the top level, found an object (JSON Lines? name the file .jsonl)", file=path)
+
+
+def selection_kind(path: str | os.PathLike) -> str:
+    """How a selection file is read: ``"json"`` (a LLaVA JSON list) or ``"jsonl"`` (JSON Lines, one record a line).
+
+    The name decides when it says (``.jsonl``/``.ndjson``: JSON Lines; ``.json``: a JSON list);
+    otherwise the content does: the first non-blank character ``[`` is a JSON list, ``{`` JSON Lines.
+
+    Raises:
+        MissingFileError: no such file.
+        InputError: a file of another name that is blank, or starts with anything else (naming the
+            character, its line and column).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError("selection file not found", file=path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    char, line, column = _first_char(path)
+    if char is None:
+        raise InputError("selection file is empty", file=path)
+    if char == "[":
+        return "json"
+    if char == "{":
+        return "jsonl"
+    raise InputError(f"selection file is neither a JSON list nor JSON Lines: it starts with {char!r} at line {line}, column {column} "
+                     "(a LLaVA JSON list starts with '[', JSON Lines with '{')", file=path)
+
+
 def _records(path: str, kind: str):
     """Validated records of a selection file; a repeated sample (same id, same content) is kept each time, as LLaVA trains it."""
     from dataoptim.io import iter_json_array, iter_jsonl
 
     seen: dict[str, tuple[int, bytes]] = {}
+    if kind == "json" and _first_char(Path(path))[0] == "{":
+        raise _not_a_list(Path(path))
     # iter_json_array: a file whose top level is not a list is an error, not zero records
     items = (obj for _, obj in iter_jsonl(path)) if kind == "jsonl" else iter_json_array(path, what="selection JSON")
     for index, record in enumerate(items):
-        validate_record(record, file=path, index=index, require_image=False)
+        # a JSON file: "image": null is refused as validate/validate_byod refuse it (LLaVA 744cb3e: 'image' in sources[0], then opens None)
+        validate_record(record, file=path, index=index, require_image=False, null_image=True)
         rid = record["id"]
         key = _content_key(record)
         if rid in seen:
@@ -82,7 +158,8 @@ def load_selection(data: Any, *, cache_dir: str | os.PathLike | None = None):
     """Read a selection into an Arrow-backed ``datasets.Dataset`` without holding the file in memory.
 
     Args:
-        data: path to a LLaVA JSON list (``.json``), a JSON Lines file (``.jsonl``),
+        data: path to a LLaVA JSON list (``.json``), a JSON Lines file (``.jsonl``; any other
+            name: :func:`selection_kind` reads the first character),
             a folder saved with ``Dataset.save_to_disk`` (e.g. a pool selection), or a
             ``datasets.Dataset`` with ``id``, ``image``, ``conversations`` columns.
         cache_dir: where ``datasets`` keeps the Arrow files (default: its own cache).
@@ -119,9 +196,7 @@ def load_selection(data: Any, *, cache_dir: str | os.PathLike | None = None):
         if isinstance(ds, datasets.DatasetDict):
             raise InputError("holds several splits; pass the folder of one split", file=path)
         return load_selection(ds)
-    if not path.is_file():
-        raise MissingFileError("selection file not found", file=path)
-    kind = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "json"
+    kind = selection_kind(path)
     stat = path.stat()
     # the file version goes into the generator's arguments, so the Arrow cache is reused only for the same file
     kwargs = {"path": str(path.resolve()), "kind": kind, "version": f"{stat.st_size}-{stat.st_mtime_ns}"}
@@ -242,8 +317,10 @@ class DataReport:
 
     def summary(self) -> str:
         """One line: ``records N (r repeats), trained K, truncated t, masked m (train nothing), dropped d``."""
+        from dataoptim.words import count
+
         return (
-            f"records {self.records} ({self.repeats} repeats), used {self.usable}, truncated at {self.model_max_length} {self.truncated}, "
+            f"records {self.records} ({count(self.repeats, 'repeat')}), used {self.usable}, truncated at {self.model_max_length} {self.truncated}, "
             f"masked by the recipe {self.masked}, training nothing {self.train_nothing}, dropped {self.dropped}"
             + (f", bad images {self.bad_images} (left out)" if self.bad_images else "")
         )

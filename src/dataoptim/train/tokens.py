@@ -26,13 +26,10 @@ def iter_selection(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     Raises:
         MissingFileError, InputError, RecordError: as :func:`dataoptim.train.data.load_selection`.
     """
-    from dataoptim.errors import MissingFileError
-    from dataoptim.train.data import _records
+    from dataoptim.train.data import _records, selection_kind
 
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError("selection file not found", file=path)
-    kind = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "json"
+    kind = selection_kind(path)
     for record in _records(str(path), kind):
         yield record["index"], record
 

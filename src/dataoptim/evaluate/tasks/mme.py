@@ -57,7 +57,9 @@ def check(items: Sequence[Mapping[str, Any]], *, file: str | None = None) -> Non
             raise InputError(f"an MME reference must be yes or no, found {gold!r}", field="answer", **where)
     for cat, idx in by_category(items).items():
         if len(idx) % 2:
-            raise InputError(f"MME subtask {cat!r} has {len(idx)} questions; MME scores them two per image, so it needs an even number",
+            from dataoptim.words import count
+
+            raise InputError(f"MME subtask {cat!r} has {count(len(idx), 'question')}; MME scores them two per image, so it needs an even number",
                              file=items[idx[-1]].get("file", file), id=items[idx[-1]]["question_id"], field="category")
 
 
