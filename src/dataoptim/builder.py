@@ -59,9 +59,14 @@ tables of up to :data:`dataoptim.columns.TABLE_ROWS` records
   differ, so the reference's repeated-key check still fires.
 * A source without ``original_tables`` is built from its reference rows,
   validated row by row and batched into tables (correct, slower). A middle
-  way for small sources whose conversion is intricate (box arithmetic): decode
-  with ``msgspec`` and call the same pure functions per record, batched with
-  :func:`row_tables` (A-OKVQA, Shikra-RD, RefCOCO REC/REG do this).
+  way, decoding with ``msgspec`` and calling the same pure functions per record,
+  batched with :func:`row_tables`, is about as slow as ``datasets``' json loader:
+  box arithmetic goes by columns too (:func:`dataoptim.columns.box_texts`, used by
+  RefCOCO REC/REG and Shikra-RD), with Python per row only where texts are put
+  together.
+* A source whose train split reads several files that each give their own
+  records (SVIT's parts) names those roles in :attr:`SourceBuilder.UNIT_ROLES`:
+  a pool build's workers then build each file apart.
 * A file read by several splits (OCR-VQA's ``dataset.json``, Karpathy's
   Flickr30K file) is decoded once: keep the per-split columns on the builder
   instance (``self._split_columns``) and build each split from them.
