@@ -126,7 +126,7 @@ def test_llava_textvqa_matched_by_image_and_question(tmp_path):
     assert items[0]["task"] == "textvqa" and len(items[0]["answers"]) == 10
     assert items[4]["answers"][:3] == ["10 years", "10 year", "10 years"]
     # the TextVQA file holds only 5 answers: the 40-line file has 35 questions without one
-    with pytest.raises(InputError, match=r"35 question\(s\) have no answer"):
+    with pytest.raises(InputError, match=r"35 questions have no answer in the answer file, first"):
         read_llava(EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl", answers=EVAL / "TextVQA_0.5.1_val.json")
 
 
