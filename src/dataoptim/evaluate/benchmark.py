@@ -643,13 +643,44 @@ def _mc_choices(text: str) -> list[str] | None:
     return None
 
 
+def _gqa_questions(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[Path, int, Any]]:
+    """GQA question files read, not yet checked: ``{question id: (file, position in it, question)}`` (later files win).
+
+    Raises:
+        MissingFileError: a file does not exist.
+        InputError: not JSON, or not an object keyed by question id.
+    """
+    found: dict[str, tuple[Path, int, Any]] = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
+        questions = read_json(path, expect=dict, what="GQA question file")
+        for index, (qid, question) in enumerate(questions.items()):
+            found[str(qid)] = (Path(path), index, question)
+    return found
+
+
+def _gqa_short_answer(qid: str, entry: tuple[Path, int, Any]) -> str:
+    """The short ``answer`` of one GQA question read by :func:`_gqa_questions`.
+
+    Raises:
+        InputError: the question holds no string ``answer`` (naming file, question id and field).
+    """
+    path, index, question = entry
+    value = question.get("answer") if isinstance(question, Mapping) else None
+    if not isinstance(value, str):
+        raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
+                         "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
+                         file=path, record=index, id=qid, field="answer")
+    return value
+
+
 def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str]:
-    """GQA's short answers by question id, read from GQA question files.
+    """GQA's short answers by question id, read from GQA question files (every question checked).
 
     A GQA question file (``val_balanced_questions.json``, ``testdev_balanced_questions.json``, ...) is
     one JSON object keyed by question id whose values hold both ``answer`` (the short answer, e.g.
     ``"no"``) and ``fullAnswer`` (the sentence DataOptim trains on, ``"No, it is clear."``). GQA's
-    official ``eval.py`` compares predictions with ``answer``.
+    official ``eval.py`` compares predictions with ``answer``. (:func:`from_records` reads only
+    the questions its records need.)
 
     Args:
         paths: one file or several (later files win on a repeated id).
@@ -662,18 +693,14 @@ def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str
         InputError: not JSON, not an object keyed by question id, or a question without a string
             ``answer`` (naming file, question id and field).
     """
-    found: dict[str, str] = {}
-    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
-        what = "GQA question file"
-        questions = read_json(path, expect=dict, what=what)
-        for index, (qid, question) in enumerate(questions.items()):
-            value = question.get("answer") if isinstance(question, Mapping) else None
-            if not isinstance(value, str):
-                raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
-                                 "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
-                                 file=path, record=index, id=str(qid), field="answer")
-            found[str(qid)] = value
-    return found
+    return {qid: _gqa_short_answer(qid, entry) for qid, entry in _gqa_questions(paths).items()}
+
+
+def _gqa_asked(question: str) -> str:
+    """A GQA record's question as GQA's question file words it: ``<image>`` and DataOptim's answer instruction dropped."""
+    from dataoptim.prompts import VQA_SUFFIX
+
+    return question.replace(IMAGE_TOKEN, "").strip().removesuffix(VQA_SUFFIX).strip()
 
 
 def _gqa_question_id(rec: Mapping[str, Any], rid: str) -> str:
@@ -702,7 +729,10 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     ``answer``, which a record does not hold; against the sentence no short answer could ever
     match. So a GQA record's reference is its short answer from ``answers`` (GQA's question
     file, :func:`gqa_short_answers`), looked up by the record's ``question_id`` column (else the
-    id after its last ``_``); the sentence is kept as ``full_answer``.
+    id after its last ``_``); the sentence is kept as ``full_answer``. Only the questions the
+    kept records need are checked, and each one's ``question`` must be the record's question
+    (``<image>`` and DataOptim's answer instruction left out). ``answers`` that no kept record
+    needs are not used: a :class:`BenchmarkNote` says so.
 
     Args:
         records: a ``datasets.Dataset``, a list of dicts, or any iterable of records.
@@ -714,15 +744,19 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     Raises:
         InputError: a record without ``id``/``conversations``, with no gpt turn,
             or with a ``task`` that maps to no benchmark task; a GQA record kept without
-            ``answers``, or whose question id is not in them.
+            ``answers``, or whose question id is not in them; a GQA question (of those needed)
+            without a string ``answer`` or whose ``question`` is not the record's (naming the
+            question file, question id and both texts).
         RecordError: a record that breaks the record rules (DESIGN §2, :func:`dataoptim.records.validate_record`).
     """
     from dataoptim.evaluate.metrics import extract_choice
     from dataoptim.records import validate_record
 
-    short = None
-    if answers is not None:
-        short = {str(k): v for k, v in answers.items()} if isinstance(answers, Mapping) else gqa_short_answers(answers)
+    short = gqa = None
+    if isinstance(answers, Mapping):
+        short = {str(k): v for k, v in answers.items()}
+    elif answers is not None:
+        gqa = _gqa_questions(answers)  # only the questions of the GQA records kept are checked
     items = []
     for index, rec in enumerate(records):
         if not isinstance(rec, Mapping):
@@ -782,21 +816,35 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
             if choices:
                 item["choices"] = choices
         elif task == "gqa":
-            if short is None:
+            if short is None and gqa is None:
                 raise InputError("a GQA record's answer is GQA's fullAnswer sentence, but GQA's exact match scores the short "
                                  "'answer': give GQA's question file (answers= / --answers, e.g. testdev_balanced_questions.json)",
                                  file=file, record=index, id=str(rid), field="answer")
             qid = _gqa_question_id(rec, str(rid))
-            if qid not in short:
+            if qid not in (short if short is not None else gqa):
                 raise InputError(f"GQA question {qid!r} is not in the GQA question file(s) given as answers",
                                  file=file, record=index, id=str(rid), field="question_id")
-            item["answer"] = short[qid]
+            if short is not None:
+                item["answer"] = short[qid]
+            else:
+                item["answer"] = _gqa_short_answer(qid, gqa[qid])
+                path, position, entry = gqa[qid]
+                asked, official = _gqa_asked(question), entry.get("question")
+                if isinstance(official, str) and official.strip() != asked:  # as POPE label lines are checked
+                    raise InputError(f"GQA question {qid!r} is {official!r} in the question file, but record {str(rid)!r}"
+                                     f"{f' of {file}' if file else ''} asks {asked!r}: the question file is of another GQA version or split",
+                                     file=path, record=position, id=qid, field="question")
             item["full_answer"] = answer
         elif task in ("grounding", "pope"):
             item["answer"] = answer
         else:
             item["answers"] = [answer]
         items.append(item)
+    if answers is not None and not any(item["task"] == "gqa" for item in items):
+        names = "(a mapping)" if isinstance(answers, Mapping) else ", ".join(
+            str(p) for p in ([answers] if isinstance(answers, (str, Path)) else answers))
+        _note(f"--answers {names} not used: no GQA record{' of the tasks kept' if tasks is not None else ''} in "
+              f"{file or 'the records'} needs GQA's short answers (the only answers a records benchmark takes)")
     return check_items(items, file=file)
 
 
