@@ -353,3 +353,39 @@ def test_thin_landscape_box_on_the_band_edge_stays_in_its_band():
     # found by hypothesis: 1600x24, a box spanning the full height; the band is y in [788/1600, 812/1600]
     # = [0.4925, 0.5075], and the padded box's rounded edges fall half a unit outside it
     assert B.to_padded((0.0, 0.0, 0.0, 1.0), 1600, 24) == (0.0, 0.492, 0.0, 0.508)
+
+
+_SIZE_KEYS = st.sampled_from(["a.jpg", "flickr30k/a.jpg", "b.jpg", "é.jpg", "", "\ud800"])
+_SIZE_SIDES = st.one_of(st.integers(-2, 3000), st.sampled_from([1.0, 500.0, 2.5, True, None, "500", 2**64, 10**30, float("nan")]))
+_SIZE_VALUES = st.one_of(
+    st.lists(_SIZE_SIDES, min_size=2, max_size=2), st.lists(_SIZE_SIDES, max_size=3),
+    st.fixed_dictionaries({"width": _SIZE_SIDES, "height": _SIZE_SIDES}), _SIZE_SIDES,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=st.lists(st.tuples(_SIZE_KEYS, _SIZE_VALUES), max_size=4), bom=st.booleans(), top=st.sampled_from(["object", "list", "empty", "garbage"]))
+def test_size_table_decoded_at_once_is_the_size_table_read_entry_by_entry(tmp_path_factory, entries, bom, top):
+    """load_image_sizes (msgspec, sizes checked while decoding; else entry by entry) == the entry-by-entry reader: same table or same located error.
+
+    Entries are written by hand so a key can repeat (the last wins in both), with NaN, floats, bools, huge ints, lone surrogates."""
+    body = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in entries)
+    text = {"object": "{" + body + "}", "list": "[" + body.replace(":", ",") + "]", "empty": "", "garbage": "{" + body + "} x"}[top]
+    path = tmp_path_factory.mktemp("sizes") / "image_sizes.json"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogatepass"))
+
+    def outcome(read):
+        try:
+            return ("sizes", read(path))
+        except (InputError, MissingFileError) as exc:
+            return ("error", type(exc).__name__, str(exc), exc.field)
+
+    assert outcome(B.load_image_sizes) == outcome(B._image_sizes_by_entry)
+
+
+def test_a_plain_size_table_is_decoded_at_once(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_bytes(b'\xef\xbb\xbf{"flickr30k/1.jpg": [500, 375], "2.jpg": [3, 4], "2.jpg": [7, 8]}')
+    assert B._decode_image_sizes(path) == {"flickr30k/1.jpg": (500, 375), "2.jpg": (7, 8)} == B.load_image_sizes(path)
+    path.write_text('{"a.jpg": [500.0, 375]}')
+    assert B._decode_image_sizes(path) is None and B.load_image_sizes(path) == {"a.jpg": (500, 375)}

@@ -686,6 +686,36 @@ def frame_note(data: Any, *, pad: bool) -> str | None:
 
 
 # -- image sizes ----------------------------------------------------------------------------------
+#: ``{image: [width, height]}`` with both sizes whole numbers >= 1, checked while decoding (:func:`load_image_sizes`'s fast path).
+_SIZE_TABLE_TYPE: Any = None
+
+
+def _decode_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]] | None:
+    """The size table decoded by ``msgspec`` straight into ``{image: (width, height)}``, sizes checked while decoding.
+
+    None when the file does not decode so (absent, not UTF-8, not JSON, a size written ``500.0`` or as
+    ``{"width", "height"}``, a bad size, an empty object): :func:`load_image_sizes` then reads it entry by
+    entry, accepting what it accepts and locating what it refuses. Where both succeed they agree (a key
+    written twice keeps its last value in both).
+    """
+    global _SIZE_TABLE_TYPE
+    import msgspec
+
+    if _SIZE_TABLE_TYPE is None:
+        from typing import Annotated
+
+        side = Annotated[int, msgspec.Meta(ge=1)]
+        _SIZE_TABLE_TYPE = msgspec.json.Decoder(dict[str, tuple[side, side]])
+    if not os.path.isfile(path):  # read_json's error (and never open a pipe)
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return _SIZE_TABLE_TYPE.decode(data[3:] if data.startswith(b"\xef\xbb\xbf") else data) or None
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
 def load_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
     """Read an image-size file: a JSON object ``{image: [width, height]}`` (or ``{image: {"width", "height"}}``).
 
@@ -697,6 +727,11 @@ def load_image_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
         InputError: not a JSON object of sizes (names the key at fault); an empty object (``{}``:
             it could size no image, and a given table that is empty is a mistake, not "no table").
     """
+    return _decode_image_sizes(path) or _image_sizes_by_entry(path)
+
+
+def _image_sizes_by_entry(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """:func:`load_image_sizes` read entry by entry (any accepted form; the first fault located)."""
     from dataoptim.io import read_json
 
     raw = read_json(path, expect=dict, what="image-size file")
