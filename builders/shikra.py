@@ -132,37 +132,73 @@ class Dialogue(msgspec.Struct):
     answer_boxes_seq: list[list[int]] | None = None
 
 
-def _placed(text: str, seq: list[list[int]] | None, texts: list[str]) -> str:
-    """:func:`place_boxes` with the boxes already written (``texts``); raises TablePathFailed where it raises."""
-    if not text.strip():
-        raise TablePathFailed("a blank text")
-    if not seq and PHRASE_END not in text:
-        return text.replace(PHRASE_START, "")
-    pieces = text.replace(PHRASE_START, "").split(PHRASE_END)
-    seq = seq or []
-    if len(pieces) - 1 != len(seq):
+_SEQ_TYPE = pa.list_(pa.list_(pa.int64()))
+_BOXES_TYPE = pa.list_(pa.list_(pa.float64()))
+
+
+def placed_texts(texts: pa.Array, seqs: list, first: np.ndarray, counts: np.ndarray, written: pa.Array, prefix: str) -> pa.Array:
+    """:func:`place_boxes` over rows, the boxes already written: every text with its marks dropped and its boxes put in.
+
+    Args:
+        texts: ``(t,)`` strings with ``<ph_st>…<ph_ed>`` marks (not blank: checked by the caller).
+        seqs: ``t`` box-index groups (``list[list[int]]`` or None), one for each ``<ph_ed>`` of the text.
+        first, counts: ``(t,)`` ints: the boxes of text ``k`` are ``written[first[k]:first[k] + counts[k]]``.
+        written: the box texts (``[0.1, 0.2, 0.3, 0.4]``) of all rows.
+        prefix: put before every even row (a human turn's ``<image>\\n``); it makes no mark with the text.
+
+    Returns:
+        ``(t,)`` strings: ``{prefix}`` (even rows) + piece 0 + ``" "`` + the boxes of group 0, ``", "``-joined, + piece 1 + ...
+
+    Raises:
+        TablePathFailed: marks and groups differ in number, a group is empty, or an index is not one of the row's boxes.
+    """
+    t = len(texts)
+    pieces = pc.split_pattern(pc.replace_substring(texts, PHRASE_START, ""), PHRASE_END)
+    piece_offsets = pieces.offsets.to_numpy().astype(np.int64)
+    seq = pa.array(seqs, type=_SEQ_TYPE)
+    if not np.array_equal(pc.fill_null(pc.list_value_length(seq), 0).to_numpy(), np.diff(piece_offsets) - 1):
         raise TablePathFailed("marks and box groups differ")
-    out = [pieces[0]]
-    for group, tail in zip(seq, pieces[1:]):
-        if not group or any(not 0 <= i < len(texts) for i in group):
-            raise TablePathFailed("an empty box group or an index out of range")
-        out.append(" " + ", ".join(texts[i] for i in group) + tail)
-    return "".join(out)
+    groups = pc.list_flatten(seq)
+    group_row = pc.list_parent_indices(seq).to_numpy()
+    sizes = pc.list_value_length(groups).to_numpy(zero_copy_only=False)
+    if groups.null_count or (sizes <= 0).any():
+        raise TablePathFailed("an empty box group")
+    index = pc.list_flatten(groups).to_numpy()
+    index_row = group_row[np.repeat(np.arange(len(groups)), sizes)]
+    if ((index < 0) | (index >= counts[index_row])).any():
+        raise TablePathFailed("a box index out of range")
+    group_offsets = np.zeros(len(groups) + 1, dtype=np.int32)
+    np.cumsum(sizes, out=group_offsets[1:])
+    joined = pc.binary_join(pa.ListArray.from_arrays(group_offsets, written.take(pa.array(first[index_row] + index))), ", ")
+    # row r: [prefix if r is even] piece 0, group 0, piece 1, ...; the element before row r's come from rows < r
+    rows = np.arange(t + 1, dtype=np.int64)
+    starts = 2 * piece_offsets - rows + (rows + 1) // 2
+    count, n_groups = int(piece_offsets[-1]), len(joined)
+    piece_row = np.repeat(rows[:-1], np.diff(piece_offsets))
+    order = np.empty(int(starts[-1]), dtype=np.int64)
+    order[2 * np.arange(count) - piece_row + piece_row // 2 + 1] = np.arange(count)
+    order[2 * np.arange(n_groups) + group_row + group_row // 2 + 2] = count + np.arange(n_groups)
+    order[starts[:-1:2]] = count + n_groups
+    values = pa.concat_arrays([pc.list_flatten(pieces), pc.binary_join_element_wise(" ", joined, ""), pa.array([prefix], type=pa.string())])
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(starts, type=pa.int32()), values.take(pa.array(order))), "")
 
 
 def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[pa.Table]:
     """The table path of :func:`dialogue_to_record` over Shikra's file: records ``{prefix}{i}`` for the ``i``-th non-blank line.
 
     Lines are decoded by ``msgspec`` (:class:`Dialogue`); every box of a line whose texts mark
-    phrases is normalised and written by :func:`dataoptim.columns.box_texts` at once; the texts
-    are then put together line by line (:func:`place_boxes`'s rules, boxes already written).
+    phrases is normalised and written by :func:`dataoptim.columns.box_texts` at once, and the
+    texts (question and answer, interleaved) are put together by :func:`placed_texts`
+    (:func:`place_boxes`'s rules, by columns).
 
     Raises:
         TablePathFailed, ValueError, msgspec errors: anything the row path must decide (a wrong type,
         an unsafe or non-ASCII image path, an unknown image size, a bad box, marks that do not match).
     """
     count = 0
+    table_sizes = sizes.sizes
     for lines in jsonl_batches(path, Dialogue):
+        n = len(lines)
         img_paths = pa.array([line.img_path for line in lines], type=pa.string())
         if columns.any_blank(img_paths) or not pc.all(pc.string_is_ascii(img_paths)).as_py() or columns._any(pc.match_substring_regex(img_paths, columns._BAD_IMAGE_RE)):
             raise TablePathFailed("a blank, non-ASCII or unsafe image path")
@@ -170,36 +206,42 @@ def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[p
         # posixpath.splitext's stem: up to the last dot, unless only dots come before it (by columns: datasets
         # replaces this module's posixpath with its streaming versions, which cost a URL parse per call)
         stems = pc.replace_substring_regex(names, r"^(.*[^.].*)\.[^.]*$", r"\1")
-        images = pc.binary_join_element_wise("flickr30k/", names, "").to_pylist()
-        known: dict[str, Any] = {}
-        found, owners, boxes = [], [], []
-        for k, (line, image) in enumerate(zip(lines, images)):
-            size = None
-            if PHRASE_END in line.question + line.cot_with_ans:  # as the row path looks sizes up
-                if image not in known:
-                    known[image] = sizes.get(image)
-                size = known[image]
-            found.append(size)
-            if PHRASE_END in line.question or PHRASE_END in line.cot_with_ans:
-                if line.boxes is None or size is None or any(len(b) != 4 for b in line.boxes):
-                    raise TablePathFailed("a marked line without boxes, or an image of unknown size, or a box that is not four numbers")
-                owners.extend([k] * len(line.boxes))
-                boxes.extend(line.boxes)
-        owner = np.array(owners, dtype=np.int64)
-        sides = np.array([found[k] for k in owners], dtype=np.int64).reshape(len(owners), 2)
-        texts = columns.box_texts(np.array(boxes, dtype=np.float64).reshape(len(boxes), 4), sides[:, 0], sides[:, 1]).to_pylist()
-        starts = np.searchsorted(owner, np.arange(len(lines) + 1))
-        humans, gpts = [], []
-        for k, line in enumerate(lines):
-            mine = texts[starts[k]:starts[k + 1]]
-            humans.append(f"{IMAGE_TOKEN}\n" + _placed(line.question, line.question_boxes_seq, mine))
-            gpts.append(_placed(line.cot_with_ans, line.answer_boxes_seq, mine))
-        ids = columns.prefixed(prefix, pa.array(np.arange(count, count + len(lines))))
-        count += len(lines)
+        images = pc.binary_join_element_wise("flickr30k/", names, "")
+        texts = pa.array([text for line in lines for text in (line.question, line.cot_with_ans)], type=pa.string())
+        if columns.any_blank(texts):
+            raise TablePathFailed("a blank text")
+        marks = pc.match_substring(texts, PHRASE_END).to_numpy(zero_copy_only=False).reshape(n, 2)
+        marked = marks[:, 0] | marks[:, 1]
+        # the row path looks a size up where question + answer holds a mark (one may span the two)
+        looked = marked.copy()
+        if not marked.all():
+            rest = np.flatnonzero(~marked)
+            looked[rest] = pc.match_substring(pc.binary_join_element_wise(texts.take(2 * rest), texts.take(2 * rest + 1), ""), PHRASE_END).to_numpy(zero_copy_only=False)
+        widths, heights, known = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        rows = np.flatnonzero(looked)
+        for k, image in zip(rows.tolist(), images.take(pa.array(rows)).to_pylist()):
+            size = table_sizes.get(image) or sizes.get(image)  # the table first, as get() looks
+            if size is not None:
+                widths[k], heights[k], known[k] = size[0], size[1], True
+        if (marked & ~known).any():
+            raise TablePathFailed("an image of unknown size")
+        lists = pa.array([line.boxes for line in lines], type=_BOXES_TYPE).filter(pa.array(marked))
+        boxes = pc.list_flatten(lists)
+        if lists.null_count or boxes.null_count or (len(boxes) and not pc.all(pc.equal(pc.list_value_length(boxes), 4)).as_py()):
+            raise TablePathFailed("a marked line without boxes, or a box that is not four numbers")
+        owner = np.flatnonzero(marked)[pc.list_parent_indices(lists).to_numpy()]
+        written = columns.box_texts(pc.list_flatten(boxes).to_numpy(zero_copy_only=False).reshape(len(boxes), 4), widths[owner], heights[owner])
+        counts = np.zeros(n, dtype=np.int64)
+        counts[marked] = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+        first = np.zeros(n, dtype=np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+        seqs = [seq for line in lines for seq in (line.question_boxes_seq, line.answer_boxes_seq)]
+        turns = placed_texts(texts, seqs, np.repeat(first, 2), np.repeat(counts, 2), written, f"{IMAGE_TOKEN}\n")
+        ids = columns.prefixed(prefix, pa.array(np.arange(count, count + n)))
+        count += n
         yield columns.record_table(
-            ids, images, columns.two_turns(humans, gpts), source="shikra", task="dialogue",
-            image_id=stems,
-            width=[None if size is None else size[0] for size in found], height=[None if size is None else size[1] for size in found],
+            ids, images, columns.conversations(np.arange(0, 2 * n + 1, 2), turns), source="shikra", task="dialogue",
+            image_id=stems, width=pa.array(widths, mask=~known), height=pa.array(heights, mask=~known),
         )
 
 
