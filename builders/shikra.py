@@ -203,8 +203,7 @@ def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[p
         if columns.any_blank(img_paths) or not pc.all(pc.string_is_ascii(img_paths)).as_py() or columns._any(pc.match_substring_regex(img_paths, columns._BAD_IMAGE_RE)):
             raise TablePathFailed("a blank, non-ASCII or unsafe image path")
         names = pc.replace_substring_regex(img_paths, r"^.*/", "")
-        # posixpath.splitext's stem: up to the last dot, unless only dots come before it (by columns: datasets
-        # replaces this module's posixpath with its streaming versions, which cost a URL parse per call)
+        # posixpath.splitext's stem: up to the last dot, unless only dots come before it
         stems = pc.replace_substring_regex(names, r"^(.*[^.].*)\.[^.]*$", r"\1")
         images = pc.binary_join_element_wise("flickr30k/", names, "")
         text_list = [text for line in lines for text in (line.question, line.cot_with_ans)]

@@ -544,3 +544,20 @@ def test_gc_is_paused_only_while_a_table_is_made():
     for _ in tables:
         assert gc.isenabled()
     assert seen == [False, False] and gc.isenabled()
+
+
+def test_builder_modules_keep_pythons_own_open_and_paths(tmp_path):
+    """datasets' streaming patches (fsspec ``open``, ``os.path``, ``pathlib.Path`` in a builder's modules) are not applied: local files only."""
+    import builtins
+    import pathlib
+    import posixpath
+    import sys
+
+    from dataoptim.builder import build_source
+
+    ds = build_source("shikra", Path(__file__).parent / "fixtures" / "shikra", cache_dir=str(tmp_path))
+    assert ds["train"].num_rows == 1
+    for name in (builder_class_for("shikra").__module__, "dataoptim.builder"):
+        module = sys.modules[name]
+        assert module.Path is pathlib.Path and getattr(module, "open", builtins.open) is builtins.open
+        assert getattr(module, "os", os) is os and getattr(module, "posixpath", posixpath) is posixpath

@@ -113,6 +113,7 @@ import importlib
 import mmap
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
@@ -240,6 +241,23 @@ class SourceConfig(datasets.BuilderConfig):
             raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}", field="layout")
 
 
+def _no_streaming_patches(module: Any) -> None:
+    """Mark ``module`` as already extended for streaming, so ``datasets`` leaves its names alone.
+
+    A ``datasets`` builder's first initialisation swaps, in the builder's module and its parents'
+    modules, ``open``, ``os.path.*``, ``pathlib.Path``, ``glob``... for fsspec-aware versions (for
+    ``streaming=True`` over remote files): about 3 ms a build and a URL parse per path call after
+    it. These builders read local files only (a data folder, the release's extracted files) and are
+    never streamed, so their modules keep Python's own functions.
+    """
+    if module is not None:
+        module._patched_for_streaming = True
+
+
+#: This module too (the builders' parent): see :func:`_no_streaming_patches`.
+_patched_for_streaming = True
+
+
 class SourceBuilder(datasets.ArrowBasedBuilder):
     """Base of the source builders (21); subclasses are thin (see module docstring).
 
@@ -273,6 +291,7 @@ class SourceBuilder(datasets.ArrowBasedBuilder):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        _no_streaming_patches(sys.modules.get(cls.__module__))
         if "BUILDER_CONFIGS" not in cls.__dict__ and hasattr(cls, "SOURCE"):
             cls.BUILDER_CONFIGS = [SourceConfig(name=cls.SOURCE, version=datasets.Version("1.0.0"), description=catalog.SOURCES[cls.SOURCE].title)]
         if hasattr(cls, "SOURCE"):
