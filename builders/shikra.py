@@ -121,13 +121,18 @@ def dialogue_to_record(item: Mapping[str, Any], *, record_id: str, size: tuple[i
                        image_id=posixpath.splitext(posixpath.basename(image))[0], width=width, height=height)
 
 
-class Dialogue(msgspec.Struct):
-    """The fields of a line of ``GPT4GEN_RD_BoxCoT_train.jsonl`` the table path reads (strict types: anything else goes to the row path)."""
+class Dialogue(msgspec.Struct, gc=False):
+    """The fields of a line of ``GPT4GEN_RD_BoxCoT_train.jsonl`` the table path reads (strict types: anything else goes to the row path).
+
+    Boxes are four numbers (a box of another length, even on a line that marks no phrase, goes to the row
+    path); ``gc=False``: a line holds no reference cycle (strings, numbers, lists of them), so the collector
+    need not track it.
+    """
 
     img_path: str
     question: str
     cot_with_ans: str
-    boxes: list[list[float]] | None = None
+    boxes: list[tuple[float, float, float, float]] | None = None
     question_boxes_seq: list[list[int]] | None = None
     answer_boxes_seq: list[list[int]] | None = None
 

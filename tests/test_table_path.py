@@ -561,3 +561,64 @@ def test_builder_modules_keep_pythons_own_open_and_paths(tmp_path):
         module = sys.modules[name]
         assert module.Path is pathlib.Path and getattr(module, "open", builtins.open) is builtins.open
         assert getattr(module, "os", os) is os and getattr(module, "posixpath", posixpath) is posixpath
+
+
+_MARK_BITS = st.sampled_from(["<ph_st>", "<ph_ed>", "<ph_", "ed>", "st>", "<", "a", " ", "é", "<image>", "\n"])
+
+
+@st.composite
+def shikra_mark_files(draw):
+    """Shikra lines whose texts are made of mark fragments: marks the removal of ``<ph_st>`` makes (``<ph_<ph_st>ed>``),
+    a mark split between question and answer (``...<ph_`` + ``ed>...``), unmarked lines with boxes or sizes; and, now
+    and then, one fault a line: groups that do not match the marks, an index out of range, an empty group, no boxes, no size."""
+    lines, sizes = [], {}
+    for k in range(draw(st.integers(1, 4))):
+        name = f"{k}.jpg"
+        w, h = draw(st.integers(10, 900)), draw(st.integers(10, 900))
+        fault = draw(st.sampled_from(["none"] * 12 + ["groups", "index", "empty", "boxes", "size"]))
+        line = {"img_path": name, "question": "a" + "".join(draw(st.lists(_MARK_BITS, max_size=6))),
+                "cot_with_ans": "".join(draw(st.lists(_MARK_BITS, max_size=6))) + "b"}
+        n_boxes = draw(st.integers(1, 3))
+        if fault != "boxes":
+            line["boxes"] = [[0, 0, draw(st.integers(1, w)), draw(st.integers(1, h))] for _ in range(n_boxes)]
+        for key, text in (("question_boxes_seq", line["question"]), ("answer_boxes_seq", line["cot_with_ans"])):
+            marks = text.replace("<ph_st>", "").count("<ph_ed>")
+            seq = [draw(st.lists(st.integers(0, n_boxes - 1), min_size=1, max_size=2)) for _ in range(marks)]
+            if fault == "groups":
+                seq = seq[1:] if seq and draw(st.booleans()) else seq + [[0]]
+            elif fault == "index" and seq:
+                seq[-1] = [draw(st.sampled_from([-1, n_boxes]))]
+            elif fault == "empty" and seq:
+                seq[0] = []
+            if seq or draw(st.booleans()):
+                line[key] = seq
+            elif draw(st.booleans()):
+                line[key] = None
+        if fault != "size":
+            sizes[draw(st.sampled_from([name, f"flickr30k/{name}"]))] = [w, h]
+        lines.append(line)
+    files = {"GPT4GEN_RD_BoxCoT_train.jsonl": "".join(json.dumps(line) + "\n" for line in lines)}
+    if sizes:
+        files["image_sizes.json"] = json.dumps(sizes)
+    return files
+
+
+@settings(max_examples=int(os.environ.get("TABLE_PATH_EXAMPLES", "30")) * 5, **{k: v for k, v in SETTINGS.items() if k != "max_examples"})
+@given(files=shikra_mark_files())
+def test_shikra_marks_by_columns_are_the_row_paths(tmp_path_factory, files):
+    """Shikra's texts put together by columns (placed_texts) == the row path's, or the same located error, on mark edge cases."""
+    fast, ref = _both("shikra", "original", files, tmp_path_factory.mktemp("marks"))
+    assert fast == ref
+
+
+def test_shikra_a_mark_split_between_question_and_answer_sizes_the_record(tmp_path):
+    """The row path looks a size up where question + answer holds ``<ph_ed>`` (here only across the two): the table path does too."""
+    line = {"img_path": "7.jpg", "question": "What<ph_", "cot_with_ans": "ed> is it", "boxes": [[0, 0, 5, 5]]}
+    files = {"GPT4GEN_RD_BoxCoT_train.jsonl": json.dumps(line) + "\n" + json.dumps({**line, "img_path": "8.jpg"}) + "\n",
+             "image_sizes.json": json.dumps({"7.jpg": [640, 480]})}
+    builder_module.FALLBACKS.clear()
+    fast, ref = _both("shikra", "original", files, tmp_path)
+    assert fast == ref and builder_module.FALLBACKS == []
+    records = fast[0][1][1]
+    assert [(r["width"], r["height"]) for r in records] == [(640, 480), (None, None)]
+    assert [r["conversations"][0]["value"] for r in records] == ["<image>\nWhat<ph_"] * 2
