@@ -209,7 +209,8 @@ def dialogue_tables(path: Path, *, prefix: str, sizes: ImageSizes) -> Iterator[p
             raise TablePathFailed("a blank, non-ASCII or unsafe image path")
         names = pc.replace_substring_regex(img_paths, r"^.*/", "")
         # posixpath.splitext's stem: up to the last dot, unless only dots come before it
-        stems = pc.replace_substring_regex(names, r"^(.*[^.].*)\.[^.]*$", r"\1")
+        cut = pc.replace_substring_regex(names, r"\.[^.]*$", "")
+        stems = pc.if_else(pc.match_substring_regex(cut, r"^\.*$"), names, cut)
         images = pc.binary_join_element_wise("flickr30k/", names, "")
         text_list = [text for line in lines for text in (line.question, line.cot_with_ans)]
         texts = pa.array(text_list, type=pa.string())
