@@ -622,3 +622,31 @@ def test_shikra_a_mark_split_between_question_and_answer_sizes_the_record(tmp_pa
     records = fast[0][1][1]
     assert [(r["width"], r["height"]) for r in records] == [(640, 480), (None, None)]
     assert [r["conversations"][0]["value"] for r in records] == ["<image>\nWhat<ph_"] * 2
+
+
+_JSONL_LINES = st.sampled_from(['{"a": 1}', '{"a": 2}\r', "", " ", "\t\x0b\x0c ", "\r", '{"a": [1', '2]}', '{"a": 1} {"a": 2}', "[1]", "x", '\ufeff{"a": 3}'])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_JSONL_LINES, max_size=6), bom=st.booleans(), end=st.sampled_from(["", "\n", "\n\n"]), rows=st.integers(1, 3))
+def test_jsonl_batches_read_whole_or_line_by_line_are_iter_jsonl(tmp_path_factory, lines, bom, end, rows):
+    """jsonl_batches gives iter_jsonl's objects (or fails where it fails), reading the file at once or line by line, in batches of any size."""
+    import msgspec
+
+    from dataoptim.builder import jsonl_batches
+    from dataoptim.io import iter_jsonl
+
+    path = tmp_path_factory.mktemp("jsonl") / "f.jsonl"
+    path.write_bytes(("\ufeff" if bom else "").encode() + ("\n".join(lines) + end).encode())
+    try:
+        expected = ("items", [obj for _, obj in iter_jsonl(path)])
+    except DataOptimError:
+        expected = ("error",)
+    for whole in (0, 1 << 20):
+        try:
+            batches = list(jsonl_batches(path, dict, rows, whole=whole))
+            got = ("items", [item for batch in batches for item in batch])
+            assert all(batches) and all(len(batch) <= rows for batch in batches)
+        except msgspec.DecodeError:
+            got = ("error",)
+        assert got == expected

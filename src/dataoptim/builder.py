@@ -110,6 +110,7 @@ import contextlib
 import dataclasses
 import gc
 import importlib
+import itertools
 import mmap
 import os
 import re
@@ -578,27 +579,41 @@ def decode_list_batches(source: Any, item_type: Any, rows: int = columns.TABLE_R
             yield decoder.decode(b"[" + b",".join(raws[start:start + rows]) + b"]")
 
 
-def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = columns.TABLE_ROWS) -> Iterator[list]:
-    """Decode the non-blank lines of a JSON Lines file ``rows`` at a time, each line on its own (as :func:`dataoptim.io.iter_jsonl` reads them).
+#: A JSON Lines file up to this size is read at once and cut at ``\\n`` by ``bytes.split`` (faster than
+#: iterating over the file's lines); a larger one is read line by line (memory: a batch).
+JSONL_WHOLE = 64 << 20
+_SPACE_BYTES = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.strip() strips
+
+
+def jsonl_batches(path: str | os.PathLike, item_type: Any = dict, rows: int = columns.TABLE_ROWS, *, whole: int = JSONL_WHOLE) -> Iterator[list]:
+    """Decode the non-blank lines of a JSON Lines file, up to ``rows`` lines at a time, each line on its own (as :func:`dataoptim.io.iter_jsonl` reads them).
 
     Each line is decoded separately, so a line holding two objects, or an object spread over two
-    lines, fails here as it does there.
+    lines, fails here as it does there. Lines are cut at ``\\n`` only (as iterating over a binary
+    file cuts them); a byte-order mark is dropped from the first line; blank means
+    ``not line.strip()``. A file of up to ``whole`` bytes is read at once, a larger one line by line.
+    No batch is empty.
 
     Raises:
         OSError, msgspec errors: the file cannot be read, or a line is not one ``item_type``.
     """
-    decoder = msgspec.json.Decoder(item_type)
-    batch: list = []
+    decode = msgspec.json.Decoder(item_type).decode
+    space = _SPACE_BYTES
     with open(path, "rb") as handle:
-        for index, raw in enumerate(handle):
-            if not raw.strip():
-                continue
-            batch.append(decoder.decode(raw[3:] if index == 0 and raw.startswith(b"\xef\xbb\xbf") else raw))
-            if len(batch) == rows:
-                yield batch
+        if os.fstat(handle.fileno()).st_size <= whole:
+            lines = handle.read().split(b"\n")
+            chunks: Iterable[list] = (lines[start:start + rows] for start in range(0, len(lines), rows))
+        else:
+            chunks = iter(lambda: list(itertools.islice(handle, rows)), [])
+        for number, chunk in enumerate(chunks):
+            if number == 0 and chunk and chunk[0].startswith(b"\xef\xbb\xbf"):  # never blank with its mark
+                batch = [decode(chunk[0][3:])]
+                chunk = chunk[1:]
+            else:
                 batch = []
-    if batch:
-        yield batch
+            batch += [decode(raw) for raw in chunk if raw and (raw[0] not in space or raw.strip())]
+            if batch:
+                yield batch
 
 
 def read_objects(raws: list, schema: pa.Schema) -> pa.Table:
