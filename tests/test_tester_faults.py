@@ -49,3 +49,140 @@ def test_constant_where_applies_to_every_record(pool, condition, kept, tmp_path,
     out = tmp_path / "o.json"
     assert main(["select", "--pool", str(pool), "--where", condition, "--output", str(out), "-q"]) == 0
     assert len(json.loads(out.read_text())) == kept
+
+
+# ----------------------------------------------------------------------------------------------
+# point 1: an output that is one of the inputs is refused before anything is read or written
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def files(pool, tmp_path):
+    """A BYOD submission (the pool's 17 records), an id list, and their bytes."""
+    from dataoptim.select import Pool
+
+    byod = tmp_path / "sub.json"
+    Pool.open(pool).all().to_llava_json(byod, progress=False, summary=False)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(r["id"] for r in json.loads(byod.read_text())) + "\n")
+    (tmp_path / "link.json").symlink_to(byod)
+    os.link(byod, tmp_path / "hard.json")
+    return {"byod": byod, "ids": ids, "pool": pool, "tmp": tmp_path}
+
+
+def _argvs(f):
+    byod, ids, pool, tmp = str(f["byod"]), str(f["ids"]), str(f["pool"]), f["tmp"]
+    other = str(tmp / "other.json")
+    return {
+        "validate --report SUB": (["validate", byod, "--report", byod], byod, "field '--report': the same file as the submission"),
+        "validate --report via a symlink": (["validate", byod, "--report", str(tmp / "link.json")], byod, "the same file as the submission"),
+        "tokens --output DATA": (["tokens", "--data", byod, "--tokenizer", str(TOKENIZER), "--output", byod], byod, "field '--output': the same file as --data"),
+        "tokens --output DATA (hard link)": (["tokens", "--data", byod, "--tokenizer", str(TOKENIZER), "--output", str(tmp / "hard.json")], byod, "the same file as --data"),
+        "select --byod --summary SUB": (["select", "--byod", byod, "--output", other, "--summary", byod], byod, "field '--summary': the same file as --byod"),
+        "select --byod --output SUB": (["select", "--byod", byod, "--output", byod], byod, "field '--output': the same file as --byod"),
+        "select --ids --output IDS": (["select", "--pool", str(pool), "--ids", ids, "--output", ids], ids, "field '--output': the same file as --ids"),
+        "select --ids --write-ids IDS": (["select", "--pool", str(pool), "--ids", ids, "--output", other, "--write-ids", ids], ids, "the same file as --ids"),
+        "select --summary on the output's sidecar": (["select", "--pool", str(pool), "--ids", ids, "--output", other, "--summary", other + ".boxes.json"], None,
+                                                       "names the same file as --output's frame file"),
+        "boxes convert IN IN": (["boxes", "convert", byod, byod, "--to", "padded", "--image-sizes", str(tmp / "sizes.json")], byod, "field 'OUTPUT': the same file as INPUT"),
+        "boxes convert IN IN.boxes.json": (["boxes", "convert", other, byod, "--to", "padded", "--image-sizes", str(tmp / "sizes.json")], byod,
+                                            "field 'OUTPUT': the same file as INPUT's frame file"),
+        "strategy run --output IDS": (["strategy", "run", "random", "--pool", str(pool), "--budget", "3", "--ids", ids, "--output", ids], ids, "the same file as --ids"),
+    }
+
+
+CASES_1 = ["validate --report SUB", "validate --report via a symlink", "tokens --output DATA", "tokens --output DATA (hard link)",
+           "select --byod --summary SUB", "select --byod --output SUB", "select --ids --output IDS", "select --ids --write-ids IDS",
+           "select --summary on the output's sidecar", "boxes convert IN IN", "boxes convert IN IN.boxes.json", "strategy run --output IDS"]
+
+
+@pytest.mark.parametrize("name", CASES_1)
+def test_an_output_never_overwrites_an_input(files, name, capsys):
+    argv, kept, words = _argvs(files)[name]
+    if name == "boxes convert IN IN.boxes.json":  # the second file is the first one's sidecar
+        argv[2] = str(files["tmp"] / "src.json")
+        (files["tmp"] / "src.json").write_bytes(files["byod"].read_bytes())
+        argv[3] = str(files["tmp"] / "src.json.boxes.json")
+        (files["tmp"] / "src.json.boxes.json").write_text('{"frame": "original"}')
+        kept = argv[3]
+    before = {p: p.read_bytes() for p in files["tmp"].iterdir() if p.is_file()}
+    assert main(argv) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    after = {p: p.read_bytes() for p in files["tmp"].iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing changed
+    if kept is not None:
+        assert Path(kept).stat().st_size > 0
+
+
+def test_train_never_writes_over_its_selection(files, capsys):
+    run = files["tmp"] / "run"
+    run.mkdir()
+    data = run / "llava_data.json"
+    data.write_bytes(files["byod"].read_bytes())
+    argv = ["train", "--backend", "llava", "--data", str(data), "--image-folder", str(files["tmp"]), "--output-dir", str(run),
+            "--llava-repo", str(files["tmp"]), "--model-name-or-path", str(files["tmp"]), "--pretrain-mm-mlp-adapter", str(files["byod"]), "--dry-run"]
+    assert main(argv) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "--output-dir's llava_data.json" in lines[0] and "the same file as --data" in lines[0], lines
+    assert sorted(p.name for p in run.iterdir()) == ["llava_data.json"]
+
+
+def test_api_refuses_output_that_is_the_input(files):
+    from dataoptim.boxes import ImageSizes, convert_file
+    from dataoptim.train.tokens import write_tokens
+
+    before = files["byod"].read_bytes()
+    with pytest.raises(ConfigError, match="field 'output': the same file as data"):
+        write_tokens(files["byod"], TOKENIZER, files["tmp"] / "link.json")
+    with pytest.raises(ConfigError, match="field 'output': the same file as input"):
+        convert_file(files["byod"], files["byod"], "padded", ImageSizes({}))
+    assert files["byod"].read_bytes() == before
+
+
+# ----------------------------------------------------------------------------------------------
+# point 2: the tokenizer folder is found and loaded before select writes anything
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["absent", "empty folder", "a file"])
+@pytest.mark.parametrize("how", ["byod", "ids"])
+def test_select_with_a_bad_tokenizer_writes_nothing(files, which, how, capsys):
+    tmp = files["tmp"]
+    bad = {"absent": tmp / "no-such-tokenizer", "empty folder": tmp / "empty", "a file": files["ids"]}[which]
+    (tmp / "empty").mkdir()
+    source = ["--byod", str(files["byod"])] if how == "byod" else ["--pool", str(files["pool"]), "--ids", str(files["ids"])]
+    out = tmp / "x.json"
+    assert main(["select", *source, "--tokenizer", str(bad), "--output", str(out)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1, lines  # no warning text: the one error line
+    want = {"absent": f"{bad}: tokenizer folder not found", "a file": f"{bad}: is a file, not a tokenizer folder",
+            "empty folder": "tokenizer.model (LLaMA-2's SentencePiece model, the exact counts) and tokenizer.json are both missing"}[which]
+    assert lines[0].startswith("error: ") and want in lines[0], lines
+    assert not out.exists() and not (tmp / "x.json.boxes.json").exists()
+
+
+def test_api_checks_the_tokenizer_before_writing(files):
+    from dataoptim.errors import MissingFileError
+    from dataoptim.select import Pool, validate_byod
+
+    (files["tmp"] / "empty").mkdir()
+    out = files["tmp"] / "x.json"
+    with pytest.raises(MissingFileError, match="both missing"):
+        Pool.open(files["pool"]).by_ids(files["ids"]).to_llava_json(out, progress=False, tokenizer=files["tmp"] / "empty")
+    with pytest.raises(MissingFileError, match="both missing"):
+        validate_byod(files["byod"], None, output=out, tokenizer=files["tmp"] / "empty")
+    assert not out.exists()
+
+
+def test_a_tokenizer_without_tokenizer_model_is_one_note_line(files, tmp_path, capsys):
+    """A folder with tokenizer.json only counts with the tokenizer's own encoding: said in one note line, not a Python warning."""
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).write_bytes((TOKENIZER / name).read_bytes())
+    from dataoptim.signals import tokens as token_signal
+
+    token_signal._WARNED.clear()
+    assert main(["select", "--byod", str(files["byod"]), "--tokenizer", str(folder), "--output", str(tmp_path / "o.json"), "-q"]) == 0
+    lines = _error_lines(capsys)
+    assert [line for line in lines if "tokenizer.model" in line] == [
+        f"note: tokens signal: {folder} has no tokenizer.model, so counts come from the tokenizer's own encoding and may differ from "
+        "LLaVA 744cb3e's (the exact path needs LLaMA-2's SentencePiece tokenizer.model)"]
+    assert not any("UserWarning" in line or "summary.py" in line for line in lines), lines

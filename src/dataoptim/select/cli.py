@@ -315,7 +315,20 @@ def register(app) -> None:
             raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
-        check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
+        # and none is one of the inputs (a submission, an id list, a sidecar...: silent data loss otherwise)
+        from dataoptim.boxes import frame_path
+
+        check_output_paths(
+            {"--output": output, "--output's frame file": frame_path(output), "--write-ids": write_ids,
+             "--summary": summary_json, "--plot": plot},
+            inputs={"--byod": byod, "--ids": ids, "--pool": pool, "--mix": None if mix is None or mix.lstrip().startswith("{") else mix,
+                    "--exclude-images": exclude_images, "--image-sizes": image_sizes, "--tokenizer": tokenizer, "--image-folder": image_folder,
+                    "--byod's frame file": None if byod is None else frame_path(byod)},
+        )
+        if tokenizer is not None:  # found and loaded before anything is written (then cached for the counts)
+            from dataoptim.signals import tokens as token_signal
+
+            token_signal.prepare({**token_signal.PARAMS, "tokenizer": tokenizer})
         mover = _box_mover(boxes, image_sizes, image_folder, allow_symlinks_out)
         ratios = parse_mix(mix) if mix is not None else None
         excluded = None
@@ -407,8 +420,8 @@ def register(app) -> None:
             raise ConfigError(f"must be an integer >= 0, found {max_errors}", field="--max-errors")
         if decode_images and image_folder is None:
             raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
-        if report is not None:
-            check_output_paths({"--report": report})  # before anything is read
+        if report is not None:  # before anything is read; never the submission itself, nor another input
+            check_output_paths({"--report": report}, inputs={"the submission": submission, "--pool": pool, "--image-folder": image_folder, "--tokenizer": tokenizer})
         found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
                                  allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty(), tokenizer=tokenizer)
         if report is not None:

@@ -580,6 +580,11 @@ class Selection:
         from dataoptim.select.materialize import write_llava_json
 
         path = check_output_path(path, field="path")  # before the (slow) image check, and before anything is written
+        self._refuse_own_file(path)
+        if tokenizer is not None and summary:  # a folder that holds no tokenizer is said before anything is written
+            from dataoptim.signals import tokens as token_signal
+
+            token_signal.prepare({**token_signal.PARAMS, "tokenizer": tokenizer})
         if image_folder is not None:
             self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
         transform = None
@@ -599,6 +604,13 @@ class Selection:
             out.boxes = boxes.info()
         return out
 
+    def _refuse_own_file(self, path: Path) -> None:
+        """ConfigError when ``path`` is the submission file this selection was read from (an id list)."""
+        if self.file is not None:
+            from dataoptim.io import refuse_overwrite
+
+            refuse_overwrite({"path": path}, {"the submission": self.file})
+
     def write_ids(self, path: str | os.PathLike) -> Path:
         """Write the ids, one per line (a standard submission), atomically.
 
@@ -607,6 +619,7 @@ class Selection:
         from dataoptim.select.ids import write_id_file
 
         path = check_output_path(path, field="path")
+        self._refuse_own_file(path)
 
         def ids():
             for lo in range(0, len(self.rows), IDS_PER_READ):

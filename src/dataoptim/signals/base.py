@@ -270,9 +270,12 @@ def existing_folder(value: Any, what: str) -> str:
     """The real path of the folder ``value`` (``~`` expanded), for a signal's ``prepare``.
 
     Raises:
-        MissingFileError: ``"<what> not found"``, naming ``value`` as given.
+        MissingFileError: ``"<what> not found"``, naming ``value`` as given; or ``value`` is a file,
+            not a folder (said so).
     """
     path = os.path.realpath(os.path.expanduser(str(value)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise MissingFileError(f"is a file, not a {what}", file=value)
     if not os.path.isdir(path):
         raise MissingFileError(f"{what} not found", file=value)
     return path

@@ -82,7 +82,7 @@ def write_tokens(
 
     Raises:
         MissingFileError: selection or ``tokenizer.model`` missing. InputError, RecordError: bad selection.
-        ConfigError: bad option.
+        ConfigError: bad option; ``output`` is the ``data`` file.
     """
     import sys
 
@@ -95,6 +95,9 @@ def write_tokens(
             raise ConfigError(f"{name} must be an integer >= 1, found {value!r}")
     if show < 0:
         raise ConfigError(f"show must be >= 0, found {show!r}")
+    from dataoptim.io import refuse_overwrite
+
+    refuse_overwrite({"output": output}, {"data": data, "tokenizer": tokenizer})  # never the selection itself
     text = LlamaText.from_dir(tokenizer, legacy=legacy)
     counts = {"records": 0, "truncated": 0, "masked": 0, "train_nothing": 0, "repeats": 0}
     seen: set[str] = set()
