@@ -186,3 +186,55 @@ def test_a_tokenizer_without_tokenizer_model_is_one_note_line(files, tmp_path, c
         f"note: tokens signal: {folder} has no tokenizer.model, so counts come from the tokenizer's own encoding and may differ from "
         "LLaVA 744cb3e's (the exact path needs LLaMA-2's SentencePiece tokenizer.model)"]
     assert not any("UserWarning" in line or "summary.py" in line for line in lines), lines
+
+
+# ----------------------------------------------------------------------------------------------
+# points 4 and 5: validate --tokenizer says what tokens says about cuts; text-only sums printed; "and N more"
+# ----------------------------------------------------------------------------------------------
+def _long_records():
+    """Two records over 2048 positions (one loses every answer token to the cut... with its answer masked too),
+    six that LLaVA masks ('</s>' in the answer), one text-only record."""
+    records = []
+    for i in range(8):
+        question = "<image>\nDescribe. " + ("word " * (3000 if i < 2 else 5))
+        answer = "A cat </s> dog." if i >= 2 else "ok"
+        records.append({"id": f"coco_{i}", "image": f"coco/{i}.jpg",
+                        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]})
+    records.append({"id": "llava_v1.5_text_0", "conversations": [{"from": "human", "value": "Hi there"}, {"from": "gpt", "value": "Hello."}]})
+    return records
+
+
+def test_validate_with_a_tokenizer_gives_the_cuts_of_tokens(tmp_path, capsys):
+    import re
+
+    data = tmp_path / "long.json"
+    data.write_text(json.dumps(_long_records()))
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOKENIZER), "--output", str(tmp_path / "t.jsonl")]) == 0
+    said = capsys.readouterr().err
+    truncated, nothing = map(int, re.search(r"(\d+) truncated at 2048 positions, \d+ masked by the recipe, (\d+) trains? nothing", said).groups())
+    assert (truncated, nothing) == (2, 8)  # dataoptim tokens' own values on this file
+    assert main(["validate", str(data), "--tokenizer", str(TOKENIZER)]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: counted with the tokenizer: {truncated} truncated at 2048 positions, {nothing} train nothing "
+            "(as `dataoptim tokens` counts them)") in err.splitlines()
+    # point 5: the six masked records are listed five and "and 1 more"
+    lines = err.splitlines()
+    at = lines.index("6 records train nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
+    assert [line.split(":")[0].strip() for line in lines[at + 1 : at + 6]] == [f"coco_{i}" for i in range(2, 7)]
+    assert lines[at + 6] == "  and 1 more"
+    # point 5: the text-only record's tokens apart, equal to what tokens wrote for it
+    line = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()][-1]
+    total, answer = line["positions_before"], sum(x != -100 for x in line["labels"])
+    assert f"of which text-only records {total:,} ({total - answer:,} prompt, {answer:,} answer)" in " ".join(err.split())
+
+
+def test_select_prints_text_only_token_sums(files, tmp_path, capsys):
+    data = tmp_path / "long.json"
+    data.write_text(json.dumps(_long_records()))
+    assert main(["select", "--byod", str(data), "--tokenizer", str(TOKENIZER), "--output", str(tmp_path / "o.json"), "--summary", str(tmp_path / "s.json")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    tokens = json.loads((tmp_path / "s.json").read_text())["tokens"]
+    t = tokens["text_only"]
+    assert t["total_tokens"] > 0
+    assert f"of which text-only records {t['total_tokens']:,} ({t['prompt_tokens']:,} prompt, {t['answer_tokens']:,} answer)" in err
+    assert (tokens["truncated"], tokens["train_nothing"], tokens["model_max_length"]) == (2, 8, 2048)

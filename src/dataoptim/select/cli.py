@@ -111,8 +111,21 @@ def _echo_train_nothing(summary) -> None:
     """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
     if summary.train_nothing:
         _echo(f"{count(summary.train_nothing, 'record')} {plural(summary.train_nothing, 'trains')} nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
-        for rid, reason in summary.train_nothing_shown[:5]:
+        shown = summary.train_nothing_shown[:5]
+        for rid, reason in shown:
             _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
+        if summary.train_nothing > len(shown):
+            _echo(f"  and {summary.train_nothing - len(shown):,} more")
+
+
+def _echo_token_cuts(summary) -> None:
+    """With token counts: say how many records the recipe truncates and how many train nothing once
+    counted with the tokenizer (a ``note:`` line, in ``dataoptim tokens``' words and values)."""
+    t = summary.tokens or {}
+    if t.get("truncated") or t.get("train_nothing"):
+        k = t["train_nothing"]
+        _echo(f"note: counted with the tokenizer: {t['truncated']:,} truncated at {t['model_max_length']} positions, "
+              f"{k:,} {plural(k, 'trains')} nothing (as `dataoptim tokens` counts them)")
 
 
 class _NoPandas:
@@ -397,6 +410,7 @@ def register(app) -> None:
         if not quiet:
             summary.print()
             _echo_train_nothing(summary)
+            _echo_token_cuts(summary)
         typer.echo(f"wrote {count(summary.records, 'record')} to {output}")
 
     @app.command("validate")
@@ -456,6 +470,7 @@ def register(app) -> None:
             summary.print()
             typer.echo(found.checked())
             _echo_train_nothing(summary)
+            _echo_token_cuts(summary)
         kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
         layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
         if found.images_checked is None:
