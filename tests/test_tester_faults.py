@@ -238,3 +238,79 @@ def test_select_prints_text_only_token_sums(files, tmp_path, capsys):
     assert t["total_tokens"] > 0
     assert f"of which text-only records {t['total_tokens']:,} ({t['prompt_tokens']:,} prompt, {t['answer_tokens']:,} answer)" in err
     assert (tokens["truncated"], tokens["train_nothing"], tokens["model_max_length"]) == (2, 8, 2048)
+
+
+# ----------------------------------------------------------------------------------------------
+# point 6: small inconsistencies
+# ----------------------------------------------------------------------------------------------
+def test_json_lines_named_json_is_read_by_tokens_and_train_as_validate_reads_it(files, tmp_path, capsys):
+    from dataoptim.train.data import selection_kind
+
+    records = json.loads(files["byod"].read_text())[:3]
+    lines = tmp_path / "lines.json"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["validate", str(lines), "-q"]) == 0
+    assert "valid BYOD submission (JSON Lines), 3 records" in capsys.readouterr().out
+    assert selection_kind(lines) == "jsonl"  # what train reads it as
+    assert main(["tokens", "--data", str(lines), "--tokenizer", str(TOKENIZER), "--output", str(tmp_path / "t.jsonl")]) == 0
+    assert [json.loads(x)["id"] for x in (tmp_path / "t.jsonl").read_text().splitlines()] == [r["id"] for r in records]
+    # a .json file holding one JSON object that is no record stays refused with the old message
+    obj = tmp_path / "obj.json"
+    obj.write_text('{"a": 1}')
+    assert selection_kind(obj) == "json"
+
+
+def test_tokens_refuses_an_empty_list(tmp_path, capsys):
+    data = tmp_path / "empty.json"
+    data.write_text("[]")
+    out = tmp_path / "t.jsonl"
+    assert main(["tokens", "--data", str(data), "--tokenizer", str(TOKENIZER), "--output", str(out)]) == 2
+    assert _error_lines(capsys) == [f"error: {data}: the selection holds no records"]
+    assert not out.exists()
+
+
+def test_a_file_or_folder_in_the_wrong_place_is_named(files, tmp_path, capsys):
+    out = str(tmp_path / "t.jsonl")
+    assert main(["tokens", "--data", str(files["byod"]), "--tokenizer", str(files["ids"]), "--output", out]) == 2
+    assert _error_lines(capsys) == [f"error: {files['ids']}: is a file, not a tokenizer folder (give the folder holding tokenizer.model)"]
+    assert main(["validate", str(files["byod"]), "--tokenizer", str(files["ids"])]) == 2
+    assert _error_lines(capsys) == [f"error: {files['ids']}: is a file, not a tokenizer folder"]
+    assert main(["tokens", "--data", str(files["pool"]), "--tokenizer", str(TOKENIZER), "--output", out]) == 2
+    assert _error_lines(capsys) == [f"error: {files['pool']}: is a folder, not a selection file (a LLaVA JSON list or JSON Lines file)"]
+
+
+def test_counted_words_and_clear_messages(tmp_path, capsys):
+    import pyarrow as pa
+
+    from dataoptim.errors import InputError
+    from dataoptim.select.ids import check_ids
+
+    with pytest.raises(InputError, match=r"^1 malformed id \(an id"):
+        check_ids(pa.array(["coco_0", "bad id!"]))
+    with pytest.raises(InputError, match=r"^2 malformed ids \(an id"):
+        check_ids(pa.array(["bad id!", "also bad!"]))
+    sub = tmp_path / "sub.json"
+    sub.write_text('[{"id": "coco_1", "image": "", "conversations": [{"from": "human", "value": "<image>\\nq"}, {"from": "gpt", "value": "a"}]}, {"id": "c')
+    assert main(["validate", str(sub)]) == 2
+    captured = capsys.readouterr()
+    assert f"error: {sub}: record 0 (id 'coco_1'), field 'image': must be a non-empty string, found an empty string" in captured.err.splitlines()
+    # the problem that stopped the reading is the last one: said in the checked line itself
+    assert "1 record read (reading stopped early: submission is not valid JSON: it ends early (truncated file?)" in captured.out
+    assert "see the first problem" not in captured.out
+
+
+def test_validate_ids_with_a_tokenizer_but_no_pool_says_so(files, capsys):
+    assert main(["validate", str(files["ids"]), "--tokenizer", str(TOKENIZER)]) == 0
+    err = capsys.readouterr().err
+    assert "note: --tokenizer is not used: an id list's token counts need --pool POOL (the ids' records are in the pool)" in err.splitlines()
+
+
+def test_pool_build_counts_skipped_sources_in_words(tmp_path, capsys):
+    import re
+
+    data = example_data_dir(tmp_path)
+    assert main(["pool", "build", "--data-dir", str(data), "--output", str(tmp_path / "pool")]) == 0
+    err = capsys.readouterr().err
+    skipped = re.search(r"skipped (\d+) (sources?) without files", err)
+    assert skipped and "(s)" not in err
+    assert skipped.group(2) == ("source" if skipped.group(1) == "1" else "sources")

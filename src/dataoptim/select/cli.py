@@ -241,7 +241,7 @@ def register(app) -> None:
         for name, rows in report.sources.items():
             typer.echo(f"  {name:10s} {rows:>12,}")
         if report.skipped:
-            _echo(f"  skipped {len(report.skipped)} source(s) without files: {', '.join(report.skipped)} (`dataoptim sources` lists what each needs)")
+            _echo(f"  skipped {count(len(report.skipped), 'source')} without files: {', '.join(report.skipped)} (`dataoptim sources` lists what each needs)")
         if report.duplicate_count:
             shown = ", ".join(d["id"] for d in report.duplicates[:5])
             _echo(f"  {report.duplicate_count:,} identical duplicate ids kept once (e.g. {shown}); listed in {output}/manifest.json")
@@ -456,6 +456,8 @@ def register(app) -> None:
         summary = found.summary
         if found.kind == "standard submission":
             if found.pool_checked is None:
+                if tokenizer is not None:  # not ignored silently
+                    _echo("note: --tokenizer is not used: an id list's token counts need --pool POOL (the ids' records are in the pool)")
                 if not quiet:
                     typer.echo(found.checked())
                 typer.echo(f"{submission}: {found.records:,} well-formed ids (pass --pool to check they exist)")

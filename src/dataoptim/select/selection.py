@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim import catalog, records
+from dataoptim import words
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.select.checks import as_names, as_path, check_count, check_output_path, check_seed
 from dataoptim.select.pool import Pool
@@ -240,7 +241,7 @@ class Selection:
             tasks = as_names(task, "task", field="task")
             unknown = [t for t in tasks if t not in records.TASKS]
             if unknown:
-                raise ConfigError(f"unknown task(s) {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
+                raise ConfigError(f"unknown {words.plural(len(unknown), 'task')} {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
             wanted = [i for i, p in enumerate(self.pool.parts) if p.task in tasks]
             rows = rows[np.isin(self.pool.source_of_rows(rows), wanted)]
             notes.append(f"task={','.join(tasks)}")
@@ -378,7 +379,7 @@ class Selection:
         pool_keys = {p.name for p in self.pool.parts} if by == "source" else {p.task for p in self.pool.parts}
         missing = [k for k in keys if k not in pool_keys]
         if missing:
-            raise ConfigError(f"{by}(s) {', '.join(map(repr, missing))} not in the pool (it has: {', '.join(sorted(pool_keys))})")
+            raise ConfigError(f"{words.plural(len(missing), by)} {', '.join(map(repr, missing))} not in the pool (it has: {', '.join(sorted(pool_keys))})")
         base = self.unique() if exclude_images is None else self.unique().filter(exclude_images=exclude_images)
         candidates = np.sort(base.rows)
         owner = self.pool.source_of_rows(candidates)

@@ -37,7 +37,7 @@ def register(app) -> None:
 
     @app.command("tokens")
     def tokens_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json) or JSON Lines (.jsonl); another name is read by its first character ([ or {)."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json) or JSON Lines (.jsonl, or a .json file whose first line is a record, as validate reads it); another name is read by its first character ([ or {)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="Folder with LLaMA-2's tokenizer.model (and tokenizer_config.json), e.g. the Llama-2-7b-chat-hf folder."),
         output: Path = typer.Option(..., "--output", help="JSON Lines file: one line per record (id, input_ids, labels, truncated, masked)."),
         model_max_length: int = typer.Option(2048, "--model-max-length", help="Recipe: 2048 positions, the image counted once."),
@@ -68,7 +68,7 @@ def register(app) -> None:
 
     @app.command("train")
     def train_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json), JSON Lines (.jsonl; another name is read by its first character, [ or {), or a saved datasets folder."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json), JSON Lines (.jsonl, or a .json file whose first line is a record; another name is read by its first character, [ or {), or a saved datasets folder."),
         image_folder: Path = typer.Option(..., "--image-folder", help="Folder the records' image paths are relative to."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         output_dir: Path = typer.Option(..., "--output-dir", help="Checkpoint folder (and where run files go)."),

@@ -81,7 +81,8 @@ def write_tokens(
         ``{"records", "truncated", "masked", "train_nothing", "repeats"}`` counts.
 
     Raises:
-        MissingFileError: selection or ``tokenizer.model`` missing. InputError, RecordError: bad selection.
+        MissingFileError: selection or ``tokenizer.model`` missing. InputError, RecordError: bad selection,
+            or one without records (``[]``).
         ConfigError: bad option; ``output`` is the ``data`` file.
     """
     import sys
@@ -117,6 +118,10 @@ def write_tokens(
             seen.add(record["id"])
             if counts["records"] <= show:
                 out.write(render_record(record["id"], tokens, text, image_features=image_features) + "\n")
+        if not counts["records"]:  # as train and validate refuse it; nothing is written
+            from dataoptim.errors import InputError
+
+            raise InputError("the selection holds no records", file=data)
     return counts
 
 
