@@ -27,7 +27,6 @@ from typing import Any, Mapping
 import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dataoptim import columns
 from dataoptim.builder import TablePathFailed
@@ -60,14 +59,7 @@ def most_frequent_answers(annotations: list[Annotation]) -> pa.Array:
     flat = pa.array([x.answer for a in annotations for x in a.answers], type=pa.string())
     if (lengths == 0).any() or columns.any_blank(flat):
         raise TablePathFailed("an annotation without answers, or a blank answer")
-    if len(flat) == 0:
-        return flat
-    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    codes = pc.dictionary_encode(flat).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    _, first, inverse, counts = np.unique(owner * (int(codes.max()) + 1) + codes, return_index=True, return_inverse=True, return_counts=True)
-    order = np.lexsort((first[inverse], -counts[inverse], owner))
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return flat.take(pa.array(order[starts]))
+    return columns.most_frequent(lengths, flat)
 
 
 def most_frequent_answer(annotation: Mapping[str, Any]) -> str:

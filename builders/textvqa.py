@@ -74,7 +74,9 @@ def question_tables(path: Path, *, prefix: str) -> Iterator[pa.Table]:
         yield columns.record_table(
             columns.prefixed(prefix, pa.array(np.arange(start, start + len(items)))),
             columns.concat("open_images/", image_ids, ".jpg"),
-            columns.two_turns(columns.vqa_prompts(questions), [most_frequent(e.answers) for e in items]),
+            columns.two_turns(columns.vqa_prompts(questions), columns.most_frequent(
+                np.fromiter((len(e.answers) for e in items), dtype=np.int64, count=len(items)),
+                pa.array([answer for e in items for answer in e.answers], type=pa.string()))),
             source="textvqa", task="vqa", question_id=[None if e.question_id is None else str(e.question_id) for e in items],
             image_id=image_ids, width=[e.image_width for e in items], height=[e.image_height for e in items],
         )

@@ -710,6 +710,33 @@ def _vqa_annotations_answers_string(inputs: Inputs) -> None:
     inputs.names["file"] = annotations.name
 
 
+def _pope_labels_out_of_order(inputs: Inputs) -> None:
+    """A LLaVA POPE question file scored with its label file under another name, lines reversed (their question_ids are the
+    question file's: a pairing by question_id would accept it; eval_pope.py pairs by line order)."""
+    texts = {1: "Is there a dog?", 2: "Is there a cat?"}
+    inputs.bench = [{"question_id": i, "image": f"coco/{i}.jpg", "text": t, "category": "adversarial"} for i, t in texts.items()]
+    inputs.preds = [{"question_id": i, "text": "yes"} for i in texts]
+    inputs.options["main_name"] = "llava_pope_test.jsonl"
+    labels = inputs.root / "pope_labels.json"
+    labels.write_text(_jsonl(*[{"question_id": i, "image": f"coco/{i}.jpg", "text": t, "label": "yes"} for i, t in reversed(texts.items())]))
+    inputs.options["settings"] = {"answers": str(labels)}
+    inputs.names["file"] = labels.name
+
+
+def _gqa_question_file_of_another_question(inputs: Inputs) -> None:
+    """A held-out GQA record scored with a GQA question file (--answers) whose question of that id is another question."""
+    record = {"id": "gqa_testdev_201307251", "image": "visual_genome/n161313.jpg", "source": "gqa", "task": "vqa", "question_id": "201307251",
+              "conversations": [{"from": "human", "value": "<image>\nIs it overcast? Answer the question directly with a short sentence or phrase."},
+                                {"from": "gpt", "value": "No, it is clear."}]}
+    inputs.bench = json.dumps([record]).encode()
+    inputs.preds = [{"question_id": record["id"], "text": "no"}]
+    inputs.options["main_name"] = "bench.json"
+    questions = inputs.root / "testdev_balanced_questions.json"
+    questions.write_text(json.dumps({"201307251": {"imageId": "n161313", "question": "Is it sunny?", "answer": "no"}}))
+    inputs.options["settings"] = {"answers": str(questions)}
+    inputs.names["file"] = questions.name
+
+
 _Q = "record 1 (id 'q1')"
 BENCH_FAULTS: list[tuple[str, Callable, Any, tuple[str, ...]]] = [
     ("benchmark: empty file", _bench_raw(b""), InputError, ("{file}", "empty")),
@@ -763,6 +790,10 @@ SCORE_ROWS = [Case("score", text, make, err, words) for text, make, err, words i
          InputError, ("{file}", _Q, "field 'answer'", "yes or no")),
     Case("score", "benchmark: an MME subtask with an odd number of questions", _bench1(lambda b: b.update(task="mme", category="count")),
          InputError, ("{file}", "id 'q1'", "MME subtask 'count' has 1 question;", "even number")),
+    Case("score", "POPE label file under another name (--answers), lines in another order", _pope_labels_out_of_order,
+         InputError, ("{file}", "record 0 (id '1')", "field 'text'", "not the questions of category 'adversarial' in order")),
+    Case("score", "GQA question file (--answers) whose question is not the held-out record's", _gqa_question_file_of_another_question,
+         InputError, ("{file}", "id '201307251'", "field 'question'", "'Is it sunny?'", "asks 'Is it overcast?'")),
 ]
 
 EVALUATE_ROWS = [

@@ -126,7 +126,7 @@ def test_llava_textvqa_matched_by_image_and_question(tmp_path):
     assert items[0]["task"] == "textvqa" and len(items[0]["answers"]) == 10
     assert items[4]["answers"][:3] == ["10 years", "10 year", "10 years"]
     # the TextVQA file holds only 5 answers: the 40-line file has 35 questions without one
-    with pytest.raises(InputError, match=r"35 question\(s\) have no answer"):
+    with pytest.raises(InputError, match=r"35 questions have no answer in the answer file, first"):
         read_llava(EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl", answers=EVAL / "TextVQA_0.5.1_val.json")
 
 
@@ -265,6 +265,42 @@ def test_held_out_gqa_records_are_scored_against_the_short_answer(tmp_path):
     assert (info.value.file, info.value.id, info.value.field) == (str(other), "201307251", "answer")
     with pytest.raises(ConfigError, match="LLaVA question files and records"):
         read_benchmark([{"question_id": "1", "text": "q", "task": "gqa"}], answers=questions)
+
+
+def test_gqa_answers_compare_the_question_and_check_only_the_questions_needed(tmp_path, capsys):
+    """``--answers`` for held-out GQA records: the question text is compared (it was not: 201307251 asked as "Is it sunny?"
+    was scored silently), only the questions the records need are checked (train_balanced_questions.json beside the testdev
+    file failed on train question 05145757, which has no 'answer'), and answers no record needs get a note."""
+    from builder_harness import build_from, fixture_json
+    from dataoptim.cli import main
+    from dataoptim.evaluate.benchmark import with_notes
+
+    testdev = GQA_FIXTURES / "testdev_balanced_questions.json"
+    held_out = build_from("gqa", {"testdev_balanced_questions.json": fixture_json("gqa/testdev_balanced_questions.json"),
+                                  "train_balanced_questions.json": fixture_json("gqa/train_balanced_questions.json")}, tmp_path)["testdev"]
+    sunny = tmp_path / "sunny.json"
+    sunny.write_text(json.dumps({"201307251": {"imageId": "n161313", "question": "Is it sunny?", "answer": "no"}}))
+    with pytest.raises(InputError) as info:
+        read_benchmark(held_out, answers=sunny)
+    assert str(info.value) == (f"{sunny}: record 0 (id '201307251'), field 'question': GQA question '201307251' is 'Is it sunny?' in the "
+                               "question file, but record 'gqa_testdev_201307251' asks 'Is it overcast?': the question file is of "
+                               "another GQA version or split")
+    for files in ([GQA_FIXTURES / "train_balanced_questions.json", testdev], [testdev, GQA_FIXTURES / "train_balanced_questions.json"]):
+        [item] = read_benchmark(held_out, answers=files)
+        assert (item["question_id"], item["answer"]) == ("gqa_testdev_201307251", "no")
+    # a records benchmark without GQA records: --answers is not used, and a note says so
+    items, notes = with_notes(read_benchmark, RECORDS[1:3], answers=[testdev])
+    assert [i["task"] for i in items] == ["aokvqa", "grounding"]
+    assert notes == [f"--answers {testdev} not used: no GQA record in the records needs GQA's short answers "
+                     "(the only answers a records benchmark takes)"]
+    bench, preds = tmp_path / "sel.json", tmp_path / "preds.jsonl"
+    bench.write_text(json.dumps(RECORDS[1:2]))
+    preds.write_text(json.dumps({"question_id": "aokvqa_1", "text": "The correct option is C."}) + "\n")
+    assert main(["score", "-p", str(preds), "-b", str(bench), "--answers", str(testdev)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["aokvqa"]["accuracy"] == 1.0
+    assert [line for line in captured.err.splitlines() if line.startswith("note: ")] == [
+        f"note: --answers {testdev} not used: no GQA record in {bench} needs GQA's short answers (the only answers a records benchmark takes)"]
 
 
 def test_records_bad_input_is_located():

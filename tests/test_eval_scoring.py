@@ -130,11 +130,11 @@ def test_results_files(tmp_path):
 def test_missing_and_extra_predictions(tmp_path):
     preds = dict(PREDS)
     del preds["c2"]
-    with pytest.raises(InputError, match=r"1 question\(s\) have no prediction, first: 'c2'"):
+    with pytest.raises(InputError, match=r"1 question has no prediction, first: 'c2'"):
         score(preds, BENCH)
     scores = score(preds, BENCH, allow_missing=True)
     assert scores["caption"]["cider"] < EXPECTED["caption"]["cider"]
-    with pytest.raises(InputError, match=r"1 prediction\(s\) for questions not in the benchmark, first: 'zz'"):
+    with pytest.raises(InputError, match=r"1 prediction for a question not in the benchmark, first: 'zz'"):
         score({**PREDS, "zz": "x"}, BENCH)
 
 

@@ -267,6 +267,94 @@ def test_pope_label_file_of_another_version_is_refused(tmp_path, capsys):
                           "is not question '24'")
 
 
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def _write_lines(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _score_err(q: Path, a: Path, labels: list[Path], capsys) -> str:
+    assert main(["score", "-p", str(a), "-b", str(q)] + [x for p in labels for x in ("--answers", str(p))]) == 2
+    return capsys.readouterr().err.strip()
+
+
+def test_renamed_pope_label_file_pairs_by_line_order_as_a_named_one(tmp_path, capsys):
+    """A label file under another name pairs by line order, exactly as coco_pope_<category>.json: the same checks, the same
+    refusal (README, Scores; LLaVA eval_pope.py pairs a category's questions with the label file's lines by ``zip``).
+    A reversed file (``tac``) was paired by question_id under another name and scored like the in-order file; a reversed
+    file numbered per file (as POPE's own) gave '20 question(s) have no answer'."""
+    refusals = {}
+    for name in ("coco_pope_adversarial.json", "adv_labels.json"):
+        (tmp_path / name.split(".")[0]).mkdir()
+        q, a, labels = _pope_run(tmp_path / name.split(".")[0])
+        rows = _lines(labels[0])[::-1]  # ids are the question file's: a pairing by question_id would accept the file
+        labels[0].unlink()
+        labels[0] = _write_lines(labels[0].with_name(name), rows)
+        refusals[name] = _score_err(q, a, labels, capsys).replace(str(labels[0]), "{file}")
+    assert refusals["adv_labels.json"] == refusals["coco_pope_adversarial.json"] == (
+        "error: {file}: record 0 (id '0'), field 'text': line 1: question 'Is there a thing 23?' is not question '0' of the "
+        "question file ('Is there a thing 0?'); the label file's lines are not the questions of category 'adversarial' in order "
+        "(LLaVA's eval_pope.py pairs them by line order): it is of another POPE version or order")
+    # the popular labels reversed and numbered from 1 in their own file, under another name: named, and said out of order
+    (tmp_path / "popular").mkdir()
+    q, a, labels = _pope_run(tmp_path / "popular")
+    rows = [dict(r, question_id=i + 1) for i, r in enumerate(_lines(labels[1])[::-1])]
+    labels[1].unlink()
+    labels[1] = _write_lines(labels[1].with_name("pop.json"), rows)
+    assert _score_err(q, a, labels, capsys) == (
+        f"error: {labels[1]}: record 0 (id '24'), field 'text': line 1: question 'Is there a thing 43?' is not question '24' of the "
+        "question file ('Is there a thing 24?'); the label file's lines are not the questions of category 'popular' in order "
+        "(LLaVA's eval_pope.py pairs them by line order): it is of another POPE version or order")
+    # lines that are no question of the question file
+    _write_lines(labels[1], [dict(r, text="Is there a unicorn?") for r in rows])
+    assert _score_err(q, a, labels, capsys) == (
+        f"error: {labels[1]}: a POPE label file none of whose lines is a question of the question file (first: 'Is there a unicorn?'); "
+        "its lines pair by line order with the questions of one category (LLaVA's eval_pope.py)")
+    # too short: the same refusal as a named file's
+    _write_lines(labels[1], rows[::-1][:19])  # in order, the last line missing
+    assert _score_err(q, a, labels, capsys) == f"error: {labels[1]}: 19 labels for 20 questions of category 'popular'"
+
+
+# eval_pope.py (LLaVA c121f04, llava/eval/eval_pope.py) on the run of _pope_run with one more line at the end of
+# coco_pope_popular.json (21 lines for 20 questions) and line 2 of coco_pope_random.json (a "no") labelled "maybe":
+# /work/refs/scoring/run_pope_extra.py, printout in /work/refs/scoring/pope_extra/out.txt. The extra line is ignored
+# (popular as in POPE_REFERENCE); "maybe" is a yes (random: TP 10 FP 0 TN 4 FN 2).
+POPE_EXTRA_RANDOM = dict(tp=10, fp=0, tn=4, fn=2, accuracy=0.875, precision=1.0, recall=0.8333333333333334,
+                         f1=0.9090909090909091, yes_ratio=0.625, n=16)
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_pope_extra_label_lines_and_odd_labels_score_as_eval_pope_with_notes(tmp_path, capsys, rename):
+    """One label line too many was accepted silently (one too few is an error); a label 'maybe' was scored as yes silently.
+    Both keep eval_pope.py's scores, each with one note line naming the file."""
+    q, a, labels = _pope_run(tmp_path)
+    _write_lines(labels[1], _lines(labels[1]) + [{"question_id": 999, "image": "img999.jpg", "text": "Is there a thing 999?", "label": "yes"}])
+    rows = _lines(labels[2])
+    rows[1]["label"] = "maybe"
+    _write_lines(labels[2], rows)
+    if rename:
+        labels = [p.rename(p.with_name(f"labels_{i}.json")) for i, p in enumerate(labels)]
+    assert main(["score", "-p", str(a), "-b", str(q)] + [x for p in labels for x in ("--answers", str(p))]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)["pope"]
+    for cat, ref in {**POPE_REFERENCE, "random": POPE_EXTRA_RANDOM}.items():
+        assert result["categories"][cat] == {k: pytest.approx(v) for k, v in ref.items()}, cat
+    notes = [line for line in captured.err.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        f"note: {labels[1]}: 1 label line past the last of the 20 questions of category 'popular' ignored, as LLaVA's eval_pope.py "
+        "ignores them (it pairs lines and questions in order and stops at the last question)",
+        f"note: {labels[2]}: 1 label neither 'yes' nor 'no' (first: 'maybe'), scored as yes as LLaVA's eval_pope.py scores every "
+        "label other than 'no'",
+    ]
+    # eval_pope.py reads every line's label (json.loads(q)['label']): an extra line without one would stop it, so it is refused
+    _write_lines(labels[1], _lines(labels[1])[:20] + [{"question_id": 999, "text": "Is there a thing 999?"}])
+    err = _score_err(q, a, labels, capsys)
+    assert err.startswith(f"error: {labels[1]}: record 20") and "field 'label': line 21: no 'label'" in err
+
+
 def test_pope_labels_by_id_need_label(tmp_path):
     from dataoptim.evaluate.benchmark import read_llava
 

@@ -121,7 +121,8 @@ def test_evaluate_and_train_refuse_a_missing_model_folder_in_one_line(tmp_path, 
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def faulty_byod(tmp_path):
-    """A BYOD file with five faults in records 1, 2, 4, 5 and 6, and an image folder with near misses."""
+    """A BYOD file with six faults in records 1 (two: no <image> token, image coco/1.jpg missing), 2, 4, 5 and 6,
+    and an image folder with near misses."""
     images = _images(tmp_path / "images", ["coco/0.jpg", "coco/3.jpg", "filckr30k/7.jpg", "ocrvqa/103.gif"])
     records = _records(4)
     records[1]["conversations"][0]["value"] = "What is in the image?"  # no <image> token
@@ -140,23 +141,23 @@ def test_validate_reports_every_problem_in_one_run(faulty_byod, tmp_path, capsys
     assert main(["validate", str(path), "--image-folder", str(images), "--report", str(report)]) == 2
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
-    assert [e.split("record ", 1)[1][:1] for e in errors] == ["1", "2", "4", "5", "6"]
-    assert "<image>" in errors[0] and "duplicate id, first used by record 0" in errors[2]
+    assert [e.split("record ", 1)[1][:1] for e in errors] == ["1", "1", "2", "4", "5", "6"]
+    assert "<image>" in errors[0] and "'coco/1.jpg' not found" in errors[1] and "duplicate id, first used by record 0" in errors[3]
     assert ("no folder 'flickr30k/', but 'filckr30k/' is there: rename it to 'flickr30k/' "
-            "(DataOptim's README misspells it 'filckr30k/'; its records say 'flickr30k/')") in errors[3]
-    assert "'ocrvqa/103.gif' is there (another extension)" in errors[4]
-    assert "5 problems in total (5 shown; all of them in" in captured.err
+            "(DataOptim's README misspells it 'filckr30k/'; its records say 'flickr30k/')") in errors[4]
+    assert "'ocrvqa/103.gif' is there (another extension)" in errors[5]
+    assert "6 problems in total (6 shown; all of them in" in captured.err
     assert "checked " in captured.out and "7 records read" in captured.out and "image files checked to exist" in captured.out
     lines = [json.loads(line) for line in report.read_text().splitlines()]
-    assert [p["record"] for p in lines] == [1, 2, 4, 5, 6]
-    assert [p["field"] for p in lines][2:] == ["id", "image", "image"] and lines[0]["kind"] == "RecordError"
+    assert [p["record"] for p in lines] == [1, 1, 2, 4, 5, 6]
+    assert [p["field"] for p in lines][1:] == ["image", "image", "id", "image", "image"] and lines[0]["kind"] == "RecordError"
 
 
 def test_max_errors_shows_the_first_n_then_the_total(faulty_byod, capsys):
     path, images = faulty_byod
     assert main(["validate", str(path), "--image-folder", str(images), "--max-errors", "2", "-q"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 3 and err[2] == "5 problems in total (2 shown; --report FILE lists all of them)"
+    assert len(err) == 3 and err[2] == "6 problems in total (2 shown; --report FILE lists all of them)"
 
 
 def test_validate_reports_every_problem_of_a_record(tmp_path, capsys):
@@ -183,6 +184,28 @@ def test_validate_reports_every_problem_of_a_record(tmp_path, capsys):
 
     with pytest.raises(RecordError, match=r"record 1 \(id 'coco 1'\), field 'id': must contain only"):
         validate_byod(path)
+
+
+def test_validate_checks_the_image_of_a_record_with_other_problems(tmp_path, capsys):
+    """A record with a text problem still has its image checked (it was skipped: its missing image showed only on the
+    next run, and the summary counted 1 image file checked); so has a record with a repeated id."""
+    images = _images(tmp_path / "images", ["coco/1.jpg"])
+    records = _records(2)
+    records[0] = {"id": "r0", "image": "coco/missing.jpg",
+                  "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": ""}]}
+    records.append(dict(records[1], image="coco/gone.jpg"))  # 2: repeats coco_1's id, and its image is missing
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(records))
+    assert main(["validate", str(path), "--image-folder", str(images)]) == 2
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert err == [
+        f"error: {path}: record 0 (id 'r0'), field 'conversations[1].value': is empty",
+        f"error: {path}: record 0 (id 'r0'), field 'image': image file 'coco/missing.jpg' not found under {images}",
+        f"error: {path}: record 2 (id 'coco_1'), field 'id': duplicate id, first used by record 1",
+        f"error: {path}: record 2 (id 'coco_1'), field 'image': image file 'coco/gone.jpg' not found under {images}",
+    ]
+    assert "3 records read" in captured.out and "3 image files checked to exist (headers parsed)" in captured.out
 
 
 def test_validate_says_what_it_checked(tmp_path, capsys):

@@ -511,3 +511,36 @@ def test_token_counts_are_count_substring(texts, head, tail):
     for values in (array, sliced):
         expected = [0 if c is None else c for c in pa.compute.count_substring(values, "<image>").to_pylist()]
         assert token_counts(values, "<image>").tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["yes", "no", "2", "", "red car", "Yes"]), min_size=1, max_size=10), max_size=12))
+def test_most_frequent_by_columns_is_counters(lists):
+    """``columns.most_frequent`` (TextVQA's and OK-VQA's answers by columns) picks what ``Counter.most_common(1)`` picks,
+    ties going to the answer met first, blank answers counted like any other."""
+    import numpy as np
+
+    from dataoptim.columns import most_frequent as by_columns
+    from dataoptim.convert import most_frequent
+
+    lengths = np.array([len(values) for values in lists], dtype=np.int64)
+    flat = pa.array([value for values in lists for value in values], type=pa.string())
+    assert by_columns(lengths, flat).to_pylist() == [most_frequent(values) for values in lists]
+
+
+def test_gc_is_paused_only_while_a_table_is_made():
+    """``checked_tables`` turns the cyclic collector off while the table path decodes, and never across a yield."""
+    import gc
+
+    seen = []
+
+    def fast():
+        for _ in range(2):
+            seen.append(gc.isenabled())
+            yield pa.table({"id": ["a"], "image": ["coco/x.jpg"], "conversations": [[{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]]})
+
+    assert gc.isenabled()
+    tables = checked_tables(fast, lambda: iter(()), "test")
+    for _ in tables:
+        assert gc.isenabled()
+    assert seen == [False, False] and gc.isenabled()

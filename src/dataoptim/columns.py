@@ -185,6 +185,27 @@ def slices(table: pa.Table, rows: int = TABLE_ROWS) -> Iterable[pa.Table]:
         yield table.slice(start, rows)
 
 
+def most_frequent(lengths: np.ndarray, flat: pa.Array) -> pa.Array:
+    """Per list, its most frequent value, ties to the one met first: :func:`dataoptim.convert.most_frequent` by columns.
+
+    Args:
+        lengths: int64, shape ``(n,)``: how many values each of the ``n`` lists holds; none may be 0.
+        flat: the lists' values one after another (``lengths.sum()`` strings).
+
+    Returns:
+        ``n`` strings. The flat values are sorted by (list, -count, first position) and the first
+        of each list is taken, which is what ``Counter(values).most_common(1)`` gives.
+    """
+    if len(flat) == 0:
+        return flat
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    codes = pc.dictionary_encode(flat).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    _, first, inverse, counts = np.unique(owner * (int(codes.max()) + 1) + codes, return_index=True, return_inverse=True, return_counts=True)
+    order = np.lexsort((first[inverse], -counts[inverse], owner))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return flat.take(pa.array(order[starts]))
+
+
 def is_unique(values: Any) -> bool:
     """Whether no value repeats (nulls count as a value)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):

@@ -42,6 +42,38 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.io import atomic_write, iter_jsonl, read_json, require_file
 
+
+class BenchmarkNote(UserWarning):
+    """Something about the reference files worth saying that changes no score and is no error (printed as ``note:``).
+
+    E.g. POPE label lines past a category's last question (ignored, as ``eval_pope.py`` ignores
+    them), labels neither ``yes`` nor ``no`` (scored as yes, as ``eval_pope.py`` does), or
+    ``answers`` that no question needed. Raised with :func:`warnings.warn`; the CLI prints each
+    as one ``note:`` line (:func:`with_notes`).
+    """
+
+
+def _note(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, BenchmarkNote, stacklevel=3)
+
+
+def with_notes(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """``(function(*args, **kwargs), notes)``: the :class:`BenchmarkNote` messages it raised, in order (other warnings pass on)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BenchmarkNote)
+        result = function(*args, **kwargs)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, BenchmarkNote):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, notes
+
 #: Task names of the canonical format; each names its scorer (:mod:`dataoptim.evaluate.tasks`).
 TASKS = ("vqa", "textvqa", "gqa", "mc", "aokvqa", "caption", "grounding", "pope", "mme")
 #: Reader names accepted by :func:`read_benchmark`.
@@ -315,8 +347,10 @@ def read_llava(path: str | Path, *, task: str | None = None, answers: str | Path
               A POPE label file named ``coco_pope_<category>.json`` is matched in
               order to the questions of that ``category`` (LLaVA's ``eval_pope.py`` rule);
               under another name, a file whose lines all hold ``text`` and ``label`` is a POPE
-              label file too, of the category whose questions its lines are, in order
-              (if none: its lines pair by ``question_id``; if several: an error).
+              label file too, of the category :func:`_pope_category` finds by content, and is
+              paired the same way (by line order, its ``question_id``s not compared). Lines past
+              the category's last question are ignored and labels other than ``yes``/``no``
+              read as yes (as ``eval_pope.py`` does), each with a :class:`BenchmarkNote`.
             - a JSON object keyed by question id whose values have ``answer``
               (GQA ``testdev_balanced_questions.json``).
             - ``{"annotations": [{question_id, answers: [{answer}]}]}`` (VQAv2 / OK-VQA).
@@ -385,23 +419,26 @@ def _first_line(text: str) -> str:
     return text.replace(IMAGE_TOKEN, "").strip().split("\n", 1)[0].strip()
 
 
-def _check_pope_row(obj: Any, item: Mapping[str, Any], path: Path, index: int) -> None:
+def _check_pope_row(obj: Any, item: Mapping[str, Any], path: Path, index: int, category: Any = None) -> None:
     """A POPE label line must carry ``label``, and its question (and image) must be the question it is paired with.
 
     LLaVA's ``eval_pope.py`` pairs a label file with the questions of its category by line
-    order; a label file of another POPE version would pair silently with the wrong questions.
+    order; a label file of another POPE version or order would pair silently with the wrong questions.
     """
     if not isinstance(obj, Mapping) or not isinstance(obj.get("label"), str):
         raise InputError(f"line {index + 1}: no 'label' (a POPE label file gives each question's yes/no label)",
                          file=path, record=index, id=item["question_id"], field="label")
+    of = f" of category {category!r}" if category is not None else ""
+    why = (f"the label file's lines are not the questions{of} in order (LLaVA's eval_pope.py pairs them by line order): "
+           "it is of another POPE version or order")
     text = obj.get("text")
     if isinstance(text, str) and _first_line(text) != _first_line(item["text"]):
         raise InputError(f"line {index + 1}: question {text!r} is not question {item['question_id']!r} of the question file "
-                         f"({_first_line(item['text'])!r}); the label file is of another POPE version or order",
+                         f"({_first_line(item['text'])!r}); {why}",
                          file=path, record=index, id=item["question_id"], field="text")
     image = obj.get("image")
     if isinstance(image, str) and isinstance(item.get("image"), str) and Path(image).name != Path(item["image"]).name:
-        raise InputError(f"line {index + 1}: image {image!r} is not {item['image']!r} of question {item['question_id']!r}",
+        raise InputError(f"line {index + 1}: image {image!r} is not {item['image']!r} of question {item['question_id']!r}; {why}",
                          file=path, record=index, id=item["question_id"], field="image")
 
 
@@ -411,41 +448,91 @@ def _is_pope_labels(rows: Any) -> bool:
             and all(isinstance(r, Mapping) and isinstance(r.get("text"), str) and isinstance(r.get("label"), str) for r in rows))
 
 
-def _pope_category(rows: list[Mapping[str, Any]], items: list[dict], path: Path) -> str | None:
+def _same_question(row: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """A label line and a question agree: first line of ``text``, and image file names where both give one."""
+    return (_first_line(row["text"]) == _first_line(item["text"])
+            and not (isinstance(row.get("image"), str) and isinstance(item.get("image"), str)
+                     and Path(row["image"]).name != Path(item["image"]).name))
+
+
+def _pope_category(rows: list[Mapping[str, Any]], items: list[dict], path: Path) -> Any:
     """The category of a POPE label file not named ``coco_pope_<category>.json``, by its content.
 
-    It is the category of the question file whose questions are, in order, the label lines'
-    questions (first line of ``text``; image file names where both give one). None when no
-    category matches (the lines are then paired by ``question_id``).
+    The file is then paired with that category's questions by line order, exactly as a file
+    named ``coco_pope_<category>.json`` (same checks, same refusals). Its category is:
+
+    - the only category of the question file (a question file without ``category``: all its questions);
+    - else the category whose questions are, in order, the label lines' questions (first line of
+      ``text``, image file names where both give one), as far as both go;
+    - else the category holding most of the label lines' questions (in another order: the pairing
+      then refuses the first line out of place, naming it).
 
     Raises:
-        InputError: the lines match the questions of several categories (the name must say which).
+        InputError: the lines are, in order, the questions of several categories (the name must
+            say which); none of them is a question of any category, or as many are of two categories.
     """
-    categories = list(dict.fromkeys(it["category"] for it in items if isinstance(it.get("category"), str)))
-    matches = []
-    for category in categories:
-        targets = [it for it in items if it.get("category") == category]
-        if len(targets) >= len(rows) and all(
-                _first_line(row["text"]) == _first_line(item["text"])
-                and not (isinstance(row.get("image"), str) and isinstance(item.get("image"), str) and Path(row["image"]).name != Path(item["image"]).name)
-                for row, item in zip(rows, targets)):
-            matches.append(category)
+    categories = list(dict.fromkeys(it.get("category") for it in items))
+    if len(categories) == 1:
+        return categories[0]
+    targets = {c: [it for it in items if it.get("category") == c] for c in categories}
+    matches = [c for c in categories if all(_same_question(row, item) for row, item in zip(rows, targets[c]))]
     if len(matches) > 1:
         raise InputError(f"a POPE label file whose lines are, in order, the questions of several categories ({', '.join(map(repr, matches))}): "
                          "name it coco_pope_<category>.json (LLaVA's eval_pope.py takes the category from the name)", file=path)
-    return matches[0] if matches else None
+    if matches:
+        return matches[0]
+    shared = {}
+    for c in categories:
+        texts = {_first_line(it["text"]) for it in targets[c]}
+        pairs = {(_first_line(it["text"]), Path(it["image"]).name) for it in targets[c] if isinstance(it.get("image"), str)}
+        shared[c] = sum(((_first_line(r["text"]), Path(r["image"]).name) in pairs) if isinstance(r.get("image"), str)
+                        else (_first_line(r["text"]) in texts) for r in rows)
+    most = max(shared.values(), default=0)
+    best = [c for c in categories if shared[c] == most]
+    if most == 0:
+        raise InputError(f"a POPE label file none of whose lines is a question of the question file (first: {rows[0]['text']!r}); "
+                         "its lines pair by line order with the questions of one category (LLaVA's eval_pope.py)", file=path)
+    if len(best) > 1:
+        raise InputError(f"a POPE label file whose lines are not, in order, the questions of any category; as many of them are questions "
+                         f"of categories {', '.join(map(repr, best))}: name it coco_pope_<category>.json", file=path)
+    return best[0]
 
 
-def _pair_pope(items: list[dict], rows: list[Any], category: str, path: Path) -> None:
-    """Label the questions of ``category`` from a POPE label file's lines, in line order (LLaVA's ``eval_pope.py``)."""
+def _pope_label_notes(labels: list[Any], path: Path) -> None:
+    """Say (a note) how many labels are neither ``yes`` nor ``no``: ``eval_pope.py`` scores every label but ``no`` as yes."""
+    from dataoptim.words import count
+
+    odd = [label for label in labels if label not in ("yes", "no")]
+    if odd:
+        _note(f"{path}: {count(len(odd), 'label')} neither 'yes' nor 'no' (first: {odd[0]!r}), scored as yes "
+              "as LLaVA's eval_pope.py scores every label other than 'no'")
+
+
+def _pair_pope(items: list[dict], rows: list[Any], category: Any, path: Path) -> None:
+    """Label the questions of ``category`` from a POPE label file's lines, in line order (LLaVA's ``eval_pope.py``).
+
+    Lines past the category's last question are ignored, as ``eval_pope.py`` ignores them (it
+    pairs by ``zip``), and a note says how many; each still needs ``label`` (``eval_pope.py``
+    reads every line's). Fewer lines than questions is an error.
+    """
+    from dataoptim.words import count
+
     targets = [it for it in items if it.get("category") == category]
+    of = f" of category {category!r}" if category is not None else ""
     if len(targets) > len(rows):
-        from dataoptim.words import count
-
-        raise InputError(f"{count(len(rows), 'label')} for {count(len(targets), 'question')} of category {category!r}", file=path)
+        raise InputError(f"{count(len(rows), 'label')} for {count(len(targets), 'question')}{of}", file=path)
     for index, (item, obj) in enumerate(zip(targets, rows)):
-        _check_pope_row(obj, item, path, index)
+        _check_pope_row(obj, item, path, index, category)
         item["answer"] = obj["label"]
+    extra = rows[len(targets):]
+    for index, obj in enumerate(extra, start=len(targets)):
+        if not isinstance(obj, Mapping) or "label" not in obj:
+            raise InputError(f"line {index + 1}: no 'label' (LLaVA's eval_pope.py reads every line's label, even past the last question)",
+                             file=path, record=index, field="label")
+    if extra:
+        _note(f"{path}: {count(len(extra), 'label line')} past the last of the {count(len(targets), 'question')}{of} "
+              "ignored, as LLaVA's eval_pope.py ignores them (it pairs lines and questions in order and stops at the last question)")
+    _pope_label_notes([obj["label"] for obj in rows[:len(targets)]], path)
 
 
 def _answer_rows(path: Path, task: str, jsonl: bool) -> Any:
@@ -479,10 +566,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
             rows = [rows]
         if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
-            category = _pope_category(rows, items, path)
-            if category is not None:
-                _pair_pope(items, rows, category, path)
-                continue
+            _pair_pope(items, rows, _pope_category(rows, items, path), path)
+            continue
         if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
             for index, obj in enumerate(rows["data"]):
                 if not isinstance(obj, dict) or "image_id" not in obj or "question" not in obj:
@@ -521,6 +606,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
             if value is None:
                 raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
             by_id[qid] = value
+        if task == "pope":  # labels by question_id (lines without the question's text): eval_pope.py's reading of odd labels
+            _pope_label_notes([obj.get("label", obj.get("answer")) for obj in rows], path)
     missing = []
     for item in items:
         if has_reference(item):
@@ -541,7 +628,10 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         else:
             item["answers"] = [str(value)]
     if missing:
-        raise InputError(f"{len(missing)} question(s) have no answer in the answer file(s), first: {', '.join(map(repr, missing[:5]))}",
+        from dataoptim.words import count, plural
+
+        raise InputError(f"{count(len(missing), 'question')} {plural(len(missing), 'has', 'have')} no answer in the "
+                         f"{plural(len(paths), 'answer file')}, first: {', '.join(map(repr, missing[:5]))}",
                          file=", ".join(str(p) for p in paths))
 
 
@@ -553,13 +643,44 @@ def _mc_choices(text: str) -> list[str] | None:
     return None
 
 
+def _gqa_questions(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[Path, int, Any]]:
+    """GQA question files read, not yet checked: ``{question id: (file, position in it, question)}`` (later files win).
+
+    Raises:
+        MissingFileError: a file does not exist.
+        InputError: not JSON, or not an object keyed by question id.
+    """
+    found: dict[str, tuple[Path, int, Any]] = {}
+    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
+        questions = read_json(path, expect=dict, what="GQA question file")
+        for index, (qid, question) in enumerate(questions.items()):
+            found[str(qid)] = (Path(path), index, question)
+    return found
+
+
+def _gqa_short_answer(qid: str, entry: tuple[Path, int, Any]) -> str:
+    """The short ``answer`` of one GQA question read by :func:`_gqa_questions`.
+
+    Raises:
+        InputError: the question holds no string ``answer`` (naming file, question id and field).
+    """
+    path, index, question = entry
+    value = question.get("answer") if isinstance(question, Mapping) else None
+    if not isinstance(value, str):
+        raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
+                         "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
+                         file=path, record=index, id=qid, field="answer")
+    return value
+
+
 def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str]:
-    """GQA's short answers by question id, read from GQA question files.
+    """GQA's short answers by question id, read from GQA question files (every question checked).
 
     A GQA question file (``val_balanced_questions.json``, ``testdev_balanced_questions.json``, ...) is
     one JSON object keyed by question id whose values hold both ``answer`` (the short answer, e.g.
     ``"no"``) and ``fullAnswer`` (the sentence DataOptim trains on, ``"No, it is clear."``). GQA's
-    official ``eval.py`` compares predictions with ``answer``.
+    official ``eval.py`` compares predictions with ``answer``. (:func:`from_records` reads only
+    the questions its records need.)
 
     Args:
         paths: one file or several (later files win on a repeated id).
@@ -572,18 +693,14 @@ def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str
         InputError: not JSON, not an object keyed by question id, or a question without a string
             ``answer`` (naming file, question id and field).
     """
-    found: dict[str, str] = {}
-    for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
-        what = "GQA question file"
-        questions = read_json(path, expect=dict, what=what)
-        for index, (qid, question) in enumerate(questions.items()):
-            value = question.get("answer") if isinstance(question, Mapping) else None
-            if not isinstance(value, str):
-                raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "
-                                 "(a GQA question file: {question id: {imageId, question, answer, fullAnswer, ...}})",
-                                 file=path, record=index, id=str(qid), field="answer")
-            found[str(qid)] = value
-    return found
+    return {qid: _gqa_short_answer(qid, entry) for qid, entry in _gqa_questions(paths).items()}
+
+
+def _gqa_asked(question: str) -> str:
+    """A GQA record's question as GQA's question file words it: ``<image>`` and DataOptim's answer instruction dropped."""
+    from dataoptim.prompts import VQA_SUFFIX
+
+    return question.replace(IMAGE_TOKEN, "").strip().removesuffix(VQA_SUFFIX).strip()
 
 
 def _gqa_question_id(rec: Mapping[str, Any], rid: str) -> str:
@@ -612,7 +729,10 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     ``answer``, which a record does not hold; against the sentence no short answer could ever
     match. So a GQA record's reference is its short answer from ``answers`` (GQA's question
     file, :func:`gqa_short_answers`), looked up by the record's ``question_id`` column (else the
-    id after its last ``_``); the sentence is kept as ``full_answer``.
+    id after its last ``_``); the sentence is kept as ``full_answer``. Only the questions the
+    kept records need are checked, and each one's ``question`` must be the record's question
+    (``<image>`` and DataOptim's answer instruction left out). ``answers`` that no kept record
+    needs are not used: a :class:`BenchmarkNote` says so.
 
     Args:
         records: a ``datasets.Dataset``, a list of dicts, or any iterable of records.
@@ -624,15 +744,19 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
     Raises:
         InputError: a record without ``id``/``conversations``, with no gpt turn,
             or with a ``task`` that maps to no benchmark task; a GQA record kept without
-            ``answers``, or whose question id is not in them.
+            ``answers``, or whose question id is not in them; a GQA question (of those needed)
+            without a string ``answer`` or whose ``question`` is not the record's (naming the
+            question file, question id and both texts).
         RecordError: a record that breaks the record rules (DESIGN §2, :func:`dataoptim.records.validate_record`).
     """
     from dataoptim.evaluate.metrics import extract_choice
     from dataoptim.records import validate_record
 
-    short = None
-    if answers is not None:
-        short = {str(k): v for k, v in answers.items()} if isinstance(answers, Mapping) else gqa_short_answers(answers)
+    short = gqa = None
+    if isinstance(answers, Mapping):
+        short = {str(k): v for k, v in answers.items()}
+    elif answers is not None:
+        gqa = _gqa_questions(answers)  # only the questions of the GQA records kept are checked
     items = []
     for index, rec in enumerate(records):
         if not isinstance(rec, Mapping):
@@ -692,21 +816,35 @@ def from_records(records: Iterable[Mapping[str, Any]], *, file: str | None = Non
             if choices:
                 item["choices"] = choices
         elif task == "gqa":
-            if short is None:
+            if short is None and gqa is None:
                 raise InputError("a GQA record's answer is GQA's fullAnswer sentence, but GQA's exact match scores the short "
                                  "'answer': give GQA's question file (answers= / --answers, e.g. testdev_balanced_questions.json)",
                                  file=file, record=index, id=str(rid), field="answer")
             qid = _gqa_question_id(rec, str(rid))
-            if qid not in short:
+            if qid not in (short if short is not None else gqa):
                 raise InputError(f"GQA question {qid!r} is not in the GQA question file(s) given as answers",
                                  file=file, record=index, id=str(rid), field="question_id")
-            item["answer"] = short[qid]
+            if short is not None:
+                item["answer"] = short[qid]
+            else:
+                item["answer"] = _gqa_short_answer(qid, gqa[qid])
+                path, position, entry = gqa[qid]
+                asked, official = _gqa_asked(question), entry.get("question")
+                if isinstance(official, str) and official.strip() != asked:  # as POPE label lines are checked
+                    raise InputError(f"GQA question {qid!r} is {official!r} in the question file, but record {str(rid)!r}"
+                                     f"{f' of {file}' if file else ''} asks {asked!r}: the question file is of another GQA version or split",
+                                     file=path, record=position, id=qid, field="question")
             item["full_answer"] = answer
         elif task in ("grounding", "pope"):
             item["answer"] = answer
         else:
             item["answers"] = [answer]
         items.append(item)
+    if answers is not None and not any(item["task"] == "gqa" for item in items):
+        names = "(a mapping)" if isinstance(answers, Mapping) else ", ".join(
+            str(p) for p in ([answers] if isinstance(answers, (str, Path)) else answers))
+        _note(f"--answers {names} not used: no GQA record{' of the tasks kept' if tasks is not None else ''} in "
+              f"{file or 'the records'} needs GQA's short answers (the only answers a records benchmark takes)")
     return check_items(items, file=file)
 
 

@@ -82,7 +82,7 @@ def register(app) -> None:
     ) -> None:
         """Score saved predictions against a benchmark, or a folder of <task>.txt result files alone (no model); print scores.json."""
         from dataoptim.errors import ConfigError
-        from dataoptim.evaluate.benchmark import read_benchmark
+        from dataoptim.evaluate.benchmark import read_benchmark, with_notes
         from dataoptim.evaluate.scoring import (_require_references, check_options, read_predictions, read_results_dir, require_captions_extra,
                                                 score_items, write_results)
 
@@ -97,7 +97,9 @@ def register(app) -> None:
             if benchmark is None:
                 raise ConfigError("--benchmark is needed with a predictions file (only a folder of <task>.txt result files is scored alone)")
             preds = read_predictions(predictions)
-            items = read_benchmark(benchmark, **_read_options(fmt, task, answers, task_map))
+            items, notes = with_notes(read_benchmark, benchmark, **_read_options(fmt, task, answers, task_map))
+            for note in notes:
+                typer.echo(f"note: {note}", err=True)
             _require_references(items, str(benchmark), answers_given=bool(answers), fmt=None if fmt == "auto" else fmt)
         require_captions_extra(items)  # pycocoevalcap for CIDEr: one line naming the extra, before any scoring
         scores, rows = score_items(items, preds, tokenizer=cider_tokenizer, lenient=lenient, grounding_rule=grounding_rule,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from dataoptim.evaluate.benchmark import has_reference, read_benchmark, write_benchmark
+from dataoptim.evaluate.benchmark import has_reference, read_benchmark, with_notes, write_benchmark
 from dataoptim.evaluate.generate import check_images, generate_answers, make_generator
 from dataoptim.evaluate.scoring import check_options, require_captions_extra, score_items, write_results
 from dataoptim.io import atomic_write, check_output_dir, write_json
@@ -125,7 +125,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
     resolve(protocol, [], max_new_tokens=max_new_tokens, **overrides)
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule)
     trained, source, note = checkpoint_settings(model, backend)
-    items = read_benchmark(benchmark, **read_options)
+    items, read_notes = with_notes(read_benchmark, benchmark, **read_options)  # e.g. POPE label lines past the last question
     require_captions_extra(items)  # CIDEr's pycocoevalcap: said now, not after every answer is generated
     check_options(tokenizer=tokenizer, grounding_rule=grounding_rule, items=[i for i in items if has_reference(i)])  # Java for captions
     bench_file = str(benchmark) if isinstance(benchmark, (str, Path)) else None
@@ -142,7 +142,7 @@ def evaluate(model: Any, benchmark: Any, image_dir: str | Path | None, output_di
         settings = resolve(protocol, [item["task"] for item in items], trained, max_new_tokens=max_new_tokens, **overrides)
     # the dataoptim protocol fixes its own image settings; so do both options when given
     told = image_position is not None and (image_aspect_ratio is not None or trained is not None)
-    notes = [note] if note and protocol != "dataoptim" and not told else []
+    notes = read_notes + ([note] if note and protocol != "dataoptim" and not told else [])
     takes = bool(getattr(generator, "takes_settings", False))
     name = type(generator).__name__ if takes else getattr(generator, "__name__", type(generator).__name__)
     if not takes:

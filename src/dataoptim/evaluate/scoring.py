@@ -274,11 +274,17 @@ def score_items(items: Sequence[Mapping[str, Any]], predictions: Mapping[Any, st
         qid, index, where = predictions.repeats[repeated[0]]
         raise InputError(f"duplicate question_id {qid!r} ({where})", file=predictions_file, record=index, id=qid, field="question_id")
     if extra:
-        raise InputError(f"{len(extra)} prediction(s) for questions not in the benchmark, first: {', '.join(map(repr, extra[:5]))}",
+        from dataoptim.words import count, plural
+
+        raise InputError(f"{count(len(extra), 'prediction')} for {plural(len(extra), 'a question', 'questions')} not in the benchmark, "
+                         f"first: {', '.join(map(repr, extra[:5]))}",
                          file=predictions_file, field="question_id")
     missing = [item["question_id"] for item in items if item["question_id"] not in preds]
     if missing and not allow_missing:
-        raise InputError(f"{len(missing)} question(s) have no prediction, first: {', '.join(map(repr, missing[:5]))}",
+        from dataoptim.words import count, plural
+
+        raise InputError(f"{count(len(missing), 'question')} {plural(len(missing), 'has', 'have')} no prediction, "
+                         f"first: {', '.join(map(repr, missing[:5]))}",
                          file=predictions_file, field="question_id")
     _check_prompts(items, predictions, predictions_file)
     by_task: dict[str, list[dict]] = defaultdict(list)

@@ -6,7 +6,7 @@ submission, or a participant fixing one, wants every problem in one run:
 :func:`check_submission` reads the whole file and collects one
 :class:`~dataoptim.errors.DataOptimError` per bad record (the same typed error,
 with the same one-line message, that ``validate_byod`` raises for the first),
-missing images with their near misses (``filckr30k/`` beside ``flickr30k/``,
+missing images (checked for every record, whatever its other problems) with their near misses (``filckr30k/`` beside ``flickr30k/``,
 ``103.gif`` beside a missing ``103.jpg``; :func:`image_hint`, ``difflib``), and
 says what it checked (:meth:`ValidationReport.checked`).
 
@@ -440,21 +440,27 @@ def _check_byod(path: Path, layout: str, folder, pool, decode_images: bool, prog
         report.records += 1
         # every rule the record breaks, one problem per field ("image": null refused as validate_byod refuses it)
         broken = list(rules.record_problems(record, file=file, index=index, null_image=True))
-        if broken:
-            report.problems.extend(broken)
-            continue
-        rid = record["id"]
-        if rid in seen:
-            report.problems.append(RecordError(f"duplicate id, first used by record {seen[rid]}", file=file, record=index, id=rid, field="id"))
-            continue
-        seen[rid] = index
-        if images is not None and record.get("image") is not None:
-            problem = images.problem(record["image"], {"file": file, "record": index, "id": rid})
+        rid = record.get("id") if isinstance(record, dict) else None
+        duplicate = not broken and rid in seen
+        if duplicate:
+            broken.append(RecordError(f"duplicate id, first used by record {seen[rid]}", file=file, record=index, id=rid, field="id"))
+        elif not broken:
+            seen[rid] = index
+        report.problems.extend(broken)
+        # the image is checked whatever else is wrong with the record (unless its path itself was refused above),
+        # so that one run names every problem and the summary counts every image file checked
+        image = record.get("image") if isinstance(record, dict) else None
+        image_ok = True
+        if images is not None and isinstance(image, str) and not any(p.field == "image" for p in broken):
+            named = rid if isinstance(rid, str) and rid else None  # named as record_problems names it
+            problem = images.problem(image, {"file": file, "record": index, "id": named})
             if problem is not None:
                 report.problems.append(problem)
-                continue
-            if decode_images:
-                users.setdefault(record["image"], []).append((index, rid))
+                image_ok = False
+            elif decode_images:
+                users.setdefault(image, []).append((index, named))
+        if broken or not image_ok:
+            continue
         builder.add_record(record)
         if pool is not None:
             pending.append(rid)
