@@ -19,7 +19,10 @@ Entry points (:data:`ENTRIES`):
 * ``select`` — ``Pool.by_ids(ids).to_llava_json(out)``; CLI ``select --ids``. With ``options(mix=SPEC)``:
   ``Pool.mix(parse_mix(SPEC), 2, ...)``; CLI ``select --mix SPEC --budget 2``. With ``options(where=SQL)`` /
   ``options(budget_tokens=N)``: then ``.where(SQL)`` / ``.sample_budget(budget_tokens=N)``; CLI ``--where`` / ``--budget-tokens``.
-* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``. With ``options(tokenizer=DIR)``: ``tokenizer=DIR`` / ``--tokenizer DIR``.
+* ``validate`` — ``validate_byod(sub, images, output=out)``; CLI ``validate`` and ``select --byod``. With ``options(tokenizer=DIR)``: ``tokenizer=DIR`` / ``--tokenizer DIR``
+  (also on ``select`` rows; ``"empty-folder"``: a folder without tokenizer files, ``"a-file"``: a file). With
+  ``options(output_is_input=True)`` (``select``, ``validate``, ``boxes``): the output is the main input itself
+  (``validate --report SUB``, ``select --byod SUB --summary SUB``).
 * ``train-hf`` — ``train(..., backend="hf", model="tiny")``; CLI ``train --backend hf --model tiny``.
 * ``train-llava`` — ``prepare_llava(..., dry_run=True)``; CLI ``train --backend llava --dry-run``.
 * ``score`` — ``score(predictions, benchmark)``; CLI ``score``.
@@ -547,6 +550,14 @@ SELECT_ROWS = [
          ("'width'", "null in every record", "'images' signal", "--image-folder")),
     Case("select", "--where on a column no pool or signal has", options(where="colour = 'red'"), ConfigError, ("'colour'", "unknown column")),
     Case("select", "--where that does not parse", options(where="answer_words >>> 3"), ConfigError, ("where", "does not parse")),
+    Case("select", "--where TRUE (a constant: every record)", options(where="TRUE"), None),
+    Case("select", "--where FALSE (a constant: no record)", options(where="FALSE"), None),
+    Case("select", "--output is the id file itself", options(output_is_input=True), ConfigError, ("{file}", "the same file as", "write to another file")),
+    Case("select", "--tokenizer folder that does not exist", options(tokenizer="/nonexistent/no-such-tokenizer"), MissingFileError,
+         ("no-such-tokenizer", "tokenizer folder not found")),
+    Case("select", "--tokenizer folder without tokenizer files", options(tokenizer="empty-folder"), MissingFileError,
+         ("tok", "tokenizer.model", "tokenizer.json are both missing")),
+    Case("select", "--tokenizer is a file", options(tokenizer="a-file"), MissingFileError, ("tok.json", "is a file, not a tokenizer folder")),
     Case("select", "--budget-tokens without the tokens signal", options(budget_tokens=100), ConfigError, ("'total_tokens'", "'tokens' signal", "--tokenizer")),
     Case("select", "mixture --seed -1", options(mix="vqav2=1", seed=-1), ConfigError, ("seed", "non-negative integer", "-1")),
     Case("select", "mixture --exclude-images is a binary file", both(options(mix="vqav2=1", exclude_images="eval.bin"), _names(file="eval.bin")),
@@ -559,6 +570,11 @@ SELECT_ROWS = [
 ]
 
 VALIDATE_ROWS = [
+    Case("validate", "--report / --summary / output is the submission itself", options(output_is_input=True), ConfigError,
+         ("{file}", "the same file as", "write to another file")),
+    Case("validate", "--tokenizer folder without tokenizer files", options(tokenizer="empty-folder"), MissingFileError,
+         ("tok", "tokenizer.model", "tokenizer.json are both missing")),
+    Case("validate", "--tokenizer is a file", options(tokenizer="a-file"), MissingFileError, ("tok.json", "is a file, not a tokenizer folder")),
     Case("validate", "--tokenizer folder that does not exist (token counts in the summary)", options(tokenizer="/nonexistent/no-such-tokenizer"), MissingFileError,
          ("no-such-tokenizer", "tokenizer folder not found")),
     Case("validate", "image file missing under --image-folder", both(options(image_folder=True), _missing_image), RecordError, ("{file}", _R, "field 'image'", "not found")),
@@ -821,6 +837,7 @@ def _sizes(value: Any) -> Callable[[Inputs], None]:
 
 _FAULT = {text: make for text, make, *_ in RECORD_FAULTS}
 BOXES_ROWS = [
+    Case("boxes", "output is the input file itself", options(output_is_input=True), ConfigError, ("{file}", "the same file as", "write to another file")),
     # boxes convert rewrites boxes; it reads what it needs of a record and validates nothing else
     Case("boxes", "record is a string, not an object", _FAULT["record is a string, not an object"], InputError, ("{file}", "record 1", "field 'conversations'")),
     Case("boxes", "conversations is an object", _FAULT["conversations is an object"], InputError, ("{file}", _R, "field 'conversations'")),

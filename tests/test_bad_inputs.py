@@ -61,6 +61,23 @@ def _settings_cli(inputs: Inputs, flags: dict[str, str] | None = None) -> list[s
             for part in ((flags or {}).get(key, f"--{key.replace('_', '-')}"), str(value))]
 
 
+def _tokenizer(inputs: Inputs):
+    """The row's ``tokenizer`` option: ``"empty-folder"`` (a folder without tokenizer files), ``"a-file"`` (a file), else as given."""
+    value = inputs.options.get("tokenizer")
+    if value == "empty-folder":
+        (inputs.root / "tok").mkdir(exist_ok=True)
+        return inputs.root / "tok"
+    if value == "a-file":
+        (inputs.root / "tok.json").write_text("{}")
+        return inputs.root / "tok.json"
+    return value
+
+
+def _written(entry: "Entry", inputs: Inputs) -> Path:
+    """Where the entry writes: its output, or with ``options(output_is_input=True)`` its main input file."""
+    return inputs.main if inputs.options.get("output_is_input") else entry.out(inputs)
+
+
 class Entry:
     """How an entry point is run; subclasses per entry (see the table's module docstring)."""
 
@@ -217,7 +234,7 @@ class Select(Entry):
             sizes_file = _sizes_file(inputs)
             sizes = boxes.ImageSizes(boxes.load_image_sizes(sizes_file) if sizes_file else None, folder, **_allow(inputs))
             mover = boxes.BoxMover(inputs.options["boxes"], sizes if sizes else None)
-        selection.to_llava_json(self.out(inputs), image_folder=folder, boxes=mover, **_allow(inputs))
+        selection.to_llava_json(_written(self, inputs), image_folder=folder, boxes=mover, tokenizer=_tokenizer(inputs), **_allow(inputs))
 
     def cli(self, inputs):
         if inputs.options.get("mix") is not None:
@@ -233,19 +250,24 @@ class Select(Entry):
         if inputs.options.get("boxes") is not None:
             sizes_file = _sizes_file(inputs)
             boxes = ["--boxes", inputs.options["boxes"], *(["--image-sizes", sizes_file] if sizes_file else [])]
-        return [["select", "--pool", self._pool(inputs), *source, "--output", self.out(inputs), "-q", *self._images(inputs), *_allow_cli(inputs), *boxes]]
+        tokenizer = ["--tokenizer", _tokenizer(inputs)] if inputs.options.get("tokenizer") else []
+        return [["select", "--pool", self._pool(inputs), *source, "--output", _written(self, inputs), "-q", *self._images(inputs), *_allow_cli(inputs), *boxes,
+                 *tokenizer]]
 
 
 class Validate(Entry):
     def api(self, inputs):
         from dataoptim.select import validate_byod
 
-        validate_byod(inputs.main, inputs.images, output=self.out(inputs), decode_images=bool(inputs.options.get("decode_images")),
-                      tokenizer=inputs.options.get("tokenizer"), **_allow(inputs))
+        validate_byod(inputs.main, inputs.images, output=_written(self, inputs), decode_images=bool(inputs.options.get("decode_images")),
+                      tokenizer=_tokenizer(inputs), **_allow(inputs))
 
     def cli(self, inputs):
         images = ["--image-folder", inputs.images, *_allow_cli(inputs), *(["--decode-images"] if inputs.options.get("decode_images") else []),
-                  *(["--tokenizer", inputs.options["tokenizer"]] if inputs.options.get("tokenizer") else [])]
+                  *(["--tokenizer", _tokenizer(inputs)] if inputs.options.get("tokenizer") else [])]
+        if inputs.options.get("output_is_input"):  # validate's output is its --report; select --byod's summary too
+            return [["validate", inputs.main, "-q", "--report", inputs.main, *images],
+                    ["select", "--byod", inputs.main, "--output", self.out(inputs), "--summary", inputs.main, "-q", *images]]
         return [["validate", inputs.main, "-q", *images], ["select", "--byod", inputs.main, "--output", self.out(inputs), "-q", *images]]
 
 
@@ -374,7 +396,7 @@ class Boxes(Entry):
             sizes = boxes.ImageSizes(image_dir=inputs.images, **_allow(inputs))
         else:
             sizes = boxes.ImageSizes(boxes.load_image_sizes(inputs.root / "sizes.json"))
-        boxes.convert_file(inputs.main, self.out(inputs), inputs.options.get("to", "padded"), sizes)
+        boxes.convert_file(inputs.main, _written(self, inputs), inputs.options.get("to", "padded"), sizes)
 
     def _sidecar(self, inputs):
         """The row's ``sidecar`` (a JSON value or bytes) written as ``in.json.boxes.json``."""
@@ -386,7 +408,7 @@ class Boxes(Entry):
     def cli(self, inputs):
         self._sidecar(inputs)
         where = ["--image-folder", inputs.images] if inputs.options.get("image_folder") else ["--image-sizes", inputs.root / "sizes.json"]
-        return [["boxes", "convert", inputs.main, self.out(inputs), "--to", inputs.options.get("to", "padded"), *where, *_allow_cli(inputs)]]
+        return [["boxes", "convert", inputs.main, _written(self, inputs), "--to", inputs.options.get("to", "padded"), *where, *_allow_cli(inputs)]]
 
 
 RUNNERS: dict[str, Entry] = {

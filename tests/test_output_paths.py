@@ -86,3 +86,27 @@ def test_a_refused_train_prints_its_error_without_the_frame_note(tmp_path, args,
     data.write_text(REF3REC.read_text())
     assert main(["train", "--data", str(data), "--image-folder", str(tmp_path), "--output-dir", str(tmp_path / "out"), *args]) == 2
     _one_error(capsys)
+
+
+@pytest.mark.parametrize("name", ["per_question.jsonl", "scores.json", "vqa.tsv"])
+def test_score_refuses_an_input_the_output_folder_would_overwrite(tmp_path, name, capsys):
+    """`score --output DIR` writes per_question.jsonl, scores.json and <task>.tsv into DIR: an input of that name there is
+    refused before anything is read (tester's report: outputs that are inputs were overwritten silently)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    given = out / name
+    given.write_text('{"question_id": "q0", "text": "cat"}\n')
+    assert main(["score", "--predictions", str(given), "--benchmark", str(EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl"),
+                 "--output", str(out)]) == 2
+    _one_error(capsys, name, "overwritten")
+    assert given.read_text() == '{"question_id": "q0", "text": "cat"}\n'
+
+
+def test_evaluate_refuses_a_benchmark_the_output_folder_would_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    bench = out / "benchmark.jsonl"
+    bench.write_text("{}\n")
+    assert main(["evaluate", "--model", str(tmp_path), "--benchmark", str(bench), "--output", str(out)]) == 2
+    _one_error(capsys, "benchmark.jsonl", "overwritten")
+    assert bench.read_text() == "{}\n"

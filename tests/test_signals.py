@@ -462,6 +462,7 @@ def test_byod_summary_token_counts(tmp_path, capsys):
                           "vqav2": {"prompt_tokens": 75, "answer_tokens": 3, "total_tokens": 78},
                           "llava_v1.5": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75}},
             "text_only": {"prompt_tokens": 63, "answer_tokens": 12, "total_tokens": 75},
+            "truncated": 0, "train_nothing": 0, "model_max_length": 2048,  # as `dataoptim tokens` said above: 0 truncated, 0 train nothing
             "tokenizer": str(TOKENIZER.resolve())}
     assert validate_byod(byod).tokens is None  # no tokenizer: no counts
     assert validate_byod(byod, tokenizer=TOKENIZER).tokens == want

@@ -322,7 +322,10 @@ def test_inference_prompt_ids_are_llavas_eval_ids(legacy, text):
     # a file that is no JSON at all: where it breaks, not "must hold a list" (tester, issue of the first hour)
     ("sel.json", "{'id': 'coco_0'}\n", "selection JSON is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
     ("sel.json", "hello\n", "selection JSON is not valid JSON: lexical error: invalid char in json text. (line 1, column 1)"),
-    ("sel.json", '{"id": "a"}\n{"id": "b"}\n', "selection JSON holds JSON Lines (one object per line), not a JSON list: name the file .jsonl"),
+    # JSON Lines of records in a .json file: read as JSON Lines, as validate reads it (tester, second round), so the
+    # record's own fault is what is said
+    ("sel.json", '{"id": "a"}\n{"id": "b"}\n', "record 0 (id 'a'), field 'conversations': missing"),
+    ("sel.json", '{"a": 1}\n{"b": 2}\n', "selection JSON holds JSON Lines (one object per line), not a JSON list: name the file .jsonl"),
     # a name that does not say: the first character decides, or is refused with its place
     ("sel.txt", "\n  id,image\n", "selection file is neither a JSON list nor JSON Lines: it starts with 'i' at line 2, column 3 "
                                    "(a LLaVA JSON list starts with '[', JSON Lines with '{')"),

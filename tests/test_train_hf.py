@@ -119,7 +119,7 @@ def test_record_too_long_is_cut_and_listed_or_refused_with_strict_length(tmp_pat
     assert main(_hf_argv(tmp_path, data, images, "--max-steps", "1", "--model-max-length", "512", "--strict-length")) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"error: {data}: record 1 (id 'coco_1'), field 'conversations': needs {row['positions_before']} positions")
-    assert "more than model_max_length 512" in line and "1 record(s) too long" in line
+    assert "more than model_max_length 512" in line and "1 record too long" in line
     with pytest.raises(ModelInputError) as info:
         train_hf(data, images, tmp_path / "o2", model_max_length=512, strict_length=True, dry_run=True, cache_dir=tmp_path / "cache")
     assert info.value.record == 1 and info.value.id == "coco_1"
@@ -203,7 +203,7 @@ def test_missing_and_corrupt_images(tmp_path, capsys):
     data, images = _selection(tmp_path, missing_at=2)
     assert main(_hf_argv(tmp_path, data, images, "--max-steps", "1")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "1 record(s) name image files missing" in err and "coco/2.jpg (record 2, id 'coco_2')" in err
+    assert "1 record names image files missing" in err and "coco/2.jpg (record 2, id 'coco_2')" in err
     with pytest.raises(MissingFileError, match="coco/2.jpg"):
         train_hf(data, images, tmp_path / "o", dry_run=True, cache_dir=tmp_path / "cache")
 

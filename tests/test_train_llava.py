@@ -155,7 +155,7 @@ def test_missing_images_listed_before_launch(tmp_path, capsys):
     assert main(_argv(tmp_path, data, images, repo, adapter, base, "--dry-run")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # progress bars may come before
     assert err.startswith("error: ")
-    assert "2 record(s) name image files missing" in err
+    assert "2 records name image files missing" in err
     assert "coco/1.jpg (record 1, id 'coco_1')" in err and "coco/3.jpg (record 3, id 'coco_3')" in err
     with pytest.raises(MissingFileError, match="2 record"):
         prepare_llava(data, images, repo, base, adapter, tmp_path / "out", dry_run=True, cache_dir=tmp_path / "cache")

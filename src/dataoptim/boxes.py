@@ -1092,16 +1092,18 @@ def convert_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
         Counts: ``records``, ``records_with_boxes``, ``boxes``, ``left_unchanged``.
 
     Raises:
-        ConfigError: ``to`` unknown.
+        ConfigError: ``to`` unknown; the output (or its sidecar) is the input file or the input's sidecar.
         BoxFrameError: the input's sidecar says its boxes are already in the ``to`` frame.
         MissingFileError, InputError, BoxError: as :func:`convert_record`; nothing is written then.
     """
-    from dataoptim.io import atomic_write, iter_json_items
+    from dataoptim.io import atomic_write, iter_json_items, refuse_overwrite
 
     try:
         _check_target(to)
     except ConfigError as exc:
         raise ConfigError(exc.message, field="--to") from None
+    refuse_overwrite({"output": output_path, **({"output's frame file": frame_path(output_path)} if frame_file else {})},
+                     {"input": input_path, **({"input's frame file": frame_path(input_path)} if frame_file else {})})  # never the input itself
     if frame_file:
         refuse_second_conversion(input_path, to)
     counts = {"records": 0, "records_with_boxes": 0, "boxes": 0, "left_unchanged": 0}
@@ -1159,6 +1161,10 @@ def register(app) -> None:
         """
         if to not in TARGETS:
             raise ConfigError(f"must be one of {', '.join(TARGETS)}, got {to!r}", field="--to")
+        from dataoptim.io import refuse_overwrite
+
+        refuse_overwrite({"OUTPUT": output, "OUTPUT's frame file": frame_path(output)},
+                         {"INPUT": input, "INPUT's frame file": frame_path(input), "--image-sizes": image_sizes})
         refuse_second_conversion(input, to)  # before the sizes are read
         if image_sizes is None and image_folder is None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")

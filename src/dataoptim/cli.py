@@ -116,6 +116,31 @@ def quiet_progress_bars():
             reenable()
 
 
+@contextlib.contextmanager
+def notes_for_warnings():
+    """For the length of a command, a ``UserWarning`` raised by dataoptim's own code is printed as
+    one ``note: <message>`` line on stderr, not Python's two lines (file:line: UserWarning, then the
+    source line). Warnings of other libraries are shown as Python shows them.
+    """
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and os.path.abspath(str(filename)).startswith(package):
+            typer.echo(f"note: {' '.join(str(message).split())}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is show:
+            warnings.showwarning = shown
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
@@ -125,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     _load_areas()
     try:
-        with quiet_progress_bars():
+        with quiet_progress_bars(), notes_for_warnings():
             app(args=argv, prog_name="dataoptim")  # standalone mode: ends with SystemExit
     except SystemExit as exc:
         code = exc.code

@@ -186,6 +186,44 @@ def check_output_dir(path: PathLike, *, what: str = "output folder") -> Path:
     return folder
 
 
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file: :func:`os.path.samefile` when both exist (hard and
+    symbolic links included), else the same resolved path (``~`` expanded, ``..`` and links followed)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a link loop, a name too long: compare the names as written
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
+    """Refuse a command whose outputs would overwrite one of its inputs or each other, before anything is read or written.
+
+    Args:
+        outputs: label -> every file the command writes (``--output``, ``--report``, a sidecar such
+            as ``OUT.json.boxes.json``...); ``None`` skipped.
+        inputs: label -> every file or folder the command reads; ``None`` skipped.
+
+    Raises:
+        ConfigError: naming the output and the input (or the other output) that are one file
+            (:func:`same_file`): writing would destroy the input, silently.
+    """
+    seen: list[tuple[str, PathLike]] = []
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        for in_label, in_path in inputs.items():
+            if in_path is not None and same_file(path, in_path):
+                raise ConfigError(f"the same file as {in_label} {in_path}: writing it would destroy that input; write to another file",
+                                  file=path, field=label)
+        for other_label, other in seen:
+            if same_file(path, other):
+                raise ConfigError(f"{label} names the same file as {other_label}", file=path, field=label)
+        seen.append((label, path))
+
+
 def make_output_dir(path: PathLike, *, what: str = "output folder") -> Path:
     """Create the folder ``path`` (and its parents) after :func:`check_output_dir`; return it.
 

@@ -130,7 +130,8 @@ def check_image_path(image: Any, *, field: str = "image", **where) -> str:
         RecordError: naming ``field`` and whatever location ``where`` gives (file, record, id).
     """
     if not isinstance(image, str) or not image:
-        raise RecordError(f"must be a non-empty string, found {type(image).__name__}", field=field, **where)
+        found = "an empty string" if isinstance(image, str) else type(image).__name__
+        raise RecordError(f"must be a non-empty string, found {found}", field=field, **where)
     if "\\" in image:
         raise RecordError(f"image path {short_repr(image)} must use '/' separators", field=field, **where)
     if image.startswith("/") or re.match(r"^[A-Za-z]:", image):

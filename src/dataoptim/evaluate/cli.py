@@ -17,6 +17,32 @@ from dataoptim.io import check_output_dir
 from dataoptim.imagepath import CLI_HELP as ALLOW_HELP
 
 
+def _refuse_inputs_in_output(output: Path, inputs: dict, names: tuple[str, ...], suffixes: tuple[str, ...]) -> None:
+    """Refuse an input file that lies in the output folder under a name the command writes there (it would be overwritten).
+
+    Args:
+        output: the ``--output`` folder (nothing is checked when it does not exist yet).
+        inputs: label -> file path, a list of them, or None.
+        names: the fixed file names the command writes (``scores.json``...); suffixes: those of its per-task files (``.tsv``).
+
+    Raises:
+        ConfigError: naming the input and the output folder, before anything is read or written.
+    """
+    from dataoptim.errors import ConfigError
+    from dataoptim.io import same_file
+
+    if not output.is_dir():
+        return
+    for label, given in inputs.items():
+        for path in given if isinstance(given, (list, tuple)) else [given]:
+            if path is None or not Path(path).is_file():
+                continue
+            path = Path(path)
+            if same_file(path.parent, output) and (path.name in names or path.suffix in suffixes):
+                raise ConfigError(f"lies in the output folder {output} under a name this command writes there: it would be overwritten; "
+                                  "write to another folder", file=path, field=label)
+
+
 def _task_map(pairs: Optional[List[str]]) -> dict[str, str] | None:
     from dataoptim.errors import ConfigError
 
@@ -89,6 +115,8 @@ def register(app) -> None:
         check_options(tokenizer=cider_tokenizer, grounding_rule=grounding_rule)
         if output is not None:
             check_output_dir(output)  # before any scoring: a file in the way is said now, not after the work
+            _refuse_inputs_in_output(output, {"--predictions": predictions, "--benchmark": benchmark, "--answers": answers},
+                                     ("per_question.jsonl", "scores.json"), (".tsv",))
         if predictions.is_dir():
             if benchmark is not None:
                 raise ConfigError("a folder of <task>.txt result files carries its own references; drop --benchmark", file=predictions)
@@ -143,6 +171,8 @@ def register(app) -> None:
         from dataoptim.extras import require_extra
 
         require_extra("train", "dataoptim evaluate")  # before the benchmark is read or the model loaded
+        _refuse_inputs_in_output(output, {"--benchmark": benchmark, "--answers": answers},
+                                 ("predictions.jsonl", "benchmark.jsonl", "run.json", "per_question.jsonl", "scores.json"), (".tsv", ".txt"))
         from dataoptim.modelref import check_model_ref
 
         check_model_ref(model, option="--model", probe=backend == "hf")  # a mistyped folder: at once, no network

@@ -179,9 +179,13 @@ def where(selection: "Selection", condition: Any) -> "Selection":
         mask = frame.select(expr.fill_null(False).alias("m"))["m"]
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"where expression {condition!r} cannot be evaluated: {' '.join(str(exc).split())[:300]}", field="where") from None
+    if mask.dtype == pl.Null:  # a bare NULL: false for every record, as null counts as false
+        mask = pl.Series("m", [False] * len(mask), dtype=pl.Boolean)
     if mask.dtype != pl.Boolean:
         raise ConfigError(f"where expression {condition!r} gives {mask.dtype}, not true/false", field="where")
     keep = mask.to_numpy().astype(bool) if len(mask) else np.zeros(0, dtype=bool)
+    if len(keep) == 1 and len(selection.rows) != 1:  # a constant (TRUE, 1=1, FALSE): the same for every record
+        keep = np.full(len(selection.rows), bool(keep[0]))
     return _like(selection, selection.rows[keep], f"where {condition}")
 
 

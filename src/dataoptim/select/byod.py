@@ -167,8 +167,9 @@ def validate_byod(
     path = as_path(path, "submission", field="path")
     if output is not None:
         output = check_output_path(output, field="output")  # before anything is read or written
-        if output.exists() and path.exists() and output.resolve() == path.resolve():
-            raise ConfigError("output is the submission file itself; write to another file", file=output, field="output")
+        from dataoptim.io import refuse_overwrite
+
+        refuse_overwrite({"output": output}, {"the submission": path})
     if pool is not None:
         from dataoptim.select.pool import Pool
 

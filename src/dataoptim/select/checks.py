@@ -104,21 +104,24 @@ def check_output_path(path: Any, *, what: str = "output", field: str | None = No
     return path
 
 
-def check_output_paths(paths: Mapping[str, Any]) -> dict[str, Path]:
-    """:func:`check_output_path` for each named output (option -> path; None skipped), and no two the same file.
+def check_output_paths(paths: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """:func:`check_output_path` for each named output (option -> path; None skipped), no two the same
+    file, and none the same file as an input (:func:`dataoptim.io.refuse_overwrite`).
+
+    Args:
+        paths: option -> every file the command writes (sidecars included).
+        inputs: option -> every file or folder the command reads.
 
     Raises:
-        ConfigError: the first output that cannot be written, or two options naming one file.
+        ConfigError: the first output that cannot be written, two options naming one file, or an
+            output that is one of the inputs.
     """
+    from dataoptim.io import refuse_overwrite
+
     checked: dict[str, Path] = {}
-    seen: dict[Path, str] = {}
     for option, value in paths.items():
         if value is None:
             continue
-        path = check_output_path(value, what=option.lstrip("-"), field=option)
-        key = Path(os.path.abspath(path))
-        if key in seen:
-            raise ConfigError(f"{option} names the same file as {seen[key]}", file=path, field=option)
-        seen[key] = option
-        checked[option] = path
+        checked[option] = check_output_path(value, what=option.lstrip("-"), field=option)
+    refuse_overwrite(checked, {k: v for k, v in (inputs or {}).items() if isinstance(v, (str, os.PathLike))})
     return checked

@@ -111,8 +111,21 @@ def _echo_train_nothing(summary) -> None:
     """Say how many records train nothing under the recipe (LLaVA masks every label of them), with the first few."""
     if summary.train_nothing:
         _echo(f"{count(summary.train_nothing, 'record')} {plural(summary.train_nothing, 'trains')} nothing under the recipe (LLaVA 744cb3e masks every label: tokenization mismatch):")
-        for rid, reason in summary.train_nothing_shown[:5]:
+        shown = summary.train_nothing_shown[:5]
+        for rid, reason in shown:
             _echo(f"  {rid}: {reason.split(': ', 1)[-1]}")
+        if summary.train_nothing > len(shown):
+            _echo(f"  and {summary.train_nothing - len(shown):,} more")
+
+
+def _echo_token_cuts(summary) -> None:
+    """With token counts: say how many records the recipe truncates and how many train nothing once
+    counted with the tokenizer (a ``note:`` line, in ``dataoptim tokens``' words and values)."""
+    t = summary.tokens or {}
+    if t.get("truncated") or t.get("train_nothing"):
+        k = t["train_nothing"]
+        _echo(f"note: counted with the tokenizer: {t['truncated']:,} truncated at {t['model_max_length']} positions, "
+              f"{k:,} {plural(k, 'trains')} nothing (as `dataoptim tokens` counts them)")
 
 
 class _NoPandas:
@@ -228,7 +241,7 @@ def register(app) -> None:
         for name, rows in report.sources.items():
             typer.echo(f"  {name:10s} {rows:>12,}")
         if report.skipped:
-            _echo(f"  skipped {len(report.skipped)} source(s) without files: {', '.join(report.skipped)} (`dataoptim sources` lists what each needs)")
+            _echo(f"  skipped {count(len(report.skipped), 'source')} without files: {', '.join(report.skipped)} (`dataoptim sources` lists what each needs)")
         if report.duplicate_count:
             shown = ", ".join(d["id"] for d in report.duplicates[:5])
             _echo(f"  {report.duplicate_count:,} identical duplicate ids kept once (e.g. {shown}); listed in {output}/manifest.json")
@@ -315,7 +328,20 @@ def register(app) -> None:
             raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
         # every output can be written (no folder, a parent that exists or can be made, no two the same),
         # checked before anything is read or written: a failure never leaves some outputs written
-        check_output_paths({"--output": output, "--write-ids": write_ids, "--summary": summary_json, "--plot": plot})
+        # and none is one of the inputs (a submission, an id list, a sidecar...: silent data loss otherwise)
+        from dataoptim.boxes import frame_path
+
+        check_output_paths(
+            {"--output": output, "--output's frame file": frame_path(output), "--write-ids": write_ids,
+             "--summary": summary_json, "--plot": plot},
+            inputs={"--byod": byod, "--ids": ids, "--pool": pool, "--mix": None if mix is None or mix.lstrip().startswith("{") else mix,
+                    "--exclude-images": exclude_images, "--image-sizes": image_sizes, "--tokenizer": tokenizer, "--image-folder": image_folder,
+                    "--byod's frame file": None if byod is None else frame_path(byod)},
+        )
+        if tokenizer is not None:  # found and loaded before anything is written (then cached for the counts)
+            from dataoptim.signals import tokens as token_signal
+
+            token_signal.prepare({**token_signal.PARAMS, "tokenizer": tokenizer})
         mover = _box_mover(boxes, image_sizes, image_folder, allow_symlinks_out)
         ratios = parse_mix(mix) if mix is not None else None
         excluded = None
@@ -384,6 +410,7 @@ def register(app) -> None:
         if not quiet:
             summary.print()
             _echo_train_nothing(summary)
+            _echo_token_cuts(summary)
         typer.echo(f"wrote {count(summary.records, 'record')} to {output}")
 
     @app.command("validate")
@@ -407,8 +434,8 @@ def register(app) -> None:
             raise ConfigError(f"must be an integer >= 0, found {max_errors}", field="--max-errors")
         if decode_images and image_folder is None:
             raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
-        if report is not None:
-            check_output_paths({"--report": report})  # before anything is read
+        if report is not None:  # before anything is read; never the submission itself, nor another input
+            check_output_paths({"--report": report}, inputs={"the submission": submission, "--pool": pool, "--image-folder": image_folder, "--tokenizer": tokenizer})
         found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
                                  allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty(), tokenizer=tokenizer)
         if report is not None:
@@ -429,6 +456,8 @@ def register(app) -> None:
         summary = found.summary
         if found.kind == "standard submission":
             if found.pool_checked is None:
+                if tokenizer is not None:  # not ignored silently
+                    _echo("note: --tokenizer is not used: an id list's token counts need --pool POOL (the ids' records are in the pool)")
                 if not quiet:
                     typer.echo(found.checked())
                 typer.echo(f"{submission}: {found.records:,} well-formed ids (pass --pool to check they exist)")
@@ -443,6 +472,7 @@ def register(app) -> None:
             summary.print()
             typer.echo(found.checked())
             _echo_train_nothing(summary)
+            _echo_token_cuts(summary)
         kind = found.kind.replace(" (JSON list)", "").replace(" (JSON Lines)", "")
         layout = " (JSON Lines)" if "JSON Lines" in found.kind else ""
         if found.images_checked is None:

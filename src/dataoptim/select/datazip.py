@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dataoptim import catalog
+from dataoptim import words
 from dataoptim.errors import ConfigError, DataOptimError, MissingFileError
 
 
@@ -70,7 +71,7 @@ def build_pool_from_zip(archive: str | os.PathLike, output: str | os.PathLike, *
     wanted = list(catalog.SOURCES) if sources is None else list(sources)
     unknown = [s for s in wanted if s not in catalog.SOURCES]
     if unknown:
-        raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
+        raise ConfigError(f"unknown {words.plural(len(unknown), 'source')} {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
     members = archive_members(archive, wanted)
     if not members:
         raise MissingFileError(

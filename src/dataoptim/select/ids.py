@@ -14,6 +14,7 @@ from typing import Iterable
 
 import pyarrow as pa
 
+from dataoptim import words
 from dataoptim.errors import InputError, MissingFileError
 from dataoptim.records import _ID_RE
 
@@ -94,7 +95,7 @@ def check_ids(ids: pa.Array, *, file: str | os.PathLike | None = None) -> None:
         shown = [f"position {i}: {ids[i].as_py()!r}" for i in bad]
     total = len(ok) - pc.sum(ok.cast(pa.int64())).as_py()
     raise InputError(
-        f"{total:,} malformed id(s) (an id is letters, digits and '_ . + -', one per line): {'; '.join(shown)}",
+        f"{words.count(total, 'malformed id')} (an id is letters, digits and '_ . + -', one per line): {'; '.join(shown)}",
         file=file,
     )
 

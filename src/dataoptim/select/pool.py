@@ -45,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim import catalog, records
+from dataoptim import words
 from dataoptim.errors import ConfigError, InputError, MissingFileError, RecordError, UnknownIdError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1249,7 +1250,7 @@ def build_pool(
     wanted = list(catalog.SOURCES) if names is None else list(dict.fromkeys(names))
     unknown = [s for s in wanted if s not in catalog.SOURCES]
     if unknown:
-        raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
+        raise ConfigError(f"unknown {words.plural(len(unknown), 'source')} {', '.join(map(repr, unknown))}; known: {', '.join(catalog.SOURCES)}")
     recover_pool(output)  # a replacing build killed between its renames: the old pool first comes back
     if output.is_symlink():
         raise ConfigError("output is a symbolic link; give the folder it points to (a link is never replaced)", file=output)
@@ -1313,7 +1314,7 @@ def build_pool(
         shutil.rmtree(tmp / "hf-cache", ignore_errors=True)
         if not entries:
             if empty:
-                raise MissingFileError(f"no source could be built: {', '.join(empty[:5])} hold(s) no records", file=data_dir)
+                raise MissingFileError(f"no source could be built: {', '.join(empty[:5])} {words.plural(len(empty), 'holds', 'hold')} no records", file=data_dir)
             raise MissingFileError(
                 "no source could be built: put DataOptim's converted <source>.json files (or original annotation files) in the data folder",
                 file=data_dir,

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from dataoptim import catalog, records
+from dataoptim import words
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.select.checks import as_names, as_path, check_count, check_output_path, check_seed
 from dataoptim.select.pool import Pool
@@ -240,7 +241,7 @@ class Selection:
             tasks = as_names(task, "task", field="task")
             unknown = [t for t in tasks if t not in records.TASKS]
             if unknown:
-                raise ConfigError(f"unknown task(s) {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
+                raise ConfigError(f"unknown {words.plural(len(unknown), 'task')} {', '.join(map(repr, unknown))}; tasks: {', '.join(records.TASKS)}")
             wanted = [i for i, p in enumerate(self.pool.parts) if p.task in tasks]
             rows = rows[np.isin(self.pool.source_of_rows(rows), wanted)]
             notes.append(f"task={','.join(tasks)}")
@@ -378,7 +379,7 @@ class Selection:
         pool_keys = {p.name for p in self.pool.parts} if by == "source" else {p.task for p in self.pool.parts}
         missing = [k for k in keys if k not in pool_keys]
         if missing:
-            raise ConfigError(f"{by}(s) {', '.join(map(repr, missing))} not in the pool (it has: {', '.join(sorted(pool_keys))})")
+            raise ConfigError(f"{words.plural(len(missing), by)} {', '.join(map(repr, missing))} not in the pool (it has: {', '.join(sorted(pool_keys))})")
         base = self.unique() if exclude_images is None else self.unique().filter(exclude_images=exclude_images)
         candidates = np.sort(base.rows)
         owner = self.pool.source_of_rows(candidates)
@@ -580,6 +581,11 @@ class Selection:
         from dataoptim.select.materialize import write_llava_json
 
         path = check_output_path(path, field="path")  # before the (slow) image check, and before anything is written
+        self._refuse_own_file(path)
+        if tokenizer is not None and summary:  # a folder that holds no tokenizer is said before anything is written
+            from dataoptim.signals import tokens as token_signal
+
+            token_signal.prepare({**token_signal.PARAMS, "tokenizer": tokenizer})
         if image_folder is not None:
             self.require_images(image_folder, allow_symlinks_out=allow_symlinks_out)
         transform = None
@@ -599,6 +605,13 @@ class Selection:
             out.boxes = boxes.info()
         return out
 
+    def _refuse_own_file(self, path: Path) -> None:
+        """ConfigError when ``path`` is the submission file this selection was read from (an id list)."""
+        if self.file is not None:
+            from dataoptim.io import refuse_overwrite
+
+            refuse_overwrite({"path": path}, {"the submission": self.file})
+
     def write_ids(self, path: str | os.PathLike) -> Path:
         """Write the ids, one per line (a standard submission), atomically.
 
@@ -607,6 +620,7 @@ class Selection:
         from dataoptim.select.ids import write_id_file
 
         path = check_output_path(path, field="path")
+        self._refuse_own_file(path)
 
         def ids():
             for lo in range(0, len(self.rows), IDS_PER_READ):

@@ -60,7 +60,11 @@ class Summary:
             image as one position, answer = labelled positions after the cut at
             ``model_max_length``), ``by_source``: source -> the same three sums, and
             ``text_only``: the same three sums over the text-only records (which are in the totals
-            too), and ``tokenizer``: the folder they were counted with (a BYOD file's records are
+            too), ``truncated``/``train_nothing``: records cut at ``model_max_length``
+            positions, and left without any answer token by the cut or LLaVA's mask (two counts
+            of ``dataoptim tokens``; absent when read from a tokens signal without them), with
+            ``model_max_length``,
+            and ``tokenizer``: the folder they were counted with (a BYOD file's records are
             counted as it is read, :class:`TokenTally`). None when not known.
     """
 
@@ -140,6 +144,8 @@ class Summary:
                if self.train_nothing else "")
             + (f" · {describe_boxes(self.boxes)}" if self.boxes and (self.boxes.get("records") or self.boxes.get("frame") != "original") else "")
             + (f" · {self.tokens['total_tokens']:,} tokens ({self.tokens['prompt_tokens']:,} prompt, {self.tokens['answer_tokens']:,} answer)" if self.tokens else "")
+            + (f", of which text-only records {t['total_tokens']:,} ({t['prompt_tokens']:,} prompt, {t['answer_tokens']:,} answer)"
+               if self.tokens and (t := self.tokens.get("text_only") or {}).get("total_tokens") else "")
         )
         return table
 
@@ -376,6 +382,7 @@ class TokenTally:
         self._conversations: list[list[dict[str, str]]] = []
         self._by_source: dict[str, list[int]] = {}
         self._text_only = [0, 0, 0]
+        self._cuts = [0, 0]  # truncated, train nothing (no answer token left): as `dataoptim tokens` counts them
 
     def add(self, source: str, record: Mapping[str, Any]) -> None:
         """Queue one validated record (``image``, ``conversations``) of ``source``; counted when a batch is full."""
@@ -398,6 +405,8 @@ class TokenTally:
                                            names=["image", "conversations"])
         part = token_signal.compute(batch, self.params)
         counts = np.stack([np.asarray(part[n], dtype=np.int64) for n in self.NAMES], axis=1)
+        for k, cut in enumerate(_cuts(part)):
+            self._cuts[k] += cut
         sources = np.asarray(self._sources, dtype=object)
         for name in dict.fromkeys(self._sources):
             sums = counts[sources == name].sum(axis=0)
@@ -420,8 +429,21 @@ class TokenTally:
         out: dict[str, Any] = {name: sum(v[k] for v in self._by_source.values()) for k, name in enumerate(self.NAMES)}
         out["by_source"] = by_source
         out["text_only"] = dict(zip(self.NAMES, self._text_only))
+        out.update(zip(CUTS, self._cuts), model_max_length=int(self.params["model_max_length"]))
         out["tokenizer"] = self.params["tokenizer"]
         return out
+
+
+#: Counts of records the recipe cuts (``Summary.tokens``): those of ``dataoptim tokens``.
+CUTS = ("truncated", "train_nothing")
+
+
+def _cuts(part: Mapping[str, Any]) -> tuple[int, int]:
+    """``(truncated, train nothing)`` of the tokens signal's columns ``part``: train nothing = no answer
+    token left after the cut and LLaVA's mask (``answer_tokens == 0``), as ``dataoptim tokens`` counts it."""
+    import numpy as np
+
+    return int(np.asarray(part["truncated"]).sum()), int((np.asarray(part["answer_tokens"]) == 0).sum())
 
 
 def _count_prefixes(ids) -> dict[str, int]:
@@ -486,23 +508,27 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
         table = load_signal(pool, "tokens")
         for name in names:
             values[name] = table.column(name).to_numpy()[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+        if "truncated" in table.column_names:
+            values["truncated"] = table.column("truncated").to_numpy(zero_copy_only=False)[rows] if len(rows) else np.zeros(0, dtype=bool)
         folder = meta.get("params", {}).get("tokenizer")
+        max_length = meta.get("params", {}).get("model_max_length")
     elif wanted is not None:
         from dataoptim.signals import tokens as token_signal
 
         params = token_signal.prepare({**token_signal.PARAMS, "tokenizer": wanted})
         distinct, inverse = np.unique(rows, return_inverse=True)
-        counted = np.zeros((len(distinct), 3), dtype=np.int64)
+        counted = np.zeros((len(distinct), 4), dtype=np.int64)
         done = 0
         step = 1 << 15  # memory: one step of records at a time
         for lo in range(0, len(distinct), step):
             for batch in pool.rows_table(distinct[lo : lo + step], columns=["image", "conversations"]).to_batches():
                 part = token_signal.compute(batch, params)
-                counted[done : done + batch.num_rows] = np.stack([part[n] for n in names], axis=1)
+                counted[done : done + batch.num_rows] = np.stack([np.asarray(part[n], dtype=np.int64) for n in (*names, "truncated")], axis=1)
                 done += batch.num_rows
-        for k, name in enumerate(names):
+        for k, name in enumerate((*names, "truncated")):
             values[name] = counted[inverse.reshape(-1), k]
         folder = wanted
+        max_length = params["model_max_length"]
     else:
         return None
     codes = pool.source_of_rows(rows) if len(rows) else np.zeros(0, dtype=np.int64)
@@ -520,5 +546,7 @@ def token_totals(pool, rows, *, tokenizer: str | os.PathLike | None = None) -> d
     out: dict[str, Any] = {name: int(values[name].sum()) for name in names}
     out["by_source"] = by_source
     out["text_only"] = {name: int(values[name][text_only].sum()) for name in names}
+    if "truncated" in values:
+        out.update(zip(CUTS, _cuts(values)), model_max_length=int(max_length or 2048))
     out["tokenizer"] = folder
     return out

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dataoptim import catalog
+from dataoptim import words
 from dataoptim.errors import DataOptimError, InputError, MissingFileError, RecordError
 
 #: Default of ``validate --max-errors``: problems printed before the total.
@@ -78,7 +79,11 @@ class ValidationReport:
         """One line saying what was checked: records, pool ids, images, decoded images."""
         from dataoptim.words import count
 
-        parts = [f"{count(self.records, 'record')} read" + (" (reading stopped early: see the first problem)" if self.stopped_at else "")]
+        stopped = ""
+        if self.stopped_at:  # the problem that stopped the reading is the last one found
+            why = " ".join(self.stopped_at.split())
+            stopped = f" (reading stopped early: {why if len(why) <= 160 else why[:157] + '...'})"
+        parts = [f"{count(self.records, 'record')} read{stopped}"]
         if self.pool_checked is None:
             parts.append("ids not looked up in a pool (no --pool)")
         else:
@@ -586,7 +591,7 @@ def require_decodable(selection, image_folder: str | os.PathLike, *, allow_symli
         image, detail = next(iter(failed.items()))
         table = selection.table(["id", "image"])
         rid = next((r for r, i in zip(table.column("id").to_pylist(), table.column("image").to_pylist()) if i == image), None)
-        raise ModelInputError(f"{len(failed):,} image(s) cannot be decoded; first {image!r} under {folder.root}: {detail}",
+        raise ModelInputError(f"{words.count(len(failed), 'image')} cannot be decoded; first {image!r} under {folder.root}: {detail}",
                               id=rid, field="image")
     return len(files)
 

@@ -37,6 +37,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
+from dataoptim import words
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 
 META_KEY = b"dataoptim_signal"
@@ -149,7 +150,7 @@ def compute_signal(pool, module, params: Mapping[str, Any] | None = None, *, for
     params = dict(params or {})
     unknown = sorted(set(params) - set(module.PARAMS))
     if unknown:
-        raise ConfigError(f"signal {module.NAME!r} has no parameter(s) {', '.join(unknown)} (it takes: {', '.join(module.PARAMS) or 'none'})")
+        raise ConfigError(f"signal {module.NAME!r} has no {words.plural(len(unknown), 'parameter')} {', '.join(unknown)} (it takes: {', '.join(module.PARAMS) or 'none'})")
     full = {**module.PARAMS, **params}
     prepare = getattr(module, "prepare", None)
     if prepare is not None:
@@ -270,9 +271,12 @@ def existing_folder(value: Any, what: str) -> str:
     """The real path of the folder ``value`` (``~`` expanded), for a signal's ``prepare``.
 
     Raises:
-        MissingFileError: ``"<what> not found"``, naming ``value`` as given.
+        MissingFileError: ``"<what> not found"``, naming ``value`` as given; or ``value`` is a file,
+            not a folder (said so).
     """
     path = os.path.realpath(os.path.expanduser(str(value)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise MissingFileError(f"is a file, not a {what}", file=value)
     if not os.path.isdir(path):
         raise MissingFileError(f"{what} not found", file=value)
     return path

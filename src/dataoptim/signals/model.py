@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
+from dataoptim import words
 from dataoptim.errors import ConfigError
 from dataoptim.signals.base import (
     META_KEY, _as_table, _progress, _write_table, existing_folder, positive_int, read_meta, signal_path, signals_dir, wanted_meta,
@@ -100,7 +101,7 @@ def compute_model_signal(pool, module, params: Mapping[str, Any] | None = None, 
     params = dict(params or {})
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ConfigError(f"signal {module.NAME!r} has no parameter(s) {', '.join(unknown)} (it takes: {', '.join(defaults)})")
+        raise ConfigError(f"signal {module.NAME!r} has no {words.plural(len(unknown), 'parameter')} {', '.join(unknown)} (it takes: {', '.join(defaults)})")
     full = check_common({**defaults, **params})
     prepare = getattr(module, "prepare", None)
     if prepare is not None:

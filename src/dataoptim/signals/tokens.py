@@ -60,6 +60,7 @@ PAPER = "LLaVA (Liu et al. 2023) llava_llama_2 preprocessing at 744cb3e; token b
 SEP = "[/INST] "
 SEP2 = "</s>"
 _TOKENIZERS: dict = {}
+_WARNED: set = set()
 
 
 def _fingerprint(folder: str) -> str:
@@ -72,7 +73,7 @@ def _fingerprint(folder: str) -> str:
 
 
 def prepare(params):
-    from dataoptim.errors import ConfigError
+    from dataoptim.errors import ConfigError, MissingFileError
     from dataoptim.signals.base import existing_folder, positive_int
 
     folder = params.get("tokenizer")
@@ -80,13 +81,23 @@ def prepare(params):
         raise ConfigError("the tokens signal needs the recipe's tokenizer (--tokenizer DIR, a folder with tokenizer files)", field="tokenizer")
     path = existing_folder(folder, "tokenizer folder")
     positive_int(params, "model_max_length")
-    engine = "llava744" if os.path.isfile(os.path.join(path, "tokenizer.model")) and _has_sentencepiece() else "lengths"
-    if engine == "lengths":
-        import warnings
+    has_model = os.path.isfile(os.path.join(path, "tokenizer.model"))
+    if not has_model and not os.path.isfile(os.path.join(path, "tokenizer.json")):
+        raise MissingFileError("tokenizer folder holds no tokenizer: tokenizer.model (LLaMA-2's SentencePiece model, the exact counts) "
+                               "and tokenizer.json are both missing", file=folder, field="tokenizer")
+    engine = "llava744" if has_model and _has_sentencepiece() else "lengths"
+    # loaded now (then cached), so a folder that cannot be read is said before anything is counted or written
+    if engine == "llava744":
+        _llama_text(path)
+    else:
+        load_tokenizer(path, bool(params.get("use_fast", True)))
+        if (path, "lengths") not in _WARNED:  # once per folder and process
+            import warnings
 
-        why = "sentencepiece is not installed" if os.path.isfile(os.path.join(path, "tokenizer.model")) else f"{folder} has no tokenizer.model"
-        warnings.warn(f"tokens signal: {why}, so counts come from the tokenizer's own encoding and may differ from "
-                      "LLaVA 744cb3e's (the exact path needs LLaMA-2's SentencePiece tokenizer.model)", UserWarning, stacklevel=2)
+            _WARNED.add((path, "lengths"))
+            why = "sentencepiece is not installed" if has_model else f"{folder} has no tokenizer.model"
+            warnings.warn(f"tokens signal: {why}, so counts come from the tokenizer's own encoding and may differ from "
+                          "LLaVA 744cb3e's (the exact path needs LLaMA-2's SentencePiece tokenizer.model)", UserWarning, stacklevel=2)
     return {**params, "tokenizer": path, "fingerprint": _fingerprint(path), "engine": engine}
 
 

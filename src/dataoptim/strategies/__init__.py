@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 
+from dataoptim import words
 from dataoptim.errors import ConfigError
 
 STRATEGIES = {
@@ -104,7 +105,7 @@ def run(name: str, pool, budget: int, *, seed: int = 0, base=None, **options):
     seed = check_seed(seed)
     unknown = sorted(set(options) - set(getattr(module, "OPTIONS", {})))
     if unknown:
-        raise ConfigError(f"strategy {name!r} has no option(s) {', '.join(unknown)} (it takes: {', '.join(getattr(module, 'OPTIONS', {})) or 'none'})")
+        raise ConfigError(f"strategy {name!r} has no {words.plural(len(unknown), 'option')} {', '.join(unknown)} (it takes: {', '.join(getattr(module, 'OPTIONS', {})) or 'none'})")
     ensure_signals(pool, module.NEEDS)
     selection = (base if base is not None else pool.all()).unique()
     out = module.run(selection, budget, seed=seed, **{**getattr(module, "OPTIONS", {}), **options})

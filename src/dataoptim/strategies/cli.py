@@ -44,6 +44,9 @@ def register(app) -> None:
             raise ConfigError(f"must be a non-negative integer, found {budget}", field="--budget")
         check_seed(seed, field="--seed")
         output = check_output_path(output, field="--output")
+        from dataoptim.io import refuse_overwrite
+
+        refuse_overwrite({"--output": output}, {"--ids": ids, "--pool": pool})  # never the id list it reads
         strategies.get(name)
         opened = Pool.open(pool)
         base = opened.by_ids(ids) if ids is not None else None

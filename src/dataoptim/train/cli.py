@@ -37,7 +37,7 @@ def register(app) -> None:
 
     @app.command("tokens")
     def tokens_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json) or JSON Lines (.jsonl); another name is read by its first character ([ or {)."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json) or JSON Lines (.jsonl, or a .json file whose first line is a record, as validate reads it); another name is read by its first character ([ or {)."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="Folder with LLaMA-2's tokenizer.model (and tokenizer_config.json), e.g. the Llama-2-7b-chat-hf folder."),
         output: Path = typer.Option(..., "--output", help="JSON Lines file: one line per record (id, input_ids, labels, truncated, masked)."),
         model_max_length: int = typer.Option(2048, "--model-max-length", help="Recipe: 2048 positions, the image counted once."),
@@ -52,6 +52,9 @@ def register(app) -> None:
 
         if image_position not in ("front", "inline"):
             raise ConfigError(f"--image-position must be 'front' or 'inline', found {image_position!r}")
+        from dataoptim.io import refuse_overwrite
+
+        refuse_overwrite({"--output": output}, {"--data": data, "--tokenizer": tokenizer})  # before anything is read or written
         counts = write_tokens(
             data, tokenizer, output, model_max_length=model_max_length, image_features=image_features,
             image_position=image_position, legacy=legacy, show=show,
@@ -65,7 +68,7 @@ def register(app) -> None:
 
     @app.command("train")
     def train_command(
-        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json), JSON Lines (.jsonl; another name is read by its first character, [ or {), or a saved datasets folder."),
+        data: Path = typer.Option(..., "--data", help="Selection: LLaVA JSON list (.json), JSON Lines (.jsonl, or a .json file whose first line is a record; another name is read by its first character, [ or {), or a saved datasets folder."),
         image_folder: Path = typer.Option(..., "--image-folder", help="Folder the records' image paths are relative to."),
         allow_symlinks_out: bool = typer.Option(False, "--allow-symlinks-out", help=ALLOW_HELP),
         output_dir: Path = typer.Option(..., "--output-dir", help="Checkpoint folder (and where run files go)."),
@@ -124,6 +127,14 @@ def register(app) -> None:
             if extras.get("image_aspect_ratio", image_aspect_ratio) != image_aspect_ratio:
                 raise ConfigError(f"--extra image_aspect_ratio={extras['image_aspect_ratio']} contradicts --image-aspect-ratio {image_aspect_ratio}")
             extras["image_aspect_ratio"] = image_aspect_ratio
+        from dataoptim.io import refuse_overwrite
+
+        # the files a run writes are never the selection itself (before anything is read or written)
+        written = (("llava_data.json", "command.sh", "zero2.json", "zero3.json") if backend is Backend.llava else
+                   ("data_report.json", "train_report.json", "config.json", "tokenizer.model", "tokenizer_config.json", "trainer_state.json"))
+        where = run_dir if backend is Backend.llava and run_dir is not None else output_dir
+        refuse_overwrite({f"{'--run-dir' if where is run_dir else '--output-dir'}'s {name}": where / name for name in written}, {"--data": data})
+
         def say_frame_note() -> None:  # after the options are checked: a refused run prints its error line alone
             note = frame_note(data, pad=extras.get("image_aspect_ratio", "pad") == "pad")
             if note:

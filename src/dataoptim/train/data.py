@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataoptim import words
 from dataoptim.errors import DataOptimError, InputError, MissingFileError, ModelInputError
 from dataoptim.records import validate_record
 
@@ -80,22 +81,28 @@ def _not_a_list(path: Path) -> InputError:
 def selection_kind(path: str | os.PathLike) -> str:
     """How a selection file is read: ``"json"`` (a LLaVA JSON list) or ``"jsonl"`` (JSON Lines, one record a line).
 
-    The name decides when it says (``.jsonl``/``.ndjson``: JSON Lines; ``.json``: a JSON list);
-    otherwise the content does: the first non-blank character ``[`` is a JSON list, ``{`` JSON Lines.
+    ``.jsonl``/``.ndjson`` names are JSON Lines; otherwise the content decides: the first non-blank
+    character ``[`` is a JSON list, ``{`` JSON Lines. A ``.json`` file is a JSON list unless its
+    first line is a whole record (an object with ``id`` or ``conversations``): JSON Lines, as
+    ``dataoptim validate`` reads it (:func:`dataoptim.select.validate.sniff_layout`).
 
     Raises:
-        MissingFileError: no such file.
+        MissingFileError: no such file, or a folder (said so).
         InputError: a file of another name that is blank, or starts with anything else (naming the
             character, its line and column).
     """
     path = Path(path)
+    if path.is_dir():
+        raise MissingFileError("is a folder, not a selection file (a LLaVA JSON list or JSON Lines file)", file=path)
     if not path.is_file():
         raise MissingFileError("selection file not found", file=path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".json":
-        return "json"
+        from dataoptim.select.validate import _first_line_is_record
+
+        return "jsonl" if _first_char(path)[0] == "{" and _first_line_is_record(path) else "json"
     char, line, column = _first_char(path)
     if char is None:
         raise InputError("selection file is empty", file=path)
@@ -407,14 +414,14 @@ def raise_for_images(bad: list[dict[str, Any]], image_folder: str | os.PathLike,
     if missing:
         first = ", ".join(f"{b['image']} (record {b['index']}, id {b['id']!r})" for b in missing[:5])
         raise MissingFileError(
-            f"{len(missing)} record(s) name image files missing under {image_folder}: {first}"
+            f"{words.count(len(missing), 'record')} {words.plural(len(missing), 'names', 'name')} image files missing under {image_folder}: {first}"
             + (" ..." if len(missing) > 5 else ""),
             file=file,
         )
     if bad:
         b = bad[0]
         raise ModelInputError(
-            f"{len(bad)} image(s) cannot be decoded; first {b['image']!r}: {b['detail']}",
+            f"{words.count(len(bad), 'image')} cannot be decoded; first {b['image']!r}: {b['detail']}",
             file=file, record=b["index"], id=b["id"], field="image",
         )
 
@@ -524,7 +531,7 @@ def prepare_dataset(
         first = report.truncated_records[0]
         raise ModelInputError(
             f"needs {first['positions_before']} positions (the image counted once), more than model_max_length {model_max_length} "
-            f"({report.truncated} record(s) too long; --strict-length refuses what LLaVA would cut: drop them with --skip-bad-records, "
+            f"({words.count(report.truncated, 'record')} too long; --strict-length refuses what LLaVA would cut: drop them with --skip-bad-records, "
             "or leave out --strict-length to cut them as LLaVA does)",
             file=file, record=first["index"], id=first["id"], field="conversations",
         )

@@ -98,9 +98,14 @@ class LlamaText:
         ``legacy`` missing from the config means True (transformers 4.31's default).
 
         Raises:
-            MissingFileError: no ``tokenizer.model`` in ``path``. InputError: unreadable config.
+            MissingFileError: ``path`` is not a folder (a file, or nothing), or holds no ``tokenizer.model``.
+            InputError: unreadable config.
         """
         folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise MissingFileError("is a file, not a tokenizer folder (give the folder holding tokenizer.model)", file=folder)
+        if not folder.exists():
+            raise MissingFileError("tokenizer folder not found", file=folder)
         config: dict[str, Any] = {}
         cfg = folder / "tokenizer_config.json"
         if cfg.is_file():

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from dataoptim import words
 from dataoptim.errors import ConfigError, InputError, MissingFileError
 from dataoptim.records import IMAGE_TOKEN
 
@@ -366,7 +367,7 @@ def check_dtype_device(dtype: str | None = None, device: str | None = None) -> N
         if where.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {device!r}: CUDA is not available here")
         if where.type == "cuda" and (where.index or 0) >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(f"device {device!r}: there {words.plural(torch.cuda.device_count(), 'is')} {words.count(torch.cuda.device_count(), 'CUDA device')}")
         if where.type == "mps" and not torch.backends.mps.is_available():
             raise ConfigError(f"device {device!r}: MPS is not available here")
 

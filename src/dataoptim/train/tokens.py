@@ -81,8 +81,9 @@ def write_tokens(
         ``{"records", "truncated", "masked", "train_nothing", "repeats"}`` counts.
 
     Raises:
-        MissingFileError: selection or ``tokenizer.model`` missing. InputError, RecordError: bad selection.
-        ConfigError: bad option.
+        MissingFileError: selection or ``tokenizer.model`` missing. InputError, RecordError: bad selection,
+            or one without records (``[]``).
+        ConfigError: bad option; ``output`` is the ``data`` file.
     """
     import sys
 
@@ -95,6 +96,9 @@ def write_tokens(
             raise ConfigError(f"{name} must be an integer >= 1, found {value!r}")
     if show < 0:
         raise ConfigError(f"show must be >= 0, found {show!r}")
+    from dataoptim.io import refuse_overwrite
+
+    refuse_overwrite({"output": output}, {"data": data, "tokenizer": tokenizer})  # never the selection itself
     text = LlamaText.from_dir(tokenizer, legacy=legacy)
     counts = {"records": 0, "truncated": 0, "masked": 0, "train_nothing": 0, "repeats": 0}
     seen: set[str] = set()
@@ -114,6 +118,10 @@ def write_tokens(
             seen.add(record["id"])
             if counts["records"] <= show:
                 out.write(render_record(record["id"], tokens, text, image_features=image_features) + "\n")
+        if not counts["records"]:  # as train and validate refuse it; nothing is written
+            from dataoptim.errors import InputError
+
+            raise InputError("the selection holds no records", file=data)
     return counts
 
 
