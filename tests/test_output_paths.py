@@ -110,3 +110,80 @@ def test_evaluate_refuses_a_benchmark_the_output_folder_would_overwrite(tmp_path
     assert main(["evaluate", "--model", str(tmp_path), "--benchmark", str(bench), "--output", str(out)]) == 2
     _one_error(capsys, "benchmark.jsonl", "overwritten")
     assert bench.read_text() == "{}\n"
+
+
+SAMPLE_BYOD = Path(__file__).parents[1] / "src" / "dataoptim" / "data" / "samples" / "examples" / "example-byod.json"
+TOKENIZER = Path(__file__).parent / "fixtures" / "llama2-tokenizer"
+
+
+def test_an_output_that_is_an_existing_file_inside_an_input_folder_is_refused(tmp_path, capsys):
+    """Second tester: `validate --image-folder I --report I/<image>` emptied the image, `tokens --output T/tokenizer.json`
+    replaced the tokenizer; a file inside an input folder (pool, images, tokenizer) is an input too."""
+    import shutil
+
+    byod = tmp_path / "sub.json"
+    shutil.copy(SAMPLE_BYOD, byod)
+    images = tmp_path / "images" / "coco"
+    images.mkdir(parents=True)
+    image = images / "x.jpg"
+    image.write_bytes(b"\xff\xd8 not really")
+    assert main(["validate", str(byod), "--image-folder", str(tmp_path / "images"), "--report", str(image)]) == 2
+    _one_error(capsys, "x.jpg", "inside --image-folder")
+    assert image.read_bytes() == b"\xff\xd8 not really"
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(TOKENIZER, tokenizer)
+    before = (tokenizer / "tokenizer_config.json").read_bytes()
+    assert main(["tokens", "--data", str(byod), "--tokenizer", str(tokenizer), "--output", str(tokenizer / "tokenizer_config.json")]) == 2
+    _one_error(capsys, "tokenizer_config.json", "inside --tokenizer")
+    assert (tokenizer / "tokenizer_config.json").read_bytes() == before
+    # a new file in an input folder destroys nothing: allowed
+    assert main(["validate", str(byod), "--report", str(tmp_path / "images" / "report.jsonl")]) in (0, 1)
+
+
+def test_validate_report_is_not_the_submissions_frame_file(tmp_path, capsys):
+    import shutil
+
+    byod = tmp_path / "sub.json"
+    shutil.copy(SAMPLE_BYOD, byod)
+    sidecar = tmp_path / "sub.json.boxes.json"
+    sidecar.write_text('{"frame": "original"}')
+    assert main(["validate", str(byod), "--report", str(sidecar)]) == 2
+    _one_error(capsys, "frame file")
+    assert sidecar.read_text() == '{"frame": "original"}'
+
+
+def test_score_follows_a_link_to_a_file_the_output_folder_would_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "per_question.jsonl"
+    target.write_text('{"question_id": "q0", "text": "cat"}\n')
+    link = tmp_path / "p.jsonl"
+    link.symlink_to(target)
+    assert main(["score", "--predictions", str(link), "--benchmark", str(EVAL / "llava_textvqa_val_v051_ocr.head40.jsonl"),
+                 "--output", str(out)]) == 2
+    _one_error(capsys, "overwritten")
+    assert target.read_text() == '{"question_id": "q0", "text": "cat"}\n'
+
+
+@pytest.mark.parametrize("content", ["{}", '{"added_tokens": []}'])
+def test_a_damaged_tokenizer_json_is_one_line(tmp_path, content, capsys):
+    """Second tester: a folder whose only tokenizer file is a damaged tokenizer.json gave a KeyError / bare Exception traceback."""
+    tokenizer = tmp_path / "tok"
+    tokenizer.mkdir()
+    (tokenizer / "tokenizer.json").write_text(content)
+    assert main(["validate", str(SAMPLE_BYOD), "--tokenizer", str(tokenizer)]) == 2
+    _one_error(capsys, "cannot load a tokenizer", str(tokenizer))
+
+
+@pytest.mark.parametrize("name", ["trained_with.json", "generation_config.json", "preprocessor_config.json"])
+def test_train_never_writes_over_its_data(tmp_path, name, capsys):
+    """Second tester: `train --backend hf --data OUT/trained_with.json --output-dir OUT` trained and overwrote its own data."""
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    data = out / name
+    text = json.dumps([{"id": "t_0", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])
+    data.write_text(text)
+    assert main(["train", "--backend", "hf", "--data", str(data), "--image-folder", str(tmp_path), "--model", "tiny", "--output-dir", str(out),
+                 "--max-steps", "1"]) == 2
+    _one_error(capsys, name)
+    assert data.read_text() == text

@@ -1164,7 +1164,7 @@ def register(app) -> None:
         from dataoptim.io import refuse_overwrite
 
         refuse_overwrite({"OUTPUT": output, "OUTPUT's frame file": frame_path(output)},
-                         {"INPUT": input, "INPUT's frame file": frame_path(input), "--image-sizes": image_sizes})
+                         {"INPUT": input, "INPUT's frame file": frame_path(input), "--image-sizes": image_sizes, "--image-folder": image_folder})
         refuse_second_conversion(input, to)  # before the sizes are read
         if image_sizes is None and image_folder is None:
             raise ConfigError("give --image-sizes FILE or --image-folder DIR: boxes are placed by each image's width and height")

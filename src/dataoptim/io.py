@@ -198,6 +198,15 @@ def same_file(a: PathLike, b: PathLike) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
+def _existing_file_inside(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` is an existing file somewhere under the existing folder ``folder`` (links followed)."""
+    try:
+        path, folder = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+        return folder.is_dir() and path.is_file() and folder in path.parents
+    except (OSError, RuntimeError):
+        return False
+
+
 def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
     """Refuse a command whose outputs would overwrite one of its inputs or each other, before anything is read or written.
 
@@ -208,7 +217,8 @@ def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, Path
 
     Raises:
         ConfigError: naming the output and the input (or the other output) that are one file
-            (:func:`same_file`): writing would destroy the input, silently.
+            (:func:`same_file`), or an output that is an existing file inside an input folder (a
+            pool's manifest, an image, a tokenizer file): writing would destroy the input, silently.
     """
     seen: list[tuple[str, PathLike]] = []
     for label, path in outputs.items():
@@ -218,6 +228,9 @@ def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, Path
             if in_path is not None and same_file(path, in_path):
                 raise ConfigError(f"the same file as {in_label} {in_path}: writing it would destroy that input; write to another file",
                                   file=path, field=label)
+            if in_path is not None and _existing_file_inside(path, in_path):
+                raise ConfigError(f"an existing file inside {in_label} {in_path} (a pool, image or tokenizer file): writing it would destroy "
+                                  "that input; write to another file", file=path, field=label)
         for other_label, other in seen:
             if same_file(path, other):
                 raise ConfigError(f"{label} names the same file as {other_label}", file=path, field=label)

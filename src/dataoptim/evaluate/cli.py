@@ -37,7 +37,7 @@ def _refuse_inputs_in_output(output: Path, inputs: dict, names: tuple[str, ...],
         for path in given if isinstance(given, (list, tuple)) else [given]:
             if path is None or not Path(path).is_file():
                 continue
-            path = Path(path)
+            path = Path(path).expanduser().resolve()  # a link is the file it points to
             if same_file(path.parent, output) and (path.name in names or path.suffix in suffixes):
                 raise ConfigError(f"lies in the output folder {output} under a name this command writes there: it would be overwritten; "
                                   "write to another folder", file=path, field=label)

@@ -435,7 +435,10 @@ def register(app) -> None:
         if decode_images and image_folder is None:
             raise ConfigError("--decode-images needs --image-folder DIR", field="--decode-images")
         if report is not None:  # before anything is read; never the submission itself, nor another input
-            check_output_paths({"--report": report}, inputs={"the submission": submission, "--pool": pool, "--image-folder": image_folder, "--tokenizer": tokenizer})
+            from dataoptim.boxes import frame_path
+
+            check_output_paths({"--report": report}, inputs={"the submission": submission, "the submission's frame file": frame_path(submission),
+                                                             "--pool": pool, "--image-folder": image_folder, "--tokenizer": tokenizer})
         found = check_submission(submission, image_folder, pool=pool, decode_images=decode_images,
                                  allow_symlinks_out=allow_symlinks_out, progress=sys.stderr.isatty(), tokenizer=tokenizer)
         if report is not None:

@@ -123,8 +123,10 @@ def load_tokenizer(path: str, use_fast: bool = True):
             raise ConfigError("the tokens signal needs transformers: pip install 'dataoptim[train]'") from None
         try:
             _TOKENIZERS[key] = AutoTokenizer.from_pretrained(path, use_fast=use_fast)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load a tokenizer from {path}: {' '.join(str(exc).split())[:300]}", field="tokenizer") from None
+        except Exception as exc:  # noqa: BLE001 -- a damaged tokenizer.json raises KeyError or the tokenizers library's bare Exception
+            what = f"{type(exc).__name__}: " if not isinstance(exc, (OSError, ValueError)) else ""
+            raise ConfigError(f"cannot load a tokenizer from {path} (is its tokenizer.json or tokenizer_config.json damaged?): "
+                              f"{what}{' '.join(str(exc).split())[:300]}", field="tokenizer") from None
     return _TOKENIZERS[key]
 
 

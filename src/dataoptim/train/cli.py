@@ -131,7 +131,9 @@ def register(app) -> None:
 
         # the files a run writes are never the selection itself (before anything is read or written)
         written = (("llava_data.json", "command.sh", "zero2.json", "zero3.json") if backend is Backend.llava else
-                   ("data_report.json", "train_report.json", "config.json", "tokenizer.model", "tokenizer_config.json", "trainer_state.json"))
+                   ("data_report.json", "train_report.json", "config.json", "tokenizer.model", "tokenizer_config.json", "trainer_state.json",
+                    "trained_with.json", "generation_config.json", "preprocessor_config.json", "special_tokens_map.json", "tokenizer.json",
+                    "added_tokens.json", "chat_template.jinja", "processor_config.json", "model.safetensors", "training_args.bin"))
         where = run_dir if backend is Backend.llava and run_dir is not None else output_dir
         refuse_overwrite({f"{'--run-dir' if where is run_dir else '--output-dir'}'s {name}": where / name for name in written}, {"--data": data})
 

@@ -98,7 +98,9 @@ def write_tokens(
         raise ConfigError(f"show must be >= 0, found {show!r}")
     from dataoptim.io import refuse_overwrite
 
-    refuse_overwrite({"output": output}, {"data": data, "tokenizer": tokenizer})  # never the selection itself
+    from dataoptim.boxes import frame_path
+
+    refuse_overwrite({"output": output}, {"data": data, "data's frame file": frame_path(data), "tokenizer": tokenizer})  # never an input
     text = LlamaText.from_dir(tokenizer, legacy=legacy)
     counts = {"records": 0, "truncated": 0, "masked": 0, "train_nothing": 0, "repeats": 0}
     seen: set[str] = set()
