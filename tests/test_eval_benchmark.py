@@ -346,3 +346,36 @@ def test_vqa_annotation_answers_must_be_a_list(tmp_path, answers, found):
     textvqa.write_text(json.dumps({"data": [{"question_id": 7, "image_id": "a", "question": "What?", "answers": "yes"}]}))
     with pytest.raises(InputError, match=r"field 'answers': must be a non-empty list of answers"):
         read_llava(questions, task="textvqa", answers=textvqa)
+
+
+def test_answer_files_that_disagree_are_refused_not_left_to_their_order(tmp_path):
+    """Second tester: two POPE label files for one category, or two GQA question files with different answers for one
+    question, scored 77.5% or 80% (100% or 0%) depending on their order. Files that agree are still taken."""
+    labels = (EVAL / "coco_pope_adversarial.json").read_text().splitlines()
+    changed = [json.dumps(dict(json.loads(line), label="no" if json.loads(line)["label"] == "yes" else "yes")) if k < 2 else line
+               for k, line in enumerate(labels)]
+    other = tmp_path / "maybe.json"
+    other.write_text("\n".join(changed) + "\n")
+    with pytest.raises(InputError, match="two label files for POPE category 'adversarial'"):
+        read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=[EVAL / "coco_pope_adversarial.json", other])
+    answers = json.loads((EVAL / "gqa_testdev_answers.synthetic.json").read_text())
+    first = next(iter(answers))
+    same, differ = tmp_path / "same.json", tmp_path / "differ.json"
+    same.write_text(json.dumps({first: answers[first]}))
+    differ.write_text(json.dumps({first: dict(answers[first], answer=answers[first]["answer"] + "x")}))
+    items = read_llava(EVAL / "llava_gqa_testdev_balanced.head40.jsonl", answers=[EVAL / "gqa_testdev_answers.synthetic.json", same])
+    assert all(i["answer"] == answers[i["question_id"]]["answer"] for i in items)
+    for files in ([EVAL / "gqa_testdev_answers.synthetic.json", differ], [differ, EVAL / "gqa_testdev_answers.synthetic.json"]):
+        with pytest.raises(InputError, match=f"question '{first}' has answer"):
+            read_llava(EVAL / "llava_gqa_testdev_balanced.head40.jsonl", answers=files)
+
+
+def test_gqa_question_files_that_disagree_are_refused(tmp_path):
+    from dataoptim.evaluate.benchmark import gqa_short_answers
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"201307251": {"question": "Is it overcast?", "answer": "no"}}))
+    b.write_text(json.dumps({"201307251": {"question": "Is it overcast?", "answer": "yes"}}))
+    assert gqa_short_answers([a, a]) == {"201307251": "no"}
+    with pytest.raises(InputError, match="GQA question '201307251' has answer 'no' in .*a.json and 'yes' here"):
+        gqa_short_answers([a, b])

@@ -556,17 +556,34 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     by_id: dict[str, Any] = {}
     by_text: dict[tuple[str, str], Any] = {}
     pope_rows: dict[str, tuple[Path, int, Mapping[str, Any]]] = {}
+    pope_files: dict[Any, Path] = {}  # category -> the label file that labelled it: two would leave the result to their order
+    origin: dict[str, Path] = {}  # question id -> the answer file that gave its answer
+
+    def pair_once(rows: list[Any], category: Any, path: Path) -> None:
+        if category in pope_files:
+            raise InputError(f"two label files for POPE category {category!r}: {pope_files[category]} and {path.name}; "
+                             "give one (the scores would depend on their order)", file=path)
+        pope_files[category] = path
+        _pair_pope(items, rows, category, path)
+
+    def give(qid: str, value: Any, path: Path, index: int | None = None) -> None:
+        if qid in by_id and origin[qid] != path and by_id[qid] != value:
+            raise InputError(f"question {qid!r} has answer {by_id[qid]!r} in {origin[qid]} and {value!r} here; give answer files "
+                             "that agree (the scores would depend on their order)", file=path, record=index, id=qid)
+        by_id[qid] = value
+        origin[qid] = path
+
     for path in paths:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
         rows = _answer_rows(path, task, path.suffix == ".jsonl" or bool(pope))
         if pope:
-            _pair_pope(items, rows, pope.group(1), path)
+            pair_once(rows, pope.group(1), path)
             continue
         if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
             rows = [rows]
         if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
-            _pair_pope(items, rows, _pope_category(rows, items, path), path)
+            pair_once(rows, _pope_category(rows, items, path), path)
             continue
         if isinstance(rows, dict) and isinstance(rows.get("data"), list):  # TextVQA
             for index, obj in enumerate(rows["data"]):
@@ -581,7 +598,7 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         if isinstance(rows, dict):  # GQA: {qid: {"answer": ...}}
             for qid, obj in rows.items():
                 if isinstance(obj, Mapping) and obj.get("answer") is not None:
-                    by_id[str(qid)] = obj["answer"]
+                    give(str(qid), obj["answer"], path)
             continue
         if not isinstance(rows, list):
             raise InputError("unrecognised answer file layout", file=path)
@@ -596,7 +613,7 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
                 if not isinstance(value, str):
                     raise InputError(f"line {index + 1}: no 'label' (a POPE label file gives each question's yes/no label)",
                                      file=path, record=index, id=qid, field="label")
-                by_id[qid] = value
+                give(qid, value, path, index)
                 if isinstance(obj.get("text"), str):  # the label line's question, checked against the question paired with it
                     pope_rows[qid] = (path, index, obj)
                 continue
@@ -605,7 +622,7 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
             value = _answer_value(obj)
             if value is None:
                 raise InputError("no answer: expected 'label', 'answers', 'answer' or 'text'", file=path, record=index, id=qid)
-            by_id[qid] = value
+            give(qid, value, path, index)
         if task == "pope":  # labels by question_id (lines without the question's text): eval_pope.py's reading of odd labels
             _pope_label_notes([obj.get("label", obj.get("answer")) for obj in rows], path)
     missing = []
@@ -644,16 +661,24 @@ def _mc_choices(text: str) -> list[str] | None:
 
 
 def _gqa_questions(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[Path, int, Any]]:
-    """GQA question files read, not yet checked: ``{question id: (file, position in it, question)}`` (later files win).
+    """GQA question files read, not yet checked: ``{question id: (file, position in it, question)}``.
+
+    A question id in two files must have the same ``answer`` in both (else the result would depend on their order).
 
     Raises:
         MissingFileError: a file does not exist.
-        InputError: not JSON, or not an object keyed by question id.
+        InputError: not JSON, not an object keyed by question id, or one question with two answers.
     """
     found: dict[str, tuple[Path, int, Any]] = {}
     for path in [paths] if isinstance(paths, (str, Path)) else list(paths):
         questions = read_json(path, expect=dict, what="GQA question file")
         for index, (qid, question) in enumerate(questions.items()):
+            earlier = found.get(str(qid))
+            if (earlier is not None and earlier[0] != Path(path) and isinstance(earlier[2], Mapping) and isinstance(question, Mapping)
+                    and earlier[2].get("answer") != question.get("answer")):
+                raise InputError(f"GQA question {qid!r} has answer {earlier[2].get('answer')!r} in {earlier[0]} and "
+                                 f"{question.get('answer')!r} here; give question files that agree (the scores would depend on their order)",
+                                 file=path, record=index, id=str(qid), field="answer")
             found[str(qid)] = (Path(path), index, question)
     return found
 
@@ -683,7 +708,7 @@ def gqa_short_answers(paths: str | Path | Sequence[str | Path]) -> dict[str, str
     the questions its records need.)
 
     Args:
-        paths: one file or several (later files win on a repeated id).
+        paths: one file or several (a question in two files must have the same answer in both).
 
     Returns:
         ``{question_id: answer}``, ids as in the files (leading zeros kept).
