@@ -49,6 +49,8 @@ def test_constant_where_applies_to_every_record(pool, condition, kept, tmp_path,
     out = tmp_path / "o.json"
     assert main(["select", "--pool", str(pool), "--where", condition, "--output", str(out), "-q"]) == 0
     assert len(json.loads(out.read_text())) == kept
+    notes = [line for line in _error_lines(capsys) if line.startswith("note: the selection holds no record")]
+    assert len(notes) == (1 if kept == 0 else 0)  # second tester: an empty selection was written without a word
 
 
 # ----------------------------------------------------------------------------------------------

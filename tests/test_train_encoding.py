@@ -325,7 +325,8 @@ def test_inference_prompt_ids_are_llavas_eval_ids(legacy, text):
     # JSON Lines of records in a .json file: read as JSON Lines, as validate reads it (tester, second round), so the
     # record's own fault is what is said
     ("sel.json", '{"id": "a"}\n{"id": "b"}\n', "record 0 (id 'a'), field 'conversations': missing"),
-    ("sel.json", '{"a": 1}\n{"b": 2}\n', "selection JSON holds JSON Lines (one object per line), not a JSON list: name the file .jsonl"),
+    ("sel.json", '{"a": 1}\n{"b": 2}\n', "selection JSON holds JSON Lines (one object per line) whose first line is not a record: "
+     "each line must be one LLaVA record (id, image, conversations)"),
     # a name that does not say: the first character decides, or is refused with its place
     ("sel.txt", "\n  id,image\n", "selection file is neither a JSON list nor JSON Lines: it starts with 'i' at line 2, column 3 "
                                    "(a LLaVA JSON list starts with '[', JSON Lines with '{')"),

@@ -412,6 +412,8 @@ def register(app) -> None:
             _echo_train_nothing(summary)
             _echo_token_cuts(summary)
         typer.echo(f"wrote {count(summary.records, 'record')} to {output}")
+        if summary.records == 0:  # e.g. --where FALSE: a file that validate, tokens and train refuse
+            typer.echo("note: the selection holds no record (an empty list is no submission: validate, tokens and train refuse it)", err=True)
 
     @app.command("validate")
     def validate(

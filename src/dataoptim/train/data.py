@@ -69,7 +69,8 @@ def _not_a_list(path: Path) -> InputError:
             lines = [ln for ln in text.splitlines() if ln.strip()]
             try:
                 if len(lines) > 1 and all(isinstance(json.loads(ln), dict) for ln in lines[:2]):
-                    return InputError(f"{what} holds JSON Lines (one object per line), not a JSON list: name the file .jsonl", file=path)
+                    return InputError(f"{what} holds JSON Lines (one object per line) whose first line is not a record: "
+                                      "each line must be one LLaVA record (id, image, conversations)", file=path)
             except (json.JSONDecodeError, RecursionError):
                 pass
             return InputError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", file=path)
