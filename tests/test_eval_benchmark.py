@@ -379,3 +379,20 @@ def test_gqa_question_files_that_disagree_are_refused(tmp_path):
     assert gqa_short_answers([a, a]) == {"201307251": "no"}
     with pytest.raises(InputError, match="GQA question '201307251' has answer 'no' in .*a.json and 'yes' here"):
         gqa_short_answers([a, b])
+
+
+def test_pope_label_file_of_an_absent_category_or_empty(tmp_path):
+    """Second tester: a label file named for a category the benchmark lacks said '40 questions have no answer' (alone) or
+    '40 label lines past the last of the 0 questions ... ignored' (with others); an empty one said '40 questions have no answer'.
+    eval_pope.py reads only the label files of the question file's categories: an unused one gets a note."""
+    from dataoptim.evaluate.benchmark import with_notes
+
+    unused = tmp_path / "coco_pope_random.json"
+    unused.write_text((EVAL / "coco_pope_adversarial.json").read_text())
+    items, notes = with_notes(read_benchmark, EVAL / "llava_pope_test.head40.jsonl", answers=[EVAL / "coco_pope_adversarial.json", unused])
+    assert [i["answer"] for i in items[:4]] == ["yes", "no", "yes", "yes"]
+    assert notes == [f"{unused}: not used: the benchmark has no question of POPE category 'random' (its categories: adversarial)"]
+    empty = tmp_path / "coco_pope_adversarial.json"
+    empty.write_text("")
+    with pytest.raises(InputError, match="the POPE label file is empty"):
+        read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=empty)

@@ -519,6 +519,13 @@ def _pair_pope(items: list[dict], rows: list[Any], category: Any, path: Path) ->
 
     targets = [it for it in items if it.get("category") == category]
     of = f" of category {category!r}" if category is not None else ""
+    if not rows:
+        raise InputError("the POPE label file is empty (it gives each question's yes/no label, one JSON object a line)", file=path)
+    if not targets and category is not None:  # eval_pope.py reads only the label files of the questions' categories
+        present = sorted({str(it.get("category")) for it in items if it.get("category") is not None})
+        _note(f"{path}: not used: the benchmark has no question of POPE category {category!r}"
+              + (f" (its categories: {', '.join(present)})" if present else ""))
+        return
     if len(targets) > len(rows):
         raise InputError(f"{count(len(rows), 'label')} for {count(len(targets), 'question')}{of}", file=path)
     for index, (item, obj) in enumerate(zip(targets, rows)):
