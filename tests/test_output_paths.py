@@ -137,7 +137,8 @@ def test_an_output_that_is_an_existing_file_inside_an_input_folder_is_refused(tm
     _one_error(capsys, "tokenizer_config.json", "inside --tokenizer")
     assert (tokenizer / "tokenizer_config.json").read_bytes() == before
     # a new file in an input folder destroys nothing: allowed
-    assert main(["validate", str(byod), "--report", str(tmp_path / "images" / "report.jsonl")]) in (0, 1)
+    main(["validate", str(byod), "--report", str(tmp_path / "images" / "report.jsonl")])
+    assert (tmp_path / "images" / "report.jsonl").is_file()
 
 
 def test_validate_report_is_not_the_submissions_frame_file(tmp_path, capsys):
@@ -187,3 +188,18 @@ def test_train_never_writes_over_its_data(tmp_path, name, capsys):
                  "--max-steps", "1"]) == 2
     _one_error(capsys, name)
     assert data.read_text() == text
+
+
+def test_an_earlier_output_inside_the_image_folder_may_be_written_again(tmp_path, capsys):
+    """Only images are inputs inside --image-folder: a rerun writing its report (or selection) at the image root again is allowed."""
+    import shutil
+
+    byod = tmp_path / "sub.json"
+    shutil.copy(SAMPLE_BYOD, byod)
+    images = tmp_path / "images"
+    images.mkdir()
+    report = images / "report.jsonl"
+    report.write_text("from an earlier run\n")
+    main(["validate", str(byod), "--image-folder", str(images), "--report", str(report)])  # exit 2: the images are missing here
+    assert "existing file inside" not in capsys.readouterr().err
+    assert report.read_text() != "from an earlier run\n"  # the report of the missing images

@@ -207,13 +207,21 @@ def _existing_file_inside(path: PathLike, folder: PathLike) -> bool:
         return False
 
 
-def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
+#: What an image folder's files that a command reads look like: only these are inputs inside it (an earlier run's
+#: ``train.json`` written at an image root is an output of that run, free to be written again).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None],
+                     image_folders: tuple[str, ...] = ("--image-folder", "image_folder")) -> None:
     """Refuse a command whose outputs would overwrite one of its inputs or each other, before anything is read or written.
 
     Args:
         outputs: label -> every file the command writes (``--output``, ``--report``, a sidecar such
             as ``OUT.json.boxes.json``...); ``None`` skipped.
         inputs: label -> every file or folder the command reads; ``None`` skipped.
+        image_folders: the labels of ``inputs`` that are image folders: inside those only images
+            (:data:`IMAGE_SUFFIXES`) are inputs; inside any other input folder every existing file is.
 
     Raises:
         ConfigError: naming the output and the input (or the other output) that are one file
@@ -228,7 +236,8 @@ def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, Path
             if in_path is not None and same_file(path, in_path):
                 raise ConfigError(f"the same file as {in_label} {in_path}: writing it would destroy that input; write to another file",
                                   file=path, field=label)
-            if in_path is not None and _existing_file_inside(path, in_path):
+            if in_path is not None and _existing_file_inside(path, in_path) and (
+                    in_label not in image_folders or Path(path).suffix.lower() in IMAGE_SUFFIXES):
                 raise ConfigError(f"an existing file inside {in_label} {in_path} (a pool, image or tokenizer file): writing it would destroy "
                                   "that input; write to another file", file=path, field=label)
         for other_label, other in seen:
