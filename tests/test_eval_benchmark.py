@@ -396,3 +396,29 @@ def test_pope_label_file_of_an_absent_category_or_empty(tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match="the POPE label file is empty"):
         read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=empty)
+
+
+def test_answer_file_checks_after_the_third_tester(tmp_path):
+    """The same POPE labels twice (the file twice, or a copy) are taken; two that differ are named by full path; an empty
+    label file under another name is an error; answer files that disagree only on a question the benchmark does not ask
+    are taken."""
+    copy_dir = tmp_path / "alt"
+    copy_dir.mkdir()
+    copy = copy_dir / "coco_pope_adversarial.json"
+    copy.write_text((EVAL / "coco_pope_adversarial.json").read_text())
+    items = read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=[EVAL / "coco_pope_adversarial.json", copy])
+    assert [i["answer"] for i in items[:4]] == ["yes", "no", "yes", "yes"]
+    changed = copy.read_text().replace('"label": "yes"', '"label": "no"', 1)
+    copy.write_text(changed)
+    with pytest.raises(InputError, match=f"differ: {EVAL / 'coco_pope_adversarial.json'} and {copy};"):
+        read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=[EVAL / "coco_pope_adversarial.json", copy])
+    empty = tmp_path / "labels.json"
+    empty.write_text("\n\n")
+    with pytest.raises(InputError, match="the POPE label file is empty"):
+        read_benchmark(EVAL / "llava_pope_test.head40.jsonl", answers=[EVAL / "coco_pope_adversarial.json", empty], task="pope")
+    answers = json.loads((EVAL / "gqa_testdev_answers.synthetic.json").read_text())
+    x1, x2 = tmp_path / "x1.json", tmp_path / "x2.json"
+    x1.write_text(json.dumps({**answers, "999": {"answer": "no"}}))
+    x2.write_text(json.dumps({"999": {"answer": "yes"}}))
+    items = read_llava(EVAL / "llava_gqa_testdev_balanced.head40.jsonl", answers=[x1, x2])
+    assert all(i["answer"] == answers[i["question_id"]]["answer"] for i in items)

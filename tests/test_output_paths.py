@@ -125,11 +125,15 @@ def test_an_output_that_is_an_existing_file_inside_an_input_folder_is_refused(tm
     shutil.copy(SAMPLE_BYOD, byod)
     images = tmp_path / "images" / "coco"
     images.mkdir(parents=True)
-    image = images / "x.jpg"
-    image.write_bytes(b"\xff\xd8 not really")
-    assert main(["validate", str(byod), "--image-folder", str(tmp_path / "images"), "--report", str(image)]) == 2
-    _one_error(capsys, "x.jpg", "inside --image-folder")
-    assert image.read_bytes() == b"\xff\xd8 not really"
+    from PIL import Image
+
+    for name in ("x.jpg", "noext", "pic.jfif"):  # an image is an image whatever its name (third tester: by suffix it was not)
+        image = images / name
+        Image.new("RGB", (4, 3)).save(image, format="JPEG")
+        before = image.read_bytes()
+        assert main(["validate", str(byod), "--image-folder", str(tmp_path / "images"), "--report", str(image)]) == 2
+        _one_error(capsys, name, "inside --image-folder")
+        assert image.read_bytes() == before
     tokenizer = tmp_path / "tok"
     shutil.copytree(TOKENIZER, tokenizer)
     before = (tokenizer / "tokenizer_config.json").read_bytes()
@@ -203,3 +207,44 @@ def test_an_earlier_output_inside_the_image_folder_may_be_written_again(tmp_path
     main(["validate", str(byod), "--image-folder", str(images), "--report", str(report)])  # exit 2: the images are missing here
     assert "existing file inside" not in capsys.readouterr().err
     assert report.read_text() != "from an earlier run\n"  # the report of the missing images
+
+
+def test_a_file_an_earlier_run_wrote_inside_a_pool_or_tokenizer_folder_may_be_written_again(tmp_path, capsys):
+    """Third tester: the second run of `tokens --output tok/out.jsonl` (or a selection at a pool's root) was refused as if
+    its own earlier output were a tokenizer (pool) file. Only the folder's own files are inputs."""
+    import shutil
+
+    byod = tmp_path / "sub.json"
+    shutil.copy(SAMPLE_BYOD, byod)
+    tokenizer = tmp_path / "tok"
+    shutil.copytree(TOKENIZER, tokenizer)
+    for _ in range(2):
+        assert main(["tokens", "--data", str(byod), "--tokenizer", str(tokenizer), "--output", str(tokenizer / "out.jsonl")]) == 0
+    assert (tokenizer / "out.jsonl").stat().st_size > 0
+    capsys.readouterr()
+
+
+def test_folder_owns_its_own_files_only(tmp_path):
+    from dataoptim.io import _folder_owns
+
+    pool = tmp_path / "pool"
+    (pool / "index").mkdir(parents=True)
+    assert _folder_owns("pool", pool / "manifest.json", pool) and _folder_owns("pool", pool / "index" / "ids.npy", pool)
+    assert not _folder_owns("pool", pool / "selection.json", pool)
+    assert _folder_owns("tokenizer", tmp_path / "tokenizer_config.json", tmp_path) and _folder_owns("tokenizer", tmp_path / "x.model", tmp_path)
+    assert not _folder_owns("tokenizer", tmp_path / "out.jsonl", tmp_path)
+    (tmp_path / "report.jsonl").write_text("{}\n")
+    assert not _folder_owns("images", tmp_path / "report.jsonl", tmp_path)
+
+
+def test_train_refuses_data_inside_a_checkpoint_folder_it_writes(tmp_path, capsys):
+    """Third tester: `--data OUT/checkpoint-1/trained_with.json` was overwritten by the run's own checkpoint."""
+    out = tmp_path / "ckpt"
+    (out / "checkpoint-1").mkdir(parents=True)
+    data = out / "checkpoint-1" / "trained_with.json"
+    text = json.dumps([{"id": "t_0", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])
+    data.write_text(text)
+    assert main(["train", "--backend", "hf", "--data", str(data), "--image-folder", str(tmp_path), "--model", "tiny", "--output-dir", str(out),
+                 "--max-steps", "1"]) == 2
+    _one_error(capsys, "checkpoint-1/", "--output-dir")
+    assert data.read_text() == text

@@ -198,30 +198,59 @@ def same_file(a: PathLike, b: PathLike) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _existing_file_inside(path: PathLike, folder: PathLike) -> bool:
-    """Whether ``path`` is an existing file somewhere under the existing folder ``folder`` (links followed)."""
+def _existing_file_inside(path: PathLike, folder: PathLike, kind: str = "any") -> bool:
+    """Whether ``path`` is an existing file under the existing folder ``folder`` that the folder owns
+    (:func:`_folder_owns`; links followed)."""
     try:
         path, folder = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
-        return folder.is_dir() and path.is_file() and folder in path.parents
+        return folder.is_dir() and path.is_file() and folder in path.parents and _folder_owns(kind, path, folder)
     except (OSError, RuntimeError):
         return False
 
 
-#: What an image folder's files that a command reads look like: only these are inputs inside it (an earlier run's
-#: ``train.json`` written at an image root is an output of that run, free to be written again).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+#: The files of a tokenizer folder (what ``transformers`` and SentencePiece read from it).
+TOKENIZER_FILES = frozenset({"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                             "config.json", "generation_config.json", "vocab.json", "merges.txt", "chat_template.jinja"})
 
 
-def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None],
-                     image_folders: tuple[str, ...] = ("--image-folder", "image_folder")) -> None:
+def _folder_owns(kind: str, path: Path, folder: Path) -> bool:
+    """Whether the existing file ``path`` under ``folder`` is one of the folder's own input files.
+
+    ``pool``: its ``manifest.json`` and everything in its subfolders (index, sources, signals);
+    ``tokenizer``: :data:`TOKENIZER_FILES` and ``*.model``; ``images``: a file whose header reads
+    as an image (Pillow), whatever its name; any other folder: every file. A file a command
+    wrote there earlier (a report, a selection) is not the folder's own, and may be written again.
+    """
+    if kind == "pool":
+        return path.name == "manifest.json" and path.parent == folder or path.parent != folder
+    if kind == "tokenizer":
+        return path.name in TOKENIZER_FILES or path.suffix == ".model"
+    if kind == "images":
+        try:
+            from PIL import Image
+
+            with Image.open(path):
+                return True
+        except Exception:  # noqa: BLE001 -- not an image (or unreadable): not one the command reads as an image
+            return False
+    return True
+
+
+def _folder_kind(label: str) -> str:
+    """What an input folder is, from its option's name: ``--pool`` -> pool, ``--tokenizer`` -> tokenizer, ``--image-folder`` -> images."""
+    name = label.lower()
+    return "pool" if "pool" in name else "tokenizer" if "tokenizer" in name else "images" if "image" in name else "any"
+
+
+def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, PathLike | None]) -> None:
     """Refuse a command whose outputs would overwrite one of its inputs or each other, before anything is read or written.
 
     Args:
         outputs: label -> every file the command writes (``--output``, ``--report``, a sidecar such
             as ``OUT.json.boxes.json``...); ``None`` skipped.
         inputs: label -> every file or folder the command reads; ``None`` skipped.
-        image_folders: the labels of ``inputs`` that are image folders: inside those only images
-            (:data:`IMAGE_SUFFIXES`) are inputs; inside any other input folder every existing file is.
+            An input folder's own files count as inputs (:func:`_folder_owns`; its kind from the
+            label: a pool, a tokenizer, images).
 
     Raises:
         ConfigError: naming the output and the input (or the other output) that are one file
@@ -236,8 +265,7 @@ def refuse_overwrite(outputs: dict[str, PathLike | None], inputs: dict[str, Path
             if in_path is not None and same_file(path, in_path):
                 raise ConfigError(f"the same file as {in_label} {in_path}: writing it would destroy that input; write to another file",
                                   file=path, field=label)
-            if in_path is not None and _existing_file_inside(path, in_path) and (
-                    in_label not in image_folders or Path(path).suffix.lower() in IMAGE_SUFFIXES):
+            if in_path is not None and _existing_file_inside(path, in_path, _folder_kind(in_label)):
                 raise ConfigError(f"an existing file inside {in_label} {in_path} (a pool, image or tokenizer file): writing it would destroy "
                                   "that input; write to another file", file=path, field=label)
         for other_label, other in seen:

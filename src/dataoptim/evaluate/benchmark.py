@@ -563,20 +563,23 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     by_id: dict[str, Any] = {}
     by_text: dict[tuple[str, str], Any] = {}
     pope_rows: dict[str, tuple[Path, int, Mapping[str, Any]]] = {}
-    pope_files: dict[Any, Path] = {}  # category -> the label file that labelled it: two would leave the result to their order
+    pope_files: dict[Any, tuple[Path, list[Any]]] = {}  # category -> the label file that labelled it, and its lines
     origin: dict[str, Path] = {}  # question id -> the answer file that gave its answer
+    conflicts: dict[str, InputError] = {}  # question id -> two files that answer it differently (an error once a question needs it)
 
     def pair_once(rows: list[Any], category: Any, path: Path) -> None:
         if category in pope_files:
-            raise InputError(f"two label files for POPE category {category!r}: {pope_files[category]} and {path.name}; "
+            if pope_files[category][1] == rows:  # the same labels again (the file twice, a copy): nothing depends on order
+                return
+            raise InputError(f"two label files for POPE category {category!r} that differ: {pope_files[category][0]} and {path}; "
                              "give one (the scores would depend on their order)", file=path)
-        pope_files[category] = path
+        pope_files[category] = (path, rows)
         _pair_pope(items, rows, category, path)
 
     def give(qid: str, value: Any, path: Path, index: int | None = None) -> None:
         if qid in by_id and origin[qid] != path and by_id[qid] != value:
-            raise InputError(f"question {qid!r} has answer {by_id[qid]!r} in {origin[qid]} and {value!r} here; give answer files "
-                             "that agree (the scores would depend on their order)", file=path, record=index, id=qid)
+            conflicts[qid] = InputError(f"question {qid!r} has answer {by_id[qid]!r} in {origin[qid]} and {value!r} here; give answer "
+                                        "files that agree (the scores would depend on their order)", file=path, record=index, id=qid)
         by_id[qid] = value
         origin[qid] = path
 
@@ -589,6 +592,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
             continue
         if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
             rows = [rows]
+        if task == "pope" and isinstance(rows, list) and not rows:
+            raise InputError("the POPE label file is empty (it gives each question's yes/no label, one JSON object a line)", file=path)
         if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
             pair_once(rows, _pope_category(rows, items, path), path)
             continue
@@ -636,6 +641,8 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
     for item in items:
         if has_reference(item):
             continue
+        if item["question_id"] in conflicts:
+            raise conflicts[item["question_id"]]
         value = by_id.get(item["question_id"])
         if value is None and by_text and item.get("image"):
             stem = Path(str(item["image"])).stem
@@ -670,7 +677,8 @@ def _mc_choices(text: str) -> list[str] | None:
 def _gqa_questions(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[Path, int, Any]]:
     """GQA question files read, not yet checked: ``{question id: (file, position in it, question)}``.
 
-    A question id in two files must have the same ``answer`` in both (else the result would depend on their order).
+    A question id in two files must have the same ``answer`` in both (else the result would depend on their
+    order): a question that does not is kept as the :class:`InputError` saying so, raised when it is used.
 
     Raises:
         MissingFileError: a file does not exist.
@@ -683,9 +691,10 @@ def _gqa_questions(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[
             earlier = found.get(str(qid))
             if (earlier is not None and earlier[0] != Path(path) and isinstance(earlier[2], Mapping) and isinstance(question, Mapping)
                     and earlier[2].get("answer") != question.get("answer")):
-                raise InputError(f"GQA question {qid!r} has answer {earlier[2].get('answer')!r} in {earlier[0]} and "
-                                 f"{question.get('answer')!r} here; give question files that agree (the scores would depend on their order)",
-                                 file=path, record=index, id=str(qid), field="answer")
+                # kept as the entry: an error only when a question needed is one of these (:func:`_gqa_short_answer`)
+                question = InputError(f"GQA question {qid!r} has answer {earlier[2].get('answer')!r} in {earlier[0]} and "
+                                      f"{question.get('answer')!r} here; give question files that agree (the scores would depend on "
+                                      "their order)", file=path, record=index, id=str(qid), field="answer")
             found[str(qid)] = (Path(path), index, question)
     return found
 
@@ -697,6 +706,8 @@ def _gqa_short_answer(qid: str, entry: tuple[Path, int, Any]) -> str:
         InputError: the question holds no string ``answer`` (naming file, question id and field).
     """
     path, index, question = entry
+    if isinstance(question, InputError):  # two question files answer it differently (:func:`_gqa_questions`)
+        raise question
     value = question.get("answer") if isinstance(question, Mapping) else None
     if not isinstance(value, str):
         raise InputError(f"a GQA question needs its short answer as a string, found {value!r} "

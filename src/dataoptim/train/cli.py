@@ -136,6 +136,12 @@ def register(app) -> None:
                     "added_tokens.json", "chat_template.jinja", "processor_config.json", "model.safetensors", "training_args.bin"))
         where = run_dir if backend is Backend.llava and run_dir is not None else output_dir
         refuse_overwrite({f"{'--run-dir' if where is run_dir else '--output-dir'}'s {name}": where / name for name in written}, {"--data": data})
+        if backend is not Backend.llava:  # the Trainer writes (and rotates away) checkpoint-N/ folders under --output-dir
+            inside = Path(data).expanduser().resolve()
+            root = Path(output_dir).expanduser().resolve()
+            if root in inside.parents and inside.relative_to(root).parts[0].startswith("checkpoint-"):
+                raise ConfigError(f"lies in {inside.relative_to(root).parts[0]}/ under --output-dir {output_dir}, which training writes "
+                                  "(and may delete); put the selection elsewhere", file=data, field="--data")
 
         def say_frame_note() -> None:  # after the options are checked: a refused run prints its error line alone
             note = frame_note(data, pad=extras.get("image_aspect_ratio", "pad") == "pad")
