@@ -519,8 +519,6 @@ def _pair_pope(items: list[dict], rows: list[Any], category: Any, path: Path) ->
 
     targets = [it for it in items if it.get("category") == category]
     of = f" of category {category!r}" if category is not None else ""
-    if not rows:
-        raise InputError("the POPE label file is empty (it gives each question's yes/no label, one JSON object a line)", file=path)
     if not targets and category is not None:  # eval_pope.py reads only the label files of the questions' categories
         present = sorted({str(it.get("category")) for it in items if it.get("category") is not None})
         _note(f"{path}: not used: the benchmark has no question of POPE category {category!r}"
@@ -587,13 +585,13 @@ def _attach_answers(items: list[dict], paths: list[Path], task: str) -> None:
         path = require_file(path, "answer file")
         pope = re.fullmatch(r"coco_pope_(\w+)\.jsonl?", path.name)
         rows = _answer_rows(path, task, path.suffix == ".jsonl" or bool(pope))
+        if (pope or task == "pope") and isinstance(rows, list) and not rows:  # named coco_pope_<category>.json or not
+            raise InputError("the POPE label file is empty (it gives each question's yes/no label, one JSON object a line)", file=path)
         if pope:
             pair_once(rows, pope.group(1), path)
             continue
         if task == "pope" and isinstance(rows, Mapping) and "label" in rows:  # a one-line POPE file read as one JSON object
             rows = [rows]
-        if task == "pope" and isinstance(rows, list) and not rows:
-            raise InputError("the POPE label file is empty (it gives each question's yes/no label, one JSON object a line)", file=path)
         if task == "pope" and _is_pope_labels(rows):  # a POPE label file under another name: its category by content
             pair_once(rows, _pope_category(rows, items, path), path)
             continue
