@@ -249,7 +249,7 @@ def markdown(r: dict) -> str:
         head += " json loader (train, converted): build CPU s | rec per CPU s | process peak MB | speed-up over json loader |"
         line += "---:|---:|---:|---:|"
     rows += [head, line]
-    total = {"b": 0.0, "o": 0.0, "j": 0.0, "rb": 0, "rj": 0}
+    total = {"b": 0.0, "o": 0.0, "j": 0.0, "rb": 0, "rj": 0, "b_j": 0.0, "rb_j": 0}  # *_j: this code's sums over the sources the json loader read
     for name, s in r["sources"].items():
         b = s["builder"]
         total["b"] += b["build_cpu_s"]
@@ -264,8 +264,8 @@ def markdown(r: dict) -> str:
         elif has_json:
             j = s["json_loader"]
             total["j"] += j["build_cpu_s"]
-            total["rb_j"] = total.get("rb_j", 0) + b["records"]
-            total["b_j"] = total.get("b_j", 0.0) + b["build_cpu_s"]
+            total["rb_j"] += b["records"]
+            total["b_j"] += b["build_cpu_s"]
             total["rj"] += j["records"]
             row += f" {j['build_cpu_s']:.3f} | {j['records_per_cpu_s']:,} | {j['peak_rss_mb']:.0f} | {s['speedup_cpu']:.1f}× |"
         rows.append(row)
@@ -274,7 +274,7 @@ def markdown(r: dict) -> str:
         row += f" {total['o']:.1f} | {round(total['rb'] / max(total['o'], 1e-3)):,} | | {total['o'] / max(total['b'], 1e-3):.1f}× |"
     if has_json:
         # the speed-up over the sources both sides built
-        row += f" {total['j']:.1f} | {round(total['rj'] / max(total['j'], 1e-3)):,} | | {(total.get('rb_j', 0) / max(total.get('b_j', 0), 1e-3)) / max(total['rj'] / max(total['j'], 1e-3), 1):.1f}× |"
+        row += f" {total['j']:.1f} | {round(total['rj'] / max(total['j'], 1e-3)):,} | | {(total['rb_j'] / max(total['b_j'], 1e-3)) / max(total['rj'] / max(total['j'], 1e-3), 1):.1f}× |"
     rows.append(row)
     for label in ("pool build: original files", "pool build: converted files", "pool build: converted files BEFORE"):
         if label in r:
