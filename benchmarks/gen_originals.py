@@ -41,12 +41,9 @@ import msgspec
 
 from dataoptim.catalog import SOURCES
 
-WORDS = (
-    "the a man woman dog cat red blue green white black small large two three on in of with near "
-    "table street car bus train person people sitting standing holding wearing shirt hat sign building "
-    "water grass tree sky window door food plate pizza cake bowl phone laptop book shelf bottle cup "
-    "left right top bottom front behind next to under above is are was were there this that it"
-).split()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_pool import WORDS  # noqa: E402  (the same vocabulary as the converted-pool generator)
+
 HEX = string.hexdigits[:16]
 encode = msgspec.json.encode
 
